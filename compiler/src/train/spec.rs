@@ -1,0 +1,168 @@
+//! Typed training configuration: what a `train { … }` block, the CLI and the
+//! Rust API can set. Defaults are Keras's.
+
+/// An optimizer with its hyperparameters (Keras names and defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Optimizer {
+    /// `sgd(learning_rate = 0.01, momentum = 0.0, nesterov = false)`
+    Sgd { learning_rate: f64, momentum: f64, nesterov: bool },
+    /// `rmsprop(learning_rate = 0.001, rho = 0.9, momentum = 0.0, epsilon = 1e-7, centered = false)`
+    RmsProp { learning_rate: f64, rho: f64, momentum: f64, epsilon: f64, centered: bool },
+    /// `adam(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, amsgrad = false)`
+    Adam { learning_rate: f64, beta_1: f64, beta_2: f64, epsilon: f64, amsgrad: bool },
+    /// `adagrad(learning_rate = 0.001, initial_accumulator_value = 0.1, epsilon = 1e-7)`
+    Adagrad { learning_rate: f64, initial_accumulator_value: f64, epsilon: f64 },
+    /// `adadelta(learning_rate = 0.001, rho = 0.95, epsilon = 1e-7)`
+    Adadelta { learning_rate: f64, rho: f64, epsilon: f64 },
+}
+
+impl Optimizer {
+    pub fn sgd() -> Self {
+        Optimizer::Sgd { learning_rate: 0.01, momentum: 0.0, nesterov: false }
+    }
+    pub fn rmsprop() -> Self {
+        Optimizer::RmsProp { learning_rate: 0.001, rho: 0.9, momentum: 0.0, epsilon: 1e-7, centered: false }
+    }
+    pub fn adam() -> Self {
+        Optimizer::Adam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, amsgrad: false }
+    }
+    pub fn adagrad() -> Self {
+        Optimizer::Adagrad { learning_rate: 0.001, initial_accumulator_value: 0.1, epsilon: 1e-7 }
+    }
+    pub fn adadelta() -> Self {
+        Optimizer::Adadelta { learning_rate: 0.001, rho: 0.95, epsilon: 1e-7 }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::RmsProp { .. } => "rmsprop",
+            Optimizer::Adam { .. } => "adam",
+            Optimizer::Adagrad { .. } => "adagrad",
+            Optimizer::Adadelta { .. } => "adadelta",
+        }
+    }
+
+    pub fn learning_rate(&self) -> f64 {
+        match *self {
+            Optimizer::Sgd { learning_rate, .. }
+            | Optimizer::RmsProp { learning_rate, .. }
+            | Optimizer::Adam { learning_rate, .. }
+            | Optimizer::Adagrad { learning_rate, .. }
+            | Optimizer::Adadelta { learning_rate, .. } => learning_rate,
+        }
+    }
+
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        match self {
+            Optimizer::Sgd { learning_rate, .. }
+            | Optimizer::RmsProp { learning_rate, .. }
+            | Optimizer::Adam { learning_rate, .. }
+            | Optimizer::Adagrad { learning_rate, .. }
+            | Optimizer::Adadelta { learning_rate, .. } => *learning_rate = lr,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossKind {
+    MeanSquaredError,
+    MeanAbsoluteError,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+}
+
+impl LossKind {
+    /// Keras's snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::MeanSquaredError => "mean_squared_error",
+            LossKind::MeanAbsoluteError => "mean_absolute_error",
+            LossKind::BinaryCrossentropy => "binary_crossentropy",
+            LossKind::CategoricalCrossentropy => "categorical_crossentropy",
+            LossKind::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+        }
+    }
+
+    /// Whether targets are integer class ids (i32) rather than f32 values.
+    pub fn integer_targets(self) -> bool {
+        self == LossKind::SparseCategoricalCrossentropy
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Loss {
+    pub kind: LossKind,
+    /// Whether the model output is logits (Keras `from_logits`); for the
+    /// cross-entropies only.
+    pub from_logits: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Keras's `accuracy`, resolved against the loss when the step is built.
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    MeanAbsoluteError,
+    MeanSquaredError,
+}
+
+impl Metric {
+    /// The key in History (`accuracy`, `mae`, `mse`), as Keras names it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::BinaryAccuracy => "binary_accuracy",
+            Metric::CategoricalAccuracy => "categorical_accuracy",
+            Metric::SparseCategoricalAccuracy => "sparse_categorical_accuracy",
+            Metric::MeanAbsoluteError => "mae",
+            Metric::MeanSquaredError => "mse",
+        }
+    }
+}
+
+/// A learning-rate schedule, evaluated by the runtime per step or epoch and
+/// fed to the step function as its learning-rate input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// lr * rate^(step / decay_steps), floored per interval if `staircase`.
+    ExponentialDecay { decay_steps: usize, decay_rate: f64, staircase: bool },
+    /// From lr to `end_learning_rate` over `decay_steps` with `power` (1 = linear).
+    PolynomialDecay { decay_steps: usize, end_learning_rate: f64, power: f64 },
+    /// Multiplies by `factor` every `every_epochs` epochs.
+    StepDecay { every_epochs: usize, factor: f64 },
+    /// lr * (total - epoch) / total: the custom-loop tutorial's linear decay per epoch.
+    LinearEpochDecay { total_epochs: usize },
+}
+
+/// Where validation data comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Validation {
+    /// The last fraction of the training data, taken before shuffling (Keras).
+    Split(f64),
+    /// A named split of the dataset, e.g. `"test"`.
+    Data(String),
+}
+
+/// A checked `train { … }` block. `None` means "not given": the runtime
+/// applies Keras's defaults and CLI/API overrides on top.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TrainConfig {
+    pub optimizer: Option<Optimizer>,
+    pub loss: Option<Loss>,
+    pub metrics: Vec<Metric>,
+    pub batch_size: Option<usize>,
+    pub epochs: Option<usize>,
+    pub shuffle: Option<bool>,
+    pub validation: Option<Validation>,
+    pub validation_freq: Option<usize>,
+    pub schedule: Option<Schedule>,
+    /// A penalty applied to every kernel that has no regularizer of its own.
+    pub kernel_regularizer: Option<crate::ir::Regularizer>,
+    pub dataset: Option<String>,
+    pub seed: Option<u64>,
+}

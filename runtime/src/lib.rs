@@ -1,0 +1,1 @@
+//! nn's runtime: drives compiled models the way Keras users expect.
