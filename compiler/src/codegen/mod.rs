@@ -1,1 +1,288 @@
-//! (being built)
+//! Cranelift code generation: an [`ir::Graph`](crate::ir::Graph) becomes one
+//! native function that evaluates every output and variable update in a call.
+//!
+//! Pipeline: [`plan`] groups nodes into kernels (fused elementwise loops,
+//! native library kernels for contractions and data movement) and assigns
+//! buffers; [`kernel`] turns the plan into one Cranelift function; [`memory`]
+//! places intermediates in one 64-byte-aligned arena from liveness, once per
+//! batch size; [`native`] and [`gemm`] hold the Rust kernels the generated
+//! code calls by registered symbol.
+//!
+//! Guarantees: any batch size >= 1 runs through the same compiled function;
+//! a step allocates nothing once its batch size has been seen (except the
+//! returned output vectors); inputs are validated and mismatches come back as
+//! [`CodegenError`], never panics; with `deterministic: true` two runs of the
+//! same inputs are bit-identical (fixed work splits, no racing reductions).
+
+mod gemm;
+mod kernel;
+mod memory;
+mod native;
+mod conv;
+mod plan;
+mod pool;
+
+use crate::ir::{DType, Graph};
+use std::fmt;
+
+pub use gemm::{cpu_has, resolve_isa, sgemm, GemmKernel, Mat};
+
+/// Which SIMD level the generated code and native kernels may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IsaLevel {
+    /// The best the running CPU supports.
+    #[default]
+    Auto,
+    Avx512,
+    Avx2,
+    /// No SIMD: the portable fallback, forced for tests.
+    Scalar,
+}
+
+#[derive(Clone, Debug)]
+pub struct JitOptions {
+    /// 1 or 2: large contractions are split by rows over a persistent worker.
+    pub threads: usize,
+    /// Bit-identical results run to run (the splits are fixed either way; this
+    /// also pins the contraction kernel so thread count cannot change sums).
+    pub deterministic: bool,
+    pub isa: IsaLevel,
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions { threads: 1, deterministic: true, isa: IsaLevel::Auto }
+    }
+}
+
+/// A graph input handed to [`CompiledGraph::run`]: a row-major buffer.
+#[derive(Clone, Copy, Debug)]
+pub enum HostInput<'a> {
+    F32(&'a [f32]),
+    I32(&'a [i32]),
+}
+
+/// One graph output: data (row-major) and its concrete shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostOutput {
+    F32(Vec<f32>, Vec<usize>),
+    I32(Vec<i32>, Vec<usize>),
+}
+
+impl HostOutput {
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            HostOutput::F32(_, s) | HostOutput::I32(_, s) => s,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CodegenError {
+    /// The graph uses something this backend cannot compile.
+    Unsupported(String),
+    /// Cranelift rejected the generated code (a bug in this module).
+    Cranelift(String),
+    /// The call's arguments do not match the graph's signature.
+    BadArgument(String),
+}
+
+impl fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            CodegenError::Unsupported(m) => write!(f, "the JIT cannot compile this graph: {m}"),
+            CodegenError::Cranelift(m) => write!(f, "code generation failed (please report this): {m}"),
+            CodegenError::BadArgument(m) => write!(f, "bad argument: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CodegenError {}
+
+/// Largest batch size `run` accepts, so every buffer size fits in memory
+/// arithmetic without overflow.
+pub const MAX_BATCH: usize = 1 << 24;
+
+/// A graph compiled to native code, with its arena.
+pub struct CompiledGraph {
+    plan: plan::Plan,
+    code: kernel::Code,
+    arena: memory::Arena,
+    /// Per-buffer base pointers handed to the generated function; refilled
+    /// every call (inputs and variables move between calls).
+    table: Vec<*mut u8>,
+    /// Scratch for update sources that live in caller buffers, so updates
+    /// that read other variables see the old values.
+    update_scratch: Vec<Vec<f32>>,
+    compile_time: std::time::Duration,
+}
+
+// SAFETY: the raw pointers in `table` are only meaningful during `run`, which
+// takes `&mut self`; the generated code and arena are owned by this value.
+unsafe impl Send for CompiledGraph {}
+
+/// Compiles `graph` into native code.
+pub fn compile(graph: &Graph, opts: &JitOptions) -> Result<CompiledGraph, CodegenError> {
+    let started = std::time::Instant::now();
+    if opts.threads == 0 || opts.threads > 2 {
+        return Err(CodegenError::BadArgument(format!(
+            "threads = {}: use 1 or 2",
+            opts.threads
+        )));
+    }
+    let isa = gemm::resolve_isa(opts.isa)?;
+    let plan = plan::build(graph, isa, opts)?;
+    let code = kernel::generate(&plan, isa, opts.threads)?;
+    let table = vec![std::ptr::null_mut(); plan.bufs.len()];
+    let update_scratch = plan
+        .updates
+        .iter()
+        .map(|u| if u.needs_snapshot { vec![0.0; u.numel] } else { Vec::new() })
+        .collect();
+    Ok(CompiledGraph {
+        arena: memory::Arena::new(&plan),
+        plan,
+        code,
+        table,
+        update_scratch,
+        compile_time: started.elapsed(),
+    })
+}
+
+impl CompiledGraph {
+    /// Runs the graph. `inputs` in `graph.inputs` order, `vars` in
+    /// `graph.vars` order (updated in place as `graph.updates` say); returns
+    /// the outputs in `graph.outputs` order.
+    pub fn run(
+        &mut self,
+        inputs: &[HostInput<'_>],
+        vars: &mut [&mut [f32]],
+        batch: usize,
+    ) -> Result<Vec<HostOutput>, CodegenError> {
+        self.check_args(inputs, vars, batch)?;
+        self.arena.prepare(&self.plan, batch).map_err(CodegenError::BadArgument)?;
+        for (slot, buf) in self.plan.bufs.iter().enumerate() {
+            self.table[slot] = match buf.kind {
+                plan::BufKind::Input(i) => match inputs[i] {
+                    HostInput::F32(s) => s.as_ptr() as *mut u8,
+                    HostInput::I32(s) => s.as_ptr() as *mut u8,
+                },
+                plan::BufKind::Var(v) => vars[v].as_mut_ptr() as *mut u8,
+                plan::BufKind::Arena => self.arena.pointer(slot),
+            };
+        }
+        // SAFETY: every table entry points at a buffer of at least the size
+        // the plan computed for this batch (checked above for caller buffers,
+        // sized by `prepare` for the arena); generated code stays in bounds.
+        let _ftz = pool::FlushDenormals::enable();
+        unsafe { self.code.call(self.table.as_ptr(), batch) };
+        drop(_ftz);
+
+        let mut outs = Vec::with_capacity(self.plan.outputs.len());
+        for o in &self.plan.outputs {
+            let shape = o.shape.resolve(batch);
+            let n: usize = shape.iter().product();
+            let ptr = self.table[o.buf];
+            outs.push(match o.dtype {
+                // SAFETY: the buffer holds `n` elements of this dtype.
+                DType::F32 => HostOutput::F32(unsafe { std::slice::from_raw_parts(ptr as *const f32, n) }.to_vec(), shape),
+                DType::I32 => HostOutput::I32(unsafe { std::slice::from_raw_parts(ptr as *const i32, n) }.to_vec(), shape),
+            });
+        }
+        // Updates land after everything ran; sources that live in caller
+        // buffers are snapshotted first so a var := other-var update reads
+        // the old value.
+        for (u, scratch) in self.plan.updates.iter().zip(&mut self.update_scratch) {
+            if u.needs_snapshot {
+                let src = self.table[u.buf] as *const f32;
+                // SAFETY: the source buffer holds `numel` f32 values.
+                scratch.copy_from_slice(unsafe { std::slice::from_raw_parts(src, u.numel) });
+            }
+        }
+        for (u, scratch) in self.plan.updates.iter().zip(&self.update_scratch) {
+            if u.in_place {
+                continue;
+            }
+            if u.needs_snapshot {
+                vars[u.var].copy_from_slice(scratch);
+            } else {
+                let src = self.table[u.buf] as *const f32;
+                // SAFETY: arena buffer of `numel` f32 values, disjoint from vars.
+                vars[u.var].copy_from_slice(unsafe { std::slice::from_raw_parts(src, u.numel) });
+            }
+        }
+        Ok(outs)
+    }
+
+    fn check_args(&self, inputs: &[HostInput<'_>], vars: &[&mut [f32]], batch: usize) -> Result<(), CodegenError> {
+        let bad = |m: String| Err(CodegenError::BadArgument(m));
+        if batch == 0 {
+            return bad("batch size 0: pass the number of samples (at least 1)".into());
+        }
+        if batch > MAX_BATCH {
+            return bad(format!("batch size {batch} is larger than the JIT's limit of {MAX_BATCH}: split the data"));
+        }
+        if inputs.len() != self.plan.inputs.len() {
+            return bad(format!(
+                "{} inputs given, the graph takes {} ({})",
+                inputs.len(),
+                self.plan.inputs.len(),
+                self.plan.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        for (inp, decl) in inputs.iter().zip(&self.plan.inputs) {
+            let want = plan::Mono::numel(&decl.ty.shape).eval(batch);
+            let (len, dtype) = match inp {
+                HostInput::F32(s) => (s.len(), DType::F32),
+                HostInput::I32(s) => (s.len(), DType::I32),
+            };
+            if dtype != decl.ty.dtype {
+                return bad(format!(
+                    "input `{}` must be {:?} (type {}), got {:?} data",
+                    decl.name, decl.ty.dtype, decl.ty, dtype
+                ));
+            }
+            if len != want {
+                return bad(format!(
+                    "input `{}` of type {} needs {} elements at batch size {}, got {}",
+                    decl.name, decl.ty, want, batch, len
+                ));
+            }
+        }
+        if vars.len() != self.plan.vars.len() {
+            return bad(format!("{} variable buffers given, the graph has {}", vars.len(), self.plan.vars.len()));
+        }
+        for (v, (name, numel)) in vars.iter().zip(&self.plan.vars) {
+            if v.len() != *numel {
+                return bad(format!("variable `{name}` needs {numel} elements, got {}", v.len()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The fused kernel plan, human-readable (`nn ir --plan`).
+    pub fn kernel_plan(&self) -> String {
+        self.plan.dump()
+    }
+
+    /// Cranelift IR of the generated function (`nn ir --clif`).
+    pub fn clif(&self) -> String {
+        self.code.clif.clone()
+    }
+
+    /// Machine code listing of the generated function (`nn asm`), in
+    /// Cranelift's own assembly syntax, followed by the code size.
+    pub fn disassembly(&self) -> String {
+        self.code.disasm.clone()
+    }
+
+    /// Bytes of arena the intermediates take at `batch` (liveness-packed).
+    pub fn arena_bytes(&self, batch: usize) -> usize {
+        memory::Arena::bytes_for(&self.plan, batch)
+    }
+
+    /// Wall time from `compile` entry to a callable function.
+    pub fn compile_time(&self) -> std::time::Duration {
+        self.compile_time
+    }
+}

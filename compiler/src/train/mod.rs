@@ -3,7 +3,20 @@
 //! Architecture invariant: the math of training lives here only. The runtime
 //! holds hyperparameters, schedules and state buffers, never a second copy of
 //! Adam: both the interpreter and the JIT run the graphs built here.
+//!
+//! Entry points ([`training_step`], [`evaluation`], [`gradients`],
+//! [`apply_gradients`]) clone the lowered model's graph and append nodes;
+//! `step.rs` documents the input/var/output contract of the graphs they
+//! return. Keras 3 is the reference for every formula.
 
+mod error;
+mod loss;
+mod metric;
+mod optimizer;
+mod regularize;
 mod spec;
+mod step;
 
+pub use error::TrainError;
 pub use spec::*;
+pub use step::{apply_gradients, evaluation, gradients, training_step, StepConfig};

@@ -1,0 +1,370 @@
+//! Native kernels the generated code calls for everything that is not an
+//! elementwise loop: contractions, reductions, softmax, data movement,
+//! one-hot, gather/scatter, dropout masks, convolutions and pooling.
+//!
+//! The generated code calls one registered symbol, [`nn_native`], with a
+//! pointer to the kernel's description (owned by the compiled graph), the
+//! buffer table and the batch size; shapes are resolved per call, so one
+//! compiled function serves every batch size. Kernels never allocate and
+//! never panic on data: out-of-range indices read or write nothing, as the
+//! op set defines.
+
+use super::conv;
+use super::gemm::{sgemm, Mat};
+use super::plan::NativeKernel;
+use crate::ir::{Op, ReduceOp, Shape};
+
+/// Concrete dimensions of one value at the current batch size.
+#[derive(Clone, Copy)]
+pub struct Dims {
+    pub n: usize,
+    pub d: [usize; 8],
+}
+
+impl Dims {
+    pub fn of(shape: &Shape, batch: usize) -> Dims {
+        let mut d = [1usize; 8];
+        for (i, x) in shape.0.iter().enumerate() {
+            d[i] = x.resolve(batch);
+        }
+        Dims { n: shape.rank(), d }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.d[..self.n].iter().product()
+    }
+
+    /// (product before `axis`, size at `axis`, product after `axis`).
+    pub fn split(&self, axis: usize) -> (usize, usize, usize) {
+        let outer = self.d[..axis].iter().product();
+        let inner = self.d[axis + 1..self.n].iter().product();
+        (outer, self.d[axis], inner)
+    }
+}
+
+/// Entry point called from generated code.
+///
+/// # Safety
+/// `desc` points at a live [`NativeKernel`]; `table` holds a pointer for every
+/// buffer of the plan, each large enough for its value at `batch`.
+pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut u8, batch: i64) {
+    let k = &*desc;
+    let batch = batch as usize;
+    let arg = |i: usize| *table.add(k.args[i].0);
+    let adims = |i: usize| Dims::of(&k.args[i].1, batch);
+    let out = *table.add(k.out.0);
+    let odims = Dims::of(&k.out.1, batch);
+    let f = |p: *mut u8, n: usize| std::slice::from_raw_parts(p as *const f32, n);
+    let fo = |n: usize| std::slice::from_raw_parts_mut(out as *mut f32, n);
+    match &k.op {
+        Op::MatMul { transpose_a, transpose_b } => {
+            let (ad, bd) = (adims(0), adims(1));
+            let (m, kk) = if *transpose_a { (ad.d[1], ad.d[0]) } else { (ad.d[0], ad.d[1]) };
+            let n = if *transpose_b { bd.d[0] } else { bd.d[1] };
+            let a = if *transpose_a {
+                Mat { ptr: arg(0) as *const f32, rs: 1, cs: ad.d[1] as isize }
+            } else {
+                Mat { ptr: arg(0) as *const f32, rs: ad.d[1] as isize, cs: 1 }
+            };
+            let b = if *transpose_b {
+                Mat { ptr: arg(1) as *const f32, rs: 1, cs: bd.d[1] as isize }
+            } else {
+                Mat { ptr: arg(1) as *const f32, rs: bd.d[1] as isize, cs: 1 }
+            };
+            if kk == 0 {
+                fo(m * n).fill(0.0);
+            } else {
+                sgemm(k.gemm, k.threads, m, kk, n, a, b, out as *mut f32, n);
+            }
+        }
+        Op::Reduce { op, axes, .. } => {
+            let d = adims(0);
+            reduce(*op, axes, &d, f(arg(0), d.numel()), fo(odims.numel()));
+        }
+        Op::ArgMax { axis } => {
+            let d = adims(0);
+            let (outer, n, inner) = d.split(*axis);
+            let x = f(arg(0), d.numel());
+            let o = std::slice::from_raw_parts_mut(out as *mut i32, outer * inner);
+            for a in 0..outer {
+                for c in 0..inner {
+                    let mut best = 0usize;
+                    let mut bv = x[a * n * inner + c];
+                    for j in 1..n {
+                        let v = x[(a * n + j) * inner + c];
+                        // The first maximum wins; the first NaN beats everything.
+                        if !bv.is_nan() && (v > bv || v.is_nan()) {
+                            bv = v;
+                            best = j;
+                        }
+                    }
+                    o[a * inner + c] = best as i32;
+                }
+            }
+        }
+        Op::Softmax { axis } | Op::LogSoftmax { axis } => {
+            let d = adims(0);
+            let log = matches!(k.op, Op::LogSoftmax { .. });
+            softmax(log, &d, *axis, f(arg(0), d.numel()), fo(d.numel()));
+        }
+        Op::Transpose(perm) => {
+            let d = adims(0);
+            let mut in_strides = [0usize; 8];
+            let mut s = 1;
+            for i in (0..d.n).rev() {
+                in_strides[i] = s;
+                s *= d.d[i];
+            }
+            let mut strides = [0usize; 8];
+            for (i, &p) in perm.iter().enumerate() {
+                strides[i] = in_strides[p];
+            }
+            let x = arg(0) as *const u32;
+            let o = std::slice::from_raw_parts_mut(out as *mut u32, odims.numel());
+            strided_copy(&odims, &strides, x, o);
+        }
+        Op::Concat { axis } => {
+            let (outer, _, inner) = odims.split(*axis);
+            let total = odims.d[*axis];
+            let o = out as *mut u32;
+            let mut at = 0;
+            for (i, _) in k.args.iter().enumerate() {
+                let along = adims(i).d[*axis];
+                let x = arg(i) as *const u32;
+                for r in 0..outer {
+                    std::ptr::copy_nonoverlapping(x.add(r * along * inner), o.add((r * total + at) * inner), along * inner);
+                }
+                at += along;
+            }
+        }
+        Op::Slice { axis, start, end } => {
+            let d = adims(0);
+            let (outer, n, inner) = d.split(*axis);
+            let len = end - start;
+            let x = arg(0) as *const u32;
+            let o = out as *mut u32;
+            for r in 0..outer {
+                std::ptr::copy_nonoverlapping(x.add((r * n + start) * inner), o.add(r * len * inner), len * inner);
+            }
+        }
+        Op::Pad { axis, before, .. } => {
+            let d = adims(0);
+            let (outer, n, inner) = d.split(*axis);
+            let total = odims.d[*axis];
+            let o = std::slice::from_raw_parts_mut(out as *mut u32, odims.numel());
+            o.fill(0);
+            let x = arg(0) as *const u32;
+            for r in 0..outer {
+                std::ptr::copy_nonoverlapping(x.add(r * n * inner), o.as_mut_ptr().add((r * total + before) * inner), n * inner);
+            }
+        }
+        Op::OneHot { depth } => {
+            let n = adims(0).numel();
+            let labels = std::slice::from_raw_parts(arg(0) as *const i32, n);
+            let o = fo(n * depth);
+            o.fill(0.0);
+            for (i, &l) in labels.iter().enumerate() {
+                if l >= 0 && (l as usize) < *depth {
+                    o[i * depth + l as usize] = 1.0;
+                }
+            }
+        }
+        Op::Gather => {
+            let td = adims(0);
+            let rows = td.d[0];
+            let row = td.numel() / rows.max(1);
+            let n = adims(1).numel();
+            let idx = std::slice::from_raw_parts(arg(1) as *const i32, n);
+            let table_v = f(arg(0), td.numel());
+            let o = fo(n * row);
+            for (s, &ix) in idx.iter().enumerate() {
+                let dst = &mut o[s * row..(s + 1) * row];
+                if ix >= 0 && (ix as usize) < rows {
+                    dst.copy_from_slice(&table_v[ix as usize * row..(ix as usize + 1) * row]);
+                } else {
+                    dst.fill(0.0);
+                }
+            }
+        }
+        Op::ScatterAdd { rows } => {
+            let n = adims(0).numel();
+            let row = odims.numel() / (*rows).max(1);
+            let idx = std::slice::from_raw_parts(arg(0) as *const i32, n);
+            let upd = f(arg(1), n * row);
+            let o = fo(odims.numel());
+            o.fill(0.0);
+            for (s, &ix) in idx.iter().enumerate() {
+                if ix >= 0 && (ix as usize) < *rows {
+                    let dst = &mut o[ix as usize * row..(ix as usize + 1) * row];
+                    for (d, u) in dst.iter_mut().zip(&upd[s * row..(s + 1) * row]) {
+                        *d += u;
+                    }
+                }
+            }
+        }
+        Op::DropoutMask { rate, seed, key } => {
+            let step = *(arg(1) as *const f32);
+            let o = fo(odims.numel());
+            dropout(*rate, *seed, *key, step, o);
+        }
+        Op::Conv2d(w) => conv::conv2d(w, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32),
+        Op::Conv2dGradInput { window, .. } => {
+            conv::conv2d_grad_input(window, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32)
+        }
+        Op::Conv2dGradKernel { window } => {
+            conv::conv2d_grad_kernel(window, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32)
+        }
+        Op::Pool2d { kind, window } => conv::pool2d(*kind, window, &adims(0), arg(0) as *const f32, &odims, out as *mut f32),
+        Op::Pool2dGrad { kind, window } => {
+            conv::pool2d_grad(*kind, window, &adims(0), arg(0) as *const f32, &adims(1), arg(1) as *const f32, out as *mut f32)
+        }
+        // Planned as fused loops or aliases; never reach here.
+        Op::Input(_)
+        | Op::Var(_)
+        | Op::Const(_)
+        | Op::BatchSize
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Cast(_)
+        | Op::Reshape(_)
+        | Op::Broadcast(_) => {}
+    }
+}
+
+/// The mask of `crate::ir::rng::dropout_value`, element by element.
+pub fn dropout(rate: f64, seed: u64, key: u64, step: f32, out: &mut [f32]) {
+    // Rounded to nearest; negative and NaN become 0 (saturating `as`).
+    let step = (step as f64).round() as u64;
+    let keep = (1.0 / (1.0 - rate)) as f32;
+    let threshold = crate::ir::rng::dropout_threshold(rate);
+    for (i, o) in out.iter_mut().enumerate() {
+        let bits = crate::ir::rng::dropout_bits(seed, key, step, i as u64);
+        *o = if bits < threshold { 0.0 } else { keep };
+    }
+}
+
+fn reduce(op: ReduceOp, axes: &[usize], d: &Dims, x: &[f32], out: &mut [f32]) {
+    out.fill(match op {
+        ReduceOp::Sum => 0.0,
+        ReduceOp::Max => f32::NEG_INFINITY,
+    });
+    // Output stride of every input axis: 0 for reduced axes.
+    let mut strides = [0usize; 8];
+    let mut s = 1;
+    for i in (0..d.n).rev() {
+        if !axes.contains(&i) {
+            strides[i] = s;
+            s *= d.d[i];
+        }
+    }
+    let inner = if d.n == 0 { 1 } else { d.d[d.n - 1] };
+    let inner_stride = if d.n == 0 { 0 } else { strides[d.n - 1] };
+    let rows = x.len() / inner.max(1);
+    let mut idx = [0usize; 8];
+    for r in 0..rows {
+        let mut base = 0;
+        for i in 0..d.n.saturating_sub(1) {
+            base += idx[i] * strides[i];
+        }
+        let xs = &x[r * inner..(r + 1) * inner];
+        match (op, inner_stride) {
+            (ReduceOp::Sum, 0) => out[base] += xs.iter().sum::<f32>(),
+            (ReduceOp::Max, 0) => out[base] = xs.iter().fold(out[base], |m, &v| nan_max(m, v)),
+            (ReduceOp::Sum, _) => out[base..base + inner].iter_mut().zip(xs).for_each(|(o, v)| *o += v),
+            (ReduceOp::Max, _) => out[base..base + inner].iter_mut().zip(xs).for_each(|(o, &v)| *o = nan_max(*o, v)),
+        }
+        // Advance the multi-index over all but the last axis.
+        let mut ax = d.n.saturating_sub(1);
+        while ax > 0 {
+            ax -= 1;
+            idx[ax] += 1;
+            if idx[ax] < d.d[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+}
+
+/// Max that propagates NaN, as NumPy's does.
+#[inline]
+fn nan_max(acc: f32, v: f32) -> f32 {
+    if acc.is_nan() || v.is_nan() {
+        f32::NAN
+    } else if v > acc {
+        v
+    } else {
+        acc
+    }
+}
+
+fn softmax(log: bool, d: &Dims, axis: usize, x: &[f32], out: &mut [f32]) {
+    let (outer, n, inner) = d.split(axis);
+    for a in 0..outer {
+        for c in 0..inner {
+            let at = |j: usize| (a * n + j) * inner + c;
+            let mut m = f32::NEG_INFINITY;
+            for j in 0..n {
+                if x[at(j)] > m {
+                    m = x[at(j)];
+                }
+            }
+            // An all -inf lane would give NaN from (-inf) - (-inf).
+            if !m.is_finite() {
+                m = 0.0;
+            }
+            let mut sum = 0.0f32;
+            for j in 0..n {
+                let e = (x[at(j)] - m).exp();
+                sum += e;
+                if !log {
+                    out[at(j)] = e;
+                }
+            }
+            if log {
+                let ls = sum.ln();
+                for j in 0..n {
+                    out[at(j)] = x[at(j)] - m - ls;
+                }
+            } else {
+                for j in 0..n {
+                    out[at(j)] /= sum;
+                }
+            }
+        }
+    }
+}
+
+/// Copies `x` read through `strides` (elements, per output axis) into the
+/// row-major `out` of dims `d`.
+unsafe fn strided_copy(d: &Dims, strides: &[usize; 8], x: *const u32, out: &mut [u32]) {
+    if d.n == 0 {
+        out[0] = *x;
+        return;
+    }
+    let inner = d.d[d.n - 1];
+    let is = strides[d.n - 1];
+    let rows = out.len() / inner.max(1);
+    let mut idx = [0usize; 8];
+    for r in 0..rows {
+        let mut base = 0;
+        for i in 0..d.n - 1 {
+            base += idx[i] * strides[i];
+        }
+        let dst = &mut out[r * inner..(r + 1) * inner];
+        for (j, o) in dst.iter_mut().enumerate() {
+            *o = *x.add(base + j * is);
+        }
+        let mut ax = d.n - 1;
+        while ax > 0 {
+            ax -= 1;
+            idx[ax] += 1;
+            if idx[ax] < d.d[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+}

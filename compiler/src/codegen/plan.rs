@@ -1,0 +1,660 @@
+//! The kernel plan: which nodes fuse into which loop, which run as native
+//! kernels, and which buffer holds each value.
+//!
+//! Fusion rule: an elementwise node folds into its consumer when it has
+//! exactly one use, that use is elementwise, and both have the same shape
+//! (so nothing is recomputed per broadcast element). Constants and the batch
+//! size are inlined into every loop that reads them. Reshapes are free: they
+//! alias their argument's buffer. Everything a kernel reads is materialized
+//! before it in node order, so kernels run in the order of their root node.
+//!
+//! Updates whose value is computed by a fused loop that is the last reader of
+//! the variable write straight into the variable (no copy after the step).
+
+use super::{CodegenError, GemmKernel, JitOptions};
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, Graph, InputDecl, NodeId, Op, Shape, UnaryOp};
+use std::fmt::Write as _;
+
+/// `c * batch^p`: every size and stride in a graph has this form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mono {
+    pub c: u64,
+    pub p: u32,
+}
+
+impl Mono {
+    pub const ZERO: Mono = Mono { c: 0, p: 0 };
+    pub const ONE: Mono = Mono { c: 1, p: 0 };
+
+    pub fn dim(d: Dim) -> Mono {
+        match d {
+            Dim::Known(n) => Mono { c: n as u64, p: 0 },
+            Dim::Batch => Mono { c: 1, p: 1 },
+        }
+    }
+
+    pub fn mul(self, o: Mono) -> Mono {
+        if self.c == 0 || o.c == 0 {
+            return Mono::ZERO;
+        }
+        Mono { c: self.c * o.c, p: self.p + o.p }
+    }
+
+    pub fn numel(shape: &Shape) -> Mono {
+        shape.0.iter().fold(Mono::ONE, |acc, &d| acc.mul(Mono::dim(d)))
+    }
+
+    /// The value at `batch`, saturating instead of overflowing (the arena
+    /// then fails to allocate and reports it).
+    pub fn eval(self, batch: usize) -> usize {
+        (self.c as usize).saturating_mul(batch.saturating_pow(self.p))
+    }
+}
+
+impl std::fmt::Display for Mono {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.p {
+            0 => write!(f, "{}", self.c),
+            1 if self.c == 1 => write!(f, "B"),
+            1 => write!(f, "{}B", self.c),
+            p => write!(f, "{}B^{}", self.c, p),
+        }
+    }
+}
+
+pub type BufId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufKind {
+    Input(usize),
+    Var(usize),
+    Arena,
+}
+
+#[derive(Clone, Debug)]
+pub struct Buffer {
+    pub kind: BufKind,
+    pub numel: Mono,
+    /// Kernel index that writes it (arena buffers) and the last kernel that
+    /// reads it; `usize::MAX` as last use keeps it alive past the call.
+    pub def: usize,
+    pub last_use: usize,
+    pub node: NodeId,
+}
+
+/// One expression in a fused loop, in evaluation order; operands are earlier
+/// indices in the same list.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    Leaf(usize),
+    Const(f32),
+    BatchSize,
+    Unary(UnaryOp, usize),
+    Binary(BinaryOp, usize, usize),
+    /// Comparison of two values of the given dtype, yielding 0.0/1.0.
+    Compare(CmpOp, DType, usize, usize),
+    Select(usize, usize, usize),
+    Cast { from: DType, to: DType, x: usize },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Leaf {
+    pub buf: BufId,
+    pub shape: Shape,
+    pub dtype: DType,
+}
+
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// The nodes whose values the loop stores (several after merging).
+    pub roots: Vec<NodeId>,
+    /// (expression index, buffer) for every stored value.
+    pub outs: Vec<(usize, BufId)>,
+    pub shape: Shape,
+    pub exprs: Vec<Expr>,
+    pub dtypes: Vec<DType>,
+    pub leaves: Vec<Leaf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NativeKernel {
+    pub node: NodeId,
+    pub op: Op,
+    pub args: Vec<(BufId, Shape, DType)>,
+    pub out: (BufId, Shape, DType),
+    pub gemm: GemmKernel,
+    /// 2: large contractions may split their rows over the worker thread.
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug)]
+pub enum Kernel {
+    Fused(Group),
+    Native(NativeKernel),
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputPlan {
+    pub name: String,
+    pub buf: BufId,
+    pub shape: Shape,
+    pub dtype: DType,
+}
+
+#[derive(Clone, Debug)]
+pub struct UpdatePlan {
+    pub var: usize,
+    pub buf: BufId,
+    pub numel: usize,
+    /// The source lives in a variable buffer: copy it aside before any
+    /// variable is overwritten.
+    pub needs_snapshot: bool,
+    /// The fused loop already wrote the new value into the variable.
+    pub in_place: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub inputs: Vec<InputDecl>,
+    pub vars: Vec<(String, usize)>,
+    pub bufs: Vec<Buffer>,
+    pub kernels: Vec<Kernel>,
+    pub outputs: Vec<OutputPlan>,
+    pub updates: Vec<UpdatePlan>,
+}
+
+const MAX_RANK: usize = 8;
+
+pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, CodegenError> {
+    let n = graph.nodes.len();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if node.ty.shape.rank() > MAX_RANK {
+            return Err(CodegenError::Unsupported(format!(
+                "node %{i} ({}) has rank {}; the JIT handles up to rank {MAX_RANK}",
+                node.op.name(),
+                node.ty.shape.rank()
+            )));
+        }
+        for a in &node.args {
+            if a.index() >= i {
+                return Err(CodegenError::Unsupported(format!("node %{i} refers forward to {a}")));
+            }
+        }
+        if matches!(node.op, Op::Const(_)) && node.ty.dtype != DType::F32 {
+            return Err(CodegenError::Unsupported(format!(
+                "node %{i} is an {} constant; the JIT supports f32 constants (cast an f32 constant instead)",
+                node.ty
+            )));
+        }
+        if let Op::Input(k) = node.op {
+            if k >= graph.inputs.len() {
+                return Err(CodegenError::Unsupported(format!("node %{i} reads input {k}, which is not declared")));
+            }
+        }
+        if let Op::Var(v) = node.op {
+            if v.index() >= graph.vars.len() {
+                return Err(CodegenError::Unsupported(format!("node %{i} reads variable {v}, which is not declared")));
+            }
+        }
+    }
+    for (name, id) in &graph.outputs {
+        if id.index() >= n {
+            return Err(CodegenError::Unsupported(format!("output `{name}` names missing node {id}")));
+        }
+    }
+    for (v, id) in &graph.updates {
+        if id.index() >= n || v.index() >= graph.vars.len() {
+            return Err(CodegenError::Unsupported(format!("update of {v} by {id} names a missing node or variable")));
+        }
+        let want = Shape::known(&graph.var(*v).shape);
+        if graph.ty(*id).shape != want || graph.ty(*id).dtype != DType::F32 {
+            return Err(CodegenError::Unsupported(format!(
+                "update of variable `{}` by {id} has type {}, the variable is f32{want}",
+                graph.var(*v).name,
+                graph.ty(*id)
+            )));
+        }
+    }
+
+    let uses = graph.use_counts();
+    let mut is_root = vec![false; n];
+    for (_, id) in &graph.outputs {
+        is_root[id.index()] = true;
+    }
+    for (_, id) in &graph.updates {
+        is_root[id.index()] = true;
+    }
+    // fused_into[p] = the consumer p folds into.
+    let mut fused_into: Vec<Option<NodeId>> = vec![None; n];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !is_elementwise(&node.op) {
+            continue;
+        }
+        for a in &node.args {
+            let p = &graph.nodes[a.index()];
+            if is_elementwise(&p.op) && uses[a.index()] == 1 && !is_root[a.index()] && p.ty.shape == node.ty.shape {
+                fused_into[a.index()] = Some(NodeId(i as u32));
+            }
+        }
+    }
+    let inline_leaf = |op: &Op| matches!(op, Op::Const(_) | Op::BatchSize);
+
+    // Which nodes need a buffer of their own.
+    let mut needs_buf = vec![false; n];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if is_root[i] {
+            needs_buf[i] = true;
+        }
+        let consumer_fuses = is_elementwise(&node.op);
+        for a in &node.args {
+            let ai = a.index();
+            if fused_into[ai] == Some(NodeId(i as u32)) {
+                continue;
+            }
+            if consumer_fuses && inline_leaf(&graph.nodes[ai].op) {
+                continue;
+            }
+            needs_buf[ai] = true;
+        }
+    }
+
+    let mut plan = Plan {
+        inputs: graph.inputs.clone(),
+        vars: graph.vars.iter().map(|v| (v.name.clone(), v.numel())).collect(),
+        bufs: Vec::new(),
+        kernels: Vec::new(),
+        outputs: Vec::new(),
+        updates: Vec::new(),
+    };
+    let mut node_buf: Vec<Option<BufId>> = vec![None; n];
+    let mut var_buf: Vec<Option<BufId>> = vec![None; graph.vars.len()];
+    let mut input_buf: Vec<Option<BufId>> = vec![None; graph.inputs.len()];
+    let new_buf = |plan: &mut Plan, kind: BufKind, numel: Mono, node: NodeId| {
+        plan.bufs.push(Buffer { kind, numel, def: plan.kernels.len(), last_use: 0, node });
+        plan.bufs.len() - 1
+    };
+
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let id = NodeId(i as u32);
+        match &node.op {
+            Op::Input(k) => {
+                let b = *input_buf[*k].get_or_insert_with(|| new_buf(&mut plan, BufKind::Input(*k), Mono::numel(&node.ty.shape), id));
+                node_buf[i] = Some(b);
+            }
+            Op::Var(v) => {
+                let b = *var_buf[v.index()]
+                    .get_or_insert_with(|| new_buf(&mut plan, BufKind::Var(v.index()), Mono::numel(&node.ty.shape), id));
+                node_buf[i] = Some(b);
+            }
+            Op::Reshape(_) => {
+                node_buf[i] = node_buf[node.args[0].index()];
+            }
+            op if fused_into[i].is_some() => {
+                let _ = op;
+            }
+            op if is_elementwise(op) || inline_leaf(op) => {
+                if inline_leaf(op) && !needs_buf[i] {
+                    continue;
+                }
+                let out = new_buf(&mut plan, BufKind::Arena, Mono::numel(&node.ty.shape), id);
+                node_buf[i] = Some(out);
+                let group = build_group(graph, id, out, &fused_into, &node_buf)?;
+                plan.kernels.push(Kernel::Fused(group));
+            }
+            op => {
+                if matches!(op, Op::Pad { .. } | Op::Slice { .. } | Op::Concat { .. }) {
+                    // Known along-axis sizes are guaranteed by shape inference.
+                }
+                let out = new_buf(&mut plan, BufKind::Arena, Mono::numel(&node.ty.shape), id);
+                node_buf[i] = Some(out);
+                let args = node
+                    .args
+                    .iter()
+                    .map(|a| {
+                        let b = node_buf[a.index()].ok_or_else(|| missing(graph, *a))?;
+                        Ok((b, graph.shape(*a).clone(), graph.ty(*a).dtype))
+                    })
+                    .collect::<Result<Vec<_>, CodegenError>>()?;
+                plan.kernels.push(Kernel::Native(NativeKernel {
+                    node: id,
+                    op: op.clone(),
+                    args,
+                    out: (out, node.ty.shape.clone(), node.ty.dtype),
+                    gemm: isa,
+                    threads: opts.threads,
+                }));
+            }
+        }
+    }
+
+    for (name, id) in &graph.outputs {
+        let buf = node_buf[id.index()].ok_or_else(|| missing(graph, *id))?;
+        plan.outputs.push(OutputPlan { name: name.clone(), buf, shape: graph.ty(*id).shape.clone(), dtype: graph.ty(*id).dtype });
+    }
+    for (v, id) in &graph.updates {
+        let buf = node_buf[id.index()].ok_or_else(|| missing(graph, *id))?;
+        plan.updates.push(UpdatePlan {
+            var: v.index(),
+            buf,
+            numel: graph.var(*v).numel(),
+            needs_snapshot: matches!(plan.bufs[buf].kind, BufKind::Var(_)),
+            in_place: false,
+        });
+    }
+    liveness(&mut plan);
+    plan_in_place_updates(&mut plan);
+    merge_adjacent(&mut plan);
+    liveness(&mut plan);
+    Ok(plan)
+}
+
+/// Recomputes which kernel writes each arena buffer and which reads it
+/// last; outputs and update sources stay alive past the call. Buffers no
+/// kernel writes (replaced by in-place updates) get no arena space.
+fn liveness(plan: &mut Plan) {
+    for b in &mut plan.bufs {
+        b.def = usize::MAX;
+        b.last_use = 0;
+    }
+    for (k, kernel) in plan.kernels.iter().enumerate() {
+        let writes: Vec<BufId> = match kernel {
+            Kernel::Fused(g) => g.outs.iter().map(|o| o.1).collect(),
+            Kernel::Native(nk) => vec![nk.out.0],
+        };
+        for b in writes {
+            plan.bufs[b].def = plan.bufs[b].def.min(k);
+        }
+    }
+    for (k, kernel) in plan.kernels.iter().enumerate() {
+        let reads: Vec<BufId> = match kernel {
+            Kernel::Fused(g) => g.leaves.iter().map(|l| l.buf).collect(),
+            Kernel::Native(nk) => nk.args.iter().map(|a| a.0).collect(),
+        };
+        for b in reads {
+            plan.bufs[b].last_use = plan.bufs[b].last_use.max(k);
+        }
+    }
+    for b in plan.outputs.iter().map(|o| o.buf).chain(plan.updates.iter().map(|u| u.buf)).collect::<Vec<_>>() {
+        plan.bufs[b].last_use = usize::MAX;
+    }
+}
+
+/// Folds each fused loop into the one before it when both walk the same
+/// shape and every value one writes and the other touches is read at the
+/// element being written: the pair becomes one pass over memory (an Adam
+/// update's m, v and parameter chains; a bias add and its activation).
+fn merge_adjacent(plan: &mut Plan) {
+    const MAX_EXPRS: usize = 96;
+    let mut k = 1;
+    while k < plan.kernels.len() {
+        let merged = match (&plan.kernels[k - 1], &plan.kernels[k]) {
+            (Kernel::Fused(a), Kernel::Fused(b)) if a.shape == b.shape && a.exprs.len() + b.exprs.len() <= MAX_EXPRS => merge(a, b),
+            _ => None,
+        };
+        match merged {
+            Some(m) => {
+                plan.kernels[k - 1] = Kernel::Fused(m);
+                plan.kernels.remove(k);
+            }
+            None => k += 1,
+        }
+    }
+}
+
+fn merge(a: &Group, b: &Group) -> Option<Group> {
+    let identity = |l: &Leaf| l.shape == a.shape;
+    let a_out = |buf: BufId| a.outs.iter().find(|o| o.1 == buf).map(|o| o.0);
+    if b.leaves.iter().any(|l| a_out(l.buf).is_some() && !identity(l)) {
+        return None;
+    }
+    if a.leaves.iter().any(|l| b.outs.iter().any(|o| o.1 == l.buf) && !identity(l)) {
+        return None;
+    }
+    if b.outs.iter().any(|o| a_out(o.1).is_some()) {
+        return None;
+    }
+    let mut g = a.clone();
+    g.roots.extend(&b.roots);
+    let mut remap = Vec::with_capacity(b.exprs.len());
+    for (i, e) in b.exprs.iter().enumerate() {
+        let r = |x: usize| remap[x];
+        let new = match e {
+            Expr::Leaf(l) => {
+                let leaf = &b.leaves[*l];
+                if let Some(ei) = a_out(leaf.buf) {
+                    // Forward the value computed earlier in the same iteration.
+                    remap.push(ei);
+                    continue;
+                }
+                let li = match g.leaves.iter().position(|x| x == leaf) {
+                    Some(p) => p,
+                    None => {
+                        g.leaves.push(leaf.clone());
+                        g.leaves.len() - 1
+                    }
+                };
+                Expr::Leaf(li)
+            }
+            Expr::Const(c) => Expr::Const(*c),
+            Expr::BatchSize => Expr::BatchSize,
+            Expr::Unary(u, x) => Expr::Unary(*u, r(*x)),
+            Expr::Binary(op, x, y) => Expr::Binary(*op, r(*x), r(*y)),
+            Expr::Compare(c, dt, x, y) => Expr::Compare(*c, *dt, r(*x), r(*y)),
+            Expr::Select(m, x, y) => Expr::Select(r(*m), r(*x), r(*y)),
+            Expr::Cast { from, to, x } => Expr::Cast { from: *from, to: *to, x: r(*x) },
+        };
+        g.exprs.push(new);
+        g.dtypes.push(b.dtypes[i]);
+        remap.push(g.exprs.len() - 1);
+    }
+    g.outs.extend(b.outs.iter().map(|(e, buf)| (remap[*e], *buf)));
+    Some(g)
+}
+
+fn missing(graph: &Graph, id: NodeId) -> CodegenError {
+    CodegenError::Cranelift(format!("no buffer planned for {id} ({})", graph.node(id).op.name()))
+}
+
+pub fn is_elementwise(op: &Op) -> bool {
+    op.is_elementwise()
+}
+
+/// Collects the expression tree of the group rooted at `root`.
+fn build_group(
+    graph: &Graph,
+    root: NodeId,
+    out: BufId,
+    fused_into: &[Option<NodeId>],
+    node_buf: &[Option<BufId>],
+) -> Result<Group, CodegenError> {
+    let mut g = Group {
+        roots: vec![root],
+        outs: Vec::new(),
+        shape: graph.shape(root).clone(),
+        exprs: Vec::new(),
+        dtypes: Vec::new(),
+        leaves: Vec::new(),
+    };
+    let idx = add_expr(graph, root, true, &mut g, fused_into, node_buf)?;
+    g.outs.push((idx, out));
+    Ok(g)
+}
+
+fn add_expr(
+    graph: &Graph,
+    id: NodeId,
+    is_root: bool,
+    g: &mut Group,
+    fused_into: &[Option<NodeId>],
+    node_buf: &[Option<BufId>],
+) -> Result<usize, CodegenError> {
+    let node = graph.node(id);
+    let member = is_root || fused_into[id.index()].is_some();
+    let expr = match &node.op {
+        Op::Const(v) => Expr::Const(*v as f32),
+        Op::BatchSize => Expr::BatchSize,
+        _ if !member => {
+            let buf = node_buf[id.index()].ok_or_else(|| missing(graph, id))?;
+            let leaf = Leaf { buf, shape: node.ty.shape.clone(), dtype: node.ty.dtype };
+            let li = match g.leaves.iter().position(|l| *l == leaf) {
+                Some(p) => p,
+                None => {
+                    g.leaves.push(leaf);
+                    g.leaves.len() - 1
+                }
+            };
+            Expr::Leaf(li)
+        }
+        op => {
+            let mut a = Vec::with_capacity(node.args.len());
+            for arg in &node.args {
+                a.push(add_expr(graph, *arg, false, g, fused_into, node_buf)?);
+            }
+            match op {
+                Op::Unary(u) => Expr::Unary(*u, a[0]),
+                Op::Binary(b) => Expr::Binary(*b, a[0], a[1]),
+                Op::Compare(c) => Expr::Compare(*c, graph.ty(node.args[0]).dtype, a[0], a[1]),
+                Op::Select => Expr::Select(a[0], a[1], a[2]),
+                Op::Cast(to) => Expr::Cast { from: graph.ty(node.args[0]).dtype, to: *to, x: a[0] },
+                // Broadcasting is implied by how leaves are indexed.
+                Op::Broadcast(_) => return Ok(a[0]),
+                other => {
+                    return Err(CodegenError::Cranelift(format!("{} is not elementwise", other.name())));
+                }
+            }
+        }
+    };
+    g.exprs.push(expr);
+    g.dtypes.push(node.ty.dtype);
+    Ok(g.exprs.len() - 1)
+}
+
+/// Lets a fused update loop write its result straight into the variable
+/// when nothing reads the old value afterwards and the loop reads it only at
+/// the element it writes.
+fn plan_in_place_updates(plan: &mut Plan) {
+    let outputs_bufs: Vec<BufId> = plan.outputs.iter().map(|o| o.buf).collect();
+    for ui in 0..plan.updates.len() {
+        let u = plan.updates[ui].clone();
+        if plan.updates.iter().filter(|o| o.buf == u.buf || o.var == u.var).count() != 1 {
+            continue;
+        }
+        if plan.updates.iter().any(|o| matches!(plan.bufs[o.buf].kind, BufKind::Var(v) if v == u.var)) {
+            continue;
+        }
+        if outputs_bufs.contains(&u.buf) || plan.bufs[u.buf].kind != BufKind::Arena {
+            continue;
+        }
+        let Some(var_buf) = plan.bufs.iter().position(|b| b.kind == BufKind::Var(u.var)) else {
+            // The update never reads the variable: writing in place is safe.
+            retarget(plan, ui, None);
+            continue;
+        };
+        if outputs_bufs.contains(&var_buf) {
+            continue;
+        }
+        let def = plan.bufs[u.buf].def;
+        let Kernel::Fused(g) = &plan.kernels[def] else { continue };
+        if plan.bufs[var_buf].last_use != def && plan.bufs[var_buf].last_use > def {
+            continue;
+        }
+        let same_index = g.leaves.iter().filter(|l| l.buf == var_buf).all(|l| l.shape == g.shape);
+        if !same_index {
+            continue;
+        }
+        retarget(plan, ui, Some(var_buf));
+    }
+}
+
+fn retarget(plan: &mut Plan, ui: usize, var_buf: Option<BufId>) {
+    let u = &plan.updates[ui];
+    let var = u.var;
+    let old = u.buf;
+    let target = match var_buf {
+        Some(b) => b,
+        None => {
+            let node = plan.bufs[old].node;
+            plan.bufs.push(Buffer { kind: BufKind::Var(var), numel: plan.bufs[old].numel, def: 0, last_use: 0, node });
+            plan.bufs.len() - 1
+        }
+    };
+    let def = plan.bufs[old].def;
+    if let Kernel::Fused(g) = &mut plan.kernels[def] {
+        g.outs.iter_mut().filter(|o| o.1 == old).for_each(|o| o.1 = target);
+    }
+    for k in &mut plan.kernels[def + 1..] {
+        match k {
+            Kernel::Fused(g) => g.leaves.iter_mut().filter(|l| l.buf == old).for_each(|l| l.buf = target),
+            Kernel::Native(nk) => nk.args.iter_mut().filter(|a| a.0 == old).for_each(|a| a.0 = target),
+        }
+    }
+    let u = &mut plan.updates[ui];
+    u.buf = target;
+    u.in_place = true;
+}
+
+impl Plan {
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        let name = |b: BufId| match self.bufs[b].kind {
+            BufKind::Input(i) => format!("in{i}:{}", self.inputs[i].name),
+            BufKind::Var(v) => format!("var{v}:{}", self.vars[v].0),
+            BufKind::Arena => format!("t{b}"),
+        };
+        let _ = writeln!(s, "kernel plan: {} kernels, {} buffers", self.kernels.len(), self.bufs.len());
+        for (k, kernel) in self.kernels.iter().enumerate() {
+            match kernel {
+                Kernel::Fused(g) => {
+                    let leaves: Vec<String> = g.leaves.iter().map(|l| format!("{}{}", name(l.buf), l.shape)).collect();
+                    let outs: Vec<String> = g.outs.iter().map(|(e, b)| format!("{}=e{e}", name(*b))).collect();
+                    let roots: Vec<String> = g.roots.iter().map(|r| r.to_string()).collect();
+                    let _ = writeln!(
+                        s,
+                        "k{k}: fused loop {} -> [{}] ({} ops) <- [{}]   nodes {}",
+                        g.shape,
+                        outs.join(", "),
+                        g.exprs.iter().filter(|e| !matches!(e, Expr::Leaf(_))).count(),
+                        leaves.join(", "),
+                        roots.join(" ")
+                    );
+                    for (i, e) in g.exprs.iter().enumerate() {
+                        let _ = writeln!(s, "      e{i} = {}", show_expr(e));
+                    }
+                }
+                Kernel::Native(nk) => {
+                    let args: Vec<String> = nk.args.iter().map(|a| format!("{}{}", name(a.0), a.1)).collect();
+                    let _ = writeln!(
+                        s,
+                        "k{k}: native {} -> {}{} <- [{}]   node {}",
+                        nk.op.name(),
+                        name(nk.out.0),
+                        nk.out.1,
+                        args.join(", "),
+                        nk.node
+                    );
+                }
+            }
+        }
+        for o in &self.outputs {
+            let _ = writeln!(s, "output {} = {}", o.name, name(o.buf));
+        }
+        for u in &self.updates {
+            let how = if u.in_place { "written in place" } else { "copied after the step" };
+            let _ = writeln!(s, "update var{}:{} = {} ({how})", u.var, self.vars[u.var].0, name(u.buf));
+        }
+        s
+    }
+}
+
+fn show_expr(e: &Expr) -> String {
+    match e {
+        Expr::Leaf(l) => format!("load leaf{l}"),
+        Expr::Const(c) => format!("const {c}"),
+        Expr::BatchSize => "batch_size".into(),
+        Expr::Unary(u, a) => format!("{} e{a}", Op::Unary(*u).name()),
+        Expr::Binary(b, x, y) => format!("{} e{x}, e{y}", Op::Binary(*b).name()),
+        Expr::Compare(c, dt, x, y) => format!("{} {dt:?} e{x}, e{y}", Op::Compare(*c).name()),
+        Expr::Select(m, x, y) => format!("select e{m}, e{x}, e{y}"),
+        Expr::Cast { from, to, x } => format!("cast {from:?}->{to:?} e{x}"),
+    }
+}

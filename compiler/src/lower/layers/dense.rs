@@ -1,0 +1,105 @@
+//! `dense`: Keras's Dense, `activation(x @ kernel + bias)`, on rank-1
+//! per-sample inputs (kernel `[in, units]`, bias `[units]`).
+
+use super::VarSpec;
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Init, NodeId, Regularizer};
+use crate::lower::activations::Activation;
+use crate::lower::args::{bind, opt, req, Param};
+use crate::lower::errors::*;
+use crate::lower::init;
+use crate::lower::state::Lowerer;
+use crate::lower::values::{self, ArgVal, Tensor};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseConfig {
+    pub units: usize,
+    pub activation: Activation,
+    pub use_bias: bool,
+    pub kernel_initializer: Init,
+    pub bias_initializer: Init,
+    pub kernel_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+const PARAMS: &[Param] = &[
+    req("units"),
+    opt("activation"),
+    opt("use_bias"),
+    opt("kernel_initializer"),
+    opt("bias_initializer"),
+    opt("kernel_regularizer"),
+    opt("bias_regularizer"),
+];
+
+impl<'a> Lowerer<'a> {
+    pub(super) fn dense_config(&mut self, args: &[ArgVal], span: Span) -> Result<DenseConfig, Diagnostic> {
+        let b = bind("dense", PARAMS, args, span)?;
+        let g = &self.g;
+        let units = values::positive(b.get(0).expect("required"), "dense units", g)?;
+        let use_bias = b.get(2).map(|v| values::boolean(v, "use_bias", g)).transpose()?.unwrap_or(true);
+        let kernel_initializer =
+            b.get(3).map(|v| init::initializer(v, "kernel_initializer", g)).transpose()?.unwrap_or(Init::GlorotUniform);
+        let bias_initializer =
+            b.get(4).map(|v| init::initializer(v, "bias_initializer", g)).transpose()?.unwrap_or(Init::Zeros);
+        let kernel_regularizer = b.get(5).map(|v| init::regularizer(v, "kernel_regularizer", g)).transpose()?.flatten();
+        let bias_regularizer = b.get(6).map(|v| init::regularizer(v, "bias_regularizer", g)).transpose()?.flatten();
+        let activation = match b.get(1) {
+            Some(v) => self.activation_arg(v)?,
+            None => Activation::Linear,
+        };
+        Ok(DenseConfig {
+            units,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+        })
+    }
+
+    pub(super) fn apply_dense(&mut self, inst: usize, cfg: &DenseConfig, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {
+        let name = self.instances[inst].name.clone();
+        let shape = self.g.shape(x.id).clone();
+        if shape.rank() != 2 {
+            let mut d = Diagnostic::error(
+                RANK,
+                format!("{name} expects a rank-1 input per sample but gets {}", per_sample(&shape)),
+                span,
+            )
+            .with_label(format!("this input has shape {}", per_sample(&shape)));
+            if shape.rank() > 2 {
+                d = d.with_help("add `flatten` before it");
+            } else {
+                d = d.with_help("give the input a feature dimension, e.g. `input x: [1]`");
+            }
+            return Err(d);
+        }
+        let n_in = shape.0[1].known().unwrap_or(1);
+        let mut specs = vec![VarSpec {
+            suffix: "kernel",
+            shape: vec![n_in, cfg.units],
+            init: cfg.kernel_initializer.clone(),
+            regularizer: cfg.kernel_regularizer,
+        }];
+        if cfg.use_bias {
+            specs.push(VarSpec {
+                suffix: "bias",
+                shape: vec![cfg.units],
+                init: cfg.bias_initializer.clone(),
+                regularizer: cfg.bias_regularizer,
+            });
+        }
+        let vars = self.layer_vars(inst, specs, span)?;
+        let err = |e| shape_error(e, &name, span);
+        let k = self.g.var_node(vars[0]);
+        let mut y = self.g.matmul(x.id, k).map_err(err)?;
+        if let Some(&b) = vars.get(1) {
+            let bn = self.g.var_node(b);
+            y = self.g.add(y, bn).map_err(err)?;
+        }
+        let y = Tensor { id: y, source: x.source.clone() };
+        self.apply_activation(&cfg.activation, &y, span)
+    }
+}

@@ -1,0 +1,279 @@
+//! Built-in Keras layers: the registry of names and Keras classes, creating
+//! instances from call arguments, and applying them to tensors.
+//!
+//! Adding a layer: a variant in [`LayerKind`], a row in [`BUILTINS`], a
+//! `construct` arm that parses its Keras signature, and an `apply` arm that
+//! emits primitive ops (see `lower/mod.rs` for the recipe).
+
+mod conv;
+mod dense;
+mod merge;
+mod reshape;
+
+pub use conv::{ConvConfig, PoolConfig};
+pub use dense::DenseConfig;
+
+use super::activations::{self, Activation};
+use super::args::{bind, opt, req, Param};
+use super::errors::*;
+use super::state::Lowerer;
+use super::values::{self, ArgVal, Sv, Tensor, Value};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Init, NodeId, Op, PoolKind, Regularizer, VarDecl, VarId, VarKind};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerKind {
+    Dense(DenseConfig),
+    Conv2d(ConvConfig),
+    Pool(PoolConfig),
+    GlobalAveragePooling2d,
+    Flatten,
+    /// Per-sample target shape; at most one -1.
+    Reshape(Vec<i64>),
+    Dropout { rate: f64, key: u64 },
+    Activation(Activation),
+    Add,
+    Concatenate { axis: i64 },
+    /// A user-defined layer: the definition's name and its attribute values.
+    Custom { def: String, attrs: Vec<(String, Sv)> },
+}
+
+/// `.nn` name, Keras class, base of instance names.
+pub const BUILTINS: &[(&str, &str, &str)] = &[
+    ("dense", "Dense", "dense"),
+    ("conv2d", "Conv2D", "conv2d"),
+    ("max_pooling2d", "MaxPooling2D", "max_pooling2d"),
+    ("max_pool2d", "MaxPooling2D", "max_pooling2d"),
+    ("average_pooling2d", "AveragePooling2D", "average_pooling2d"),
+    ("avg_pool2d", "AveragePooling2D", "average_pooling2d"),
+    ("global_average_pooling2d", "GlobalAveragePooling2D", "global_average_pooling2d"),
+    ("global_avg_pool2d", "GlobalAveragePooling2D", "global_average_pooling2d"),
+    ("flatten", "Flatten", "flatten"),
+    ("reshape", "Reshape", "reshape"),
+    ("dropout", "Dropout", "dropout"),
+    ("activation", "Activation", "activation"),
+    ("add", "Add", "add"),
+    ("concatenate", "Concatenate", "concatenate"),
+];
+
+/// The Keras class and instance-name base of a built-in layer name.
+pub fn builtin(name: &str) -> Option<(&'static str, &'static str)> {
+    BUILTINS.iter().find(|b| b.0 == name).map(|b| (b.1, b.2))
+}
+
+pub fn is_merge(name: &str) -> bool {
+    matches!(name, "add" | "concatenate")
+}
+
+impl LayerKind {
+    pub fn class(&self) -> &str {
+        match self {
+            LayerKind::Dense(_) => "Dense",
+            LayerKind::Conv2d(_) => "Conv2D",
+            LayerKind::Pool(p) if p.kind == PoolKind::Max => "MaxPooling2D",
+            LayerKind::Pool(_) => "AveragePooling2D",
+            LayerKind::GlobalAveragePooling2d => "GlobalAveragePooling2D",
+            LayerKind::Flatten => "Flatten",
+            LayerKind::Reshape(_) => "Reshape",
+            LayerKind::Dropout { .. } => "Dropout",
+            LayerKind::Activation(_) => "Activation",
+            LayerKind::Add => "Add",
+            LayerKind::Concatenate { .. } => "Concatenate",
+            LayerKind::Custom { def, .. } => def,
+        }
+    }
+}
+
+/// One variable a layer needs: suffix (`kernel`), shape, init, penalty.
+pub struct VarSpec {
+    pub suffix: &'static str,
+    pub shape: Vec<usize>,
+    pub init: Init,
+    pub regularizer: Option<Regularizer>,
+}
+
+impl<'a> Lowerer<'a> {
+    /// Creates an instance of the built-in layer `name` (at `span`).
+    pub fn construct_builtin(&mut self, name: &str, args: &[ArgVal], span: Span) -> Result<usize, Diagnostic> {
+        let (_, base) = builtin(name).expect("construct_builtin is only called for built-in names");
+        if let Some(&inst) = self.scope().instance.and_then(|outer| self.sub_instances.get(&(outer, span.start))) {
+            return Ok(inst);
+        }
+        let kind = match base {
+            "dense" => LayerKind::Dense(self.dense_config(args, span)?),
+            "conv2d" => LayerKind::Conv2d(self.conv_config(args, span)?),
+            "max_pooling2d" => LayerKind::Pool(conv::pool_config(name, PoolKind::Max, args, span, &self.g)?),
+            "average_pooling2d" => LayerKind::Pool(conv::pool_config(name, PoolKind::Avg, args, span, &self.g)?),
+            "global_average_pooling2d" => {
+                bind(name, &[], args, span)?;
+                LayerKind::GlobalAveragePooling2d
+            }
+            "flatten" => {
+                bind(name, &[], args, span)?;
+                LayerKind::Flatten
+            }
+            "reshape" => {
+                let b = bind(name, &[req("target_shape")], args, span)?;
+                LayerKind::Reshape(reshape::target(b.get(0).expect("required"), &self.g)?)
+            }
+            "dropout" => {
+                let b = bind(name, &[req("rate"), opt("seed")], args, span)?;
+                let rate = values::number_in(b.get(0).expect("required"), "dropout rate", "in [0, 1)", |r| (0.0..1.0).contains(&r), &self.g)?;
+                let key = self.dropout_keys;
+                self.dropout_keys += 1;
+                LayerKind::Dropout { rate, key }
+            }
+            "activation" => {
+                let b = bind(name, &[Param { name: "activation", aliases: &["name"], required: true }], args, span)?;
+                LayerKind::Activation(self.activation_arg(b.get(0).expect("required"))?)
+            }
+            "add" => {
+                bind(name, &[], args, span)?;
+                LayerKind::Add
+            }
+            "concatenate" => {
+                let b = bind(name, &[opt("axis")], args, span)?;
+                LayerKind::Concatenate { axis: b.get(0).map(|v| values::int(v, "axis", &self.g)).transpose()?.unwrap_or(-1) }
+            }
+            other => unreachable!("BUILTINS lists `{other}` without a constructor"),
+        };
+        let inst = self.add_instance(base, kind, span);
+        if let Some(outer) = self.scope().instance {
+            self.sub_instances.insert((outer, span.start), inst);
+        }
+        Ok(inst)
+    }
+
+    /// An `activation = …` value: a built-in name, a configured activation,
+    /// `none`, or a single-input custom layer.
+    pub fn activation_arg(&mut self, sv: &Sv) -> Result<Activation, Diagnostic> {
+        let name = match &sv.value {
+            Value::Activation(a) => return Ok(a.clone()),
+            Value::Symbol(n) | Value::Str(n) => n.clone(),
+            Value::Call { name, .. } => name.clone(),
+            other => {
+                return Err(Diagnostic::error(
+                    ARG_TYPE,
+                    format!("activation expects an activation name but found {}", other.describe(&self.g)),
+                    sv.span,
+                )
+                .with_label("expected a name such as `relu`"))
+            }
+        };
+        if let Some(def) = self.defs.get(name.as_str()).copied() {
+            if matches!(sv.value, Value::Symbol(_)) {
+                let inst = self.construct_custom(def, &[], sv.span)?;
+                return Ok(Activation::Custom { instance: inst, name });
+            }
+        }
+        if let Some(a) = Activation::by_name(&name) {
+            return Ok(a);
+        }
+        if name == "none" || name == "None" {
+            return Ok(Activation::Linear);
+        }
+        let mut d = Diagnostic::error(UNKNOWN_ACTIVATION, format!("unknown activation `{name}`"), sv.span)
+            .with_label("not an activation")
+            .with_note(format!("activations: {}", activations::NAMES.join(", ")));
+        let customs: Vec<&str> = self.defs.keys().copied().collect();
+        if let Some(h) = suggest(&name, activations::NAMES.iter().copied().chain(customs)) {
+            d = d.with_help(h);
+        }
+        Err(d)
+    }
+
+    /// Applies an activation (custom ones through their instance).
+    pub fn apply_activation(&mut self, act: &Activation, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {
+        match act {
+            Activation::Custom { instance, .. } => Ok(self.apply(*instance, &[(x.clone(), span)], span)?.id),
+            other => {
+                let label = self.g.origin().layer.clone().unwrap_or_else(|| other.name().to_string());
+                activations::emit(&mut self.g, other, x.id).map_err(|e| shape_error(e, &label, span))
+            }
+        }
+    }
+
+    /// Applies instance `inst` to `inputs` (each with its source span).
+    pub fn apply(&mut self, inst: usize, inputs: &[(Tensor, Span)], span: Span) -> Result<Tensor, Diagnostic> {
+        let kind = self.instances[inst].kind.clone();
+        if let LayerKind::Custom { def, attrs } = &kind {
+            return self.apply_custom(inst, def, attrs, inputs, span);
+        }
+        let name = self.instances[inst].name.clone();
+        let class = kind.class().to_string();
+        let merge = matches!(kind, LayerKind::Add | LayerKind::Concatenate { .. });
+        if inputs.is_empty() || (!merge && inputs.len() != 1) {
+            return Err(Diagnostic::error(ARITY, format!("`{name}` takes one input tensor but gets {}", inputs.len()), span)
+                .with_label(format!("{} inputs", inputs.len())));
+        }
+        self.origin(span, Some(name.clone()));
+        let x = &inputs[0].0;
+        let out = match &kind {
+            LayerKind::Dense(cfg) => self.apply_dense(inst, cfg, x, span)?,
+            LayerKind::Conv2d(cfg) => self.apply_conv(inst, cfg, x, span)?,
+            LayerKind::Pool(cfg) => conv::apply_pool(&mut self.g, &name, cfg, x, span)?,
+            LayerKind::GlobalAveragePooling2d => conv::apply_global_pool(&mut self.g, &name, x, span)?,
+            LayerKind::Flatten => reshape::flatten(&mut self.g, &name, x, span)?,
+            LayerKind::Reshape(target) => reshape::reshape(&mut self.g, &name, target, x, span)?,
+            LayerKind::Dropout { rate, key } => self.apply_dropout(&name, *rate, *key, x, span)?,
+            LayerKind::Activation(act) => self.apply_activation(act, x, span)?,
+            LayerKind::Add => merge::add(&mut self.g, &name, inputs, span)?,
+            LayerKind::Concatenate { axis } => merge::concatenate(&mut self.g, &name, *axis, inputs, span)?,
+            LayerKind::Custom { .. } => unreachable!("handled above"),
+        };
+        let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
+        self.record(inst, &xs, out, &class);
+        Ok(Tensor { id: out, source: Some(name) })
+    }
+
+    fn apply_dropout(&mut self, name: &str, rate: f64, key: u64, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {
+        if self.mode == super::Mode::Infer || rate == 0.0 {
+            return Ok(x.id);
+        }
+        let step = self.step_node();
+        let op = Op::DropoutMask { rate, seed: self.seed, key };
+        let mask = self.g.push(op, &[x.id, step]).map_err(|e| shape_error(e, name, span))?;
+        self.g.mul(x.id, mask).map_err(|e| shape_error(e, name, span))
+    }
+
+    /// The variables of `inst`: created on its first application, checked
+    /// against `specs` on later ones (a shared layer keeps its weights).
+    pub fn layer_vars(&mut self, inst: usize, specs: Vec<VarSpec>, span: Span) -> Result<Vec<VarId>, Diagnostic> {
+        let existing = self.instances[inst].vars.clone();
+        if existing.is_empty() {
+            let prefix = self.instances[inst].name.clone();
+            let ids: Vec<VarId> = specs
+                .into_iter()
+                .map(|s| {
+                    self.g.add_var(VarDecl {
+                        name: format!("{prefix}/{}", s.suffix),
+                        shape: s.shape,
+                        init: s.init,
+                        regularizer: s.regularizer,
+                        kind: VarKind::Trainable,
+                    })
+                })
+                .collect();
+            self.instances[inst].vars = ids.clone();
+            return Ok(ids);
+        }
+        for (id, spec) in existing.iter().zip(&specs) {
+            let had = &self.g.var(*id).shape;
+            if had != &spec.shape {
+                let name = &self.instances[inst].name;
+                return Err(Diagnostic::error(
+                    SHARED_SHAPE,
+                    format!(
+                        "shared layer `{name}` was built with {} {:?} but this input needs {:?}",
+                        spec.suffix, had, spec.shape
+                    ),
+                    span,
+                )
+                .with_label("input of a different size")
+                .with_secondary(self.instances[inst].span, "layer created here")
+                .with_help("a shared layer reuses its weights, so apply it only to inputs of the same size"));
+            }
+        }
+        Ok(existing)
+    }
+}

@@ -1,0 +1,133 @@
+//! The example models in `examples/*.nn`: each parses and checks without a
+//! single diagnostic, lowers the same variables in both modes, prints the IR
+//! recorded in `tests/examples/<name>.ir` (bless with `NN_BLESS=1`), and has
+//! exactly the trainable parameter count Keras reports for it.
+
+use nn_compiler::diag::render_all;
+use nn_compiler::ir::print_graph;
+use nn_compiler::lower::{check_source, lower_source, LoweredModel, Mode};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn source(name: &str) -> String {
+    let path = root().join("examples").join(format!("{name}.nn"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn lower(name: &str, mode: Mode) -> LoweredModel {
+    let src = source(name);
+    lower_source(&src, None, mode, 7).unwrap_or_else(|d| panic!("{}", render_all(&d, &format!("{name}.nn"), &src, false)))
+}
+
+fn trainable(m: &LoweredModel) -> usize {
+    m.graph.vars.iter().filter(|v| v.is_trainable()).map(|v| v.numel()).sum()
+}
+
+/// Keras's count for a Dense layer: a kernel and a bias.
+fn dense(inputs: usize, units: usize) -> usize {
+    inputs * units + units
+}
+
+/// Keras's count for a Conv2D layer: a kh x kw x c x f kernel and a bias.
+fn conv(k: usize, channels: usize, filters: usize) -> usize {
+    k * k * channels * filters + filters
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/examples").join(format!("{name}.ir"));
+    if std::env::var_os("NN_BLESS").is_some() {
+        std::fs::write(&path, actual).expect("writing golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden {}; run with NN_BLESS=1 to create it", path.display()));
+    assert_eq!(expected, actual, "IR of {name} differs from {}; rerun with NN_BLESS=1 if intended", path.display());
+}
+
+fn check_example(name: &str, expected_params: usize) {
+    let src = source(name);
+    let diags = check_source(&src);
+    assert!(diags.is_empty(), "{name}.nn:\n{}", render_all(&diags, &format!("{name}.nn"), &src, false));
+    let infer = lower(name, Mode::Infer);
+    let train = lower(name, Mode::Train);
+    assert_eq!(infer.graph.vars, train.graph.vars, "{name}: both modes must declare the same variables");
+    assert_eq!(trainable(&infer), expected_params, "{name}: trainable parameters");
+    assert!(infer.train.loss.is_some() && infer.train.optimizer.is_some(), "{name}: train block lowered");
+    let text = format!("# infer\n{}\n# train\n{}", print_graph(&infer.graph), print_graph(&train.graph));
+    golden(name, &text);
+}
+
+#[test]
+fn fashion_mlp() {
+    assert_eq!(dense(784, 128) + dense(128, 10), 101_770);
+    check_example("fashion_mlp", 101_770);
+}
+
+#[test]
+fn fashion_mlp_dropout() {
+    check_example("fashion_mlp_dropout", dense(784, 256) + dense(256, 128) + dense(128, 64) + dense(64, 10));
+    let train = lower("fashion_mlp_dropout", Mode::Train);
+    let steps = train.graph.inputs.iter().filter(|i| i.name == "step").count();
+    assert_eq!(steps, 1, "dropout models take a step input in train mode");
+    let infer = lower("fashion_mlp_dropout", Mode::Infer);
+    assert!(infer.graph.inputs.iter().all(|i| i.name != "step"), "no step input when inferring");
+}
+
+#[test]
+fn mlp6() {
+    let n = dense(784, 512) + dense(512, 256) + dense(256, 128) + dense(128, 64) + dense(64, 32) + dense(32, 10);
+    assert_eq!(n, 576_810);
+    check_example("mlp6", n);
+}
+
+#[test]
+fn iris() {
+    check_example("iris", dense(4, 3));
+    let m = lower("iris", Mode::Infer);
+    let kernel = m.graph.vars.iter().find(|v| v.name == "dense/kernel").expect("dense/kernel");
+    assert_eq!(kernel.regularizer, Some(nn_compiler::ir::Regularizer { l1: 0.0, l2: 0.01 }));
+    assert_eq!(m.train.validation_freq, Some(20));
+}
+
+#[test]
+fn imdb() {
+    check_example("imdb", dense(10_000, 16) + dense(16, 16) + dense(16, 1));
+}
+
+#[test]
+fn reuters() {
+    check_example("reuters", dense(10_000, 64) + dense(64, 64) + dense(64, 46));
+}
+
+#[test]
+fn boston() {
+    check_example("boston", dense(13, 64) + dense(64, 64) + dense(64, 1));
+}
+
+#[test]
+fn mnist_logreg() {
+    check_example("mnist_logreg", dense(784, 10));
+}
+
+#[test]
+fn digits_mlp() {
+    check_example("digits_mlp", dense(64, 128) + dense(128, 10));
+}
+
+#[test]
+fn fashion_cnn() {
+    // 28 → conv 26 → pool 13 → conv 11 → pool 5: 5 * 5 * 64 features.
+    let n = conv(3, 1, 32) + conv(3, 32, 64) + dense(5 * 5 * 64, 64) + dense(64, 10);
+    check_example("fashion_cnn", n);
+    let m = lower("fashion_cnn", Mode::Infer);
+    let kinds: Vec<&str> = m.layers.iter().map(|l| l.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["Reshape", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"],
+    );
+    let names: Vec<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["reshape", "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1"]);
+}

@@ -1,0 +1,112 @@
+//! MLP training steps, JIT against the interpreter.
+
+use super::*;
+
+#[path = "mlp_graph.rs"]
+mod mlp_graph;
+
+/// Runs several consecutive steps on both backends (each starting from the
+/// interpreter's state) so the update chain is exercised on real values.
+fn steps(g: &Graph, batch: usize, isa: IsaLevel, threads: usize, n: usize) {
+    let mut jit = compile(g, &opts(isa, threads)).unwrap();
+    let mut rng = StdRng::seed_from_u64(batch as u64 * 31 + threads as u64);
+    let (mut inputs, mut vars) = random_args(g, batch, &mut rng, 10);
+    for v in vars.iter_mut().filter(|v| v.len() > 0) {
+        v.mapv_inplace(|x| x * 0.2);
+    }
+    // Adam's second moments start non-negative.
+    for (i, d) in g.vars.iter().enumerate() {
+        if d.name.ends_with("/v") {
+            vars[i].mapv_inplace(f32::abs);
+        }
+    }
+    inputs[2] = Value::F(ArrayD::from_elem(IxDyn(&[]), 0.01));
+    for s in 1..=n {
+        inputs[3] = Value::F(ArrayD::from_elem(IxDyn(&[]), s as f32));
+        if let Err(e) = check_run(g, &mut jit, &inputs, &vars, batch) {
+            panic!("{isa:?} threads {threads} batch {batch} step {s}: {e}\n{}", jit.kernel_plan());
+        }
+        let out = interp::run::<f32>(g, &inputs, &vars, batch).unwrap();
+        for ((v, _), new) in g.updates.iter().zip(out.updates) {
+            vars[v.index()] = new;
+        }
+    }
+}
+
+#[test]
+fn small_mlp_training_step_matches_on_every_isa() {
+    let g = mlp_graph::train_step(20, 16, 10).graph;
+    for isa in levels() {
+        for batch in BATCHES {
+            steps(&g, batch, isa, 1, 3);
+        }
+    }
+}
+
+#[test]
+fn fashion_mnist_sized_training_step_matches() {
+    let g = mlp_graph::train_step(784, 128, 10).graph;
+    steps(&g, 32, IsaLevel::Auto, 1, 2);
+    steps(&g, 7, IsaLevel::Auto, 2, 1);
+    steps(&g, 128, IsaLevel::Auto, 2, 1);
+}
+
+#[test]
+fn optimizer_updates_are_fused_and_written_in_place() {
+    let g = mlp_graph::train_step(20, 16, 10).graph;
+    let jit = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap();
+    let plan = jit.kernel_plan();
+    let in_place = plan.lines().filter(|l| l.starts_with("update") && l.ends_with("(written in place)")).count();
+    assert_eq!(in_place, 12, "every parameter and slot update should be written in place:\n{plan}");
+    assert!(jit.clif().contains("f32x4"), "the update loops should be vectorized");
+    assert!(!jit.disassembly().is_empty());
+}
+
+/// Every f32 of a run (outputs, then variables) as bits, so NaNs compare.
+fn bits(outs: &[HostOutput], vars: &[Vec<f32>]) -> Vec<u32> {
+    let mut b = Vec::new();
+    for o in outs {
+        match o {
+            HostOutput::F32(d, _) => b.extend(d.iter().map(|v| v.to_bits())),
+            HostOutput::I32(d, _) => b.extend(d.iter().map(|v| *v as u32)),
+        }
+    }
+    for v in vars {
+        b.extend(v.iter().map(|x| x.to_bits()));
+    }
+    b
+}
+
+#[test]
+fn two_thread_runs_are_bit_identical() {
+    let g = mlp_graph::train_step(784, 128, 10).graph;
+    let mut rng = StdRng::seed_from_u64(99);
+    let batch = 128;
+    let (mut inputs, vars) = random_args(&g, batch, &mut rng, 10);
+    inputs[2] = Value::F(ArrayD::from_elem(IxDyn(&[]), 0.001));
+    inputs[3] = Value::F(ArrayD::from_elem(IxDyn(&[]), 1.0));
+    let host: Vec<HostInput> = inputs
+        .iter()
+        .map(|v| match v {
+            Value::F(a) => HostInput::F32(a.as_slice().unwrap()),
+            Value::I(a) => HostInput::I32(a.as_slice().unwrap()),
+        })
+        .collect();
+    let mut results = Vec::new();
+    for threads in [2, 2, 1] {
+        let mut jit = compile(&g, &JitOptions { threads, deterministic: true, isa: IsaLevel::Auto }).unwrap();
+        // The first kernel's Adam loop (100 352 elements) is split in two.
+        assert_eq!(jit.clif().contains("; nn_k"), threads == 2, "split functions with {threads} threads");
+        let mut data: Vec<Vec<f32>> = vars.iter().map(|v| v.iter().map(|x| x.abs() * 0.1).collect()).collect();
+        let mut run = Vec::new();
+        for _ in 0..3 {
+            let mut refs: Vec<&mut [f32]> = data.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let out = jit.run(&host, &mut refs, batch).unwrap();
+            run.push(bits(&out, &data));
+        }
+        assert!(run.iter().flatten().all(|&b| !f32::from_bits(b).is_nan()), "a sane step yields no NaN");
+        results.push(run);
+    }
+    assert!(results[0] == results[1], "two-thread runs differ");
+    assert!(results[0] == results[2], "two threads differ from one");
+}

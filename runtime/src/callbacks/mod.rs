@@ -1,0 +1,116 @@
+//! Callbacks: hooks into `fit`, with Keras's built-in set.
+//!
+//! A callback sees the running model through [`FitContext`]: it can read
+//! and change the learning rate, snapshot and restore weights, save
+//! checkpoints, and stop training with a reason (recorded in
+//! `History::stop_reason`). Hooks run in list order; an error from a hook
+//! aborts `fit` with that error.
+
+mod checkpoint;
+mod csv_logger;
+mod early_stopping;
+mod lr;
+mod terminate_nan;
+
+pub use checkpoint::ModelCheckpoint;
+pub use csv_logger::CsvLogger;
+pub use early_stopping::EarlyStopping;
+pub use lr::{LearningRateScheduler, ReduceLrOnPlateau};
+pub use terminate_nan::TerminateOnNan;
+
+use crate::error::RuntimeError;
+use crate::fit::Logs;
+use crate::model::Model;
+
+/// The running training session, as callbacks see it.
+pub struct FitContext<'a> {
+    pub(crate) model: &'a mut Model,
+    pub(crate) epoch: usize,
+    pub(crate) stop: &'a mut Option<String>,
+}
+
+impl FitContext<'_> {
+    pub fn model(&mut self) -> &mut Model {
+        self.model
+    }
+
+    /// The 0-based epoch running (or just finished).
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Optimizer updates applied so far.
+    pub fn iterations(&self) -> u64 {
+        self.model.iterations()
+    }
+
+    /// The base learning rate (before any schedule).
+    pub fn learning_rate(&self) -> f64 {
+        self.model.learning_rate()
+    }
+
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<(), RuntimeError> {
+        self.model.set_learning_rate(lr)
+    }
+
+    /// Asks `fit` to stop after the current batch or epoch.
+    pub fn stop_training(&mut self, reason: impl Into<String>) {
+        if self.stop.is_none() {
+            *self.stop = Some(reason.into());
+        }
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_some()
+    }
+}
+
+/// Hooks into the training loop. Every method has a no-op default.
+pub trait Callback {
+    fn on_train_begin(&mut self, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    fn on_epoch_begin(&mut self, _epoch: usize, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    /// `logs` hold the running means over the epoch so far; `batch` is 0-based within the epoch.
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _ctx: &mut FitContext<'_>,
+    ) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    /// `logs` hold the epoch's training and validation values; callbacks may add keys.
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &mut Logs, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    fn on_train_end(&mut self, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+}
+
+/// Whether larger values of `monitor` are better, as Keras's `mode="auto"` decides.
+pub(crate) fn higher_is_better(monitor: &str) -> bool {
+    let base = monitor.strip_prefix("val_").unwrap_or(monitor);
+    base.contains("acc") || base.contains("auc") || base.starts_with("fmeasure")
+}
+
+/// How a monitored value is compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Min,
+    Max,
+}
+
+impl Mode {
+    pub(crate) fn maximize(self, monitor: &str) -> bool {
+        match self {
+            Mode::Auto => higher_is_better(monitor),
+            Mode::Min => false,
+            Mode::Max => true,
+        }
+    }
+}

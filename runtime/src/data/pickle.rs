@@ -1,0 +1,427 @@
+//! A minimal, safe pickle reader: enough to read NumPy object arrays of Python lists of ints.
+//!
+//! Keras's `imdb.npz` and `reuters.npz` store ragged word-id sequences as NumPy object arrays, which
+//! `np.save` writes as a pickled `ndarray`. This module runs the pickle opcodes of protocols 2-5 as a
+//! pure data interpreter: `GLOBAL`/`REDUCE`/`BUILD` build inert [`Py::Object`] records and never call
+//! anything, so a malicious file can at worst produce an error. Unknown opcodes are errors.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A decoded pickle value.
+#[derive(Debug, Clone)]
+pub enum Py {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    /// Shared because memoized lists are filled after they are stored (`EMPTY_LIST, BINPUT, ..., APPENDS`).
+    List(Rc<RefCell<Vec<Py>>>),
+    Tuple(Rc<Vec<Py>>),
+    Dict(Rc<RefCell<Vec<(Py, Py)>>>),
+    /// A `module.name` reference, never resolved.
+    Global(Rc<(String, String)>),
+    /// The record of `callable(*args)` followed by an optional `BUILD` state.
+    Object(Rc<PyObject>),
+}
+
+impl Py {
+    /// The Python type name, for error messages (a value's Debug form can be megabytes long).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Py::None => "None",
+            Py::Bool(_) => "bool",
+            Py::Int(_) => "int",
+            Py::Float(_) => "float",
+            Py::Str(_) => "str",
+            Py::Bytes(_) => "bytes",
+            Py::List(_) => "list",
+            Py::Tuple(_) => "tuple",
+            Py::Dict(_) => "dict",
+            Py::Global(_) => "global",
+            Py::Object(_) => "object",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct PyObject {
+    pub callable: Py,
+    pub args: Py,
+    pub state: RefCell<Option<Py>>,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+            format!("pickle truncated: needed {n} bytes at offset {}, {} left", self.pos, self.bytes.len() - self.pos)
+        })?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32le(&mut self) -> Result<usize, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+    fn u64le(&mut self) -> Result<usize, String> {
+        let b = self.take(8)?;
+        let v = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        usize::try_from(v).map_err(|_| format!("pickle length {v} does not fit in memory"))
+    }
+    fn line(&mut self) -> Result<String, String> {
+        let rest = &self.bytes[self.pos..];
+        let len = rest.iter().position(|&b| b == b'\n').ok_or("pickle truncated inside a GLOBAL name")?;
+        let text = String::from_utf8_lossy(&rest[..len]).into_owned();
+        self.pos += len + 1;
+        Ok(text)
+    }
+}
+
+fn utf8(bytes: &[u8]) -> Result<Py, String> {
+    String::from_utf8(bytes.to_vec()).map(Py::Str).map_err(|e| format!("invalid UTF-8 in pickled string: {e}"))
+}
+
+/// Little-endian two's-complement integer of `LONG1`/`LONG4`, limited to what fits in an i64.
+fn long(bytes: &[u8]) -> Result<Py, String> {
+    if bytes.is_empty() {
+        return Ok(Py::Int(0));
+    }
+    if bytes.len() > 8 {
+        return Err(format!("pickled integer of {} bytes does not fit in 64 bits", bytes.len()));
+    }
+    let fill = if bytes[bytes.len() - 1] & 0x80 != 0 { 0xff } else { 0 };
+    let mut buf = [fill; 8];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Ok(Py::Int(i64::from_le_bytes(buf)))
+}
+
+/// Decodes one pickle stream into a value.
+pub fn parse(bytes: &[u8]) -> Result<Py, String> {
+    let mut r = Reader { bytes, pos: 0 };
+    let mut stack: Vec<Py> = Vec::new();
+    let mut marks: Vec<usize> = Vec::new();
+    let mut memo: Vec<Option<Py>> = Vec::new();
+
+    fn pop(stack: &mut Vec<Py>) -> Result<Py, String> {
+        stack.pop().ok_or_else(|| "pickle stack underflow".to_string())
+    }
+    fn pop_mark(stack: &mut Vec<Py>, marks: &mut Vec<usize>) -> Result<Vec<Py>, String> {
+        let m = marks.pop().ok_or("pickle uses MARK-based opcode without a MARK")?;
+        if m > stack.len() {
+            return Err("pickle MARK is above the stack top".into());
+        }
+        Ok(stack.split_off(m))
+    }
+    fn put(memo: &mut Vec<Option<Py>>, idx: usize, value: Py) -> Result<(), String> {
+        if idx > 1 << 24 {
+            return Err(format!("pickle memo index {idx} is unreasonably large"));
+        }
+        if memo.len() <= idx {
+            memo.resize(idx + 1, None);
+        }
+        memo[idx] = Some(value);
+        Ok(())
+    }
+    fn top(stack: &[Py]) -> Result<&Py, String> {
+        stack.last().ok_or_else(|| "pickle stack underflow".to_string())
+    }
+    fn extend_list(list: &Py, items: Vec<Py>) -> Result<(), String> {
+        match list {
+            Py::List(l) => {
+                l.borrow_mut().extend(items);
+                Ok(())
+            }
+            other => Err(format!("pickle APPEND target is not a list but {}", other.kind())),
+        }
+    }
+    fn set_items(dict: &Py, items: Vec<Py>) -> Result<(), String> {
+        let Py::Dict(d) = dict else { return Err("pickle SETITEM target is not a dict".into()) };
+        if !items.len().is_multiple_of(2) {
+            return Err("pickle SETITEMS has an odd number of items".into());
+        }
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            d.borrow_mut().push((k, v));
+        }
+        Ok(())
+    }
+
+    loop {
+        let at = r.pos;
+        let op = r.u8()?;
+        match op {
+            0x80 => {
+                let proto = r.u8()?;
+                if proto > 5 {
+                    return Err(format!("unsupported pickle protocol {proto}"));
+                }
+            }
+            0x95 => {
+                r.take(8)?;
+            }
+            b'.' => return pop(&mut stack),
+            b'(' => marks.push(stack.len()),
+            b')' => stack.push(Py::Tuple(Rc::new(Vec::new()))),
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if stack.len() < n {
+                    return Err("pickle stack underflow in TUPLEn".into());
+                }
+                let items = stack.split_off(stack.len() - n);
+                stack.push(Py::Tuple(Rc::new(items)));
+            }
+            b't' => {
+                let items = pop_mark(&mut stack, &mut marks)?;
+                stack.push(Py::Tuple(Rc::new(items)));
+            }
+            b']' => stack.push(Py::List(Rc::new(RefCell::new(Vec::new())))),
+            b'l' => {
+                let items = pop_mark(&mut stack, &mut marks)?;
+                stack.push(Py::List(Rc::new(RefCell::new(items))));
+            }
+            b'a' => {
+                let item = pop(&mut stack)?;
+                extend_list(top(&stack)?, vec![item])?;
+            }
+            b'e' => {
+                let items = pop_mark(&mut stack, &mut marks)?;
+                extend_list(top(&stack)?, items)?;
+            }
+            b'}' => stack.push(Py::Dict(Rc::new(RefCell::new(Vec::new())))),
+            b'd' => {
+                let items = pop_mark(&mut stack, &mut marks)?;
+                let dict = Py::Dict(Rc::new(RefCell::new(Vec::new())));
+                set_items(&dict, items)?;
+                stack.push(dict);
+            }
+            b's' => {
+                let v = pop(&mut stack)?;
+                let k = pop(&mut stack)?;
+                set_items(top(&stack)?, vec![k, v])?;
+            }
+            b'u' => {
+                let items = pop_mark(&mut stack, &mut marks)?;
+                set_items(top(&stack)?, items)?;
+            }
+            b'N' => stack.push(Py::None),
+            0x88 => stack.push(Py::Bool(true)),
+            0x89 => stack.push(Py::Bool(false)),
+            b'J' => {
+                let b = r.take(4)?;
+                stack.push(Py::Int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64));
+            }
+            b'K' => stack.push(Py::Int(r.u8()? as i64)),
+            b'M' => {
+                let b = r.take(2)?;
+                stack.push(Py::Int(u16::from_le_bytes([b[0], b[1]]) as i64));
+            }
+            0x8a => {
+                let n = r.u8()? as usize;
+                stack.push(long(r.take(n)?)?);
+            }
+            0x8b => {
+                let n = r.u32le()?;
+                stack.push(long(r.take(n)?)?);
+            }
+            b'G' => {
+                let b = r.take(8)?;
+                stack.push(Py::Float(f64::from_be_bytes(b.try_into().expect("8 bytes"))));
+            }
+            b'X' => {
+                let n = r.u32le()?;
+                stack.push(utf8(r.take(n)?)?);
+            }
+            0x8c => {
+                let n = r.u8()? as usize;
+                stack.push(utf8(r.take(n)?)?);
+            }
+            0x8d => {
+                let n = r.u64le()?;
+                stack.push(utf8(r.take(n)?)?);
+            }
+            b'C' | b'U' => {
+                let n = r.u8()? as usize;
+                stack.push(Py::Bytes(r.take(n)?.to_vec()));
+            }
+            b'B' | b'T' => {
+                let n = r.u32le()?;
+                stack.push(Py::Bytes(r.take(n)?.to_vec()));
+            }
+            0x8e => {
+                let n = r.u64le()?;
+                stack.push(Py::Bytes(r.take(n)?.to_vec()));
+            }
+            b'c' => {
+                let module = r.line()?;
+                let name = r.line()?;
+                stack.push(Py::Global(Rc::new((module, name))));
+            }
+            0x93 => {
+                let name = pop(&mut stack)?;
+                let module = pop(&mut stack)?;
+                match (module, name) {
+                    (Py::Str(m), Py::Str(n)) => stack.push(Py::Global(Rc::new((m, n)))),
+                    _ => return Err("pickle STACK_GLOBAL expects two strings".into()),
+                }
+            }
+            b'R' | 0x81 => {
+                let args = pop(&mut stack)?;
+                let callable = pop(&mut stack)?;
+                stack.push(Py::Object(Rc::new(PyObject { callable, args, state: RefCell::new(None) })));
+            }
+            b'b' => {
+                let state = pop(&mut stack)?;
+                match top(&stack)? {
+                    Py::Object(obj) => *obj.state.borrow_mut() = Some(state),
+                    other => return Err(format!("pickle BUILD target is not an object but {}", other.kind())),
+                }
+            }
+            b'q' => {
+                let idx = r.u8()? as usize;
+                put(&mut memo, idx, top(&stack)?.clone())?;
+            }
+            b'r' => {
+                let idx = r.u32le()?;
+                put(&mut memo, idx, top(&stack)?.clone())?;
+            }
+            0x94 => {
+                let idx = memo.len();
+                put(&mut memo, idx, top(&stack)?.clone())?;
+            }
+            b'h' | b'j' => {
+                let idx = if op == b'h' { r.u8()? as usize } else { r.u32le()? };
+                let value = memo
+                    .get(idx)
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| format!("pickle refers to unknown memo entry {idx}"))?;
+                stack.push(value);
+            }
+            b'0' => {
+                pop(&mut stack)?;
+            }
+            b'1' => {
+                pop_mark(&mut stack, &mut marks)?;
+            }
+            b'2' => {
+                let v = top(&stack)?.clone();
+                stack.push(v);
+            }
+            other => {
+                return Err(format!("unsupported pickle opcode 0x{other:02x} at offset {at}"));
+            }
+        }
+    }
+}
+
+/// The elements of a pickled NumPy object `ndarray` (flattened, C order) and its shape.
+///
+/// NumPy pickles an array as `_reconstruct(ndarray, (0,), b'b')` followed by `BUILD` with the state
+/// `(version, shape, dtype, is_fortran, items)`; for object arrays `items` is a plain list.
+pub fn ndarray_items(value: &Py) -> Result<(Vec<usize>, Vec<Py>), String> {
+    let Py::Object(obj) = value else { return Err("pickle does not hold a NumPy array".into()) };
+    let state = obj.state.borrow();
+    let Some(Py::Tuple(fields)) = state.as_ref() else {
+        return Err("pickled NumPy array has no (version, shape, dtype, fortran, data) state".into());
+    };
+    if fields.len() != 5 {
+        return Err(format!("pickled NumPy array state has {} fields, expected 5", fields.len()));
+    }
+    let shape = match &fields[1] {
+        Py::Tuple(dims) => dims
+            .iter()
+            .map(|d| match d {
+                Py::Int(v) if *v >= 0 => Ok(*v as usize),
+                other => Err(format!("bad dimension {} in pickled array shape", other.kind())),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        other => return Err(format!("pickled array shape is not a tuple: {}", other.kind())),
+    };
+    let items = match &fields[4] {
+        Py::List(items) => items.borrow().clone(),
+        Py::Bytes(_) => return Err("pickled array holds raw numeric bytes, not Python objects".into()),
+        other => return Err(format!("pickled array data is neither a list nor bytes: {}", other.kind())),
+    };
+    if items.len() != shape.iter().product::<usize>() {
+        return Err(format!("pickled array has shape {shape:?} but {} elements", items.len()));
+    }
+    Ok((shape, items))
+}
+
+/// A Python list (or tuple) of ints as i64s.
+pub fn int_list(value: &Py) -> Result<Vec<i64>, String> {
+    let convert = |items: &[Py]| {
+        items
+            .iter()
+            .map(|v| match v {
+                Py::Int(i) => Ok(*i),
+                other => Err(format!("expected an int in the sequence, found {}", other.kind())),
+            })
+            .collect()
+    };
+    match value {
+        Py::List(items) => convert(&items.borrow()),
+        Py::Tuple(items) => convert(items),
+        other => Err(format!("expected a list of ints, found {}", other.kind())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(parts: &[&str]) -> Vec<u8> {
+        let hex: String = parts.concat();
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// What CPython's pickler writes (protocols 2 and 4) for an object with NumPy's `ndarray.__reduce__`
+    /// shape holding `[[1, 14, 22, 70000, 2**40, -3], [], s, s]` with `s = [7, 8]` shared.
+    const PROTOCOL_2: &[&str] = &[
+        "8002636e756d70792e636f72652e6d756c746961727261790a5f7265636f6e7374727563740a7100636e756d70790a6e",
+        "6461727261790a71014b00857102635f636f646563730a656e636f64650a7103580100000062710458060000006c6174",
+        "696e317105867106527107877108527109284b014b0485710a636e756d70790a64747970650a710b58020000004f3871",
+        "0c898887710d52710e284b0358010000007c710f4e4e4e4affffffff4affffffff4b3f74711062895d7111285d711228",
+        "4b014b0e4b164a701101008a060000000000014afdffffff655d71135d7114284b074b0865681465747115622e",
+    ];
+    const PROTOCOL_4: &[&str] = &[
+        "800495b1000000000000008c156e756d70792e636f72652e6d756c74696172726179948c0c5f7265636f6e7374727563",
+        "749493948c056e756d7079948c076e6461727261799493944b0085944301629487945294284b014b04859468038c0564",
+        "747970659493948c024f3894898887945294284b038c017c944e4e4e4affffffff4affffffff4b3f749462895d94285d",
+        "94284b014b0e4b164a701101008a060000000000014afdffffff655d945d94284b074b08656815657494622e",
+    ];
+
+    #[test]
+    fn reads_cpython_object_array_pickles() {
+        for fixture in [PROTOCOL_2, PROTOCOL_4] {
+            let value = parse(&unhex(fixture)).unwrap();
+            let (shape, items) = ndarray_items(&value).unwrap();
+            assert_eq!(shape, vec![4]);
+            let lists: Vec<Vec<i64>> = items.iter().map(|i| int_list(i).unwrap()).collect();
+            assert_eq!(lists, vec![vec![1, 14, 22, 70000, 1 << 40, -3], vec![], vec![7, 8], vec![7, 8]]);
+        }
+    }
+
+    #[test]
+    fn malformed_streams_are_errors() {
+        let full = unhex(PROTOCOL_4);
+        for cut in [1, 20, 100, full.len() - 1] {
+            assert!(parse(&full[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(parse(&[0x80, 9]).unwrap_err().contains("protocol 9"));
+        assert!(parse(b"e.").is_err());
+        assert!(parse(&[b'h', 5, b'.']).unwrap_err().contains("memo entry 5"));
+        assert!(parse(b"I").unwrap_err().contains("opcode 0x49"));
+    }
+}

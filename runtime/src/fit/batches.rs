@@ -1,0 +1,112 @@
+//! Batching: index orders per epoch, per-batch buffers, and running means.
+//!
+//! Shuffled orders are a pure function of (seed, epoch), so a resumed run
+//! sees the same batches as an uninterrupted one. Features are converted to
+//! f32 per batch into reused buffers (u8 images stay compact in memory).
+
+use nn_compiler::ir::rng::mix64;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::data::{Features, Targets};
+use crate::error::RuntimeError;
+
+use super::history::Logs;
+
+/// The sample order of one epoch: `base` as is, or shuffled from (seed, epoch).
+pub(crate) fn epoch_order(base: &[usize], shuffle: bool, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order = base.to_vec();
+    if shuffle {
+        let mut rng = StdRng::seed_from_u64(mix64(seed ^ mix64(epoch as u64 ^ 0x5368_7566_666c_6521)));
+        order.shuffle(&mut rng);
+    }
+    order
+}
+
+/// Reused host buffers for one batch.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(crate) x: Vec<f32>,
+    pub(crate) y_f32: Vec<f32>,
+    pub(crate) y_i32: Vec<i32>,
+    pub(crate) ones: Vec<f32>,
+}
+
+impl Batch {
+    /// Gathers the samples `idx`; targets as i32 class ids when `int_targets`.
+    pub(crate) fn fill(
+        &mut self,
+        x: &Features,
+        y: Option<&Targets>,
+        idx: &[usize],
+        int_targets: bool,
+    ) -> Result<(), RuntimeError> {
+        self.x.resize(idx.len() * x.sample_size(), 0.0);
+        x.gather_into(idx, &mut self.x);
+        self.ones.resize(idx.len(), 1.0);
+        if let Some(y) = y {
+            if int_targets {
+                self.y_i32.resize(idx.len(), 0);
+                y.gather_i32_into(idx, &mut self.y_i32).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+            } else {
+                let per: usize = y.sample_shape().iter().product();
+                self.y_f32.resize(idx.len() * per, 0.0);
+                y.gather_f32_into(idx, &mut self.y_f32);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Running means of scalar outputs, weighted by batch size (how Keras
+/// averages loss and metrics over an epoch).
+#[derive(Default)]
+pub(crate) struct MeanTracker {
+    sums: Vec<(String, f64)>,
+    count: usize,
+}
+
+impl MeanTracker {
+    pub(crate) fn new(names: &[String]) -> MeanTracker {
+        MeanTracker { sums: names.iter().map(|n| (n.clone(), 0.0)).collect(), count: 0 }
+    }
+
+    /// Adds one batch's values (parallel to the names).
+    pub(crate) fn add(&mut self, values: &[f64], batch: usize) {
+        for ((_, sum), v) in self.sums.iter_mut().zip(values) {
+            *sum += v * batch as f64;
+        }
+        self.count += batch;
+    }
+
+    pub(crate) fn logs(&self, prefix: &str) -> Logs {
+        let n = self.count.max(1) as f64;
+        self.sums.iter().map(|(k, s)| (format!("{prefix}{k}"), s / n)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_are_reproducible_permutations() {
+        let base: Vec<usize> = (0..50).collect();
+        let a = epoch_order(&base, true, 7, 3);
+        assert_eq!(a, epoch_order(&base, true, 7, 3));
+        assert_ne!(a, epoch_order(&base, true, 7, 4));
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, base);
+        assert_eq!(epoch_order(&base, false, 7, 3), base);
+    }
+
+    #[test]
+    fn means_are_weighted_by_batch_size() {
+        let mut m = MeanTracker::new(&["loss".to_string()]);
+        m.add(&[1.0], 3);
+        m.add(&[4.0], 1);
+        assert_eq!(m.logs("val_")["val_loss"], 7.0 / 4.0);
+    }
+}

@@ -1,0 +1,12 @@
+//! Keras's training workflow: `fit`, `evaluate`, `predict`,
+//! `train_on_batch`, with their options and the History they return.
+
+mod batches;
+mod history;
+mod progress;
+mod train_loop;
+
+pub use history::{History, Logs};
+pub use train_loop::{FitOptions, ValidationData};
+
+pub(crate) use batches::Batch;

@@ -1,0 +1,429 @@
+//! The training loop and its siblings: `fit`, `evaluate`, `predict`,
+//! `train_on_batch`, with Keras's semantics.
+//!
+//! - `validation: Split(f)` takes the last `f` of the samples before any
+//!   shuffling (Keras's `validation_split`); only the rest is trained on.
+//! - Reported loss and metrics are running means over the epoch weighted by
+//!   batch size; the last, partial batch is trained on, not dropped.
+//! - The learning rate fed to each step is the schedule evaluated at the
+//!   number of updates done, starting from the base rate that callbacks may
+//!   change between epochs.
+//! - Each run is deterministic given the seeds (see `Model`).
+
+use std::cell::RefCell;
+
+use ndarray::ArrayD;
+use nn_compiler::train::TrainConfig;
+
+use super::batches::{epoch_order, Batch, MeanTracker};
+use super::history::{History, Logs};
+use super::progress::Progress;
+use crate::callbacks::{Callback, FitContext};
+use crate::data::{Features, Targets};
+use crate::error::RuntimeError;
+use crate::model::{array_from, CallData, GraphKind, Model};
+use crate::optim::{learning_rate_at, Schedule};
+
+/// Where `fit` gets validation data.
+// Boxing `Data` would make the Keras-like `ValidationData::Data(x, y)` awkward
+// to write, and the enum lives once per fit call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum ValidationData {
+    #[default]
+    None,
+    /// The last fraction of the training samples, taken before shuffling.
+    Split(f64),
+    /// Separate samples.
+    Data(Features, Targets),
+}
+
+/// Keras's `fit` arguments.
+pub struct FitOptions {
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub shuffle: bool,
+    pub validation: ValidationData,
+    /// Validate every this many epochs.
+    pub validation_freq: usize,
+    /// The 0-based epoch to start at (to continue a run).
+    pub initial_epoch: usize,
+    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    pub verbose: u8,
+    /// Shuffling seed; `None` keeps the model's.
+    pub seed: Option<u64>,
+    /// Run in order; a `RefCell` so `fit` can take the options by shared reference.
+    pub callbacks: RefCell<Vec<Box<dyn Callback>>>,
+    /// Overrides the compiled learning-rate schedule.
+    pub schedule: Option<Schedule>,
+}
+
+impl Default for FitOptions {
+    fn default() -> FitOptions {
+        FitOptions {
+            batch_size: 32,
+            epochs: 1,
+            shuffle: true,
+            validation: ValidationData::None,
+            validation_freq: 1,
+            initial_epoch: 0,
+            verbose: 1,
+            seed: None,
+            callbacks: RefCell::new(Vec::new()),
+            schedule: None,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Defaults overridden by a model's `train` block (batch size, epochs,
+    /// shuffle, validation split and frequency, seed). A validation split
+    /// named by dataset (`validation = "test"`) is left to the caller.
+    pub fn from_train_config(tc: &TrainConfig) -> FitOptions {
+        let mut o = FitOptions::default();
+        if let Some(b) = tc.batch_size {
+            o.batch_size = b;
+        }
+        if let Some(e) = tc.epochs {
+            o.epochs = e;
+        }
+        if let Some(s) = tc.shuffle {
+            o.shuffle = s;
+        }
+        if let Some(nn_compiler::train::Validation::Split(f)) = tc.validation {
+            o.validation = ValidationData::Split(f);
+        }
+        if let Some(f) = tc.validation_freq {
+            o.validation_freq = f;
+        }
+        o.seed = tc.seed;
+        o
+    }
+
+    /// Adds a callback (builder style).
+    pub fn callback(self, cb: impl Callback + 'static) -> FitOptions {
+        self.callbacks.borrow_mut().push(Box::new(cb));
+        self
+    }
+}
+
+/// Validation samples: features, targets and the rows to use.
+type ValidationRows<'a> = Option<(&'a Features, &'a Targets, Vec<usize>)>;
+
+fn scalar(a: &ArrayD<f32>) -> f64 {
+    a.iter().next().map_or(f64::NAN, |v| f64::from(*v))
+}
+
+impl Model {
+    /// Keras's `fit`. Callbacks in `opts.callbacks` run in order.
+    pub fn fit(&mut self, x: &Features, y: &Targets, opts: &FitOptions) -> Result<History, RuntimeError> {
+        let mut owned = opts.callbacks.try_borrow_mut().map_err(|_| {
+            RuntimeError::invalid(
+                "these FitOptions are already in use by another fit call; give each call its own options",
+            )
+        })?;
+        let mut refs: Vec<&mut dyn Callback> = owned.iter_mut().map(|b| &mut **b as &mut dyn Callback).collect();
+        self.fit_with(x, y, opts, &mut refs)
+    }
+
+    /// `fit` with callbacks owned by the caller (so their state can be
+    /// inspected afterwards); `opts.callbacks` run first.
+    pub fn fit_with(
+        &mut self,
+        x: &Features,
+        y: &Targets,
+        opts: &FitOptions,
+        extra: &mut [&mut dyn Callback],
+    ) -> Result<History, RuntimeError> {
+        self.compiled_ref()?;
+        if opts.batch_size == 0 {
+            return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
+        }
+        if opts.validation_freq == 0 {
+            return Err(RuntimeError::invalid("validation_freq must be at least 1, got 0"));
+        }
+        let int_targets = self.check_data(x, Some(y), "x", "y")?;
+        if let Some(seed) = opts.seed {
+            self.shuffle_seed = seed;
+        }
+        if let Some(s) = &opts.schedule {
+            self.set_schedule(s.clone())?;
+        }
+        let n = x.len();
+        let (train_idx, val): (Vec<usize>, ValidationRows<'_>) = match &opts.validation {
+            ValidationData::None => ((0..n).collect(), None),
+            ValidationData::Split(f) => {
+                if !(*f > 0.0 && *f < 1.0) {
+                    return Err(RuntimeError::invalid(format!("validation split must be in (0, 1), got {f}")));
+                }
+                let split_at = (n as f64 * (1.0 - f)).floor() as usize;
+                if split_at == 0 || split_at == n {
+                    return Err(RuntimeError::invalid(format!(
+                        "validation split {f} of {n} samples leaves {split_at} for training and {} for validation; both need at least one",
+                        n - split_at
+                    )));
+                }
+                ((0..split_at).collect(), Some((x, y, (split_at..n).collect())))
+            }
+            ValidationData::Data(vx, vy) => {
+                self.check_data(vx, Some(vy), "validation x", "validation y")?;
+                ((0..n).collect(), Some((vx, vy, (0..vx.len()).collect())))
+            }
+        };
+        let steps = train_idx.len().div_ceil(opts.batch_size);
+        let names = self.metric_names();
+        let mut history = History::default();
+        let mut stop: Option<String> = None;
+
+        let mut extra_refs: Vec<&mut dyn Callback> = extra.iter_mut().map(|c| &mut **c).collect();
+        macro_rules! each_callback {
+            ($epoch:expr, |$cb:ident, $ctx:ident| $body:expr) => {
+                for $cb in extra_refs.iter_mut() {
+                    let mut $ctx = FitContext { model: &mut *self, epoch: $epoch, stop: &mut stop };
+                    $body?;
+                }
+            };
+        }
+
+        each_callback!(opts.initial_epoch, |cb, ctx| cb.on_train_begin(&mut ctx));
+        let mut batch = Batch::default();
+        for epoch in opts.initial_epoch..opts.epochs {
+            each_callback!(epoch, |cb, ctx| cb.on_epoch_begin(epoch, &mut ctx));
+            let order = epoch_order(&train_idx, opts.shuffle, self.shuffle_seed, epoch);
+            let progress = Progress::new(opts.verbose, epoch, opts.epochs, steps);
+            let mut tracker = MeanTracker::new(&names);
+            let mut done = 0;
+            for (b, chunk) in order.chunks(opts.batch_size).enumerate() {
+                batch.fill(x, Some(y), chunk, int_targets)?;
+                let logs = self.step_on(&batch, chunk.len(), epoch, &names)?;
+                tracker.add(&logs, chunk.len());
+                done = b + 1;
+                let running = tracker.logs("");
+                progress.update(done, &running);
+                each_callback!(epoch, |cb, ctx| cb.on_train_batch_end(b, &running, &mut ctx));
+                if stop.is_some() {
+                    break;
+                }
+            }
+            let mut logs = tracker.logs("");
+            if let Some((vx, vy, idx)) = &val {
+                if (epoch + 1) % opts.validation_freq == 0 {
+                    logs.extend(self.evaluate_indices(vx, vy, idx, opts.batch_size, "val_")?);
+                }
+            }
+            each_callback!(epoch, |cb, ctx| cb.on_epoch_end(epoch, &mut logs, &mut ctx));
+            progress.finish(done, &logs);
+            history.push(epoch, &logs);
+            if stop.is_some() {
+                break;
+            }
+        }
+        let last = history.epochs.last().copied().unwrap_or(opts.initial_epoch);
+        each_callback!(last, |cb, ctx| cb.on_train_end(&mut ctx));
+        if let (Some(reason), true) = (&stop, opts.verbose > 0) {
+            println!("{reason}");
+        }
+        history.stop_reason = stop;
+        Ok(history)
+    }
+
+    /// One optimizer step on a gathered batch; returns loss and metrics.
+    fn step_on(
+        &mut self,
+        batch: &Batch,
+        size: usize,
+        epoch: usize,
+        names: &[String],
+    ) -> Result<Vec<f64>, RuntimeError> {
+        let compiled = self.compiled_ref()?;
+        let lr = learning_rate_at(&compiled.schedule, compiled.learning_rate, self.iterations(), epoch);
+        let data = CallData {
+            x: &batch.x,
+            y_f32: &batch.y_f32,
+            y_i32: &batch.y_i32,
+            grads: &[],
+            learning_rate: lr as f32,
+            step: (self.iterations() + 1) as f32,
+            ones: &batch.ones,
+        };
+        let outs = self.run_kind(GraphKind::TrainStep, &data, size)?;
+        self.count_update();
+        if outs.len() < names.len() {
+            return Err(RuntimeError::Engine(format!(
+                "the training step returned {} outputs but {} (loss and metrics) were expected",
+                outs.len(),
+                names.len()
+            )));
+        }
+        Ok(outs[..names.len()].iter().map(scalar).collect())
+    }
+
+    /// Keras's `train_on_batch`: one update on all of `x` as a single batch;
+    /// returns that batch's loss and metrics.
+    pub fn train_on_batch(&mut self, x: &Features, y: &Targets) -> Result<Logs, RuntimeError> {
+        self.compiled_ref()?;
+        let int_targets = self.check_data(x, Some(y), "x", "y")?;
+        let idx: Vec<usize> = (0..x.len()).collect();
+        let mut batch = Batch::default();
+        batch.fill(x, Some(y), &idx, int_targets)?;
+        let names = self.metric_names();
+        let values = self.step_on(&batch, idx.len(), 0, &names)?;
+        Ok(names.into_iter().zip(values).collect())
+    }
+
+    /// Keras's `evaluate`: loss and metrics over all samples (inference mode).
+    pub fn evaluate(&mut self, x: &Features, y: &Targets, batch_size: usize) -> Result<Logs, RuntimeError> {
+        self.compiled_ref()?;
+        self.check_data(x, Some(y), "x", "y")?;
+        let idx: Vec<usize> = (0..x.len()).collect();
+        self.evaluate_indices(x, y, &idx, batch_size, "")
+    }
+
+    fn evaluate_indices(
+        &mut self,
+        x: &Features,
+        y: &Targets,
+        idx: &[usize],
+        batch_size: usize,
+        prefix: &str,
+    ) -> Result<Logs, RuntimeError> {
+        if batch_size == 0 {
+            return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
+        }
+        let int_targets = self.compiled_ref()?.config.loss.kind.integer_targets();
+        let names = self.metric_names();
+        let mut tracker = MeanTracker::new(&names);
+        let mut batch = Batch::default();
+        let step = self.iterations().max(1) as f32;
+        for chunk in idx.chunks(batch_size) {
+            batch.fill(x, Some(y), chunk, int_targets)?;
+            let data = CallData {
+                x: &batch.x,
+                y_f32: &batch.y_f32,
+                y_i32: &batch.y_i32,
+                grads: &[],
+                learning_rate: 0.0,
+                step,
+                ones: &batch.ones,
+            };
+            let outs = self.run_kind(GraphKind::Evaluate, &data, chunk.len())?;
+            let values: Vec<f64> = outs.iter().take(names.len()).map(scalar).collect();
+            tracker.add(&values, chunk.len());
+        }
+        Ok(tracker.logs(prefix))
+    }
+
+    /// Keras's `predict` for single-output models: `[n, output dims…]`.
+    pub fn predict(&mut self, x: &Features, batch_size: usize) -> Result<ArrayD<f32>, RuntimeError> {
+        let mut all = self.predict_all(x, batch_size)?;
+        Ok(all.swap_remove(0))
+    }
+
+    /// Every model output for all samples, in output order.
+    pub fn predict_all(&mut self, x: &Features, batch_size: usize) -> Result<Vec<ArrayD<f32>>, RuntimeError> {
+        if batch_size == 0 {
+            return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
+        }
+        self.check_data(x, None, "x", "y")?;
+        let mut batch = Batch::default();
+        let idx: Vec<usize> = (0..x.len()).collect();
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        let mut row_shapes: Vec<Vec<usize>> = Vec::new();
+        let step = self.iterations().max(1) as f32;
+        for chunk in idx.chunks(batch_size) {
+            batch.fill(x, None, chunk, false)?;
+            let data = CallData {
+                x: &batch.x,
+                y_f32: &[],
+                y_i32: &[],
+                grads: &[],
+                learning_rate: 0.0,
+                step,
+                ones: &batch.ones,
+            };
+            let outs = self.run_kind(GraphKind::Predict, &data, chunk.len())?;
+            if rows.is_empty() {
+                rows = vec![Vec::new(); outs.len()];
+                row_shapes = outs.iter().map(|o| o.shape().get(1..).unwrap_or(&[]).to_vec()).collect();
+            }
+            for (acc, o) in rows.iter_mut().zip(&outs) {
+                acc.extend(o.iter().copied());
+            }
+        }
+        if rows.is_empty() {
+            return Err(RuntimeError::invalid("predict needs at least one sample; x is empty"));
+        }
+        rows.into_iter()
+            .zip(row_shapes)
+            .map(|(data, rest)| {
+                let mut shape = vec![x.len()];
+                shape.extend(rest);
+                array_from(shape, data)
+            })
+            .collect()
+    }
+
+    /// Checks features (and targets) against the model; returns whether
+    /// targets are integer class ids.
+    pub(crate) fn check_data(
+        &self,
+        x: &Features,
+        y: Option<&Targets>,
+        x_name: &str,
+        y_name: &str,
+    ) -> Result<bool, RuntimeError> {
+        let (input, dims) = self.feature_input()?;
+        if x.is_empty() {
+            return Err(RuntimeError::invalid(format!("{x_name} has no samples")));
+        }
+        if x.sample_shape() != dims.as_slice() {
+            return Err(RuntimeError::invalid(format!(
+                "{x_name} has per-sample shape {:?} but model input `{input}` expects {:?}; reshape the data or change the input declaration",
+                x.sample_shape(),
+                dims
+            )));
+        }
+        let Some(y) = y else { return Ok(false) };
+        if y.len() != x.len() {
+            return Err(RuntimeError::invalid(format!(
+                "{x_name} has {} samples but {y_name} has {}; they must be aligned row by row",
+                x.len(),
+                y.len()
+            )));
+        }
+        let loss = self.compiled_ref()?.config.loss.kind;
+        let out = self.output_dims();
+        let classes: usize = out.iter().product();
+        if loss.integer_targets() {
+            let Targets::Classes(labels) = y else {
+                return Err(RuntimeError::invalid(format!(
+                    "{} needs integer class ids but {y_name} holds dense values of per-sample shape {:?}; \
+                     pass class ids or use categorical_crossentropy",
+                    loss.name(),
+                    y.sample_shape()
+                )));
+            };
+            let n_classes = out.last().copied().unwrap_or(1);
+            if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= n_classes) {
+                return Err(RuntimeError::invalid(format!(
+                    "{y_name} contains class id {bad} but the model outputs {n_classes} classes (ids 0..{})",
+                    n_classes - 1
+                )));
+            }
+            return Ok(true);
+        }
+        let per: usize = y.sample_shape().iter().product();
+        if per != classes {
+            let hint = if matches!(y, Targets::Classes(_)) {
+                "; for integer labels use sparse_categorical_crossentropy or one-hot encode them (to_categorical)"
+            } else {
+                ""
+            };
+            return Err(RuntimeError::invalid(format!(
+                "{y_name} has {per} value(s) per sample but the model output has shape {:?} ({classes} per sample){hint}",
+                out
+            )));
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,571 @@
+//! `Model`: a compiled `.nn` model with its weights, the way Keras users
+//! drive one — `compile`, `fit`, `evaluate`, `predict`, `summary`, weights
+//! and checkpoints.
+//!
+//! A model owns its two lowered forms (train mode, for the training step and
+//! gradients; infer mode, for prediction and evaluation), one variable store
+//! shared by every graph by variable name, optimizer slots kept apart (reset
+//! by `compile`, as a new Keras optimizer would be), and a cache of prepared
+//! executables per graph kind. Which engine runs the graphs is invisible
+//! here: any [`Engine`] can be plugged in (default: [`AutoEngine`], the JIT
+//! with the interpreter as fallback).
+//!
+//! Determinism: weights are initialized from (seed, variable name); shuffling
+//! from (shuffle seed, epoch); dropout from (seed, step) inside the graph.
+//! Equal seeds give equal runs, and a checkpoint's few numbers restore the
+//! whole random state.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+use nn_compiler::diag::{render_all, Diagnostic};
+use nn_compiler::ir::{DType, Graph, InputRole, Regularizer, VarKind};
+use nn_compiler::lower::{lower_source, LayerInfo, LoweredModel, Mode};
+use nn_compiler::train::{self, Loss, Metric, Optimizer, Schedule, StepConfig, TrainConfig};
+
+use crate::engine::{Engine, Executable, Tensor};
+use crate::error::{ModelError, RuntimeError};
+use crate::init::{initialize, var_seed};
+use crate::jit::AutoEngine;
+use crate::optim::validate_schedule;
+use crate::summary::{self, SummaryInput};
+use crate::vars::{VarStore, Variable};
+
+/// The seed used when neither the caller nor the train block gives one.
+pub const DEFAULT_SEED: u64 = 1337;
+
+/// Keras's `compile()` arguments. `None` fields take the model's `train`
+/// block value, then Keras's default (optimizer `rmsprop`, no metrics, no
+/// regularizer, constant learning rate); the loss has no default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompileOptions {
+    pub optimizer: Option<Optimizer>,
+    pub loss: Option<Loss>,
+    pub metrics: Option<Vec<Metric>>,
+    pub kernel_regularizer: Option<Regularizer>,
+    pub schedule: Option<Schedule>,
+}
+
+/// The graphs a model runs; one prepared executable is cached per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum GraphKind {
+    Predict,
+    TrainStep,
+    Evaluate,
+    Gradients,
+    ApplyGradients,
+}
+
+/// Where a graph variable lives.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Weight(usize),
+    Optimizer(usize),
+}
+
+struct Prepared {
+    graph: Graph,
+    exe: Box<dyn Executable>,
+    bindings: Vec<Slot>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Compiled {
+    pub(crate) config: StepConfig,
+    pub(crate) learning_rate: f64,
+    pub(crate) schedule: Schedule,
+}
+
+/// Per-call data for one graph run; see [`Model::bind_inputs`].
+pub(crate) struct CallData<'a> {
+    pub(crate) x: &'a [f32],
+    pub(crate) y_f32: &'a [f32],
+    pub(crate) y_i32: &'a [i32],
+    pub(crate) grads: &'a [(String, Vec<f32>)],
+    pub(crate) learning_rate: f32,
+    pub(crate) step: f32,
+    pub(crate) ones: &'a [f32],
+}
+
+pub struct Model {
+    pub(crate) name: String,
+    /// Kept to re-lower with another seed when a checkpoint is restored.
+    source: String,
+    file_name: String,
+    model_name: Option<String>,
+    infer: LoweredModel,
+    train: LoweredModel,
+    pub(crate) weights: VarStore,
+    pub(crate) slots: VarStore,
+    pub(crate) seed: u64,
+    pub(crate) shuffle_seed: u64,
+    engine: Arc<dyn Engine>,
+    pub(crate) compiled: Option<Compiled>,
+    cache: HashMap<GraphKind, Prepared>,
+    pub(crate) iterations: u64,
+    pub(crate) optimizer_built: bool,
+}
+
+impl Model {
+    /// Reads and compiles a `.nn` file; `model_name` picks a model when the file has several.
+    pub fn from_file(path: impl AsRef<Path>, model_name: Option<&str>) -> Result<Model, ModelError> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ModelError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        Model::build(&source, &path.display().to_string(), model_name, None)
+    }
+
+    /// Compiles `.nn` source text. The seed comes from the train block, else [`DEFAULT_SEED`].
+    pub fn from_source(source: &str, model_name: Option<&str>) -> Result<Model, ModelError> {
+        Model::build(source, "<source>", model_name, None)
+    }
+
+    /// Like [`from_source`](Self::from_source) with an explicit seed for
+    /// initialization, dropout and shuffling.
+    pub fn from_source_seeded(source: &str, model_name: Option<&str>, seed: u64) -> Result<Model, ModelError> {
+        Model::build(source, "<source>", model_name, Some(seed))
+    }
+
+    /// Like [`from_file`](Self::from_file) with an explicit seed.
+    pub fn from_file_seeded(path: impl AsRef<Path>, model_name: Option<&str>, seed: u64) -> Result<Model, ModelError> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ModelError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        Model::build(&source, &path.display().to_string(), model_name, Some(seed))
+    }
+
+    fn build(source: &str, file_name: &str, model_name: Option<&str>, seed: Option<u64>) -> Result<Model, ModelError> {
+        let lower = |mode, seed| {
+            lower_source(source, model_name, mode, seed).map_err(|diagnostics: Vec<Diagnostic>| {
+                ModelError::Diagnostics { rendered: render_all(&diagnostics, file_name, source, false), diagnostics }
+            })
+        };
+        // The train block may name the seed, so lower once to read it, and
+        // again only if it differs from the one guessed.
+        let guess = seed.unwrap_or(DEFAULT_SEED);
+        let probe = lower(Mode::Infer, guess)?;
+        let seed = seed.or(probe.train.seed).unwrap_or(DEFAULT_SEED);
+        let infer = if seed == guess { probe } else { lower(Mode::Infer, seed)? };
+        let train = lower(Mode::Train, seed)?;
+        let mut weights = VarStore::new();
+        for decl in &infer.graph.vars {
+            let data = initialize(&decl.init, &decl.shape, var_seed(seed, &decl.name))
+                .map_err(|e| RuntimeError::invalid(format!("initializing `{}`: {e}", decl.name)))?;
+            weights.insert(Variable {
+                name: decl.name.clone(),
+                shape: decl.shape.clone(),
+                trainable: decl.is_trainable(),
+                data,
+            })?;
+        }
+        Ok(Model {
+            name: infer.name.clone(),
+            source: source.to_string(),
+            file_name: file_name.to_string(),
+            model_name: model_name.map(str::to_string),
+            infer,
+            train,
+            weights,
+            slots: VarStore::new(),
+            seed,
+            shuffle_seed: seed,
+            engine: Arc::new(AutoEngine::default()),
+            compiled: None,
+            cache: HashMap::new(),
+            iterations: 0,
+            optimizer_built: false,
+        })
+    }
+
+    /// Lowers the model again with another seed (dropout masks are keyed by
+    /// it); weights and optimizer state are kept.
+    pub(crate) fn relower(&mut self, seed: u64) -> Result<(), RuntimeError> {
+        let lower = |mode| {
+            lower_source(&self.source, self.model_name.as_deref(), mode, seed).map_err(|d: Vec<Diagnostic>| {
+                RuntimeError::Compile(render_all(&d, &self.file_name, &self.source, false))
+            })
+        };
+        let (infer, train) = (lower(Mode::Infer)?, lower(Mode::Train)?);
+        self.infer = infer;
+        self.train = train;
+        self.seed = seed;
+        self.cache.clear();
+        Ok(())
+    }
+
+    // ---- introspection ---------------------------------------------------------
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn layers(&self) -> &[LayerInfo] {
+        &self.infer.layers
+    }
+
+    /// The `train { … }` block, checked (empty fields when absent).
+    pub fn train_config(&self) -> &TrainConfig {
+        &self.infer.train
+    }
+
+    /// The inference-mode forward graph.
+    pub fn inference_graph(&self) -> &Graph {
+        &self.infer.graph
+    }
+
+    /// The training-mode forward graph (dropout active).
+    pub fn training_forward_graph(&self) -> &Graph {
+        &self.train.graph
+    }
+
+    /// The full training-step graph for the compiled configuration.
+    pub fn training_graph(&self) -> Result<Graph, RuntimeError> {
+        let cfg = &self.compiled_ref()?.config;
+        train::training_step(&self.train, cfg).map_err(|e| RuntimeError::Compile(e.to_string()))
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Optimizer updates applied so far (Keras's `optimizer.iterations`).
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    pub fn weights(&self) -> &VarStore {
+        &self.weights
+    }
+
+    /// Optimizer state (empty before the first update).
+    pub fn optimizer_slots(&self) -> &VarStore {
+        &self.slots
+    }
+
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    /// Switches engines; prepared graphs are rebuilt on next use.
+    pub fn set_engine(&mut self, engine: Arc<dyn Engine>) {
+        self.engine = engine;
+        self.cache.clear();
+    }
+
+    pub fn summary(&self) -> String {
+        let layer_params =
+            self.infer.layers.iter().map(|l| l.vars.iter().map(|v| self.infer.graph.var(*v).numel()).sum()).collect();
+        let (trainable, non_trainable) =
+            self.weights.iter().fold(
+                (0, 0),
+                |(t, n), v| {
+                    if v.trainable {
+                        (t + v.numel(), n)
+                    } else {
+                        (t, n + v.numel())
+                    }
+                },
+            );
+        let slot_count = self.slots.iter().map(Variable::numel).sum();
+        summary::render(&SummaryInput {
+            name: &self.name,
+            layers: &self.infer.layers,
+            inputs: self
+                .infer
+                .graph
+                .inputs
+                .iter()
+                .filter(|i| i.role == InputRole::Feature)
+                .map(|i| (i.name.clone(), i.ty.shape.clone()))
+                .collect(),
+            layer_params,
+            trainable,
+            non_trainable,
+            optimizer_slots: self.optimizer_built.then_some(slot_count),
+        })
+    }
+
+    // ---- compile -----------------------------------------------------------------
+
+    /// Keras's `compile`: fixes loss, optimizer and metrics, and resets the
+    /// optimizer state (slots and iteration count).
+    pub fn compile(&mut self, opts: CompileOptions) -> Result<(), RuntimeError> {
+        let tc = &self.infer.train;
+        let loss = opts.loss.or(tc.loss).ok_or_else(|| {
+            RuntimeError::invalid(format!(
+                "model `{}` has no loss: set `loss = …` in its train block or pass CompileOptions {{ loss: Some(…), .. }}",
+                self.name
+            ))
+        })?;
+        let optimizer = opts.optimizer.or_else(|| tc.optimizer.clone()).unwrap_or_else(Optimizer::rmsprop);
+        let metrics = opts.metrics.unwrap_or_else(|| tc.metrics.clone());
+        let kernel_regularizer = opts.kernel_regularizer.or(tc.kernel_regularizer);
+        let schedule = opts.schedule.or_else(|| tc.schedule.clone()).unwrap_or(Schedule::Constant);
+        validate_schedule(&schedule)?;
+        let config = StepConfig { loss, optimizer: optimizer.clone(), metrics, kernel_regularizer };
+        // Build the step once now so configuration errors surface at compile
+        // time, as in Keras; engines prepare it lazily, on first use.
+        train::training_step(&self.train, &config).map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        self.reset_training_graphs();
+        self.slots = VarStore::new();
+        self.iterations = 0;
+        self.optimizer_built = false;
+        self.compiled = Some(Compiled { config, learning_rate: optimizer.learning_rate(), schedule });
+        Ok(())
+    }
+
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+
+    pub(crate) fn compiled_ref(&self) -> Result<&Compiled, RuntimeError> {
+        self.compiled.as_ref().ok_or_else(|| {
+            RuntimeError::NotCompiled(format!(
+                "call `compile` on model `{}` before training or evaluating it",
+                self.name
+            ))
+        })
+    }
+
+    /// The compiled loss, optimizer and metrics.
+    pub fn step_config(&self) -> Option<&StepConfig> {
+        self.compiled.as_ref().map(|c| &c.config)
+    }
+
+    /// The metric keys reported by `fit`/`evaluate`, `loss` first.
+    pub fn metric_names(&self) -> Vec<String> {
+        let mut names = vec!["loss".to_string()];
+        if let Some(c) = &self.compiled {
+            names.extend(c.config.metrics.iter().map(|m| m.key().to_string()));
+        }
+        names
+    }
+
+    /// The base learning rate (what schedules start from).
+    pub fn learning_rate(&self) -> f64 {
+        self.compiled.as_ref().map_or(0.0, |c| c.learning_rate)
+    }
+
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<(), RuntimeError> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(RuntimeError::invalid(format!("learning rate must be finite and >= 0, got {lr}")));
+        }
+        let name = self.name.clone();
+        let c = self.compiled.as_mut().ok_or_else(|| {
+            RuntimeError::NotCompiled(format!("call `compile` on model `{name}` before setting its learning rate"))
+        })?;
+        c.learning_rate = lr;
+        Ok(())
+    }
+
+    /// The learning-rate schedule in force.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        self.compiled.as_ref().map(|c| &c.schedule)
+    }
+
+    pub(crate) fn set_schedule(&mut self, schedule: Schedule) -> Result<(), RuntimeError> {
+        validate_schedule(&schedule)?;
+        let name = self.name.clone();
+        let c =
+            self.compiled.as_mut().ok_or_else(|| RuntimeError::NotCompiled(format!("compile model `{name}` first")))?;
+        c.schedule = schedule;
+        Ok(())
+    }
+
+    // ---- graphs and execution ---------------------------------------------------------
+
+    fn graph_for(&self, kind: GraphKind) -> Result<Graph, RuntimeError> {
+        let compile_err = |e: train::TrainError| RuntimeError::Compile(e.to_string());
+        Ok(match kind {
+            GraphKind::Predict => self.infer.graph.clone(),
+            GraphKind::TrainStep => {
+                train::training_step(&self.train, &self.compiled_ref()?.config).map_err(compile_err)?
+            }
+            GraphKind::Evaluate => train::evaluation(&self.infer, &self.compiled_ref()?.config).map_err(compile_err)?,
+            GraphKind::Gradients => train::gradients(&self.train, &self.compiled_ref()?.config).map_err(compile_err)?,
+            GraphKind::ApplyGradients => {
+                train::apply_gradients(&self.train.graph.vars, &self.compiled_ref()?.config.optimizer)
+                    .map_err(compile_err)?
+            }
+        })
+    }
+
+    fn insert_prepared(&mut self, kind: GraphKind, graph: Graph) -> Result<(), RuntimeError> {
+        let mut bindings = Vec::with_capacity(graph.vars.len());
+        for decl in &graph.vars {
+            let slot = if let VarKind::Slot { .. } = decl.kind {
+                match self.slots.position(&decl.name) {
+                    Some(i) => Slot::Optimizer(i),
+                    None => {
+                        let data = initialize(&decl.init, &decl.shape, var_seed(self.seed, &decl.name))?;
+                        let var =
+                            Variable { name: decl.name.clone(), shape: decl.shape.clone(), trainable: false, data };
+                        Slot::Optimizer(self.slots.insert(var)?)
+                    }
+                }
+            } else {
+                let i = self.weights.position(&decl.name).ok_or_else(|| {
+                    RuntimeError::Engine(format!(
+                        "graph variable `{}` is not a variable of model `{}`",
+                        decl.name, self.name
+                    ))
+                })?;
+                Slot::Weight(i)
+            };
+            let stored = match slot {
+                Slot::Weight(i) => self.weights.at(i),
+                Slot::Optimizer(i) => self.slots.at(i),
+            };
+            if stored.shape != decl.shape {
+                return Err(RuntimeError::Engine(format!(
+                    "variable `{}` is stored with shape {:?} but the graph declares {:?}",
+                    decl.name, stored.shape, decl.shape
+                )));
+            }
+            bindings.push(slot);
+        }
+        let exe = self.engine.prepare(&graph)?;
+        self.cache.insert(kind, Prepared { graph, exe, bindings });
+        Ok(())
+    }
+
+    pub(crate) fn ensure_prepared(&mut self, kind: GraphKind) -> Result<&Graph, RuntimeError> {
+        if !self.cache.contains_key(&kind) {
+            let graph = self.graph_for(kind)?;
+            self.insert_prepared(kind, graph)?;
+        }
+        Ok(&self.cache[&kind].graph)
+    }
+
+    /// Binds per-call data to `kind`'s inputs by role (gradient inputs by name).
+    pub(crate) fn run_kind(
+        &mut self,
+        kind: GraphKind,
+        data: &CallData<'_>,
+        batch: usize,
+    ) -> Result<Vec<ArrayD<f32>>, RuntimeError> {
+        self.ensure_prepared(kind)?;
+        let lr = [data.learning_rate];
+        let step = [data.step];
+        let prepared = self.cache.get_mut(&kind).unwrap_or_else(|| unreachable!("prepared above"));
+        // Integer model inputs (token ids) arrive as f32 features; they must be whole numbers.
+        let int_input = prepared.graph.inputs.iter().find(|d| d.role == InputRole::Feature && d.ty.dtype == DType::I32);
+        let x_i32: Vec<i32> = match int_input {
+            Some(decl) => data
+                .x
+                .iter()
+                .map(|&v| {
+                    if v.is_finite() && v.fract() == 0.0 && v.abs() < 2_147_483_648.0 {
+                        Ok(v as i32)
+                    } else {
+                        Err(RuntimeError::invalid(format!(
+                            "input `{}` takes integer ids but the features hold {v}; pass whole numbers",
+                            decl.name
+                        )))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let mut inputs = Vec::with_capacity(prepared.graph.inputs.len());
+        for decl in &prepared.graph.inputs {
+            let t = if let Some(var) = decl.name.strip_prefix("grad:") {
+                let (_, g) = data.grads.iter().find(|(n, _)| n == var).ok_or_else(|| {
+                    RuntimeError::invalid(format!("no gradient was given for trainable variable `{var}`"))
+                })?;
+                Tensor::F32(g.as_slice())
+            } else {
+                match decl.role {
+                    InputRole::Feature if decl.ty.dtype == DType::I32 => Tensor::I32(&x_i32),
+                    InputRole::Feature => Tensor::F32(data.x),
+                    InputRole::Target if decl.ty.dtype == DType::I32 => Tensor::I32(data.y_i32),
+                    InputRole::Target => Tensor::F32(data.y_f32),
+                    InputRole::LearningRate => Tensor::F32(&lr),
+                    InputRole::Step => Tensor::F32(&step),
+                    InputRole::SampleWeight => Tensor::F32(&data.ones[..batch.min(data.ones.len())]),
+                }
+            };
+            inputs.push(t);
+        }
+        let positions: Vec<(bool, usize)> = prepared
+            .bindings
+            .iter()
+            .map(|s| match *s {
+                Slot::Weight(i) => (true, i),
+                Slot::Optimizer(i) => (false, i),
+            })
+            .collect();
+        let mut buffers: Vec<Vec<f32>> = positions
+            .iter()
+            .map(|&(w, i)| {
+                std::mem::take(if w { &mut self.weights.at_mut(i).data } else { &mut self.slots.at_mut(i).data })
+            })
+            .collect();
+        let result = prepared.exe.run(&inputs, &mut buffers, batch);
+        for (&(w, i), buf) in positions.iter().zip(buffers) {
+            if w {
+                self.weights.at_mut(i).data = buf;
+            } else {
+                self.slots.at_mut(i).data = buf;
+            }
+        }
+        result
+    }
+
+    /// Drops every prepared graph that binds optimizer slots, so they are
+    /// rebound (by name) on next use.
+    pub(crate) fn reset_training_graphs(&mut self) {
+        self.cache.retain(|k, _| *k == GraphKind::Predict);
+    }
+
+    /// Marks one optimizer update as applied.
+    pub(crate) fn count_update(&mut self) {
+        self.iterations += 1;
+        self.optimizer_built = true;
+    }
+
+    /// The single feature input's per-sample dims and name.
+    pub(crate) fn feature_input(&self) -> Result<(String, Vec<usize>), RuntimeError> {
+        let features: Vec<_> = self.infer.graph.inputs.iter().filter(|i| i.role == InputRole::Feature).collect();
+        match features.as_slice() {
+            [one] => Ok((one.name.clone(), one.ty.shape.dims()[1..].iter().filter_map(|d| d.known()).collect())),
+            many => Err(RuntimeError::invalid(format!(
+                "model `{}` has {} inputs ({}); fit/evaluate/predict with one feature array need a single-input model",
+                self.name,
+                many.len(),
+                many.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// The model output's per-sample dims.
+    pub(crate) fn output_dims(&self) -> Vec<usize> {
+        self.infer
+            .graph
+            .outputs
+            .first()
+            .map(|(_, id)| self.infer.graph.shape(*id).dims().iter().skip(1).filter_map(|d| d.known()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("engine", &self.engine.name())
+            .field("seed", &self.seed)
+            .field("variables", &self.weights.names())
+            .field("compiled", &self.compiled.as_ref().map(|c| &c.config))
+            .field("iterations", &self.iterations)
+            .finish()
+    }
+}
+
+/// Builds an f32 array from a flat buffer, for outputs gathered across batches.
+pub(crate) fn array_from(shape: Vec<usize>, data: Vec<f32>) -> Result<ArrayD<f32>, RuntimeError> {
+    ArrayD::from_shape_vec(IxDyn(&shape), data)
+        .map_err(|e| RuntimeError::Engine(format!("output of unexpected size: {e}")))
+}

@@ -1,0 +1,163 @@
+//! Saving and restoring a model's state: weights (safetensors keyed by
+//! variable name) and full training checkpoints, both written atomically.
+//!
+//! Loading is all-or-nothing: a file that lacks a variable, has one of the
+//! wrong shape, or holds an unknown one leaves the model unchanged and says
+//! which name is wrong.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ndarray::ArrayD;
+
+use crate::error::RuntimeError;
+use crate::io::{read_tensors, write_tensors, Checkpoint};
+use crate::model::Model;
+use crate::vars::{VarStore, Variable};
+
+impl Model {
+    /// One variable as an array.
+    pub fn get_weight(&self, name: &str) -> Option<ArrayD<f32>> {
+        self.weights.get(name).map(Variable::to_array)
+    }
+
+    /// Replaces one variable, checking its shape.
+    pub fn set_weight(&mut self, name: &str, value: &ArrayD<f32>) -> Result<(), RuntimeError> {
+        let var = self.weights.get(name).ok_or_else(|| {
+            RuntimeError::invalid(format!(
+                "model `{}` has no variable `{name}`; it has: {}",
+                self.name,
+                self.weights.names().join(", ")
+            ))
+        })?;
+        if value.shape() != var.shape.as_slice() {
+            return Err(RuntimeError::invalid(format!(
+                "variable `{name}` has shape {:?} but the new value has shape {:?}",
+                var.shape,
+                value.shape()
+            )));
+        }
+        self.weights.set(name, value.iter().copied().collect())
+    }
+
+    /// Copies every variable of `other` (by name) into the model; all model
+    /// variables must be present with their shapes.
+    pub fn set_weights(&mut self, other: &VarStore) -> Result<(), RuntimeError> {
+        let mut updates = Vec::with_capacity(self.weights.len());
+        for var in self.weights.iter() {
+            let src = other.get(&var.name).ok_or_else(|| {
+                RuntimeError::invalid(format!("the given weights lack `{}` (model `{}`)", var.name, self.name))
+            })?;
+            if src.shape != var.shape {
+                return Err(RuntimeError::invalid(format!(
+                    "weight `{}` has shape {:?} in the model but {:?} in the given weights",
+                    var.name, var.shape, src.shape
+                )));
+            }
+            updates.push((var.name.clone(), src.data.clone()));
+        }
+        for (name, data) in updates {
+            self.weights.set(&name, data)?;
+        }
+        Ok(())
+    }
+
+    /// Saves the weights as safetensors keyed by variable name (atomically).
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<(), RuntimeError> {
+        let meta = HashMap::from([
+            ("format".to_string(), "nn-weights-v1".to_string()),
+            ("model".to_string(), self.name.clone()),
+        ]);
+        write_tensors(
+            path.as_ref(),
+            self.weights.iter().map(|v| (v.name.clone(), v.shape.as_slice(), v.data.as_slice())),
+            meta,
+        )
+    }
+
+    /// Loads weights saved by [`save_weights`](Self::save_weights) (or the
+    /// weights part of a checkpoint). Every variable must be present with
+    /// its shape, and the file may hold no others.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<(), RuntimeError> {
+        let path = path.as_ref();
+        let file = read_tensors(path)?;
+        let is_checkpoint = file.tensors.keys().any(|k| k.starts_with("weights/"));
+        let mut store = VarStore::new();
+        for (name, t) in &file.tensors {
+            let name = if is_checkpoint {
+                match name.strip_prefix("weights/") {
+                    Some(n) => n,
+                    None => continue,
+                }
+            } else {
+                name.as_str()
+            };
+            if self.weights.get(name).is_none() {
+                return Err(RuntimeError::format(
+                    path,
+                    format!(
+                        "tensor `{name}` is not a variable of model `{}` (it has: {})",
+                        self.name,
+                        self.weights.names().join(", ")
+                    ),
+                ));
+            }
+            store.insert(Variable {
+                name: name.to_string(),
+                shape: t.shape.clone(),
+                trainable: true,
+                data: t.data.clone(),
+            })?;
+        }
+        self.set_weights(&store).map_err(|e| RuntimeError::format(path, e.to_string()))
+    }
+
+    /// The complete training state, with `epoch` completed epochs.
+    pub fn checkpoint(&self, epoch: usize) -> Checkpoint {
+        Checkpoint {
+            weights: self.weights.clone(),
+            slots: self.slots.clone(),
+            epoch,
+            iterations: self.iterations,
+            learning_rate: self.learning_rate(),
+            seed: self.seed,
+            shuffle_seed: self.shuffle_seed,
+            optimizer: self.compiled.as_ref().map_or_else(String::new, |c| c.config.optimizer.name().to_string()),
+        }
+    }
+
+    /// Writes [`checkpoint`](Self::checkpoint) atomically.
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>, epoch: usize) -> Result<(), RuntimeError> {
+        self.checkpoint(epoch).save(path.as_ref())
+    }
+
+    /// Restores a checkpoint into a compiled model and returns the number of
+    /// completed epochs (pass it as `initial_epoch` to continue).
+    pub fn load_checkpoint(&mut self, path: impl AsRef<Path>) -> Result<usize, RuntimeError> {
+        let path = path.as_ref();
+        let ckpt = Checkpoint::load(path)?;
+        let compiled = self.compiled_ref()?;
+        let ours = compiled.config.optimizer.name();
+        if !ckpt.optimizer.is_empty() && ckpt.optimizer != ours {
+            return Err(RuntimeError::format(
+                path,
+                format!(
+                    "the checkpoint holds `{}` optimizer state but the model is compiled with `{ours}`",
+                    ckpt.optimizer
+                ),
+            ));
+        }
+        self.set_weights(&ckpt.weights).map_err(|e| RuntimeError::format(path, e.to_string()))?;
+        if ckpt.seed != self.seed {
+            self.relower(ckpt.seed)?;
+        }
+        // Slots are rebound by name on the next graph preparation.
+        self.reset_training_graphs();
+        self.slots = ckpt.slots;
+        self.iterations = ckpt.iterations;
+        self.optimizer_built = ckpt.iterations > 0;
+        self.shuffle_seed = ckpt.shuffle_seed;
+        self.set_learning_rate(ckpt.learning_rate)?;
+        Ok(ckpt.epoch)
+    }
+}

@@ -1,0 +1,135 @@
+//! The runtime drives any `Engine` and prepares each graph once.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use nn_compiler::ir::Graph;
+use nn_runtime::{Engine, Executable, FitOptions, InterpEngine, RuntimeError, Tensor, ValidationData};
+
+/// The interpreter, counting how many graphs it was asked to prepare.
+struct Counting(Arc<AtomicUsize>);
+
+impl Engine for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    fn prepare(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        InterpEngine.prepare(graph)
+    }
+}
+
+#[test]
+fn graphs_are_prepared_once_per_kind() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut model = nn_runtime::Model::from_source(&blob_source("adam"), None).unwrap();
+    model.set_engine(Arc::new(Counting(count.clone())));
+    assert_eq!(model.engine_name(), "counting");
+    model.compile(Default::default()).unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 0, "graphs are prepared on first use");
+    let (x, y) = blobs(40, 1);
+    let opts = FitOptions {
+        epochs: 3,
+        batch_size: 8,
+        verbose: 0,
+        validation: ValidationData::Split(0.25),
+        ..FitOptions::default()
+    };
+    model.fit(&x, &y, &opts).unwrap();
+    model.predict(&x, 16).unwrap();
+    model.predict(&x, 5).unwrap();
+    model.evaluate(&x, &y, 8).unwrap();
+    // training step, evaluation, prediction: each prepared once for any batch size.
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn executables_check_their_arguments() {
+    let model = compiled(&blob_source("sgd"), 1);
+    let graph = model.inference_graph().clone();
+    let mut exe = InterpEngine.prepare(&graph).unwrap();
+    let mut vars: Vec<Vec<f32>> = model.weights().iter().map(|v| v.data.clone()).collect();
+    let x = [0.5f32; 6];
+    let out = exe.run(&[Tensor::F32(&x)], &mut vars, 3).unwrap();
+    assert_eq!(out[0].shape(), [3, 2]);
+    let err = exe.run(&[Tensor::F32(&x)], &mut vars, 4).unwrap_err().to_string();
+    assert!(err.contains("input `x`") && err.contains("8 values") && err.contains("6"), "{err}");
+    let err = exe.run(&[Tensor::I32(&[1, 2, 3, 4, 5, 6])], &mut vars, 3).unwrap_err().to_string();
+    assert!(err.contains("I32"), "{err}");
+    vars[0].pop();
+    let err = exe.run(&[Tensor::F32(&x)], &mut vars, 3).unwrap_err().to_string();
+    assert!(err.contains("dense/kernel"), "{err}");
+}
+
+/// With all weights zero the softmax is uniform: the loss is ln 2 and
+/// argmax ties pick class 0, as in Keras.
+#[test]
+fn zero_weights_give_the_textbook_loss() {
+    let mut model = compiled(&blob_source("sgd"), 1);
+    let names: Vec<String> = model.weights().names().iter().map(|s| s.to_string()).collect();
+    for name in names {
+        let zero = model.get_weight(&name).unwrap().mapv(|_| 0.0);
+        model.set_weight(&name, &zero).unwrap();
+    }
+    let (x, y) = blobs(10, 2);
+    let logs = model.evaluate(&x, &y, 4).unwrap();
+    assert!((logs["loss"] - std::f64::consts::LN_2).abs() < 1e-6, "{logs:?}");
+    assert!((logs["accuracy"] - 0.5).abs() < 1e-6, "{logs:?}");
+}
+
+/// The same seeded run on every engine gives the same weights and history,
+/// up to float rounding (the engines may sum in different orders).
+#[test]
+fn engines_agree_on_a_training_run() {
+    let (x, y) = blobs(48, 5);
+    let runs: Vec<_> = engines()
+        .into_iter()
+        .map(|engine| {
+            let name = engine.name();
+            let mut model = compiled_on(&dropout_source("adam(learning_rate = 0.01)"), 8, engine);
+            let opts = FitOptions {
+                epochs: 2,
+                batch_size: 10,
+                verbose: 0,
+                validation: ValidationData::Split(0.25),
+                ..FitOptions::default()
+            };
+            let history = model.fit(&x, &y, &opts).unwrap();
+            (name, history, weights(&model))
+        })
+        .collect();
+    assert!(runs.len() >= 2, "the comparison needs at least two engines");
+    let (ref_name, ref_history, ref_weights) = &runs[0];
+    for (name, history, w) in &runs[1..] {
+        for ((var, a), (_, b)) in ref_weights.iter().zip(w) {
+            for (p, q) in a.iter().zip(b) {
+                assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "{var}: {ref_name} {p} vs {name} {q}");
+            }
+        }
+        for (key, series) in &ref_history.history {
+            for (p, q) in series.iter().zip(&history.history[key]) {
+                assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "{key}: {ref_name} {p} vs {name} {q}");
+            }
+        }
+    }
+}
+
+/// The default engine runs what the JIT cannot compile on the interpreter.
+#[test]
+fn auto_engine_falls_back_for_unsupported_graphs() {
+    use nn_compiler::ir::{InputRole, Shape, TensorType, UnaryOp};
+    use nn_runtime::{AutoEngine, JitEngine};
+    // Rank 9 is beyond the JIT's limit of 8.
+    let mut g = Graph::new();
+    let x = g.add_input("x", TensorType::f32(Shape::batched(&[1, 1, 1, 1, 1, 1, 1, 2])), InputRole::Feature);
+    let y = g.unary(UnaryOp::Relu, x).unwrap();
+    g.outputs.push(("y".into(), y));
+    let err = JitEngine::default().prepare(&g).err().expect("the JIT rejects rank 9");
+    assert!(err.to_string().contains("rank"), "{err}");
+    let mut exe = AutoEngine::default().prepare(&g).unwrap();
+    let out = exe.run(&[Tensor::F32(&[-1.0, 2.0])], &mut [], 1).unwrap();
+    assert_eq!(out[0].iter().copied().collect::<Vec<_>>(), [0.0, 2.0]);
+}

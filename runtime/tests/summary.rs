@@ -1,0 +1,91 @@
+//! `summary()` goldens in Keras 3's layout.
+
+use nn_runtime::Model;
+
+const MLP: &str = r#"
+model mnist_mlp {
+    input image: [28, 28]
+    flatten
+    dense(128, activation = relu)
+    dense(10, activation = softmax)
+    train {
+        optimizer = adam
+        loss = sparse_categorical_crossentropy
+        metrics = [accuracy]
+    }
+}
+"#;
+
+#[test]
+fn sequential_mlp_matches_keras() {
+    let model = Model::from_source(MLP, None).unwrap();
+    let expected = r#"Model: "mnist_mlp"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ flatten (Flatten)               │ (None, 784)            │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense (Dense)                   │ (None, 128)            │       100,480 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense_1 (Dense)                 │ (None, 10)             │         1,290 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 101,770 (397.54 KB)
+ Trainable params: 101,770 (397.54 KB)
+ Non-trainable params: 0 (0.00 B)
+"#;
+    assert_eq!(model.summary(), expected, "\n{}", model.summary());
+}
+
+const RESIDUAL: &str = r#"
+model residual {
+    input x: [16]
+    h = dense(16, activation = relu)(x)
+    s = add(x, h)
+    c = concatenate(x, s, axis = -1)
+    out = dense(1)(c)
+}
+"#;
+
+#[test]
+fn graph_model_has_connected_to_column() {
+    let model = Model::from_source(RESIDUAL, None).unwrap();
+    let expected = r#"Model: "residual"
+┏━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┓
+┃ Layer (type)        ┃ Output Shape      ┃    Param # ┃ Connected to      ┃
+┡━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━┩
+│ x (InputLayer)      │ (None, 16)        │          0 │ -                 │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ dense (Dense)       │ (None, 16)        │        272 │ x[0][0]           │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ add (Add)           │ (None, 16)        │          0 │ x[0][0],          │
+│                     │                   │            │ dense[0][0]       │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ concatenate         │ (None, 32)        │          0 │ x[0][0],          │
+│ (Concatenate)       │                   │            │ add[0][0]         │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ dense_1 (Dense)     │ (None, 1)         │         33 │ concatenate[0][0] │
+└─────────────────────┴───────────────────┴────────────┴───────────────────┘
+ Total params: 305 (1.19 KB)
+ Trainable params: 305 (1.19 KB)
+ Non-trainable params: 0 (0.00 B)
+"#;
+    assert_eq!(model.summary(), expected, "\n{}", model.summary());
+}
+
+/// After training, Keras adds the optimizer's variables (slots, iteration
+/// counter, learning rate) to the totals.
+#[test]
+fn optimizer_params_appear_after_training() {
+    use ndarray::{Array1, ArrayD, IxDyn};
+    use nn_runtime::data::{Features, Targets};
+    use nn_runtime::CompileOptions;
+    let mut model = Model::from_source(MLP, None).unwrap();
+    model.compile(CompileOptions::default()).unwrap();
+    assert!(!model.summary().contains("Optimizer params"));
+    let x = Features::F32(ArrayD::from_elem(IxDyn(&[2, 28, 28]), 0.5));
+    let y = Targets::Classes(Array1::from(vec![1, 7]));
+    model.train_on_batch(&x, &y).unwrap();
+    let s = model.summary();
+    assert!(s.ends_with(" Optimizer params: 203,542 (795.09 KB)\n"), "{s}");
+    assert!(s.contains(" Total params: 305,312 (1.16 MB)\n"), "{s}");
+}

@@ -1,0 +1,64 @@
+//! The `nn` command line: one file per subcommand. Commands print their
+//! results to stdout and diagnostics to stderr, and exit non-zero on error.
+
+mod check;
+mod fit;
+mod inspect;
+mod model_args;
+mod run;
+mod source;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "nn", version, about = "Keras-style neural networks, compiled to native code")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check model files; print diagnostics only.
+    Check(check::CheckArgs),
+    /// Print a model's layers, output shapes and parameter counts, as Keras does.
+    Summary(run::SummaryArgs),
+    /// Train a model on its dataset.
+    Fit(fit::FitArgs),
+    /// Evaluate a model (with --weights) on its dataset's test split.
+    Evaluate(run::EvaluateArgs),
+    /// Predict with a model (with --weights) on its dataset's test split.
+    Predict(run::PredictArgs),
+    /// Print a model's IR: the forward graph, or the whole training step.
+    Ir(inspect::IrArgs),
+    /// Print the symbolic gradients of the loss as readable math.
+    Grad(inspect::GradArgs),
+    /// Interactive session: define, train and inspect models at a prompt.
+    Repl(crate::repl::ReplArgs),
+}
+
+/// Runs the CLI on the process arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Summary(args) => run::run_summary(&args),
+        Command::Fit(args) => fit::run(&args),
+        Command::Evaluate(args) => run::run_evaluate(&args),
+        Command::Predict(args) => run::run_predict(&args),
+        Command::Ir(args) => inspect::run_ir(&args),
+        Command::Grad(args) => inspect::run_grad(&args),
+        Command::Repl(args) => crate::repl::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a command returns: an exit code, or one message for stderr.
+pub(crate) type CmdResult = Result<ExitCode, String>;

@@ -1,0 +1,370 @@
+//! Training commands: `:fit`, `:evaluate`, `:predict`, `:history`, `:plot`.
+//!
+//! Guarantees: `:fit` continues from the model's current weights and
+//! appends to its History (epochs keep counting across calls); Ctrl-C during
+//! `:fit` stops after the current batch through the runtime's callback
+//! mechanism, so the weights learned so far are kept and the partial epoch
+//! is recorded; any error leaves the model's weights as they were trained.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use nn_compiler::train::{Loss, LossKind, Optimizer, Validation};
+use nn_runtime::data::{Dataset, Features, Split, Targets};
+use nn_runtime::{Callback, CompileOptions, FitContext, FitOptions, History, Logs, RuntimeError, ValidationData};
+
+use super::chart::{self, Series};
+use super::commands::Args;
+use super::session::Session;
+use super::{fitting, take_interrupt};
+
+/// Stops `fit` at the next batch after Ctrl-C.
+struct StopOnInterrupt;
+
+impl Callback for StopOnInterrupt {
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        ctx: &mut FitContext<'_>,
+    ) -> Result<(), RuntimeError> {
+        if take_interrupt() {
+            ctx.stop_training("training interrupted (Ctrl-C); the weights learned so far are kept");
+        }
+        Ok(())
+    }
+}
+
+/// The dataset `name`, loaded on first use and kept in `datasets`.
+fn dataset<'d>(datasets: &'d mut BTreeMap<String, Dataset>, name: &str) -> Result<&'d Dataset, String> {
+    let key = name.trim().to_ascii_lowercase().replace('_', "-");
+    if !datasets.contains_key(&key) {
+        let data = nn_runtime::data::load(name, None).map_err(|e| e.to_string())?;
+        let test = data.test.as_ref().map_or(0, |t| t.len());
+        println!("loaded dataset `{}`: {} training and {test} test samples", data.name, data.train.len());
+        datasets.insert(key.clone(), data);
+    }
+    Ok(&datasets[&key])
+}
+
+/// The dataset named on the command line, else the train block's.
+fn dataset_name(session: &mut Session, args: &Args, model: &str) -> Result<String, String> {
+    if let Some(d) = args.positional.get(1) {
+        return Ok(d.clone());
+    }
+    let state = session.model_mut(model)?;
+    state.model.train_config().dataset.clone().ok_or_else(|| {
+        format!(
+            "model `{model}` has no `dataset` in its train block; name one, e.g. `:fit {model} iris` (known: {})",
+            nn_runtime::data::KNOWN_DATASETS.join(", ")
+        )
+    })
+}
+
+fn optimizer_named(name: &str) -> Result<Optimizer, String> {
+    Ok(match name {
+        "sgd" => Optimizer::sgd(),
+        "adam" => Optimizer::adam(),
+        "rmsprop" => Optimizer::rmsprop(),
+        "adagrad" => Optimizer::adagrad(),
+        "adadelta" => Optimizer::adadelta(),
+        other => {
+            let known = ["sgd", "adam", "rmsprop", "adagrad", "adadelta"];
+            let hint = nn_compiler::diag::did_you_mean(other, known)
+                .map_or(String::new(), |s| format!("did you mean `{s}`? "));
+            return Err(format!("unknown optimizer `{other}`; {hint}(known: {})", known.join(", ")));
+        }
+    })
+}
+
+fn loss_named(name: &str) -> Result<Loss, String> {
+    let kind = match name {
+        "mse" | "mean_squared_error" => LossKind::MeanSquaredError,
+        "mae" | "mean_absolute_error" => LossKind::MeanAbsoluteError,
+        "binary_crossentropy" => LossKind::BinaryCrossentropy,
+        "categorical_crossentropy" => LossKind::CategoricalCrossentropy,
+        "sparse_categorical_crossentropy" => LossKind::SparseCategoricalCrossentropy,
+        other => {
+            let known =
+                ["mse", "mae", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"];
+            let hint = nn_compiler::diag::did_you_mean(other, known)
+                .map_or(String::new(), |s| format!("did you mean `{s}`? "));
+            return Err(format!("unknown loss `{other}`; {hint}(known: {})", known.join(", ")));
+        }
+    };
+    Ok(Loss { kind, from_logits: false })
+}
+
+pub fn fit(session: &mut Session, args: &Args) -> Result<(), String> {
+    let name = args.model("fit")?.to_string();
+    let data_name = dataset_name(session, args, &name)?;
+    let epochs: Option<usize> = args.option("epochs", "a whole number of epochs")?;
+    let batch_size: Option<usize> = args.option("batch_size", "a whole number")?;
+    let lr: Option<f64> = args.option("lr", "a learning rate such as 0.01")?;
+    let split: Option<f64> = args.option("validation_split", "a fraction such as 0.2")?;
+    let optimizer: Option<String> = args.option("optimizer", "an optimizer name")?;
+    let loss = args.option::<String>("loss", "a loss name")?.map(|l| loss_named(&l)).transpose()?;
+    if epochs == Some(0) {
+        return Err("epochs must be at least 1".into());
+    }
+    let seed = session.seed;
+    let Session { models, datasets, .. } = session;
+    let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
+    let data = dataset(datasets, &data_name)?;
+    let model = &mut state.model;
+
+    if optimizer.is_some() || loss.is_some() || !model.is_compiled() {
+        if loss.is_none() {
+            require_loss(model)?;
+        }
+        let mut opts = CompileOptions { loss, ..CompileOptions::default() };
+        if let (None, Some(compiled)) = (&optimizer, model.step_config()) {
+            // A new loss alone keeps the optimizer in use.
+            opts.optimizer = Some(compiled.optimizer.clone());
+        }
+        if let Some(o) = &optimizer {
+            let mut opt = optimizer_named(o)?;
+            if let Some(lr) = lr {
+                opt.set_learning_rate(lr);
+            }
+            opts.optimizer = Some(opt);
+        } else if let (Some(lr), Some(mut opt)) = (lr, model.train_config().optimizer.clone()) {
+            opt.set_learning_rate(lr);
+            opts.optimizer = Some(opt);
+        }
+        let was = model.is_compiled();
+        model.compile(opts).map_err(|e| e.to_string())?;
+        if was {
+            let (opt, loss) = model.step_config().map_or(("?", "?"), |c| (c.optimizer.name(), c.loss.kind.name()));
+            println!("recompiled `{name}` with optimizer {opt} and loss {loss} (optimizer state restarts)");
+        }
+    }
+    if let Some(lr) = lr {
+        model.set_learning_rate(lr).map_err(|e| e.to_string())?;
+    }
+    let tc = model.train_config().clone();
+    let mut opts = FitOptions::from_train_config(&tc);
+    if let Some(Validation::Data(which)) = &tc.validation {
+        let test = named_split(data, which)?;
+        opts.validation = ValidationData::Data(test.x.clone(), test.y.clone());
+    }
+    if let Some(f) = split {
+        opts.validation = ValidationData::Split(f);
+    }
+    if let Some(b) = batch_size {
+        opts.batch_size = b;
+    }
+    let run_epochs = epochs.or(tc.epochs).unwrap_or(1);
+    opts.initial_epoch = state.history.epochs.len();
+    opts.epochs = opts.initial_epoch + run_epochs;
+    opts.verbose = 1;
+    if seed.is_some() {
+        opts.seed = seed;
+    }
+    let mut stopper = StopOnInterrupt;
+    take_interrupt();
+    fitting(true);
+    let steps_before = model.iterations();
+    let result = model.fit_with(&data.train.x, &data.train.y, &opts, &mut [&mut stopper]);
+    fitting(false);
+    let trained = model.iterations() > steps_before;
+    let history =
+        result
+            .map_err(|e| if trained { format!("{e} (the weights trained so far are kept)") } else { e.to_string() })?;
+    append(&mut state.history, &history);
+    println!("`{name}` has trained {} epoch(s) in total", state.history.epochs.len());
+    Ok(())
+}
+
+/// Adds the epochs of `more` to `all`.
+fn append(all: &mut History, more: &History) {
+    for (i, epoch) in more.epochs.iter().enumerate() {
+        let logs: Logs = more.history.iter().filter_map(|(k, v)| v.get(i).map(|x| (k.clone(), *x))).collect();
+        all.push(*epoch, &logs);
+    }
+    all.stop_reason = more.stop_reason.clone();
+}
+
+fn named_split<'d>(data: &'d Dataset, which: &str) -> Result<&'d Split, String> {
+    match which {
+        "test" => data.test.as_ref().ok_or_else(|| format!("dataset `{}` has no test split", data.name)),
+        "train" => Ok(&data.train),
+        other => Err(format!("unknown split `{other}`; use \"test\" or \"train\"")),
+    }
+}
+
+/// The split to evaluate and predict on: test when there is one.
+fn eval_split(data: &Dataset) -> (&Split, &'static str) {
+    match &data.test {
+        Some(t) => (t, "test"),
+        None => (&data.train, "training"),
+    }
+}
+
+/// The runtime's message speaks of `CompileOptions`; at the prompt the fix is the train block.
+fn require_loss(model: &nn_runtime::Model) -> Result<(), String> {
+    if model.train_config().loss.is_none() && !model.is_compiled() {
+        return Err(format!(
+            "model `{}` has no loss; pass one (`:fit {0} loss=sparse_categorical_crossentropy`) or add `loss = …` to its train block",
+            model.name()
+        ));
+    }
+    Ok(())
+}
+
+fn ensure_compiled(model: &mut nn_runtime::Model) -> Result<(), String> {
+    require_loss(model)?;
+    if !model.is_compiled() {
+        model.compile(CompileOptions::default()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+pub fn evaluate(session: &mut Session, args: &Args) -> Result<(), String> {
+    let name = args.model("evaluate")?.to_string();
+    let data_name = dataset_name(session, args, &name)?;
+    let batch: usize = args.option("batch_size", "a whole number")?.unwrap_or(32);
+    let Session { models, datasets, .. } = session;
+    let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
+    let data = dataset(datasets, &data_name)?;
+    ensure_compiled(&mut state.model)?;
+    let (split, which) = eval_split(data);
+    let logs = state.model.evaluate(&split.x, &split.y, batch).map_err(|e| e.to_string())?;
+    let line: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
+    println!("{} {which} samples - {}", split.len(), line.join(" - "));
+    Ok(())
+}
+
+fn label(names: Option<&Vec<String>>, class: usize) -> String {
+    match names.and_then(|n| n.get(class)) {
+        Some(n) => format!("{class} ({n})"),
+        None => class.to_string(),
+    }
+}
+
+pub fn predict(session: &mut Session, args: &Args) -> Result<(), String> {
+    let name = args.model("predict")?.to_string();
+    let data_name = dataset_name(session, args, &name)?;
+    let n: usize = args.option("n", "a number of samples")?.unwrap_or(5);
+    let Session { models, datasets, .. } = session;
+    let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
+    let data = dataset(datasets, &data_name)?;
+    let (split, which) = eval_split(data);
+    let n = n.min(split.len());
+    if n == 0 {
+        return Err("n must be at least 1".into());
+    }
+    let idx: Vec<usize> = (0..n).collect();
+    let x: Features = split.x.select(&idx);
+    let out = state.model.predict(&x, 32).map_err(|e| e.to_string())?;
+    let per: usize = out.shape()[1..].iter().product();
+    let values: Vec<f32> = out.iter().copied().collect();
+    let names = data.class_names.as_ref();
+    println!("first {n} {which} samples:");
+    for i in 0..n {
+        let row = &values[i * per..(i + 1) * per];
+        let predicted = if row.iter().any(|v| !v.is_finite()) {
+            "no prediction: the output is not finite (the weights diverged; refit with a lower lr=)".to_string()
+        } else if per == 1 {
+            format!("{:.4}", row[0])
+        } else {
+            let (best, p) = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |acc, (j, v)| if *v > acc.1 { (j, *v) } else { acc });
+            format!("class {} p={p:.4}", label(names, best))
+        };
+        let truth = match &split.y {
+            Targets::Classes(c) => format!("true {}", label(names, c[i].max(0) as usize)),
+            Targets::Dense(d) => {
+                let row: Vec<String> = d.index_axis(ndarray::Axis(0), i).iter().map(|v| format!("{v:.4}")).collect();
+                format!("true {}", row.join(", "))
+            }
+        };
+        println!("  [{i}] {predicted}   {truth}");
+    }
+    Ok(())
+}
+
+fn trained_history<'s>(session: &'s mut Session, args: &Args, cmd: &str) -> Result<(String, &'s History), String> {
+    let name = args.model(cmd)?.to_string();
+    let state = session.model_mut(&name)?;
+    if state.history.epochs.is_empty() {
+        return Err(format!("model `{name}` has not been trained yet; run `:fit {name}` first"));
+    }
+    Ok((name, &state.history))
+}
+
+pub fn history(session: &mut Session, args: &Args) -> Result<(), String> {
+    let (_, h) = trained_history(session, args, "history")?;
+    let keys: Vec<&String> = h.history.keys().collect();
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(6).max(8);
+    let mut header = format!("{:>5}", "epoch");
+    for k in &keys {
+        header.push_str(&format!("  {k:>width$}"));
+    }
+    println!("{header}");
+    for (i, epoch) in h.epochs.iter().enumerate() {
+        let mut row = format!("{:>5}", epoch + 1);
+        for k in &keys {
+            let v = h.history[*k].get(i).copied().unwrap_or(f64::NAN);
+            let cell = if v.is_finite() { format!("{v:.4}") } else { "-".to_string() };
+            row.push_str(&format!("  {cell:>width$}"));
+        }
+        println!("{row}");
+    }
+    if let Some(reason) = &h.stop_reason {
+        println!("(last run: {reason})");
+    }
+    Ok(())
+}
+
+pub fn plot(session: &mut Session, args: &Args) -> Result<(), String> {
+    let file = args.positional.get(1).cloned();
+    let (name, h) = trained_history(session, args, "plot")?;
+    if let Some(file) = file {
+        nn_runtime::plot_history(h, &file).map_err(|e| e.to_string())?;
+        println!("saved the training curves of `{name}` to {file}");
+        return Ok(());
+    }
+    let color = std::io::stdout().is_terminal();
+    let series = |keys: &[&str]| -> Vec<(String, Vec<f64>)> {
+        keys.iter().filter_map(|k| h.get(k).map(|v| (k.to_string(), v.to_vec()))).collect()
+    };
+    let metric = h.history.keys().find(|k| !k.starts_with("val_") && *k != "loss" && *k != "learning_rate").cloned();
+    let mut panels = vec![("Loss".to_string(), series(&["loss", "val_loss"]))];
+    if let Some(m) = metric {
+        let val = format!("val_{m}");
+        panels.push((m.replace('_', " "), series(&[m.as_str(), val.as_str()])));
+    }
+    for (title, list) in panels.iter().filter(|(_, l)| !l.is_empty()) {
+        let s: Vec<Series<'_>> = list.iter().map(|(k, v)| Series { label: k, values: v }).collect();
+        print!("{}", chart::render(title, &s, 60, 10, color));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histories_append_across_fits() {
+        let mut all = History::default();
+        let mut one = History::default();
+        one.push(0, &Logs::from([("loss".to_string(), 1.0)]));
+        append(&mut all, &one);
+        let mut two = History::default();
+        two.push(1, &Logs::from([("loss".to_string(), 0.5), ("val_loss".to_string(), 0.7)]));
+        append(&mut all, &two);
+        assert_eq!(all.epochs, vec![0, 1]);
+        assert_eq!(all.get("loss"), Some(&[1.0, 0.5][..]));
+        assert!(all.get("val_loss").unwrap()[0].is_nan());
+    }
+
+    #[test]
+    fn optimizer_names_resolve_with_suggestions() {
+        assert_eq!(optimizer_named("adam").unwrap().name(), "adam");
+        assert!(optimizer_named("adma").unwrap_err().contains("did you mean `adam`?"));
+    }
+}

@@ -1,0 +1,6 @@
+// An empty model! has nothing to check.
+
+nn::model! {
+}
+
+fn main() {}

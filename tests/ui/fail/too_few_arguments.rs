@@ -1,0 +1,10 @@
+// dropout needs its rate.
+
+nn::model! {
+    model m {
+        input x: [4]
+        dropout()
+    }
+}
+
+fn main() {}
