@@ -4,6 +4,7 @@
 //! - [`runtime`]: `Model` with compile / fit / evaluate / predict, data loading.
 //! - `model!` / `include_model!`: models in Rust code, checked by `cargo build`.
 
+pub mod bench;
 pub mod cli;
 pub mod repl;
 pub mod workflow;

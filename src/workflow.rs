@@ -7,8 +7,9 @@
 //! of floats for binary cross-entropy and regression), as the Keras tutorials
 //! do by hand with `to_categorical`.
 
-use nn_compiler::ir::InputRole;
-use nn_compiler::train::{LossKind, Validation};
+use nn_compiler::ir::{InputRole, NodeId};
+use nn_compiler::lower::LoweredModel;
+use nn_compiler::train::{self, LossKind, Optimizer, StepConfig, TrainConfig, Validation};
 use nn_runtime::data::{self, Dataset, Split, Targets};
 use nn_runtime::{Model, ValidationData};
 use std::path::Path;
@@ -117,4 +118,43 @@ pub fn validation_from_config(model: &Model, data: &ModelData) -> Result<Option<
 pub fn head(split: &Split, n: usize) -> Split {
     let idx: Vec<usize> = (0..n.min(split.x.len())).collect();
     split.select(&idx)
+}
+
+/// The training configuration a `train` block gives, with Keras's `compile`
+/// defaults for what it leaves out (optimizer rmsprop). The loss has no
+/// default, as in Keras.
+pub fn step_config_from(train: &TrainConfig, model_name: &str) -> Result<StepConfig, String> {
+    let loss = train
+        .loss
+        .ok_or_else(|| format!("model `{model_name}` has no loss: add `loss = …` to its train block"))?;
+    Ok(StepConfig {
+        loss,
+        optimizer: train.optimizer.clone().unwrap_or_else(Optimizer::rmsprop),
+        metrics: train.metrics.clone(),
+        kernel_regularizer: train.kernel_regularizer,
+    })
+}
+
+/// `d loss / d VAR = …` for every trainable variable (or only `wrt`), as
+/// simplified, readable math: what `nn grad` and the REPL's `:grad` print.
+pub fn gradient_math(model: &LoweredModel, cfg: &StepConfig, wrt: Option<&str>) -> Result<String, String> {
+    let graph = train::gradients(model, cfg).map_err(|e| e.to_string())?;
+    let (graph, _) = nn_compiler::autodiff::simplify(&graph);
+    let grads: Vec<(&str, NodeId)> =
+        graph.outputs.iter().filter_map(|(name, id)| Some((name.strip_prefix("grad:")?, *id))).collect();
+    let shown: Vec<String> = grads
+        .iter()
+        .filter(|(var, _)| wrt.is_none_or(|w| w == *var))
+        .map(|(var, id)| format!("d loss / d {var} =\n{}\n", nn_compiler::autodiff::math(&graph, *id)))
+        .collect();
+    if shown.is_empty() {
+        let names: Vec<&str> = grads.iter().map(|(var, _)| *var).collect();
+        let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+        return Err(format!(
+            "no trainable variable named `{}` in `{}`; it has: {names}",
+            wrt.unwrap_or_default(),
+            model.name
+        ));
+    }
+    Ok(shown.join("\n"))
 }

@@ -3,7 +3,7 @@
 //! one and two threads. Numbers go to docs/performance.md.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use nn_compiler::codegen::{sgemm, GemmKernel, Mat};
+use nn_compiler::codegen::{cpu_has, sgemm, GemmKernel, IsaLevel, Mat};
 use std::hint::black_box;
 
 /// (m, k, n, transpose_a)
@@ -24,8 +24,11 @@ fn bench(c: &mut Criterion) {
         let bm = Mat { ptr: b.as_ptr(), rs: n as isize, cs: 1 };
         let name = format!("{m}x{k}x{n}{}", if ta { "_ta" } else { "" });
         for (kernel, threads, label) in
-            [(GemmKernel::Packed, 1, "packed_1t"), (GemmKernel::Packed, 2, "packed_2t"), (GemmKernel::Scalar, 1, "scalar")]
+            [(GemmKernel::Packed, 1, "packed_1t"), (GemmKernel::Avx512, 1, "avx512_1t"), (GemmKernel::Packed, 2, "packed_2t"), (GemmKernel::Scalar, 1, "scalar")]
         {
+            if kernel == GemmKernel::Avx512 && !cpu_has(IsaLevel::Avx512) {
+                continue;
+            }
             g.bench_with_input(BenchmarkId::new(label, &name), &(), |bch, _| {
                 // SAFETY: buffers match the shapes and strides above.
                 bch.iter(|| unsafe { sgemm(kernel, threads, m, k, n, am, bm, black_box(out.as_mut_ptr()), n) })

@@ -1,6 +1,7 @@
 //! The example models in `examples/*.nn`: each parses and checks without a
 //! single diagnostic, lowers the same variables in both modes, prints the IR
-//! recorded in `tests/examples/<name>.ir` (bless with `NN_BLESS=1`), and has
+//! recorded in `tests/examples/<name>.ir` and the AST recorded in
+//! `tests/examples/<name>.ast` (bless with `NN_BLESS=1`), and has
 //! exactly the trainable parameter count Keras reports for it.
 
 use nn_compiler::diag::render_all;
@@ -36,15 +37,15 @@ fn conv(k: usize, channels: usize, filters: usize) -> usize {
     k * k * channels * filters + filters
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/examples").join(format!("{name}.ir"));
+fn golden(file: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/examples").join(file);
     if std::env::var_os("NN_BLESS").is_some() {
         std::fs::write(&path, actual).expect("writing golden");
         return;
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("missing golden {}; run with NN_BLESS=1 to create it", path.display()));
-    assert_eq!(expected, actual, "IR of {name} differs from {}; rerun with NN_BLESS=1 if intended", path.display());
+    assert_eq!(expected, actual, "{} differs; rerun with NN_BLESS=1 if intended", path.display());
 }
 
 fn check_example(name: &str, expected_params: usize) {
@@ -57,7 +58,9 @@ fn check_example(name: &str, expected_params: usize) {
     assert_eq!(trainable(&infer), expected_params, "{name}: trainable parameters");
     assert!(infer.train.loss.is_some() && infer.train.optimizer.is_some(), "{name}: train block lowered");
     let text = format!("# infer\n{}\n# train\n{}", print_graph(&infer.graph), print_graph(&train.graph));
-    golden(name, &text);
+    golden(&format!("{name}.ir"), &text);
+    let ast = nn_compiler::syntax::parse(&src).expect("parses");
+    golden(&format!("{name}.ast"), &nn_compiler::ast::print_file(&ast));
 }
 
 #[test]

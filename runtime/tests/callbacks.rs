@@ -171,6 +171,15 @@ fn model_checkpoint_save_best_only_saves_on_improvement() {
     assert_eq!(ckpt.saved().len(), 2);
     let mut fresh = compiled(&blob_source("sgd"), 5);
     assert_eq!(fresh.load_checkpoint(&path).unwrap(), 2);
+
+    // Weights only: loadable as weights, not as a checkpoint.
+    let weights_path = dir.join("weights.safetensors");
+    let mut ckpt = ModelCheckpoint::new(weights_path.to_str().unwrap()).save_weights_only(true);
+    model.fit_with(&x, &y, &opts(1), &mut [&mut ckpt]).unwrap();
+    fresh.load_weights(&weights_path).unwrap();
+    assert_eq!(weights(&fresh), weights(&model));
+    assert!(fresh.load_checkpoint(&weights_path).is_err());
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use super::source::SourceFile;
 use super::CmdResult;
 use clap::{Args, ValueEnum};
+use nn_compiler::codegen;
 use nn_compiler::lower::{self, LoweredModel, Mode};
 use nn_compiler::train::{self, StepConfig};
 use std::path::PathBuf;
@@ -30,6 +31,22 @@ pub struct IrArgs {
     /// Simplify the graph before printing (constant folding, CSE, DCE).
     #[arg(long)]
     simplify: bool,
+    /// Print the JIT's fused kernel plan instead of the IR.
+    #[arg(long, conflicts_with = "clif")]
+    plan: bool,
+    /// Print the Cranelift IR the JIT generates instead of the IR.
+    #[arg(long)]
+    clif: bool,
+}
+
+#[derive(Args)]
+pub struct AsmArgs {
+    file: PathBuf,
+    #[arg(long)]
+    model: Option<String>,
+    /// Which graph to compile.
+    #[arg(long, value_enum, default_value = "forward")]
+    graph: Graph,
 }
 
 #[derive(Args)]
@@ -49,35 +66,44 @@ fn lower_file(file: &SourceFile, model: Option<&str>, mode: Mode) -> Result<Lowe
     })
 }
 
-/// The training configuration a file's `train` block gives, with Keras's
-/// compile defaults for what it leaves out.
 fn step_config(model: &LoweredModel) -> Result<StepConfig, String> {
-    let cfg = &model.train;
-    let loss = cfg
-        .loss
-        .ok_or_else(|| format!("model `{}` has no loss: add `loss = …` to its train block", model.name))?;
-    Ok(StepConfig {
-        loss,
-        optimizer: cfg.optimizer.clone().unwrap_or_else(train::Optimizer::rmsprop),
-        metrics: cfg.metrics.clone(),
-        kernel_regularizer: cfg.kernel_regularizer,
+    crate::workflow::step_config_from(&model.train, &model.name)
+}
+
+fn build_graph(file: &SourceFile, model: Option<&str>, which: Graph) -> Result<nn_compiler::ir::Graph, String> {
+    Ok(match which {
+        Graph::Forward => lower_file(file, model, Mode::Infer)?.graph,
+        Graph::TrainForward => lower_file(file, model, Mode::Train)?.graph,
+        Graph::Step => {
+            let lowered = lower_file(file, model, Mode::Train)?;
+            let cfg = step_config(&lowered)?;
+            train::training_step(&lowered, &cfg).map_err(|e| e.to_string())?
+        }
     })
+}
+
+fn jit(graph: &nn_compiler::ir::Graph) -> Result<codegen::CompiledGraph, String> {
+    codegen::compile(graph, &codegen::JitOptions::default()).map_err(|e| format!("the JIT cannot compile this graph: {e}"))
 }
 
 pub fn run_ir(args: &IrArgs) -> CmdResult {
     let file = SourceFile::read(&args.file)?;
-    let model = args.model.as_deref();
-    let graph = match args.graph {
-        Graph::Forward => lower_file(&file, model, Mode::Infer)?.graph,
-        Graph::TrainForward => lower_file(&file, model, Mode::Train)?.graph,
-        Graph::Step => {
-            let lowered = lower_file(&file, model, Mode::Train)?;
-            let cfg = step_config(&lowered)?;
-            train::training_step(&lowered, &cfg).map_err(|e| e.to_string())?
-        }
-    };
+    let graph = build_graph(&file, args.model.as_deref(), args.graph)?;
     let graph = if args.simplify { nn_compiler::autodiff::simplify(&graph).0 } else { graph };
-    print!("{}", nn_compiler::ir::print_graph(&graph));
+    if args.plan {
+        print!("{}", jit(&graph)?.kernel_plan());
+    } else if args.clif {
+        print!("{}", jit(&graph)?.clif());
+    } else {
+        print!("{}", nn_compiler::ir::print_graph(&graph));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_asm(args: &AsmArgs) -> CmdResult {
+    let file = SourceFile::read(&args.file)?;
+    let graph = build_graph(&file, args.model.as_deref(), args.graph)?;
+    print!("{}", jit(&graph)?.disassembly());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -85,24 +111,6 @@ pub fn run_grad(args: &GradArgs) -> CmdResult {
     let file = SourceFile::read(&args.file)?;
     let lowered = lower_file(&file, args.model.as_deref(), Mode::Train)?;
     let cfg = step_config(&lowered)?;
-    let graph = train::gradients(&lowered, &cfg).map_err(|e| e.to_string())?;
-    let (graph, _) = nn_compiler::autodiff::simplify(&graph);
-    let mut shown = 0;
-    for (name, id) in &graph.outputs {
-        let Some(var) = name.strip_prefix("grad:") else { continue };
-        if args.wrt.as_deref().is_some_and(|w| w != var) {
-            continue;
-        }
-        println!("d loss / d {var} =\n{}\n", nn_compiler::autodiff::math(&graph, *id));
-        shown += 1;
-    }
-    if shown == 0 {
-        let names: Vec<&str> = graph.outputs.iter().filter_map(|(n, _)| n.strip_prefix("grad:")).collect();
-        return Err(format!(
-            "no trainable variable named `{}`; the model has: {}",
-            args.wrt.as_deref().unwrap_or(""),
-            names.join(", ")
-        ));
-    }
+    print!("{}", crate::workflow::gradient_math(&lowered, &cfg, args.wrt.as_deref())?);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! The `nn` command line: one file per subcommand. Commands print their
 //! results to stdout and diagnostics to stderr, and exit non-zero on error.
 
+mod bench;
 mod check;
 mod fit;
 mod inspect;
@@ -30,12 +31,16 @@ enum Command {
     Evaluate(run::EvaluateArgs),
     /// Predict with a model (with --weights) on its dataset's test split.
     Predict(run::PredictArgs),
-    /// Print a model's IR: the forward graph, or the whole training step.
+    /// Print a model's IR (forward graph or whole training step), or the JIT's kernel plan / Cranelift IR.
     Ir(inspect::IrArgs),
+    /// Print the machine code the JIT generates for a model.
+    Asm(inspect::AsmArgs),
     /// Print the symbolic gradients of the loss as readable math.
     Grad(inspect::GradArgs),
     /// Interactive session: define, train and inspect models at a prompt.
     Repl(crate::repl::ReplArgs),
+    /// Benchmark nn against the JAX/PyTorch anchors on the Fashion-MNIST MLPs (issue 3 targets).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the CLI on the process arguments.
@@ -49,7 +54,9 @@ pub fn main() -> ExitCode {
         Command::Predict(args) => run::run_predict(&args),
         Command::Ir(args) => inspect::run_ir(&args),
         Command::Grad(args) => inspect::run_grad(&args),
+        Command::Asm(args) => inspect::run_asm(&args),
         Command::Repl(args) => crate::repl::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

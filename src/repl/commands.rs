@@ -403,14 +403,7 @@ fn step_config(session: &mut Session, name: &str) -> Result<StepConfig, String> 
     if let Some(cfg) = model.step_config() {
         return Ok(cfg.clone());
     }
-    let tc = model.train_config();
-    let loss = tc.loss.ok_or_else(|| format!("model `{name}` has no loss; add `loss = …` to its train block"))?;
-    Ok(StepConfig {
-        loss,
-        optimizer: tc.optimizer.clone().unwrap_or_else(train::Optimizer::rmsprop),
-        metrics: tc.metrics.clone(),
-        kernel_regularizer: tc.kernel_regularizer,
-    })
+    crate::workflow::step_config_from(model.train_config(), name)
 }
 
 fn lowered(session: &Session, name: &str, mode: Mode) -> Result<nn_compiler::lower::LoweredModel, String> {
@@ -426,26 +419,8 @@ fn grad(session: &mut Session, args: &Args) -> Result<(), String> {
     let name = args.model("grad")?;
     let cfg = step_config(session, name)?;
     let lowered = lowered(session, name, Mode::Train)?;
-    let graph = train::gradients(&lowered, &cfg).map_err(|e| e.to_string())?;
-    let (graph, _) = nn_compiler::autodiff::simplify(&graph);
     let wrt: Option<String> = args.option("wrt", "a variable name")?;
-    let mut shown = 0;
-    for (out, id) in &graph.outputs {
-        let Some(var) = out.strip_prefix("grad:") else { continue };
-        if wrt.as_deref().is_some_and(|w| w != var) {
-            continue;
-        }
-        println!("d loss / d {var} =\n{}\n", nn_compiler::autodiff::math(&graph, *id));
-        shown += 1;
-    }
-    if shown == 0 {
-        let names: Vec<&str> = graph.outputs.iter().filter_map(|(n, _)| n.strip_prefix("grad:")).collect();
-        return Err(format!(
-            "no trainable variable named `{}` in `{name}`; it has: {}",
-            wrt.unwrap_or_default(),
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
-        ));
-    }
+    print!("{}", crate::workflow::gradient_math(&lowered, &cfg, wrt.as_deref())?);
     Ok(())
 }
 

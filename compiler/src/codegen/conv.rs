@@ -206,7 +206,7 @@ pub unsafe fn pool2d_grad(kind: PoolKind, w: &Window, xd: &Dims, x: *const f32, 
                         }
                     }
                     PoolKind::Max => {
-                        for ci in 0..c {
+                        for (ci, &gv) in g.iter().enumerate() {
                             let mut best: Option<(usize, f32)> = None;
                             for (iy, ix) in cells.clone() {
                                 let at = ((b * h + iy) * wd + ix) * c + ci;
@@ -215,7 +215,7 @@ pub unsafe fn pool2d_grad(kind: PoolKind, w: &Window, xd: &Dims, x: *const f32, 
                                 }
                             }
                             if let Some((at, _)) = best {
-                                dx[at] += g[ci];
+                                dx[at] += gv;
                             }
                         }
                     }

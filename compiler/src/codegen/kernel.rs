@@ -11,11 +11,13 @@
 //! Transcendentals call registered Rust functions, so they run scalar.
 //! Native kernels are one call each to [`super::native::nn_native`].
 
+use super::expr::{eval, store_outs};
 use super::native;
+use super::wide::{nn_wide, Program};
 use super::plan::{Expr, Group, Kernel, Mono, NativeKernel, Plan};
 use super::{CodegenError, GemmKernel};
-use crate::ir::{BinaryOp, CmpOp, DType, Dim, UnaryOp};
-use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use crate::ir::{BinaryOp, DType, Dim, UnaryOp};
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, Signature, Type, UserFuncName, Value,
 };
@@ -32,9 +34,11 @@ pub struct Code {
     func: StepFn,
     pub clif: String,
     pub disasm: String,
-    /// Kernel descriptions the generated code points at; boxed so their
-    /// addresses never move.
-    _descs: Vec<Box<NativeKernel>>,
+    /// Kernel descriptions the generated code points at; never modified
+    /// after generation, so their addresses never move.
+    _descs: Vec<NativeKernel>,
+    /// Wide elementwise programs the generated code points at (same rule).
+    _wide: Vec<Option<Program>>,
 }
 
 impl Code {
@@ -107,6 +111,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     jb.symbol("nn_erff", nn_erff as *const u8);
     jb.symbol("nn_powf", nn_powf as *const u8);
     jb.symbol("nn_split", nn_split as *const u8);
+    jb.symbol("nn_wide", nn_wide as *const u8);
     let mut module = JITModule::new(jb);
     let ptr_ty = module.target_config().pointer_type();
     let cc = module.target_config().default_call_conv;
@@ -129,15 +134,31 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
 
     let split_id = declare(&mut module, "nn_split", &sig(&[ptr_ty, ptr_ty, types::I64, types::I64], &[]))?;
 
-    let descs: Vec<Box<NativeKernel>> = plan
+    // Never modified after this, so the addresses baked into the code stay valid.
+    let descs: Vec<NativeKernel> = plan
         .kernels
         .iter()
         .filter_map(|k| match k {
-            Kernel::Native(nk) => Some(Box::new(nk.clone())),
+            Kernel::Native(nk) => Some(nk.clone()),
             Kernel::Fused(_) => None,
         })
         .collect();
     let simd = isa_kind != GemmKernel::Scalar;
+    // On AVX-512 machines, one-dimensional elementwise loops run as native
+    // 16-lane code (see `wide`); `Avx512` is only chosen when the CPU has it.
+    let wide: Vec<Option<Program>> = plan
+        .kernels
+        .iter()
+        .map(|k| match k {
+            Kernel::Fused(g) if isa_kind == GemmKernel::Avx512 => {
+                let (sizes, strides) = loop_nest(g);
+                let inner: Vec<Mono> = strides.iter().map(|s| s.last().copied().unwrap_or(Mono::ZERO)).collect();
+                Program::build(g, &sizes, &inner, vectorizable(g), threads)
+            }
+            _ => None,
+        })
+        .collect();
+    let wide_id = declare(&mut module, "nn_wide", &sig(&[ptr_ty, ptr_ty, types::I64], &[]))?;
 
     let mut ctx = module.make_context();
     let mut fbc = FunctionBuilderContext::new();
@@ -151,7 +172,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
                       user_index: u32,
                       signature: Signature,
                       linkage: Linkage,
-                      body: &mut dyn FnMut(&mut JITModule, &mut FunctionBuilder, &mut Cx, &[Value])|
+                      body: &mut BodyFn|
      -> Result<FuncId, CodegenError> {
         ctx.func.signature = signature;
         ctx.func.name = UserFuncName::user(0, user_index);
@@ -188,6 +209,9 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     if threads >= 2 {
         for (k, kernel) in plan.kernels.iter().enumerate() {
             let Kernel::Fused(g) = kernel else { continue };
+            if wide[k].is_some() {
+                continue;
+            }
             let (sizes, _) = loop_nest(g);
             if sizes.len() != 1 || (sizes[0].p == 0 && sizes[0].c < SPLIT_MIN_ELEMS as u64) {
                 continue;
@@ -205,7 +229,13 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     let id = define(&mut module, "nn_step", 0, step_sig, Linkage::Export, &mut |module, b, cx, _| {
         let native_ref = module.declare_func_in_func(native_id, b.func);
         let split_ref = module.declare_func_in_func(split_id, b.func);
+        let wide_ref = module.declare_func_in_func(wide_id, b.func);
         for (k, kernel) in plan.kernels.iter().enumerate() {
+            if let Some(p) = &wide[k] {
+                let pv = b.ins().iconst(ptr_ty, p as *const Program as i64);
+                b.ins().call(wide_ref, &[pv, cx.table, cx.batch]);
+                continue;
+            }
             match (kernel, split_fns[k]) {
                 (Kernel::Fused(g), Some(fid)) => {
                     let fref = module.declare_func_in_func(fid, b.func);
@@ -216,7 +246,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
                 }
                 (Kernel::Fused(g), None) => emit_group(b, cx, g, None),
                 (Kernel::Native(_), _) => {
-                    let d = &*descs[next_desc] as *const NativeKernel as i64;
+                    let d = &descs[next_desc] as *const NativeKernel as i64;
                     next_desc += 1;
                     let dv = b.ins().iconst(ptr_ty, d);
                     b.ins().call(native_ref, &[dv, cx.table, cx.batch]);
@@ -229,7 +259,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     let raw = module.get_finalized_function(id);
     // SAFETY: `nn_step` was defined with exactly this signature.
     let func: StepFn = unsafe { std::mem::transmute::<*const u8, StepFn>(raw) };
-    Ok(Code { module: Some(module), func, clif, disasm, _descs: descs })
+    Ok(Code { module: Some(module), func, clif, disasm, _descs: descs, _wide: wide })
 }
 
 /// Fused loops over at least this many elements are split over two threads
@@ -255,19 +285,21 @@ unsafe extern "C" fn nn_split(f: RangeFn, table: *const *mut u8, batch: i64, n: 
     });
 }
 
-struct Cx {
-    table: Value,
-    batch: Value,
-    math: Vec<(UnaryOp, FuncRef)>,
-    pow_ref: FuncRef,
-    simd: bool,
+type BodyFn<'a> = dyn FnMut(&mut JITModule, &mut FunctionBuilder, &mut Cx, &[Value]) + 'a;
+
+pub(super) struct Cx {
+    pub table: Value,
+    pub batch: Value,
+    pub math: Vec<(UnaryOp, FuncRef)>,
+    pub pow_ref: FuncRef,
+    pub simd: bool,
 }
 
-fn flags() -> MemFlagsData {
+pub(super) fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-fn lanes() -> MemFlagsData {
+pub(super) fn lanes() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
@@ -482,176 +514,3 @@ fn emit_group(b: &mut FunctionBuilder, cx: &mut Cx, g: &Group, range: Option<(Va
     b.switch_to_block(exit);
 }
 
-fn store_outs(b: &mut FunctionBuilder, g: &Group, vals: &[Value], out_bases: &[Value], ib: Value) {
-    for ((e, _), base) in g.outs.iter().zip(out_bases) {
-        let at = b.ins().iadd(*base, ib);
-        b.ins().store(flags(), vals[*e], at, 0);
-    }
-}
-
-/// Evaluates the group's expressions at inner position `ib` (bytes from the
-/// row start for contiguous leaves); returns every expression's value.
-#[allow(clippy::too_many_arguments)]
-fn eval(
-    b: &mut FunctionBuilder,
-    cx: &Cx,
-    g: &Group,
-    vector: bool,
-    bases: &[Value],
-    inner_bstride: &[Option<Value>],
-    ib: Value,
-    invariant: &[Option<Value>],
-) -> Vec<Value> {
-    let mut vals: Vec<Value> = Vec::with_capacity(g.exprs.len());
-    let fty = if vector { types::F32X4 } else { types::F32 };
-    let fconst = |b: &mut FunctionBuilder, c: f32| {
-        let s = b.ins().f32const(c);
-        if vector {
-            b.ins().splat(types::F32X4, s)
-        } else {
-            s
-        }
-    };
-    // A 0.0/1.0 value from a comparison mask.
-    let mask_to_f = |b: &mut FunctionBuilder, m: Value| {
-        if vector {
-            let one = b.ins().iconst(types::I32, 1.0f32.to_bits() as i64);
-            let ones = b.ins().splat(types::I32X4, one);
-            let bits = b.ins().band(m, ones);
-            b.ins().bitcast(types::F32X4, lanes(), bits)
-        } else {
-            let one = b.ins().f32const(1.0);
-            let zero = b.ins().f32const(0.0);
-            b.ins().select(m, one, zero)
-        }
-    };
-    let pick = |b: &mut FunctionBuilder, m: Value, x: Value, y: Value| {
-        if vector {
-            let mf = b.ins().bitcast(types::F32X4, lanes(), m);
-            b.ins().bitselect(mf, x, y)
-        } else {
-            b.ins().select(m, x, y)
-        }
-    };
-    for (ei, e) in g.exprs.iter().enumerate() {
-        if let Some(v) = invariant[ei] {
-            vals.push(v);
-            continue;
-        }
-        let v = match e {
-            Expr::Leaf(l) => {
-                let ty = match g.leaves[*l].dtype {
-                    DType::F32 => types::F32,
-                    DType::I32 => types::I32,
-                };
-                match inner_bstride[*l] {
-                    None => {
-                        let s = b.ins().load(ty, flags(), bases[*l], 0);
-                        if vector {
-                            b.ins().splat(types::F32X4, s)
-                        } else {
-                            s
-                        }
-                    }
-                    Some(st) => {
-                        let off = if vector { ib } else { b.ins().imul(ib, st) };
-                        // ib is 4*i; the byte offset is i*stride_bytes.
-                        let off = if vector { off } else { b.ins().ushr_imm_u(off, 2) };
-                        let at = b.ins().iadd(bases[*l], off);
-                        b.ins().load(if vector { types::F32X4 } else { ty }, flags(), at, 0)
-                    }
-                }
-            }
-            Expr::Const(c) => fconst(b, *c),
-            Expr::BatchSize => unreachable!("the batch size is loop-invariant"),
-            Expr::Unary(op, a) => {
-                let x = vals[*a];
-                match op {
-                    UnaryOp::Neg => b.ins().fneg(x),
-                    UnaryOp::Abs => b.ins().fabs(x),
-                    UnaryOp::Sqrt => b.ins().sqrt(x),
-                    UnaryOp::Relu => {
-                        let z = fconst(b, 0.0);
-                        // NaN passes through, as in NumPy.
-                        let m = b.ins().fcmp(FloatCC::UnorderedOrGreaterThan, x, z);
-                        pick(b, m, x, z)
-                    }
-                    UnaryOp::Sign => {
-                        let z = fconst(b, 0.0);
-                        let one = fconst(b, 1.0);
-                        let neg_one = fconst(b, -1.0);
-                        let gt = b.ins().fcmp(FloatCC::GreaterThan, x, z);
-                        let lt = b.ins().fcmp(FloatCC::LessThan, x, z);
-                        // ±0 gives +0 and NaN stays NaN: x - x.
-                        let same = b.ins().fsub(x, x);
-                        let lo = pick(b, lt, neg_one, same);
-                        pick(b, gt, one, lo)
-                    }
-                    other => {
-                        let f = cx.math.iter().find(|(u, _)| u == other).expect("every transcendental is registered").1;
-                        let call = b.ins().call(f, &[x]);
-                        b.inst_results(call)[0]
-                    }
-                }
-            }
-            Expr::Binary(op, l, r) => {
-                let (x, y) = (vals[*l], vals[*r]);
-                match op {
-                    BinaryOp::Add => b.ins().fadd(x, y),
-                    BinaryOp::Sub => b.ins().fsub(x, y),
-                    BinaryOp::Mul => b.ins().fmul(x, y),
-                    BinaryOp::Div => b.ins().fdiv(x, y),
-                    BinaryOp::Max => b.ins().fmax(x, y),
-                    BinaryOp::Min => b.ins().fmin(x, y),
-                    BinaryOp::Pow => {
-                        let call = b.ins().call(cx.pow_ref, &[x, y]);
-                        b.inst_results(call)[0]
-                    }
-                }
-            }
-            Expr::Compare(op, dt, l, r) => {
-                let (x, y) = (vals[*l], vals[*r]);
-                let m = match dt {
-                    DType::F32 => b.ins().fcmp(float_cc(*op), x, y),
-                    DType::I32 => b.ins().icmp(int_cc(*op), x, y),
-                };
-                mask_to_f(b, m)
-            }
-            Expr::Select(m, x, y) => {
-                let z = fconst(b, 0.0);
-                let c = b.ins().fcmp(FloatCC::NotEqual, vals[*m], z);
-                pick(b, c, vals[*x], vals[*y])
-            }
-            Expr::Cast { from, to, x } => match (from, to) {
-                (DType::I32, DType::F32) => b.ins().fcvt_from_sint(types::F32, vals[*x]),
-                (DType::F32, DType::I32) => b.ins().fcvt_to_sint_sat(types::I32, vals[*x]),
-                _ => vals[*x],
-            },
-        };
-        let _ = fty;
-        vals.push(v);
-    }
-    vals
-}
-
-fn float_cc(op: CmpOp) -> FloatCC {
-    match op {
-        CmpOp::Gt => FloatCC::GreaterThan,
-        CmpOp::Ge => FloatCC::GreaterThanOrEqual,
-        CmpOp::Lt => FloatCC::LessThan,
-        CmpOp::Le => FloatCC::LessThanOrEqual,
-        CmpOp::Eq => FloatCC::Equal,
-        CmpOp::Ne => FloatCC::NotEqual,
-    }
-}
-
-fn int_cc(op: CmpOp) -> IntCC {
-    match op {
-        CmpOp::Gt => IntCC::SignedGreaterThan,
-        CmpOp::Ge => IntCC::SignedGreaterThanOrEqual,
-        CmpOp::Lt => IntCC::SignedLessThan,
-        CmpOp::Le => IntCC::SignedLessThanOrEqual,
-        CmpOp::Eq => IntCC::Equal,
-        CmpOp::Ne => IntCC::NotEqual,
-    }
-}

@@ -14,6 +14,8 @@
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
+mod expr;
+mod fuse;
 mod gemm;
 mod kernel;
 mod memory;
@@ -21,6 +23,7 @@ mod native;
 mod conv;
 mod plan;
 mod pool;
+mod wide;
 
 use crate::ir::{DType, Graph};
 use std::fmt;

@@ -11,7 +11,7 @@ fn steps(g: &Graph, batch: usize, isa: IsaLevel, threads: usize, n: usize) {
     let mut jit = compile(g, &opts(isa, threads)).unwrap();
     let mut rng = StdRng::seed_from_u64(batch as u64 * 31 + threads as u64);
     let (mut inputs, mut vars) = random_args(g, batch, &mut rng, 10);
-    for v in vars.iter_mut().filter(|v| v.len() > 0) {
+    for v in vars.iter_mut().filter(|v| !v.is_empty()) {
         v.mapv_inplace(|x| x * 0.2);
     }
     // Adam's second moments start non-negative.

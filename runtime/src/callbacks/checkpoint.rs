@@ -1,6 +1,8 @@
-//! Saves a full checkpoint at the end of epochs (Keras's `ModelCheckpoint`),
-//! every epoch or only when the monitored value improves. Files are written
-//! atomically, so an interrupted run never leaves a torn checkpoint.
+//! Saves a full checkpoint (or, with `save_weights_only`, just the weights)
+//! at the end of epochs (Keras's `ModelCheckpoint`), every epoch or only when
+//! the monitored value improves. Files are written atomically, so an
+//! interrupted run never leaves a torn checkpoint. Both kinds load with
+//! `Model::load_weights`; full checkpoints also with `load_checkpoint`.
 //!
 //! The path may contain `{epoch}` or `{epoch:0Nd}` (1-based, as Keras
 //! formats it), e.g. `ckpt/model-{epoch:02d}.safetensors`.
@@ -15,6 +17,7 @@ pub struct ModelCheckpoint {
     pub path: String,
     pub monitor: String,
     pub save_best_only: bool,
+    pub save_weights_only: bool,
     pub mode: Mode,
     best: Option<f64>,
     saved: Vec<PathBuf>,
@@ -27,6 +30,7 @@ impl ModelCheckpoint {
             path: path.into(),
             monitor: "val_loss".into(),
             save_best_only: false,
+            save_weights_only: false,
             mode: Mode::Auto,
             best: None,
             saved: Vec::new(),
@@ -40,6 +44,11 @@ impl ModelCheckpoint {
 
     pub fn save_best_only(mut self, yes: bool) -> Self {
         self.save_best_only = yes;
+        self
+    }
+
+    pub fn save_weights_only(mut self, yes: bool) -> Self {
+        self.save_weights_only = yes;
         self
     }
 
@@ -118,7 +127,11 @@ impl Callback for ModelCheckpoint {
             self.best = Some(current);
         }
         let path = self.path_for(epoch)?;
-        ctx.model().save_checkpoint(&path, epoch + 1)?;
+        if self.save_weights_only {
+            ctx.model().save_weights(&path)?;
+        } else {
+            ctx.model().save_checkpoint(&path, epoch + 1)?;
+        }
         self.saved.push(path);
         Ok(())
     }

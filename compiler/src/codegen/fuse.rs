@@ -1,0 +1,145 @@
+//! Plan rewrites after the first cut of kernels: updates written in place
+//! into their variables, and adjacent fused loops merged into one pass.
+//!
+//! Both only fire when every element a loop writes is read, by any loop
+//! involved, at that same element — so running the merged loop (or writing
+//! over the variable) cannot change what any read sees.
+
+use super::plan::{BufId, BufKind, Buffer, Expr, Group, Kernel, Leaf, Plan};
+
+/// Lets a fused update loop write its result straight into the variable
+/// when nothing reads the old value afterwards and the loop reads it only at
+/// the element it writes.
+pub(super) fn plan_in_place_updates(plan: &mut Plan) {
+    let outputs_bufs: Vec<BufId> = plan.outputs.iter().map(|o| o.buf).collect();
+    for ui in 0..plan.updates.len() {
+        let u = plan.updates[ui].clone();
+        if plan.updates.iter().filter(|o| o.buf == u.buf || o.var == u.var).count() != 1 {
+            continue;
+        }
+        if plan.updates.iter().any(|o| matches!(plan.bufs[o.buf].kind, BufKind::Var(v) if v == u.var)) {
+            continue;
+        }
+        if outputs_bufs.contains(&u.buf) || plan.bufs[u.buf].kind != BufKind::Arena {
+            continue;
+        }
+        let Some(var_buf) = plan.bufs.iter().position(|b| b.kind == BufKind::Var(u.var)) else {
+            // The update never reads the variable: writing in place is safe.
+            retarget(plan, ui, None);
+            continue;
+        };
+        if outputs_bufs.contains(&var_buf) {
+            continue;
+        }
+        let def = plan.bufs[u.buf].def;
+        let Kernel::Fused(g) = &plan.kernels[def] else { continue };
+        if plan.bufs[var_buf].last_use != def && plan.bufs[var_buf].last_use > def {
+            continue;
+        }
+        let same_index = g.leaves.iter().filter(|l| l.buf == var_buf).all(|l| l.shape == g.shape);
+        if !same_index {
+            continue;
+        }
+        retarget(plan, ui, Some(var_buf));
+    }
+}
+
+fn retarget(plan: &mut Plan, ui: usize, var_buf: Option<BufId>) {
+    let u = &plan.updates[ui];
+    let var = u.var;
+    let old = u.buf;
+    let target = match var_buf {
+        Some(b) => b,
+        None => {
+            let node = plan.bufs[old].node;
+            plan.bufs.push(Buffer { kind: BufKind::Var(var), numel: plan.bufs[old].numel, def: 0, last_use: 0, node });
+            plan.bufs.len() - 1
+        }
+    };
+    let def = plan.bufs[old].def;
+    if let Kernel::Fused(g) = &mut plan.kernels[def] {
+        g.outs.iter_mut().filter(|o| o.1 == old).for_each(|o| o.1 = target);
+    }
+    for k in &mut plan.kernels[def + 1..] {
+        match k {
+            Kernel::Fused(g) => g.leaves.iter_mut().filter(|l| l.buf == old).for_each(|l| l.buf = target),
+            Kernel::Native(nk) => nk.args.iter_mut().filter(|a| a.0 == old).for_each(|a| a.0 = target),
+        }
+    }
+    let u = &mut plan.updates[ui];
+    u.buf = target;
+    u.in_place = true;
+}
+
+/// Folds each fused loop into the one before it when both walk the same
+/// shape and every value one writes and the other touches is read at the
+/// element being written: the pair becomes one pass over memory (an Adam
+/// update's m, v and parameter chains; a bias add and its activation).
+pub(super) fn merge_adjacent(plan: &mut Plan) {
+    const MAX_EXPRS: usize = 96;
+    let mut k = 1;
+    while k < plan.kernels.len() {
+        let merged = match (&plan.kernels[k - 1], &plan.kernels[k]) {
+            (Kernel::Fused(a), Kernel::Fused(b)) if a.shape == b.shape && a.exprs.len() + b.exprs.len() <= MAX_EXPRS => merge(a, b),
+            _ => None,
+        };
+        match merged {
+            Some(m) => {
+                plan.kernels[k - 1] = Kernel::Fused(m);
+                plan.kernels.remove(k);
+            }
+            None => k += 1,
+        }
+    }
+}
+
+fn merge(a: &Group, b: &Group) -> Option<Group> {
+    let identity = |l: &Leaf| l.shape == a.shape;
+    let a_out = |buf: BufId| a.outs.iter().find(|o| o.1 == buf).map(|o| o.0);
+    if b.leaves.iter().any(|l| a_out(l.buf).is_some() && !identity(l)) {
+        return None;
+    }
+    if a.leaves.iter().any(|l| b.outs.iter().any(|o| o.1 == l.buf) && !identity(l)) {
+        return None;
+    }
+    if b.outs.iter().any(|o| a_out(o.1).is_some()) {
+        return None;
+    }
+    let mut g = a.clone();
+    g.roots.extend(&b.roots);
+    let mut remap = Vec::with_capacity(b.exprs.len());
+    for (i, e) in b.exprs.iter().enumerate() {
+        let r = |x: usize| remap[x];
+        let new = match e {
+            Expr::Leaf(l) => {
+                let leaf = &b.leaves[*l];
+                if let Some(ei) = a_out(leaf.buf) {
+                    // Forward the value computed earlier in the same iteration.
+                    remap.push(ei);
+                    continue;
+                }
+                let li = match g.leaves.iter().position(|x| x == leaf) {
+                    Some(p) => p,
+                    None => {
+                        g.leaves.push(leaf.clone());
+                        g.leaves.len() - 1
+                    }
+                };
+                Expr::Leaf(li)
+            }
+            Expr::Const(c) => Expr::Const(*c),
+            Expr::BatchSize => Expr::BatchSize,
+            Expr::Unary(u, x) => Expr::Unary(*u, r(*x)),
+            Expr::Binary(op, x, y) => Expr::Binary(*op, r(*x), r(*y)),
+            Expr::Compare(c, dt, x, y) => Expr::Compare(*c, *dt, r(*x), r(*y)),
+            Expr::Select(m, x, y) => Expr::Select(r(*m), r(*x), r(*y)),
+            Expr::Cast { from, to, x } => Expr::Cast { from: *from, to: *to, x: r(*x) },
+        };
+        g.exprs.push(new);
+        g.dtypes.push(b.dtypes[i]);
+        remap.push(g.exprs.len() - 1);
+    }
+    g.outs.extend(b.outs.iter().map(|(e, buf)| (remap[*e], *buf)));
+    Some(g)
+}
+

@@ -1,0 +1,108 @@
+//! `nn bench` end to end: its help lists the documented options, the smoke
+//! mode runs every measurement on both engines and prints (and writes as
+//! JSON) every row of the report, and bad options are refused with a message
+//! naming them. Structure only: no assertion here depends on timing.
+
+use std::process::{Command, Output};
+
+fn nn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nn")).args(args).output().expect("the nn binary starts")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_the_options() {
+    let out = nn(&["bench", "--help"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    for opt in [
+        "--epochs",
+        "--engine",
+        "--workload",
+        "--skip-anchors",
+        "--python",
+        "--anchors",
+        "--json",
+        "--threads",
+        "--smoke",
+    ] {
+        assert!(help.contains(opt), "`{opt}` missing from\n{help}");
+    }
+    assert!(!help.contains("--worker"), "the internal worker flag stays hidden:\n{help}");
+}
+
+#[test]
+fn smoke_run_reports_every_row_on_both_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("bench.json");
+    let out = nn(&["bench", "--smoke", "--engine", "both", "--json", json_path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
+    for row in [
+        "W1 784-128-10, batch 32, 512 training images",
+        "anchors skipped: --smoke",
+        "ready (source -> step prepared, median of 2): nn/jit",
+        "ready (source -> step prepared, median of 2): nn/interp",
+        "predict 512 test images (one call, median of 2): nn/jit",
+        "predict 512 test images (one call, median of 2): nn/interp",
+        "peak RSS, 1-epoch W1 fit",
+        "targets (issue 3):",
+    ] {
+        assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
+    }
+    let runners: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with("nn/")).collect();
+    assert_eq!(runners.len(), 4, "a table row and an RSS row per engine:\n{stdout}");
+    assert!(!stdout.contains("failed"), "no measurement may fail:\n{stdout}");
+    let goals = [
+        "W1 epoch / JAX epoch",
+        "W2 epoch / JAX epoch",
+        "model source -> ready to run",
+        "predict test images",
+        "peak RSS, W1 fit",
+    ];
+    for goal in goals {
+        assert_eq!(
+            stdout.lines().filter(|l| l.contains(goal)).count(),
+            2,
+            "one `{goal}` target row per engine:\n{stdout}"
+        );
+    }
+
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let w1 = &json["workloads"][0];
+    assert_eq!(w1["workload"], "W1");
+    assert_eq!(w1["train_samples"], 512);
+    for (i, engine) in ["jit", "interp"].iter().enumerate() {
+        let run = &w1["nn"][i];
+        assert_eq!(run["engine"], *engine);
+        assert_eq!(run["train"]["epoch_seconds"].as_array().map(Vec::len), Some(1));
+        let acc = run["train"]["test_accuracy"].as_f64().expect("an accuracy");
+        // One epoch on 512 images learns something: well above the 10% of chance.
+        assert!(acc > 0.3 && acc <= 1.0, "{engine} accuracy {acc}");
+        assert_eq!(run["ready"]["total_seconds"].as_array().map(Vec::len), Some(2));
+        assert!(json["peak_rss"][i]["peak_mb"].as_f64().expect("a peak") > 0.0);
+    }
+    let targets = json["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 10);
+    // Without anchors the JAX ratios cannot be measured, and say why.
+    assert!(targets[0]["met"].is_null() && targets[0]["not_measured"].is_string(), "{}", targets[0]);
+    assert!(targets[2]["met"].is_boolean(), "the ready time is measured: {}", targets[2]);
+}
+
+#[test]
+fn bad_options_are_refused_by_name() {
+    for (args, needle) in [
+        (&["bench", "--engine", "gpu", "--smoke"][..], "gpu"),
+        (&["bench", "--epochs", "0"][..], "--epochs 0"),
+        (&["bench", "--threads", "7", "--smoke"][..], "--threads 7"),
+        (&["bench", "--workload", "w9", "--skip-anchors"][..], "w9"),
+    ] {
+        let out = nn(args);
+        assert!(!out.status.success(), "{args:?} must fail");
+        let err = text(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: `{needle}` missing from {err}");
+    }
+}

@@ -1,0 +1,175 @@
+//! End-to-end tests of the `nn` binary: what a user types and what they see.
+//! Rendered output is compared with goldens in tests/cli/ (NN_BLESS=1
+//! rewrites them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nn"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the nn binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli").join(name);
+    if std::env::var_os("NN_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden {}; run with NN_BLESS=1 to create it", path.display()));
+    assert_eq!(actual, expected, "output differs from golden {}", path.display());
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nn-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_reports_every_error_with_a_fix() {
+    let out = nn(&["check", "tests/cli/two_errors.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    golden("two_errors.stderr", &text(&out.stderr));
+}
+
+#[test]
+fn check_accepts_every_example() {
+    let mut args = vec!["check".to_string()];
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "nn") {
+            args.push(path.display().to_string());
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = nn(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().filter(|l| l.ends_with(": ok")).count(), args.len() - 1);
+}
+
+#[test]
+fn summary_matches_keras_layout() {
+    let out = nn(&["summary", "examples/fashion_mlp.nn"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    golden("fashion_mlp.summary", &text(&out.stdout));
+}
+
+#[test]
+fn fit_save_evaluate_predict_round_trip() {
+    let dir = temp_dir("fit");
+    let weights = dir.join("iris.safetensors");
+    let history = dir.join("history.json");
+    let plot = dir.join("history.svg");
+    let out = nn(&[
+        "fit",
+        "examples/iris.nn",
+        "--verbose",
+        "0",
+        "--save",
+        weights.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(weights.exists() && plot.exists());
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&history).unwrap()).unwrap();
+    let val_acc = json["history"]["val_accuracy"].as_array().expect("val_accuracy in History");
+    let last = val_acc.iter().rev().find_map(|v| v.as_f64()).expect("a validation value");
+    assert!(last >= 0.9, "iris validation accuracy {last}");
+
+    let out = nn(&["evaluate", "examples/iris.nn", "--weights", weights.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let acc: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy line in {stdout}"));
+    assert!(acc >= 0.85, "iris test accuracy {acc}");
+
+    let csv = dir.join("preds.csv");
+    let out = nn(&["predict", "examples/iris.nn", "--weights", weights.to_str().unwrap(), "--out", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = rows.lines();
+    assert_eq!(lines.next(), Some("p0,p1,p2"));
+    assert_eq!(lines.count(), 30, "one row per iris test sample");
+}
+
+#[test]
+fn resume_continues_from_checkpoint() {
+    let dir = temp_dir("resume");
+    let ckpt = dir.join("ckpt.safetensors");
+    let run = |epochs: &str, extra: &[&str]| {
+        let mut args = vec!["fit", "examples/digits_mlp.nn", "--verbose", "2", "--epochs", epochs];
+        args.extend_from_slice(extra);
+        nn(&args)
+    };
+    let first = run("2", &["--checkpoint", ckpt.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(ckpt.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "checkpoint writes leave no temp files: {leftovers:?}");
+    let resumed = run("3", &["--resume", ckpt.to_str().unwrap()]);
+    let stdout = text(&resumed.stdout);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(stdout.contains("Epoch 3/3") && !stdout.contains("Epoch 1/3"), "{stdout}");
+}
+
+#[test]
+fn missing_dataset_says_where_it_looked_and_how_to_get_it() {
+    let empty = temp_dir("nodata");
+    let out = Command::new(env!("CARGO_BIN_EXE_nn"))
+        .args(["fit", "examples/mnist_logreg.nn", "--dataset", "mnist"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NN_DATA", &empty)
+        .env("HOME", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&empty.join("mnist").display().to_string()), "{stderr}");
+    assert!(stderr.contains("mnist.npz"), "{stderr}");
+}
+
+#[test]
+fn grad_prints_math_for_each_trainable_variable() {
+    let out = nn(&["grad", "examples/iris.nn"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    golden("iris.grad", &text(&out.stdout));
+    let out = nn(&["grad", "examples/iris.nn", "--wrt", "dense/kernal"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("dense/kernel"), "lists the real names");
+}
+
+#[test]
+fn input_mismatch_names_both_shapes() {
+    let out = nn(&["fit", "examples/digits_mlp.nn", "--dataset", "iris", "--verbose", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[64]") && stderr.contains("[4]"), "{stderr}");
+}
+
+#[test]
+fn ir_plan_clif_and_asm_show_the_compiled_code() {
+    let plan = nn(&["ir", "examples/iris.nn", "--plan"]);
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    assert!(text(&plan.stdout).contains("native matmul"), "{}", text(&plan.stdout));
+    let clif = nn(&["ir", "examples/iris.nn", "--clif"]);
+    assert!(text(&clif.stdout).contains("function"), "{}", text(&clif.stdout));
+    let asm = nn(&["asm", "examples/iris.nn", "--graph", "step"]);
+    assert!(asm.status.success(), "{}", text(&asm.stderr));
+    assert!(text(&asm.stdout).contains("nn_step"), "{}", text(&asm.stdout));
+}
