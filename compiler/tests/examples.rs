@@ -134,3 +134,19 @@ fn fashion_cnn() {
     let names: Vec<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["reshape", "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1"]);
 }
+
+#[test]
+fn mlp6_logits() {
+    // The custom-loop tutorial's variant: a linear last layer for cross-entropy on logits.
+    check_example("mlp6_logits", dense(784, 512) + dense(512, 256) + dense(256, 128) + dense(128, 64) + dense(64, 32) + dense(32, 10));
+}
+
+#[test]
+fn mnist_logreg_digits() {
+    check_example("mnist_logreg_digits", dense(64, 10));
+}
+
+#[test]
+fn digits_mlp_mnist() {
+    check_example("digits_mlp_mnist", dense(784, 128) + dense(128, 10));
+}

@@ -59,7 +59,7 @@ pub fn cpu_has(level: IsaLevel) -> bool {
 
 /// Work below this many multiply-adds stays on one thread: waking the
 /// worker costs more than it saves.
-const SPLIT_MIN_MACS: usize = 16_000_000;
+const SPLIT_MIN_MACS: usize = 2_000_000;
 
 /// Largest right operand (elements) for the unpacked AVX-512 kernel: it
 /// streams B once per 6 rows of C, which pays only while B stays in L2

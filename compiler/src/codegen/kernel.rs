@@ -13,7 +13,6 @@
 
 use super::expr::{eval, store_outs};
 use super::native;
-use super::wide::{nn_wide, Program};
 use super::plan::{Expr, Group, Kernel, Mono, NativeKernel, Plan};
 use super::{CodegenError, GemmKernel};
 use crate::ir::{BinaryOp, DType, Dim, UnaryOp};
@@ -34,11 +33,9 @@ pub struct Code {
     func: StepFn,
     pub clif: String,
     pub disasm: String,
-    /// Kernel descriptions the generated code points at; never modified
-    /// after generation, so their addresses never move.
+    /// Kernel descriptions the generated code points at; boxed so their
+    /// addresses never move.
     _descs: Vec<NativeKernel>,
-    /// Wide elementwise programs the generated code points at (same rule).
-    _wide: Vec<Option<Program>>,
 }
 
 impl Code {
@@ -111,7 +108,6 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     jb.symbol("nn_erff", nn_erff as *const u8);
     jb.symbol("nn_powf", nn_powf as *const u8);
     jb.symbol("nn_split", nn_split as *const u8);
-    jb.symbol("nn_wide", nn_wide as *const u8);
     let mut module = JITModule::new(jb);
     let ptr_ty = module.target_config().pointer_type();
     let cc = module.target_config().default_call_conv;
@@ -144,21 +140,6 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
         })
         .collect();
     let simd = isa_kind != GemmKernel::Scalar;
-    // On AVX-512 machines, one-dimensional elementwise loops run as native
-    // 16-lane code (see `wide`); `Avx512` is only chosen when the CPU has it.
-    let wide: Vec<Option<Program>> = plan
-        .kernels
-        .iter()
-        .map(|k| match k {
-            Kernel::Fused(g) if isa_kind == GemmKernel::Avx512 => {
-                let (sizes, strides) = loop_nest(g);
-                let inner: Vec<Mono> = strides.iter().map(|s| s.last().copied().unwrap_or(Mono::ZERO)).collect();
-                Program::build(g, &sizes, &inner, vectorizable(g), threads)
-            }
-            _ => None,
-        })
-        .collect();
-    let wide_id = declare(&mut module, "nn_wide", &sig(&[ptr_ty, ptr_ty, types::I64], &[]))?;
 
     let mut ctx = module.make_context();
     let mut fbc = FunctionBuilderContext::new();
@@ -209,9 +190,6 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     if threads >= 2 {
         for (k, kernel) in plan.kernels.iter().enumerate() {
             let Kernel::Fused(g) = kernel else { continue };
-            if wide[k].is_some() {
-                continue;
-            }
             let (sizes, _) = loop_nest(g);
             if sizes.len() != 1 || (sizes[0].p == 0 && sizes[0].c < SPLIT_MIN_ELEMS as u64) {
                 continue;
@@ -229,13 +207,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     let id = define(&mut module, "nn_step", 0, step_sig, Linkage::Export, &mut |module, b, cx, _| {
         let native_ref = module.declare_func_in_func(native_id, b.func);
         let split_ref = module.declare_func_in_func(split_id, b.func);
-        let wide_ref = module.declare_func_in_func(wide_id, b.func);
         for (k, kernel) in plan.kernels.iter().enumerate() {
-            if let Some(p) = &wide[k] {
-                let pv = b.ins().iconst(ptr_ty, p as *const Program as i64);
-                b.ins().call(wide_ref, &[pv, cx.table, cx.batch]);
-                continue;
-            }
             match (kernel, split_fns[k]) {
                 (Kernel::Fused(g), Some(fid)) => {
                     let fref = module.declare_func_in_func(fid, b.func);
@@ -259,7 +231,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     let raw = module.get_finalized_function(id);
     // SAFETY: `nn_step` was defined with exactly this signature.
     let func: StepFn = unsafe { std::mem::transmute::<*const u8, StepFn>(raw) };
-    Ok(Code { module: Some(module), func, clif, disasm, _descs: descs, _wide: wide })
+    Ok(Code { module: Some(module), func, clif, disasm, _descs: descs })
 }
 
 /// Fused loops over at least this many elements are split over two threads

@@ -23,7 +23,6 @@ mod native;
 mod conv;
 mod plan;
 mod pool;
-mod wide;
 
 use crate::ir::{DType, Graph};
 use std::fmt;

@@ -3,19 +3,23 @@
 
 mod boston { nn::include_model!("examples/boston.nn"); }
 mod digits_mlp { nn::include_model!("examples/digits_mlp.nn"); }
+mod digits_mlp_mnist { nn::include_model!("examples/digits_mlp_mnist.nn"); }
 mod fashion_cnn { nn::include_model!("examples/fashion_cnn.nn"); }
 mod fashion_mlp { nn::include_model!("examples/fashion_mlp.nn"); }
 mod fashion_mlp_dropout { nn::include_model!("examples/fashion_mlp_dropout.nn"); }
 mod imdb { nn::include_model!("examples/imdb.nn"); }
 mod iris { nn::include_model!("examples/iris.nn"); }
 mod mlp6 { nn::include_model!("examples/mlp6.nn"); }
+mod mlp6_logits { nn::include_model!("examples/mlp6_logits.nn"); }
 mod mnist_logreg { nn::include_model!("examples/mnist_logreg.nn"); }
+mod mnist_logreg_digits { nn::include_model!("examples/mnist_logreg_digits.nn"); }
 mod reuters { nn::include_model!("examples/reuters.nn"); }
 
 fn main() {
     assert_eq!(boston::Boston::PARAM_COUNT, 5_121);
     assert_eq!(boston::Boston::OUTPUT_SHAPE, [1]);
     assert_eq!(digits_mlp::DigitsMlp::PARAM_COUNT, 9_610);
+    assert_eq!(digits_mlp_mnist::DigitsMlpMnist::PARAM_COUNT, 101_770);
     assert_eq!(fashion_cnn::FashionCnn::PARAM_COUNT, 121_930);
     assert_eq!(fashion_cnn::FashionCnn::INPUT_SHAPE, [28, 28]);
     assert_eq!(fashion_mlp::FashionMlp::PARAM_COUNT, 101_770);
@@ -23,7 +27,9 @@ fn main() {
     assert_eq!(imdb::Imdb::PARAM_COUNT, 160_305);
     assert_eq!(iris::Iris::PARAM_COUNT, 15);
     assert_eq!(mlp6::Mlp6::PARAM_COUNT, 576_810);
+    assert_eq!(mlp6_logits::Mlp6Logits::PARAM_COUNT, 576_810);
     assert_eq!(mnist_logreg::MnistLogreg::PARAM_COUNT, 7_850);
+    assert_eq!(mnist_logreg_digits::MnistLogregDigits::PARAM_COUNT, 650);
     assert_eq!(reuters::Reuters::PARAM_COUNT, 647_214);
     assert_eq!(reuters::Reuters::OUTPUT_SHAPE, [46]);
 
