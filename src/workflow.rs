@@ -11,7 +11,7 @@ use nn_compiler::ir::{InputRole, NodeId};
 use nn_compiler::lower::LoweredModel;
 use nn_compiler::train::{self, LossKind, Optimizer, StepConfig, TrainConfig, Validation};
 use nn_runtime::data::{self, Dataset, Split, Targets};
-use nn_runtime::{Model, ValidationData};
+use nn_runtime::{History, Model, ValidationData};
 use std::path::Path;
 
 /// A dataset prepared for one model.
@@ -157,4 +157,26 @@ pub fn gradient_math(model: &LoweredModel, cfg: &StepConfig, wrt: Option<&str>) 
         ));
     }
     Ok(shown.join("\n"))
+}
+
+/// A History as a table, one row per epoch and one column per key (epochs
+/// without a value, e.g. between validation runs, show `-`).
+pub fn history_table(history: &History) -> String {
+    let keys: Vec<&String> = history.history.keys().collect();
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(6).max(8);
+    let mut out = format!("{:>5}", "epoch");
+    for k in &keys {
+        out.push_str(&format!("  {k:>width$}"));
+    }
+    out.push('\n');
+    for (i, epoch) in history.epochs.iter().enumerate() {
+        out.push_str(&format!("{:>5}", epoch + 1));
+        for k in &keys {
+            let v = history.history[*k].get(i).copied().unwrap_or(f64::NAN);
+            let cell = if v.is_finite() { format!("{v:.4}") } else { "-".to_string() };
+            out.push_str(&format!("  {cell:>width$}"));
+        }
+        out.push('\n');
+    }
+    out
 }

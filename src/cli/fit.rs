@@ -87,6 +87,9 @@ pub fn run(args: &FitArgs) -> CmdResult {
     if let Some(reason) = &history.stop_reason {
         println!("Stopped early: {reason}");
     }
+    if args.verbose > 0 {
+        println!("\nHistory:\n{}", crate::workflow::history_table(&history));
+    }
 
     if let Some(test) = &data.test {
         let logs = model.evaluate(&test.x, &test.y, opts.batch_size.max(256)).map_err(|e| e.to_string())?;

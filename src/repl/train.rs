@@ -297,22 +297,7 @@ fn trained_history<'s>(session: &'s mut Session, args: &Args, cmd: &str) -> Resu
 
 pub fn history(session: &mut Session, args: &Args) -> Result<(), String> {
     let (_, h) = trained_history(session, args, "history")?;
-    let keys: Vec<&String> = h.history.keys().collect();
-    let width = keys.iter().map(|k| k.len()).max().unwrap_or(6).max(8);
-    let mut header = format!("{:>5}", "epoch");
-    for k in &keys {
-        header.push_str(&format!("  {k:>width$}"));
-    }
-    println!("{header}");
-    for (i, epoch) in h.epochs.iter().enumerate() {
-        let mut row = format!("{:>5}", epoch + 1);
-        for k in &keys {
-            let v = h.history[*k].get(i).copied().unwrap_or(f64::NAN);
-            let cell = if v.is_finite() { format!("{v:.4}") } else { "-".to_string() };
-            row.push_str(&format!("  {cell:>width$}"));
-        }
-        println!("{row}");
-    }
+    print!("{}", crate::workflow::history_table(h));
     if let Some(reason) = &h.stop_reason {
         println!("(last run: {reason})");
     }
