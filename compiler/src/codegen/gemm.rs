@@ -58,7 +58,9 @@ pub fn cpu_has(level: IsaLevel) -> bool {
 }
 
 /// Work below this many multiply-adds stays on one thread: waking the
-/// worker costs more than it saves.
+/// worker costs a few microseconds. 2 M lets every W1 contraction (3.2 M,
+/// ≈ 45 µs on one core) split; `pool::join` takes an unstarted half back,
+/// so a busy machine degrades to one thread (docs/performance.md).
 const SPLIT_MIN_MACS: usize = 2_000_000;
 
 /// Largest right operand (elements) for the unpacked AVX-512 kernel: it

@@ -43,7 +43,9 @@ pub enum IsaLevel {
 
 #[derive(Clone, Debug)]
 pub struct JitOptions {
-    /// 1 or 2: large contractions are split by rows over a persistent worker.
+    /// 1 or 2: contractions of at least 2 M multiply-adds and long fused
+    /// loops are split over a persistent worker. The default is 2 on machines
+    /// with two or more cores.
     pub threads: usize,
     /// Bit-identical results run to run (the splits are fixed either way; this
     /// also pins the contraction kernel so thread count cannot change sums).
@@ -52,8 +54,12 @@ pub struct JitOptions {
 }
 
 impl Default for JitOptions {
+    /// Two threads where the machine has two cores: a single core is at its
+    /// FMA and divider limits on the issue-3 workloads (docs/performance.md),
+    /// and the split is fixed, so results do not depend on the thread count.
     fn default() -> Self {
-        JitOptions { threads: 1, deterministic: true, isa: IsaLevel::Auto }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+        JitOptions { threads, deterministic: true, isa: IsaLevel::Auto }
     }
 }
 
