@@ -102,27 +102,9 @@ pub const ARGUMENTS: &[&str] = &[
     "l2",
 ];
 
-/// `train { … }` keys and the language's keywords.
-pub const KEYWORDS: &[&str] = &[
-    "model",
-    "layer",
-    "input",
-    "output",
-    "return",
-    "train",
-    "optimizer",
-    "loss",
-    "metrics",
-    "batch_size",
-    "epochs",
-    "shuffle",
-    "validation_split",
-    "validation_data",
-    "validation_freq",
-    "lr_schedule",
-    "regularization",
-    "dataset",
-];
+/// The language's keywords; `train { … }` keys come from the compiler
+/// (`nn_compiler::lower::TRAIN_KEYS`), so the two cannot drift.
+pub const KEYWORDS: &[&str] = &["model", "layer", "input", "output", "return", "train"];
 
 /// Session names offered by completion; refreshed after every entry.
 #[derive(Clone, Debug, Default)]
@@ -189,7 +171,7 @@ pub fn candidates(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>)
     offer(&mut ACTIVATIONS.iter().map(|s| s.to_string()));
     offer(&mut MATH_FUNCTIONS.iter().map(|s| s.to_string()));
     offer(&mut names.models.iter().cloned());
-    offer(&mut KEYWORDS.iter().map(|s| s.to_string()));
+    offer(&mut KEYWORDS.iter().chain(nn_compiler::lower::TRAIN_KEYS).map(|s| s.to_string()));
     if !after_open {
         offer(&mut ARGUMENTS.iter().map(|s| s.to_string()));
     }

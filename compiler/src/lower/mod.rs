@@ -50,6 +50,9 @@ mod layers;
 mod state;
 mod stmt;
 mod train_block;
+
+/// The keys a `train { … }` block accepts (for completion and docs).
+pub use train_block::KEYS as TRAIN_KEYS;
 mod values;
 
 use crate::ast;
