@@ -195,22 +195,8 @@ impl<'a> Lowerer<'a> {
     pub fn record(&mut self, inst: usize, inputs: &[Tensor], out: NodeId, kind: &str) {
         let shape = self.g.shape(out).clone();
         let sources: Vec<String> = inputs.iter().filter_map(|t| t.source.clone()).collect();
-        let row = match self.instances[inst].row {
-            Some(r) => r,
-            None => {
-                let i = &self.instances[inst];
-                self.rows.push(LayerInfo {
-                    name: i.name.clone(),
-                    kind: kind.to_string(),
-                    output_shapes: Vec::new(),
-                    vars: Vec::new(),
-                    inputs: Vec::new(),
-                    span: i.span,
-                });
-                self.instances[inst].row = Some(self.rows.len() - 1);
-                self.rows.len() - 1
-            }
-        };
+        self.reserve_row(inst, kind);
+        let Some(row) = self.instances[inst].row else { return };
         let vars = self.instances[inst].vars.clone();
         let r = &mut self.rows[row];
         r.output_shapes.push(shape);
@@ -220,8 +206,9 @@ impl<'a> Lowerer<'a> {
         r.inputs.extend(sources);
     }
 
-    /// Reserves the row of a custom layer before its body runs, so it comes
-    /// before the rows of the layers inside it.
+    /// Creates the summary row of a layer instance if it has none yet. Custom
+    /// layers call this before their body runs, so their row comes before the
+    /// rows of the layers inside them.
     pub fn reserve_row(&mut self, inst: usize, kind: &str) {
         if self.instances[inst].row.is_none() {
             let i = &self.instances[inst];
