@@ -29,7 +29,9 @@ nn::model! {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let epochs = match std::env::args().nth(1) {
-        Some(arg) => Some(arg.parse::<usize>().map_err(|e| format!("EPOCHS must be a positive integer, got `{arg}`: {e}"))?),
+        Some(arg) => {
+            Some(arg.parse::<usize>().map_err(|e| format!("EPOCHS must be a positive integer, got `{arg}`: {e}"))?)
+        }
         None => None,
     };
 

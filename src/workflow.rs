@@ -48,10 +48,7 @@ pub fn prepare(model: &Model, dataset: Dataset) -> Result<ModelData, String> {
     let found = dataset.train.x.sample_shape().to_vec();
     if expected != found {
         let hint = if expected.iter().product::<usize>() == found.iter().product::<usize>() {
-            format!(
-                "declare `input {}: {:?}` and add `flatten` (or `reshape`) after it",
-                feature.name, found
-            )
+            format!("declare `input {}: {:?}` and add `flatten` (or `reshape`) after it", feature.name, found)
         } else {
             "use a model whose input matches the dataset, or another dataset".to_string()
         };
@@ -101,10 +98,9 @@ fn encode_targets(y: Targets, loss: Option<LossKind>, classes: usize, dataset: &
 pub fn validation_from_config(model: &Model, data: &ModelData) -> Result<Option<ValidationData>, String> {
     match &model.train_config().validation {
         Some(Validation::Data(split)) if split == "test" => {
-            let test = data
-                .test
-                .as_ref()
-                .ok_or_else(|| format!("`validation_data = \"test\"`, but dataset `{}` has no test split", data.dataset_name))?;
+            let test = data.test.as_ref().ok_or_else(|| {
+                format!("`validation_data = \"test\"`, but dataset `{}` has no test split", data.dataset_name)
+            })?;
             Ok(Some(ValidationData::Data(test.x.clone(), test.y.clone())))
         }
         Some(Validation::Data(other)) => {
@@ -124,9 +120,8 @@ pub fn head(split: &Split, n: usize) -> Split {
 /// defaults for what it leaves out (optimizer rmsprop). The loss has no
 /// default, as in Keras.
 pub fn step_config_from(train: &TrainConfig, model_name: &str) -> Result<StepConfig, String> {
-    let loss = train
-        .loss
-        .ok_or_else(|| format!("model `{model_name}` has no loss: add `loss = …` to its train block"))?;
+    let loss =
+        train.loss.ok_or_else(|| format!("model `{model_name}` has no loss: add `loss = …` to its train block"))?;
     Ok(StepConfig {
         loss,
         optimizer: train.optimizer.clone().unwrap_or_else(Optimizer::rmsprop),

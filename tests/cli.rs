@@ -100,7 +100,8 @@ fn fit_save_evaluate_predict_round_trip() {
     assert!(acc >= 0.85, "iris test accuracy {acc}");
 
     let csv = dir.join("preds.csv");
-    let out = nn(&["predict", "examples/iris.nn", "--weights", weights.to_str().unwrap(), "--out", csv.to_str().unwrap()]);
+    let out =
+        nn(&["predict", "examples/iris.nn", "--weights", weights.to_str().unwrap(), "--out", csv.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rows = std::fs::read_to_string(&csv).unwrap();
     let mut lines = rows.lines();

@@ -51,7 +51,12 @@ fn constants_come_from_the_checked_model() {
     let shapes: Vec<(&str, &[usize])> = FashionMlp::PARAM_SHAPES.to_vec();
     assert_eq!(
         shapes,
-        vec![("dense/kernel", &[784, 128][..]), ("dense/bias", &[128][..]), ("dense_1/kernel", &[128, 10][..]), ("dense_1/bias", &[10][..])]
+        vec![
+            ("dense/kernel", &[784, 128][..]),
+            ("dense/bias", &[128][..]),
+            ("dense_1/kernel", &[128, 10][..]),
+            ("dense_1/bias", &[10][..])
+        ]
     );
     assert_eq!(included::Iris::INPUT_SHAPE, [4]);
     assert_eq!(included::Iris::OUTPUT_SHAPE, [3]);
@@ -101,7 +106,8 @@ fn batched_predict_names_expected_and_found_shapes() {
 #[test]
 fn seeds_give_the_same_weights_as_the_nn_file() {
     let m = included::Iris::new(11).expect("builds");
-    let twin = Model::from_file_seeded(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/iris.nn"), None, 11).expect("builds");
+    let twin =
+        Model::from_file_seeded(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/iris.nn"), None, 11).expect("builds");
     assert_eq!(m.inner().weights(), twin.weights());
     let other = included::Iris::new(12).expect("builds");
     assert_ne!(m.inner().weights(), other.inner().weights());
@@ -116,7 +122,8 @@ fn iris_trains_like_its_nn_twin() {
     typed.compile().expect("compiles");
     let a = typed.fit(&ds.train.x, &ds.train.y, &opts()).expect("fits");
 
-    let mut twin = Model::from_file_seeded(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/iris.nn"), None, 5).expect("builds");
+    let mut twin =
+        Model::from_file_seeded(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/iris.nn"), None, 5).expect("builds");
     twin.compile(Default::default()).expect("compiles");
     let b = twin.fit(&ds.train.x, &ds.train.y, &opts()).expect("fits");
 

@@ -18,7 +18,8 @@ fn bench(c: &mut Criterion) {
     let lr = [0.001f32];
     let step = [1.0f32];
     let inputs = [HostInput::F32(&x), HostInput::I32(&labels), HostInput::F32(&lr), HostInput::F32(&step)];
-    let mut vars: Vec<Vec<f32>> = g.vars.iter().map(|v| (0..v.numel()).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect()).collect();
+    let mut vars: Vec<Vec<f32>> =
+        g.vars.iter().map(|v| (0..v.numel()).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect()).collect();
     for (d, v) in g.vars.iter().zip(&mut vars) {
         if d.name.ends_with("/v") {
             v.iter_mut().for_each(|x| *x = x.abs());

@@ -13,13 +13,13 @@
 //! - `codegen` (feature `jit`): Cranelift code generation.
 
 pub mod ast;
-pub mod diag;
-pub mod ir;
-pub mod shape;
 pub mod autodiff;
-pub mod interp;
-pub mod lower;
-pub mod syntax;
-pub mod train;
 #[cfg(feature = "jit")]
 pub mod codegen;
+pub mod diag;
+pub mod interp;
+pub mod ir;
+pub mod lower;
+pub mod shape;
+pub mod syntax;
+pub mod train;

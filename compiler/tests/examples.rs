@@ -20,7 +20,8 @@ fn source(name: &str) -> String {
 
 fn lower(name: &str, mode: Mode) -> LoweredModel {
     let src = source(name);
-    lower_source(&src, None, mode, 7).unwrap_or_else(|d| panic!("{}", render_all(&d, &format!("{name}.nn"), &src, false)))
+    lower_source(&src, None, mode, 7)
+        .unwrap_or_else(|d| panic!("{}", render_all(&d, &format!("{name}.nn"), &src, false)))
 }
 
 fn trainable(m: &LoweredModel) -> usize {
@@ -127,18 +128,21 @@ fn fashion_cnn() {
     check_example("fashion_cnn", n);
     let m = lower("fashion_cnn", Mode::Infer);
     let kinds: Vec<&str> = m.layers.iter().map(|l| l.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        ["Reshape", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"],
-    );
+    assert_eq!(kinds, ["Reshape", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"],);
     let names: Vec<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, ["reshape", "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1"]);
+    assert_eq!(
+        names,
+        ["reshape", "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1"]
+    );
 }
 
 #[test]
 fn mlp6_logits() {
     // The custom-loop tutorial's variant: a linear last layer for cross-entropy on logits.
-    check_example("mlp6_logits", dense(784, 512) + dense(512, 256) + dense(256, 128) + dense(128, 64) + dense(64, 32) + dense(32, 10));
+    check_example(
+        "mlp6_logits",
+        dense(784, 512) + dense(512, 256) + dense(256, 128) + dense(128, 64) + dense(64, 32) + dense(32, 10),
+    );
 }
 
 #[test]

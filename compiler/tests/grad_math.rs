@@ -13,7 +13,13 @@ fn ok(r: Result<NodeId, nn_compiler::shape::ShapeError>) -> NodeId {
 }
 
 fn param(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
-    let v = g.add_var(VarDecl { name: name.into(), shape: shape.to_vec(), init: Init::GlorotUniform, regularizer: None, kind: VarKind::Trainable });
+    let v = g.add_var(VarDecl {
+        name: name.into(),
+        shape: shape.to_vec(),
+        init: Init::GlorotUniform,
+        regularizer: None,
+        kind: VarKind::Trainable,
+    });
     g.var_node(v)
 }
 
@@ -47,8 +53,13 @@ fn golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).expect("write golden");
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden {}; run with NN_BLESS=1 to create it", path.display()));
-    assert!(expected == actual, "golden {} differs (NN_BLESS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}", path.display());
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden {}; run with NN_BLESS=1 to create it", path.display()));
+    assert!(
+        expected == actual,
+        "golden {} differs (NN_BLESS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
 }
 
 /// x → dense(8, relu) → dense(3) → softmax cross-entropy against labels y.
@@ -114,7 +125,10 @@ fn math_prints_shared_subexpressions_once() {
     let m = ok(g.push(Op::Compare(CmpOp::Gt), &[q, zero]));
     let r = ok(g.mul(m, q));
     let text = math(&g, r);
-    assert_eq!(text, format!("let t{} = exp(x)\nlet t{} = t{} / (t{} + 1)\n(t{} > 0) * t{}", e.0, q.0, e.0, e.0, q.0, q.0));
+    assert_eq!(
+        text,
+        format!("let t{} = exp(x)\nlet t{} = t{} / (t{} + 1)\n(t{} > 0) * t{}", e.0, q.0, e.0, e.0, q.0, q.0)
+    );
 }
 
 /// `nn grad` on each example model: its train block's loss (Keras's default
@@ -135,7 +149,8 @@ fn example_models() {
     for path in files {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let source = std::fs::read_to_string(&path).unwrap();
-        let model = lower_source(&source, None, Mode::Train, 0).unwrap_or_else(|d| panic!("{stem}.nn does not lower: {d:?}"));
+        let model =
+            lower_source(&source, None, Mode::Train, 0).unwrap_or_else(|d| panic!("{stem}.nn does not lower: {d:?}"));
         let cfg = &model.train;
         let step = StepConfig {
             loss: cfg.loss.unwrap_or_else(|| panic!("{stem}.nn has no loss")),

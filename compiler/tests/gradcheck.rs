@@ -82,7 +82,8 @@ const UNARY: [UnaryOp; 10] = [
     UnaryOp::Relu,
     UnaryOp::Erf,
 ];
-const BINARY: [BinaryOp; 7] = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Min];
+const BINARY: [BinaryOp; 7] =
+    [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Min];
 
 fn unary_cases() -> Vec<Case> {
     UNARY
@@ -138,7 +139,8 @@ fn structure_cases() -> Vec<Case> {
         case("select", |b| {
             let n = pick(b, &[3, 7]);
             let bits: Vec<f64> = (0..b.batch * n).map(|i| (i % 2) as f64).collect();
-            let mask = b.input_with(Shape::batched(&[n]), ndarray::ArrayD::from_shape_vec(vec![b.batch, n], bits).unwrap());
+            let mask =
+                b.input_with(Shape::batched(&[n]), ndarray::ArrayD::from_shape_vec(vec![b.batch, n], bits).unwrap());
             let x = b.input(Shape::batched(&[n]), Domain::Any);
             let y = b.input(Shape::known(&[n]), Domain::Any);
             ok(b.g.push(Op::Select, &[mask, x, y]))
@@ -175,7 +177,11 @@ fn structure_cases() -> Vec<Case> {
     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         cases.push(case(format!("matmul aT={ta} bT={tb}"), move |b| {
             let (k, n) = (pick(b, &[1, 3, 7]), pick(b, &[1, 2, 5]));
-            let a = if ta { b.input(Shape(vec![Dim::Known(k), Dim::Batch]), Domain::Any) } else { b.input(Shape::batched(&[k]), Domain::Any) };
+            let a = if ta {
+                b.input(Shape(vec![Dim::Known(k), Dim::Batch]), Domain::Any)
+            } else {
+                b.input(Shape::batched(&[k]), Domain::Any)
+            };
             let dims = if tb { [n, k] } else { [k, n] };
             let w = b.var(&dims, Domain::Any);
             ok(b.g.push(Op::MatMul { transpose_a: ta, transpose_b: tb }, &[a, w]))
@@ -206,7 +212,12 @@ fn structure_cases() -> Vec<Case> {
         ok(b.g.push(Op::Broadcast(Shape::batched(&[4, 3])), &[x]))
     }));
     cases.push(case("concat axis 1", |b| {
-        let parts: Vec<NodeId> = (0..3).map(|_| pick(b, &[1, 2, 3])).collect::<Vec<_>>().into_iter().map(|n| b.input(Shape::batched(&[n]), Domain::Any)).collect();
+        let parts: Vec<NodeId> = (0..3)
+            .map(|_| pick(b, &[1, 2, 3]))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|n| b.input(Shape::batched(&[n]), Domain::Any))
+            .collect();
         ok(b.g.push(Op::Concat { axis: 1 }, &parts))
     }));
     cases.push(case("concat axis 0", |b| {
@@ -354,16 +365,17 @@ fn activation(b: &mut Builder, name: &str, z: NodeId) -> NodeId {
 }
 
 fn layer_cases() -> Vec<Case> {
-    let mut cases: Vec<Case> = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "softplus", "leaky_relu", "swish"]
-        .into_iter()
-        .map(|name| {
-            case(format!("dense + {name}"), move |b| {
-                let units = pick(b, &[1, 3, 4]);
-                let z = dense(b, units);
-                activation(b, name, z)
+    let mut cases: Vec<Case> =
+        ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "softplus", "leaky_relu", "swish"]
+            .into_iter()
+            .map(|name| {
+                case(format!("dense + {name}"), move |b| {
+                    let units = pick(b, &[1, 3, 4]);
+                    let z = dense(b, units);
+                    activation(b, name, z)
+                })
             })
-        })
-        .collect();
+            .collect();
     cases.push(case("dense + dropout", |b| {
         let z = dense(b, 4);
         let step = b.input_with(Shape::scalar(), ndarray::ArrayD::from_elem(vec![], 3.0));
@@ -496,7 +508,13 @@ fn kind(op: &Op) -> Kind {
             | UnaryOp::Erf => Differentiable,
         },
         Op::Binary(b) => match b {
-            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow | BinaryOp::Max | BinaryOp::Min => Differentiable,
+            BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Pow
+            | BinaryOp::Max
+            | BinaryOp::Min => Differentiable,
         },
         Op::Compare(c) => match c {
             CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le | CmpOp::Eq | CmpOp::Ne => NoGradient,
@@ -505,7 +523,12 @@ fn kind(op: &Op) -> Kind {
         Op::Reduce { op: ReduceOp::Sum | ReduceOp::Max, .. } => Differentiable,
         Op::ArgMax { .. } => NoGradient,
         Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::MatMul { .. } => Differentiable,
-        Op::Reshape(_) | Op::Transpose(_) | Op::Broadcast(_) | Op::Concat { .. } | Op::Slice { .. } | Op::Pad { .. } => Differentiable,
+        Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Broadcast(_)
+        | Op::Concat { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. } => Differentiable,
         Op::Conv2d(_) | Op::Conv2dGradInput { .. } | Op::Conv2dGradKernel { .. } | Op::Pool2d { .. } => Differentiable,
         Op::Pool2dGrad { kind: PoolKind::Avg, .. } => Differentiable,
         Op::Pool2dGrad { kind: PoolKind::Max, .. } => Unsupported,
@@ -556,7 +579,8 @@ fn checked_ops_are_all_differentiable_ops() {
     let ops = all_ops();
     let names: BTreeSet<&str> = ops.iter().map(|o| o.name()).collect();
     assert_eq!(names.len(), ops.len(), "all_ops lists an op name twice");
-    let differentiable: BTreeSet<&str> = ops.iter().filter(|o| kind(o) == Kind::Differentiable).map(|o| o.name()).collect();
+    let differentiable: BTreeSet<&str> =
+        ops.iter().filter(|o| kind(o) == Kind::Differentiable).map(|o| o.name()).collect();
     let unsupported: BTreeSet<&str> = ops.iter().filter(|o| kind(o) == Kind::Unsupported).map(|o| o.name()).collect();
 
     let mut covered = BTreeSet::new();

@@ -34,15 +34,24 @@ fn random_args(g: &Graph, batch: usize, rng: &mut StdRng, classes: i32) -> (Vec<
             let shape = d.ty.shape.resolve(batch);
             let n: usize = shape.iter().product();
             match d.ty.dtype {
-                DType::F32 => Value::F(ArrayD::from_shape_vec(IxDyn(&shape), (0..n).map(|_| rng.random_range(-2.0..2.0)).collect()).unwrap()),
-                DType::I32 => Value::I(ArrayD::from_shape_vec(IxDyn(&shape), (0..n).map(|_| rng.random_range(-1..classes + 1)).collect()).unwrap()),
+                DType::F32 => Value::F(
+                    ArrayD::from_shape_vec(IxDyn(&shape), (0..n).map(|_| rng.random_range(-2.0..2.0)).collect())
+                        .unwrap(),
+                ),
+                DType::I32 => Value::I(
+                    ArrayD::from_shape_vec(IxDyn(&shape), (0..n).map(|_| rng.random_range(-1..classes + 1)).collect())
+                        .unwrap(),
+                ),
             }
         })
         .collect();
     let vars = g
         .vars
         .iter()
-        .map(|v| ArrayD::from_shape_vec(IxDyn(&v.shape), (0..v.numel()).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap())
+        .map(|v| {
+            ArrayD::from_shape_vec(IxDyn(&v.shape), (0..v.numel()).map(|_| rng.random_range(-1.0..1.0)).collect())
+                .unwrap()
+        })
         .collect();
     (inputs, vars)
 }
@@ -63,7 +72,13 @@ fn close(what: &str, got: &[f32], want: &[f32]) -> Result<(), String> {
 
 /// Runs the JIT (already compiled) and the interpreter on the same data and
 /// compares outputs and updated variables.
-fn check_run(g: &Graph, jit: &mut CompiledGraph, inputs: &[Value<f32>], vars: &[ArrayD<f32>], batch: usize) -> Result<(), String> {
+fn check_run(
+    g: &Graph,
+    jit: &mut CompiledGraph,
+    inputs: &[Value<f32>],
+    vars: &[ArrayD<f32>],
+    batch: usize,
+) -> Result<(), String> {
     let want = interp::run::<f32>(g, inputs, vars, batch).map_err(|e| format!("interpreter: {e:?}"))?;
     let host: Vec<HostInput> = inputs
         .iter()
@@ -116,7 +131,13 @@ fn check(g: &Graph, batches: &[usize], seed: u64) {
 }
 
 fn var(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
-    let v = g.add_var(VarDecl { name: name.into(), shape: shape.to_vec(), init: Init::Zeros, regularizer: None, kind: VarKind::Trainable });
+    let v = g.add_var(VarDecl {
+        name: name.into(),
+        shape: shape.to_vec(),
+        init: Init::Zeros,
+        regularizer: None,
+        kind: VarKind::Trainable,
+    });
     g.var_node(v)
 }
 
@@ -157,7 +178,9 @@ fn binary_compare_select_broadcasting_match() {
         (&[3, 5], Shape::scalar()),
     ];
     for (xd, ws) in &shapes {
-        for b in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Min] {
+        for b in
+            [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Min]
+        {
             let mut g = Graph::new();
             let x = input(&mut g, "x", xd);
             let w = var(&mut g, "w", &ws.known_dims().unwrap());
@@ -188,7 +211,10 @@ fn casts_and_integer_compares_match() {
     let mut g = Graph::new();
     let l = labels(&mut g);
     let x = input(&mut g, "x", &[]);
-    let scaled = { let c = g.scalar(4.0); g.mul(x, c).unwrap() };
+    let scaled = {
+        let c = g.scalar(4.0);
+        g.mul(x, c).unwrap()
+    };
     let xi = g.cast(scaled, DType::I32).unwrap();
     let eq = g.push(Op::Compare(CmpOp::Eq), &[l, xi]).unwrap();
     let gt = g.push(Op::Compare(CmpOp::Gt), &[l, xi]).unwrap();
@@ -221,7 +247,11 @@ fn structure_ops_match() {
     check(&single(&[3, 4], Op::Transpose(vec![2, 0, 1])), &BATCHES, 10);
     check(&single(&[3, 4], Op::Transpose(vec![1, 0, 2])), &BATCHES, 10);
     check(&single(&[12], Op::Reshape(Shape(vec![Dim::Batch, Dim::Known(3), Dim::Known(4)]))), &BATCHES, 11);
-    check(&single(&[1, 4], Op::Broadcast(Shape(vec![Dim::Known(2), Dim::Batch, Dim::Known(3), Dim::Known(4)]))), &[1, 7], 12);
+    check(
+        &single(&[1, 4], Op::Broadcast(Shape(vec![Dim::Known(2), Dim::Batch, Dim::Known(3), Dim::Known(4)]))),
+        &[1, 7],
+        12,
+    );
     check(&single(&[5, 4], Op::Slice { axis: 1, start: 1, end: 4 }), &BATCHES, 13);
     check(&single(&[5, 4], Op::Pad { axis: 2, before: 2, after: 1 }), &BATCHES, 14);
     let mut g = Graph::new();
@@ -313,19 +343,27 @@ fn dropout_masks_are_bit_exact() {
             let out = jit.run(&[HostInput::F32(&x), HostInput::F32(&[step])], &mut [], batch).unwrap();
             let want = interp::run::<f32>(
                 &g,
-                &[Value::F(ArrayD::from_shape_vec(IxDyn(&[batch, 37]), x.clone()).unwrap()), Value::F(ArrayD::from_elem(IxDyn(&[]), step))],
+                &[
+                    Value::F(ArrayD::from_shape_vec(IxDyn(&[batch, 37]), x.clone()).unwrap()),
+                    Value::F(ArrayD::from_elem(IxDyn(&[]), step)),
+                ],
                 &[],
                 batch,
             )
             .unwrap();
             let HostOutput::F32(m, _) = &out[0] else { panic!("mask must be f32") };
             let want_m: Vec<f32> = want.outputs[0].as_f().unwrap().iter().copied().collect();
-            assert_eq!(m.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_m.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            assert_eq!(
+                m.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want_m.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
             assert!(m.contains(&0.0) || batch == 1, "a 0.3 dropout mask of {} elements drops something", m.len());
         }
     }
 }
 
+#[path = "jit/gemm.rs"]
+mod gemm;
 #[path = "jit/mlp.rs"]
 mod mlp;
 #[path = "jit/random.rs"]

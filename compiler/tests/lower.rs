@@ -97,7 +97,10 @@ fn errors(src: &str) -> Vec<&'static str> {
 
 #[test]
 fn sequential_names_shapes_and_rows() {
-    let m = lower("model m { input image: [28, 28] flatten dense(128, activation = relu) dropout(0.5) dense(10) relu }", Mode::Infer);
+    let m = lower(
+        "model m { input image: [28, 28] flatten dense(128, activation = relu) dropout(0.5) dense(10) relu }",
+        Mode::Infer,
+    );
     let names: Vec<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["flatten", "dense", "dropout", "dense_1", "activation"]);
     let kinds: Vec<&str> = m.layers.iter().map(|l| l.kind.as_str()).collect();
@@ -184,7 +187,16 @@ fn custom_layers_params_patterns_and_activation_use() {
     let var_names: Vec<&str> = m.graph.vars.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(
         var_names,
-        ["my_dense/w", "my_dense/b", "dense/kernel", "dense/bias", "my_dense_1/w", "my_dense_1/b", "my_dense_2/w", "my_dense_2/b"]
+        [
+            "my_dense/w",
+            "my_dense/b",
+            "dense/kernel",
+            "dense/bias",
+            "my_dense_1/w",
+            "my_dense_1/b",
+            "my_dense_2/w",
+            "my_dense_2/b"
+        ]
     );
     let shapes: Vec<Vec<usize>> = m.graph.vars.iter().map(|v| v.shape.clone()).collect();
     assert_eq!(shapes[0], [8, 16]);
@@ -193,7 +205,10 @@ fn custom_layers_params_patterns_and_activation_use() {
     assert!(kinds.contains(&"my_dense") && kinds.contains(&"swish"), "{kinds:?}");
     assert_eq!(m.graph.shape(m.graph.outputs[0].1).to_string(), "[B, 4]");
     let names: Vec<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
-    assert!(names.contains(&"swish") && names.contains(&"swish_1"), "the user's swish replaces the built-in: {names:?}");
+    assert!(
+        names.contains(&"swish") && names.contains(&"swish_1"),
+        "the user's swish replaces the built-in: {names:?}"
+    );
     // The user's definition also wins inside math.
     let m = lower("layer relu(x) { return x * 2 } model m { input x: [3] y = relu(x) output y }", Mode::Infer);
     let y = run_f64(&m, &[-1.0, 0.0, 2.0], vec![]);
@@ -229,7 +244,9 @@ fn functional_outputs_math_and_folding() {
 
 #[test]
 fn activations_expand_to_primitives() {
-    for act in ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "softplus", "leaky_relu", "swish"] {
+    for act in
+        ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "softplus", "leaky_relu", "swish"]
+    {
         let src = format!("model m {{ input x: [4] dense(3, activation = {act}) }}");
         let m = lower(&src, Mode::Infer);
         assert_eq!(m.graph.shape(m.graph.outputs[0].1).to_string(), "[B, 3]", "{act}");
@@ -320,7 +337,8 @@ fn model_selection() {
 
 #[test]
 fn errors_are_collected_not_cascaded() {
-    let codes = errors("model m { input image: [28, 28] flaten dense(128, activaton = relu) dense(10, activation = softmx) }");
+    let codes =
+        errors("model m { input image: [28, 28] flaten dense(128, activaton = relu) dense(10, activation = softmx) }");
     assert_eq!(codes, ["E0107", "E0110", "E0108"]);
     // One undefined name, used twice afterwards, is reported once.
     let codes = errors("model m { input x: [4] h = dense(2)(y) g = dense(2)(h) k = relu(h) output g, k }");
@@ -391,7 +409,8 @@ fn activations_match_keras_formulas() {
         _ => 0.5,
     };
     let gelu = |x: f64| if x >= 0.0 { x * phi(x) } else { x * (1.0 - phi(x)) };
-    let gelu_tanh = |x: f64| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh());
+    let gelu_tanh =
+        |x: f64| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh());
     let cases: Vec<(&str, Box<dyn Fn(f64) -> f64>)> = vec![
         ("relu(x)", Box::new(|x: f64| x.max(0.0))),
         ("sigmoid(x)", Box::new(sigmoid)),

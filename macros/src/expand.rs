@@ -252,7 +252,10 @@ fn typed_api(model: &str, input: &str, in_dims: &[usize], out_dims: &[usize]) ->
         "model `{model}` expects input `{input}` of shape [batch, {}] but x has shape {{:?}}; reshape it or fix the model's `input` line",
         in_dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
     );
-    let bad_output = format!("model `{model}` returned {{}} values for one sample; {} were expected (a bug in nn)", out_dims.iter().product::<usize>());
+    let bad_output = format!(
+        "model `{model}` returned {{}} values for one sample; {} were expected (a bug in nn)",
+        out_dims.iter().product::<usize>()
+    );
     quote! {
         /// Per-sample shape of the input (batch excluded).
         pub const INPUT_SHAPE: [usize; #in_rank] = #in_list;
@@ -289,7 +292,12 @@ fn shape_text(dims: &[usize]) -> String {
     format!("[{}]", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
 }
 
-fn doc_text(lowered: &LoweredModel, inputs: &[(String, Vec<usize>)], outputs: &[(String, Vec<usize>)], warnings: &[String]) -> String {
+fn doc_text(
+    lowered: &LoweredModel,
+    inputs: &[(String, Vec<usize>)],
+    outputs: &[(String, Vec<usize>)],
+    warnings: &[String],
+) -> String {
     let mut doc = format!(" The `{}` model, checked when this crate was built.\n\n", lowered.name);
     for (n, d) in inputs {
         doc.push_str(&format!(" - input `{n}`: {} per sample\n", shape_text(d)));

@@ -136,7 +136,9 @@ impl Parse for IncludeArgs {
             input.parse::<Option<syn::Token![,]>>()?;
         }
         if !input.is_empty() {
-            return Err(input.error("include_model! takes a path and optionally a model name: include_model!(\"models/x.nn\", \"name\")"));
+            return Err(input.error(
+                "include_model! takes a path and optionally a model name: include_model!(\"models/x.nn\", \"name\")",
+            ));
         }
         Ok(IncludeArgs { path, model })
     }

@@ -42,7 +42,11 @@ pub fn message(d: &Diagnostic, locate: &dyn Fn(usize, usize) -> String) -> Strin
         s.push_str(&format!("\n  = here: {}", d.label));
     }
     for sec in &d.secondary {
-        s.push_str(&format!("\n  = note: {} ({})", sec.message, locate(sec.span.start as usize, sec.span.end as usize)));
+        s.push_str(&format!(
+            "\n  = note: {} ({})",
+            sec.message,
+            locate(sec.span.start as usize, sec.span.end as usize)
+        ));
     }
     for note in &d.notes {
         s.push_str(&format!("\n  = note: {note}"));

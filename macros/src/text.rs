@@ -84,10 +84,8 @@ impl TokenText {
         let first_idx = self.tokens.iter().position(|t| t.end > start);
         let Some(first_idx) = first_idx else { return Some((last, last)) };
         let first = &self.tokens[first_idx];
-        let last_idx = self.tokens[first_idx..]
-            .iter()
-            .rposition(|t| t.start < end)
-            .map_or(first_idx, |i| first_idx + i);
+        let last_idx =
+            self.tokens[first_idx..].iter().rposition(|t| t.start < end).map_or(first_idx, |i| first_idx + i);
         Some((first, &self.tokens[last_idx]))
     }
 }

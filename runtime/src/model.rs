@@ -104,6 +104,9 @@ pub struct Model {
     engine: Arc<dyn Engine>,
     pub(crate) compiled: Option<Compiled>,
     cache: HashMap<GraphKind, Prepared>,
+    /// Host buffers for predict/evaluate, kept between calls: a large
+    /// predict batch then costs no fresh zeroed pages per call.
+    pub(crate) inference_batch: crate::fit::Batch,
     pub(crate) iterations: u64,
     pub(crate) optimizer_built: bool,
 }
@@ -174,6 +177,7 @@ impl Model {
             engine: Arc::new(AutoEngine::default()),
             compiled: None,
             cache: HashMap::new(),
+            inference_batch: Default::default(),
             iterations: 0,
             optimizer_built: false,
         })

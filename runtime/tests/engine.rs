@@ -133,3 +133,59 @@ fn auto_engine_falls_back_for_unsupported_graphs() {
     let out = exe.run(&[Tensor::F32(&[-1.0, 2.0])], &mut [], 1).unwrap();
     assert_eq!(out[0].iter().copied().collect::<Vec<_>>(), [0.0, 2.0]);
 }
+
+/// An engine that records the batch size of every call.
+struct Recording(Arc<dyn Engine>, Arc<std::sync::Mutex<Vec<usize>>>);
+
+struct RecordingExe(Box<dyn Executable>, Arc<std::sync::Mutex<Vec<usize>>>);
+
+impl Engine for Recording {
+    fn name(&self) -> &'static str {
+        "recording"
+    }
+    fn prepare(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
+        Ok(Box::new(RecordingExe(self.0.prepare(graph)?, self.1.clone())))
+    }
+}
+
+impl Executable for RecordingExe {
+    fn run(
+        &mut self,
+        inputs: &[Tensor<'_>],
+        vars: &mut [Vec<f32>],
+        batch: usize,
+    ) -> Result<Vec<ndarray::ArrayD<f32>>, RuntimeError> {
+        self.1.lock().unwrap().push(batch);
+        self.0.run(inputs, vars, batch)
+    }
+}
+
+/// A large predict batch of a row-independent model runs in cache-sized
+/// pieces (8 MiB of input: 512 samples of 4096 floats) and gives the rows
+/// one big batch would.
+#[test]
+fn large_predict_batches_run_in_pieces_with_the_same_rows() {
+    use rand::{Rng, SeedableRng};
+    let source = "model wide {
+        input x: [4096]
+        dense(8, activation = relu)
+        dense(3, activation = softmax)
+        train { loss = sparse_categorical_crossentropy }
+    }";
+    let n = 1200;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let x = features((0..n * 4096).map(|_| rng.random_range(-1.0f32..1.0)).collect(), &[n, 4096]);
+    for engine in engines() {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut model = compiled_on(source, 5, Arc::new(Recording(engine.clone(), calls.clone())));
+        let whole = model.predict(&x, n).unwrap();
+        assert_eq!(*calls.lock().unwrap(), [512, 512, 176], "{}: pieces", engine.name());
+        calls.lock().unwrap().clear();
+        let small = model.predict(&x, 100).unwrap();
+        assert_eq!(calls.lock().unwrap().len(), 12, "{}: batches of 100 are not merged", engine.name());
+        assert_eq!(whole.shape(), [n, 3]);
+        for (a, b) in whole.iter().zip(small.iter()) {
+            assert!((a - b).abs() <= 1e-6, "{}: {a} vs {b}", engine.name());
+        }
+    }
+}

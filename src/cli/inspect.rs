@@ -83,7 +83,8 @@ fn build_graph(file: &SourceFile, model: Option<&str>, which: Graph) -> Result<n
 }
 
 fn jit(graph: &nn_compiler::ir::Graph) -> Result<codegen::CompiledGraph, String> {
-    codegen::compile(graph, &codegen::JitOptions::default()).map_err(|e| format!("the JIT cannot compile this graph: {e}"))
+    codegen::compile(graph, &codegen::JitOptions::default())
+        .map_err(|e| format!("the JIT cannot compile this graph: {e}"))
 }
 
 pub fn run_ir(args: &IrArgs) -> CmdResult {

@@ -122,8 +122,15 @@ pub enum ExprKind {
     Ident(String),
     List(Vec<Expr>),
     /// `callee(args)`; the callee may itself be a call: `dense(16)(x)`.
-    Call { callee: Box<Expr>, args: Vec<Arg> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Arg>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     Neg(Box<Expr>),
 }
 

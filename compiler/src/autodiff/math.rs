@@ -55,7 +55,9 @@ impl<'g> Printer<'g> {
             }
         }
         let bound = (0..n)
-            .map(|i| reached[i] && uses[i] > 1 && !g.nodes[i].args.is_empty() && !matches!(g.nodes[i].op, Op::Broadcast(_)))
+            .map(|i| {
+                reached[i] && uses[i] > 1 && !g.nodes[i].args.is_empty() && !matches!(g.nodes[i].op, Op::Broadcast(_))
+            })
             .collect();
         Printer { g, bound }
     }
@@ -158,9 +160,10 @@ impl<'g> Printer<'g> {
             }
             Op::Slice { axis, start, end } => call("slice", format!("axis={axis}, {start}..{end}")),
             Op::Pad { axis, before, after } => call("pad", format!("axis={axis}, {before}+{after}")),
-            Op::Conv2d(w) | Op::Conv2dGradKernel { window: w } | Op::Pool2d { window: w, .. } | Op::Pool2dGrad { window: w, .. } => {
-                call(node.op.name(), window(w))
-            }
+            Op::Conv2d(w)
+            | Op::Conv2dGradKernel { window: w }
+            | Op::Pool2d { window: w, .. }
+            | Op::Pool2dGrad { window: w, .. } => call(node.op.name(), window(w)),
             Op::Conv2dGradInput { window: w, .. } => call(node.op.name(), window(w)),
             Op::Gather => call("gather", String::new()),
             Op::ScatterAdd { rows } => call("scatter_add", format!("rows={rows}")),

@@ -66,7 +66,13 @@ pub(super) fn grad(graph: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Ve
     Ok(out)
 }
 
-fn sweep(graph: &mut Graph, n: usize, on_path: &[bool], is_wrt: &[bool], adjoint: &mut [Option<NodeId>]) -> Result<(), ShapeError> {
+fn sweep(
+    graph: &mut Graph,
+    n: usize,
+    on_path: &[bool],
+    is_wrt: &[bool],
+    adjoint: &mut [Option<NodeId>],
+) -> Result<(), ShapeError> {
     for i in (0..n).rev() {
         let dy = match (on_path[i], adjoint[i]) {
             (true, Some(dy)) => dy,
@@ -113,7 +119,12 @@ fn log_of_softmax(graph: &Graph, id: NodeId) -> Option<(NodeId, usize)> {
     }
 }
 
-fn accumulate(graph: &mut Graph, adjoint: &mut [Option<NodeId>], at: NodeId, contribution: NodeId) -> Result<(), ShapeError> {
+fn accumulate(
+    graph: &mut Graph,
+    adjoint: &mut [Option<NodeId>],
+    at: NodeId,
+    contribution: NodeId,
+) -> Result<(), ShapeError> {
     if graph.shape(contribution) != graph.shape(at) {
         return Err(ShapeError::Invalid {
             op: graph.node(at).op.name(),
@@ -140,7 +151,9 @@ fn check_request(graph: &Graph, loss: NodeId, wrt: &[NodeId]) -> Result<(), Shap
     }
     let ty = graph.ty(loss);
     if ty.dtype != DType::F32 || ty.shape.rank() != 0 {
-        return Err(invalid(format!("the loss {loss} must be an f32 scalar but is {ty}; reduce it with a sum or mean first")));
+        return Err(invalid(format!(
+            "the loss {loss} must be an f32 scalar but is {ty}; reduce it with a sum or mean first"
+        )));
     }
     for &w in wrt {
         if w.index() >= len {

@@ -95,7 +95,12 @@ fn pass(old: &Graph) -> Result<(Graph, Vec<Option<NodeId>>), ShapeError> {
         map[id.index()] = Some(build(&mut new, node, &args)?);
     }
 
-    new.outputs = old.outputs.iter().map(|(name, id)| (name.clone(), map[id.index()])).filter_map(|(n, id)| id.map(|id| (n, id))).collect();
+    new.outputs = old
+        .outputs
+        .iter()
+        .map(|(name, id)| (name.clone(), map[id.index()]))
+        .filter_map(|(n, id)| id.map(|id| (n, id)))
+        .collect();
     new.updates = old.updates.iter().filter_map(|&(v, id)| map[id.index()].map(|id| (v, id))).collect();
     Ok((new, map))
 }
@@ -140,7 +145,9 @@ fn build(g: &mut Graph, node: &Node, args: &[NodeId]) -> Result<NodeId, ShapeErr
         }
     }
     let mut args = args.to_vec();
-    if matches!(node.op, Op::Binary(BinaryOp::Add | BinaryOp::Mul)) && operand_rank(g, &node.op, args[1]) < operand_rank(g, &node.op, args[0]) {
+    if matches!(node.op, Op::Binary(BinaryOp::Add | BinaryOp::Mul))
+        && operand_rank(g, &node.op, args[1]) < operand_rank(g, &node.op, args[0])
+    {
         args.swap(0, 1);
     }
     g.push(node.op.clone(), &args)

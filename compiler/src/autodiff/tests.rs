@@ -3,7 +3,9 @@
 //! tested against finite differences in `tests/gradcheck.rs`.
 
 use super::{grad, simplify};
-use crate::ir::{BinaryOp, CmpOp, Dim, Graph, Init, InputRole, NodeId, Op, Shape, TensorType, UnaryOp, VarDecl, VarId, VarKind};
+use crate::ir::{
+    BinaryOp, CmpOp, Dim, Graph, Init, InputRole, NodeId, Op, Shape, TensorType, UnaryOp, VarDecl, VarId, VarKind,
+};
 
 fn input(g: &mut Graph, name: &str, shape: Shape) -> NodeId {
     g.add_input(name, TensorType::f32(shape), InputRole::Feature)
@@ -194,7 +196,13 @@ fn dce_keeps_declarations_outputs_and_updates() {
     let mut g = Graph::new();
     let x = input(&mut g, "x", Shape::batched(&[3]));
     let _unused = input(&mut g, "unused", Shape::batched(&[1]));
-    let decl = |name: &str| VarDecl { name: name.into(), shape: vec![3], init: Init::Zeros, regularizer: None, kind: VarKind::Trainable };
+    let decl = |name: &str| VarDecl {
+        name: name.into(),
+        shape: vec![3],
+        init: Init::Zeros,
+        regularizer: None,
+        kind: VarKind::Trainable,
+    };
     let v0 = g.add_var(decl("a"));
     let _v1 = g.add_var(decl("b"));
     let w = g.var_node(v0);
@@ -209,7 +217,10 @@ fn dce_keeps_declarations_outputs_and_updates() {
     assert_eq!(s.inputs, g.inputs);
     assert_eq!(s.vars, g.vars);
     assert_eq!(map[dead.index()], None);
-    assert_eq!(s.outputs, vec![("y".to_string(), map[y.index()].unwrap()), ("total".to_string(), map[total.index()].unwrap())]);
+    assert_eq!(
+        s.outputs,
+        vec![("y".to_string(), map[y.index()].unwrap()), ("total".to_string(), map[total.index()].unwrap())]
+    );
     assert_eq!(s.updates, vec![(VarId(0), map[next.index()].unwrap())]);
     assert!(map[1].is_some(), "unused inputs keep their node");
     assert!(!ops(&s).contains(&"exp"));
@@ -219,7 +230,13 @@ fn dce_keeps_declarations_outputs_and_updates() {
 fn simplify_is_idempotent_on_gradient_graphs() {
     let mut g = Graph::new();
     let x = input(&mut g, "x", Shape::batched(&[4]));
-    let v = g.add_var(VarDecl { name: "k".into(), shape: vec![4, 2], init: Init::Zeros, regularizer: None, kind: VarKind::Trainable });
+    let v = g.add_var(VarDecl {
+        name: "k".into(),
+        shape: vec![4, 2],
+        init: Init::Zeros,
+        regularizer: None,
+        kind: VarKind::Trainable,
+    });
     let k = g.var_node(v);
     let z = g.matmul(x, k).unwrap();
     let p = g.push(Op::Softmax { axis: 1 }, &[z]).unwrap();

@@ -51,7 +51,8 @@ pub(super) fn vjp(g: &mut Graph, id: NodeId, dy: NodeId, arg: usize) -> Adjoint 
             }
             let zero = g.scalar(0.0);
             let mask = node.args[0];
-            let picked = if arg == 1 { g.push(Op::Select, &[mask, dy, zero])? } else { g.push(Op::Select, &[mask, zero, dy])? };
+            let picked =
+                if arg == 1 { g.push(Op::Select, &[mask, dy, zero])? } else { g.push(Op::Select, &[mask, zero, dy])? };
             unbroadcast(g, picked, &x_shape).map(Some)
         }
         Op::Cast(to) => match (g.ty(x).dtype, to) {
@@ -177,7 +178,9 @@ pub(super) fn vjp(g: &mut Graph, id: NodeId, dy: NodeId, arg: usize) -> Adjoint 
                 _ => {
                     return Err(ShapeError::Invalid {
                         op: "gather",
-                        detail: format!("the gradient of a table needs a known number of rows, but the table is {x_shape}"),
+                        detail: format!(
+                            "the gradient of a table needs a known number of rows, but the table is {x_shape}"
+                        ),
                     })
                 }
             };

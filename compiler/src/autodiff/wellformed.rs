@@ -18,8 +18,12 @@ pub(super) fn check(graph: &Graph) -> Result<(), ShapeError> {
             return Err(bad(format!("%{i} refers to {a}, which is not an earlier node")));
         }
         match &node.op {
-            Op::Input(k) if *k >= graph.inputs.len() => return Err(bad(format!("%{i} reads input {k}, which is not declared"))),
-            Op::Var(v) if v.index() >= graph.vars.len() => return Err(bad(format!("%{i} reads {v}, which is not declared"))),
+            Op::Input(k) if *k >= graph.inputs.len() => {
+                return Err(bad(format!("%{i} reads input {k}, which is not declared")))
+            }
+            Op::Var(v) if v.index() >= graph.vars.len() => {
+                return Err(bad(format!("%{i} reads {v}, which is not declared")))
+            }
             Op::Input(_) | Op::Var(_) | Op::Const(_) | Op::BatchSize => {
                 if !node.args.is_empty() {
                     return Err(bad(format!("leaf %{i} has arguments")));

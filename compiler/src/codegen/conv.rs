@@ -67,7 +67,15 @@ pub unsafe fn conv2d(w: &Window, xd: &Dims, kd: &Dims, x: *const f32, k: *const 
 /// # Safety
 /// Pointers cover their dims.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn conv2d_grad_input(w: &Window, dyd: &Dims, kd: &Dims, dy: *const f32, k: *const f32, xd: &Dims, dx: *mut f32) {
+pub unsafe fn conv2d_grad_input(
+    w: &Window,
+    dyd: &Dims,
+    kd: &Dims,
+    dy: *const f32,
+    k: *const f32,
+    xd: &Dims,
+    dx: *mut f32,
+) {
     let (n, h, wd, c) = (xd.d[0], xd.d[1], xd.d[2], xd.d[3]);
     let (kh, kw, f) = (kd.d[0], kd.d[1], kd.d[3]);
     let (oh, ow) = (dyd.d[1], dyd.d[2]);
@@ -101,7 +109,15 @@ pub unsafe fn conv2d_grad_input(w: &Window, dyd: &Dims, kd: &Dims, dy: *const f3
 /// # Safety
 /// Pointers cover their dims.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn conv2d_grad_kernel(w: &Window, xd: &Dims, dyd: &Dims, x: *const f32, dy: *const f32, kd: &Dims, dk: *mut f32) {
+pub unsafe fn conv2d_grad_kernel(
+    w: &Window,
+    xd: &Dims,
+    dyd: &Dims,
+    x: *const f32,
+    dy: *const f32,
+    kd: &Dims,
+    dk: *mut f32,
+) {
     let (n, h, wd, c) = (xd.d[0], xd.d[1], xd.d[2], xd.d[3]);
     let (kh, kw, f) = (kd.d[0], kd.d[1], kd.d[3]);
     let (oh, ow) = (dyd.d[1], dyd.d[2]);
@@ -180,7 +196,15 @@ pub unsafe fn pool2d(kind: PoolKind, w: &Window, xd: &Dims, x: *const f32, od: &
 ///
 /// # Safety
 /// Pointers cover their dims.
-pub unsafe fn pool2d_grad(kind: PoolKind, w: &Window, xd: &Dims, x: *const f32, dyd: &Dims, dy: *const f32, dx: *mut f32) {
+pub unsafe fn pool2d_grad(
+    kind: PoolKind,
+    w: &Window,
+    xd: &Dims,
+    x: *const f32,
+    dyd: &Dims,
+    dy: *const f32,
+    dx: *mut f32,
+) {
     let (n, h, wd, c) = (xd.d[0], xd.d[1], xd.d[2], xd.d[3]);
     let (oh, ow) = (dyd.d[1], dyd.d[2]);
     let (pt, pl) = pad_before(w, h, wd, oh, ow);

@@ -80,7 +80,11 @@ pub(super) fn merge_adjacent(plan: &mut Plan) {
     let mut k = 1;
     while k < plan.kernels.len() {
         let merged = match (&plan.kernels[k - 1], &plan.kernels[k]) {
-            (Kernel::Fused(a), Kernel::Fused(b)) if a.shape == b.shape && a.exprs.len() + b.exprs.len() <= MAX_EXPRS => merge(a, b),
+            (Kernel::Fused(a), Kernel::Fused(b))
+                if a.shape == b.shape && a.exprs.len() + b.exprs.len() <= MAX_EXPRS =>
+            {
+                merge(a, b)
+            }
             _ => None,
         };
         match merged {
@@ -142,4 +146,3 @@ fn merge(a: &Group, b: &Group) -> Option<Group> {
     g.outs.extend(b.outs.iter().map(|(e, buf)| (remap[*e], *buf)));
     Some(g)
 }
-

@@ -163,8 +163,11 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
             let params = b.block_params(entry).to_vec();
-            let math: Vec<(UnaryOp, FuncRef)> =
-                MATH1.iter().zip(&math_ids).map(|((_, op), id)| (*op, module.declare_func_in_func(*id, b.func))).collect();
+            let math: Vec<(UnaryOp, FuncRef)> = MATH1
+                .iter()
+                .zip(&math_ids)
+                .map(|((_, op), id)| (*op, module.declare_func_in_func(*id, b.func)))
+                .collect();
             let pow_ref = module.declare_func_in_func(pow_id, b.func);
             let mut cx = Cx { table: params[0], batch: params[1], math, pow_ref, simd };
             body(module, &mut b, &mut cx, &params);
@@ -195,9 +198,14 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
                 continue;
             }
             let signature = sig(&[ptr_ty, types::I64, types::I64, types::I64], &[]);
-            let id = define(&mut module, &format!("nn_k{k}"), k as u32 + 1, signature, Linkage::Local, &mut |_, b, cx, p| {
-                emit_group(b, cx, g, Some((p[2], p[3])))
-            })?;
+            let id = define(
+                &mut module,
+                &format!("nn_k{k}"),
+                k as u32 + 1,
+                signature,
+                Linkage::Local,
+                &mut |_, b, cx, p| emit_group(b, cx, g, Some((p[2], p[3]))),
+            )?;
             split_fns[k] = Some(id);
         }
     }
@@ -332,7 +340,9 @@ fn vectorizable(g: &Group) -> bool {
     g.dtypes.iter().all(|d| *d == DType::F32)
         && g.leaves.iter().all(|l| l.dtype == DType::F32)
         && g.exprs.iter().all(|e| match e {
-            Expr::Unary(u, _) => matches!(u, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Sign),
+            Expr::Unary(u, _) => {
+                matches!(u, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Sign)
+            }
             Expr::Binary(op, _, _) => *op != BinaryOp::Pow,
             Expr::Compare(_, dt, _, _) => *dt == DType::F32,
             Expr::Cast { .. } => false,
@@ -363,20 +373,28 @@ fn emit_group(b: &mut FunctionBuilder, cx: &mut Cx, g: &Group, range: Option<(Va
     let outer_n = outer_sizes.iter().fold(None, |acc: Option<Value>, &v| Some(acc.map_or(v, |a| b.ins().imul(a, v))));
     let outer_n = outer_n.unwrap_or_else(|| b.ins().iconst(types::I64, 1));
     // Byte strides of each leaf along each outer dim and the inner dim.
-    let outer_bstrides: Vec<Vec<Option<Value>>> = strides
-        .iter()
-        .map(|st| {
-            st[..outer.len()]
-                .iter()
-                .map(|m| if *m == Mono::ZERO { None } else { Some(mono_value(b, cx.batch, Mono { c: m.c * 4, p: m.p })) })
-                .collect()
-        })
-        .collect();
+    let outer_bstrides: Vec<Vec<Option<Value>>> =
+        strides
+            .iter()
+            .map(|st| {
+                st[..outer.len()]
+                    .iter()
+                    .map(|m| {
+                        if *m == Mono::ZERO {
+                            None
+                        } else {
+                            Some(mono_value(b, cx.batch, Mono { c: m.c * 4, p: m.p }))
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
     let inner_bstride: Vec<Option<Value>> = inner_strides
         .iter()
         .map(|m| if *m == Mono::ZERO { None } else { Some(mono_value(b, cx.batch, Mono { c: m.c * 4, p: m.p })) })
         .collect();
-    let batch_f = if g.exprs.contains(&Expr::BatchSize) { Some(b.ins().fcvt_from_uint(types::F32, cx.batch)) } else { None };
+    let batch_f =
+        if g.exprs.contains(&Expr::BatchSize) { Some(b.ins().fcvt_from_uint(types::F32, cx.batch)) } else { None };
     // Loop-invariant values, computed once before the loop: constants, the
     // batch size and leaves that are the same for every element.
     let invariant = |b: &mut FunctionBuilder, vector: bool| -> Vec<Option<Value>> {
@@ -485,4 +503,3 @@ fn emit_group(b: &mut FunctionBuilder, cx: &mut Cx, g: &Group, range: Option<(Va
     b.ins().jump(hdr, &[BlockArg::from(o_next)]);
     b.switch_to_block(exit);
 }
-

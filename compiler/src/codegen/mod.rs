@@ -14,13 +14,13 @@
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
+mod conv;
 mod expr;
 mod fuse;
 mod gemm;
 mod kernel;
 mod memory;
 mod native;
-mod conv;
 mod plan;
 mod pool;
 
@@ -28,6 +28,7 @@ use crate::ir::{DType, Graph};
 use std::fmt;
 
 pub use gemm::{cpu_has, resolve_isa, sgemm, GemmKernel, Mat};
+pub use pool::join;
 
 /// Which SIMD level the generated code and native kernels may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -133,20 +134,14 @@ unsafe impl Send for CompiledGraph {}
 pub fn compile(graph: &Graph, opts: &JitOptions) -> Result<CompiledGraph, CodegenError> {
     let started = std::time::Instant::now();
     if opts.threads == 0 || opts.threads > 2 {
-        return Err(CodegenError::BadArgument(format!(
-            "threads = {}: use 1 or 2",
-            opts.threads
-        )));
+        return Err(CodegenError::BadArgument(format!("threads = {}: use 1 or 2", opts.threads)));
     }
     let isa = gemm::resolve_isa(opts.isa)?;
     let plan = plan::build(graph, isa, opts)?;
     let code = kernel::generate(&plan, isa, opts.threads)?;
     let table = vec![std::ptr::null_mut(); plan.bufs.len()];
-    let update_scratch = plan
-        .updates
-        .iter()
-        .map(|u| if u.needs_snapshot { vec![0.0; u.numel] } else { Vec::new() })
-        .collect();
+    let update_scratch =
+        plan.updates.iter().map(|u| if u.needs_snapshot { vec![0.0; u.numel] } else { Vec::new() }).collect();
     Ok(CompiledGraph {
         arena: memory::Arena::new(&plan),
         plan,
@@ -193,8 +188,12 @@ impl CompiledGraph {
             let ptr = self.table[o.buf];
             outs.push(match o.dtype {
                 // SAFETY: the buffer holds `n` elements of this dtype.
-                DType::F32 => HostOutput::F32(unsafe { std::slice::from_raw_parts(ptr as *const f32, n) }.to_vec(), shape),
-                DType::I32 => HostOutput::I32(unsafe { std::slice::from_raw_parts(ptr as *const i32, n) }.to_vec(), shape),
+                DType::F32 => {
+                    HostOutput::F32(unsafe { std::slice::from_raw_parts(ptr as *const f32, n) }.to_vec(), shape)
+                }
+                DType::I32 => {
+                    HostOutput::I32(unsafe { std::slice::from_raw_parts(ptr as *const i32, n) }.to_vec(), shape)
+                }
             });
         }
         // Updates land after everything ran; sources that live in caller

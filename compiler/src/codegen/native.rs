@@ -132,7 +132,11 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
                 let along = adims(i).d[*axis];
                 let x = arg(i) as *const u32;
                 for r in 0..outer {
-                    std::ptr::copy_nonoverlapping(x.add(r * along * inner), o.add((r * total + at) * inner), along * inner);
+                    std::ptr::copy_nonoverlapping(
+                        x.add(r * along * inner),
+                        o.add((r * total + at) * inner),
+                        along * inner,
+                    );
                 }
                 at += along;
             }
@@ -155,7 +159,11 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             o.fill(0);
             let x = arg(0) as *const u32;
             for r in 0..outer {
-                std::ptr::copy_nonoverlapping(x.add(r * n * inner), o.as_mut_ptr().add((r * total + before) * inner), n * inner);
+                std::ptr::copy_nonoverlapping(
+                    x.add(r * n * inner),
+                    o.as_mut_ptr().add((r * total + before) * inner),
+                    n * inner,
+                );
             }
         }
         Op::OneHot { depth } => {
@@ -207,17 +215,39 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             let o = fo(odims.numel());
             dropout(*rate, *seed, *key, step, o);
         }
-        Op::Conv2d(w) => conv::conv2d(w, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32),
-        Op::Conv2dGradInput { window, .. } => {
-            conv::conv2d_grad_input(window, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32)
+        Op::Conv2d(w) => {
+            conv::conv2d(w, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32)
         }
-        Op::Conv2dGradKernel { window } => {
-            conv::conv2d_grad_kernel(window, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32)
+        Op::Conv2dGradInput { window, .. } => conv::conv2d_grad_input(
+            window,
+            &adims(0),
+            &adims(1),
+            arg(0) as *const f32,
+            arg(1) as *const f32,
+            &odims,
+            out as *mut f32,
+        ),
+        Op::Conv2dGradKernel { window } => conv::conv2d_grad_kernel(
+            window,
+            &adims(0),
+            &adims(1),
+            arg(0) as *const f32,
+            arg(1) as *const f32,
+            &odims,
+            out as *mut f32,
+        ),
+        Op::Pool2d { kind, window } => {
+            conv::pool2d(*kind, window, &adims(0), arg(0) as *const f32, &odims, out as *mut f32)
         }
-        Op::Pool2d { kind, window } => conv::pool2d(*kind, window, &adims(0), arg(0) as *const f32, &odims, out as *mut f32),
-        Op::Pool2dGrad { kind, window } => {
-            conv::pool2d_grad(*kind, window, &adims(0), arg(0) as *const f32, &adims(1), arg(1) as *const f32, out as *mut f32)
-        }
+        Op::Pool2dGrad { kind, window } => conv::pool2d_grad(
+            *kind,
+            window,
+            &adims(0),
+            arg(0) as *const f32,
+            &adims(1),
+            arg(1) as *const f32,
+            out as *mut f32,
+        ),
         // Planned as fused loops or aliases; never reach here.
         Op::Input(_)
         | Op::Var(_)

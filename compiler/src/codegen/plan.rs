@@ -94,7 +94,11 @@ pub enum Expr {
     /// Comparison of two values of the given dtype, yielding 0.0/1.0.
     Compare(CmpOp, DType, usize, usize),
     Select(usize, usize, usize),
-    Cast { from: DType, to: DType, x: usize },
+    Cast {
+        from: DType,
+        to: DType,
+        x: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -278,12 +282,14 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
         let id = NodeId(i as u32);
         match &node.op {
             Op::Input(k) => {
-                let b = *input_buf[*k].get_or_insert_with(|| new_buf(&mut plan, BufKind::Input(*k), Mono::numel(&node.ty.shape), id));
+                let b = *input_buf[*k]
+                    .get_or_insert_with(|| new_buf(&mut plan, BufKind::Input(*k), Mono::numel(&node.ty.shape), id));
                 node_buf[i] = Some(b);
             }
             Op::Var(v) => {
-                let b = *var_buf[v.index()]
-                    .get_or_insert_with(|| new_buf(&mut plan, BufKind::Var(v.index()), Mono::numel(&node.ty.shape), id));
+                let b = *var_buf[v.index()].get_or_insert_with(|| {
+                    new_buf(&mut plan, BufKind::Var(v.index()), Mono::numel(&node.ty.shape), id)
+                });
                 node_buf[i] = Some(b);
             }
             Op::Reshape(_) => {
@@ -329,7 +335,12 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
 
     for (name, id) in &graph.outputs {
         let buf = node_buf[id.index()].ok_or_else(|| missing(graph, *id))?;
-        plan.outputs.push(OutputPlan { name: name.clone(), buf, shape: graph.ty(*id).shape.clone(), dtype: graph.ty(*id).dtype });
+        plan.outputs.push(OutputPlan {
+            name: name.clone(),
+            buf,
+            shape: graph.ty(*id).shape.clone(),
+            dtype: graph.ty(*id).dtype,
+        });
     }
     for (v, id) in &graph.updates {
         let buf = node_buf[id.index()].ok_or_else(|| missing(graph, *id))?;

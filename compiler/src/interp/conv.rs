@@ -50,7 +50,12 @@ pub(super) fn geometry(h: usize, w: usize, window: &Window) -> Result<Geometry, 
 
 /// The in-bounds taps of output cell `(oy, ox)`, in row-major window order:
 /// `(ky, kx, iy, ix)`.
-pub(super) fn taps(g: &Geometry, window: &Window, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+pub(super) fn taps(
+    g: &Geometry,
+    window: &Window,
+    oy: usize,
+    ox: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
     let (kh, kw) = window.size;
     let (sh, sw) = window.strides;
     let (y0, x0) = ((oy * sh) as isize - g.pad_top as isize, (ox * sw) as isize - g.pad_left as isize);
@@ -101,7 +106,12 @@ pub(super) fn conv2d<T: Float>(x: &ArrayD<T>, k: &ArrayD<T>, window: &Window) ->
 
 /// `dx[n, iy, ix, c] = Σ dy[n, oy, ox, f] · k[ky, kx, c, f]` over the taps
 /// that read `(iy, ix)`; `input` is the `[N, H, W, C]` shape of `x`.
-pub(super) fn conv2d_grad_input<T: Float>(dy: &ArrayD<T>, k: &ArrayD<T>, window: &Window, input: &[usize]) -> Result<ArrayD<T>, String> {
+pub(super) fn conv2d_grad_input<T: Float>(
+    dy: &ArrayD<T>,
+    k: &ArrayD<T>,
+    window: &Window,
+    input: &[usize],
+) -> Result<ArrayD<T>, String> {
     let dy = view4(dy, "gradient")?;
     let k = view4(k, "kernel")?;
     let &[n, h, w, c] = input else {
@@ -111,7 +121,11 @@ pub(super) fn conv2d_grad_input<T: Float>(dy: &ArrayD<T>, k: &ArrayD<T>, window:
     let f = k.shape()[3];
     let g = geometry(h, w, window)?;
     if dy.dim() != (n, g.oh, g.ow, f) {
-        return Err(format!("gradient {:?} does not match the convolution output {:?}", dy.shape(), [n, g.oh, g.ow, f]));
+        return Err(format!(
+            "gradient {:?} does not match the convolution output {:?}",
+            dy.shape(),
+            [n, g.oh, g.ow, f]
+        ));
     }
     let mut dx = Array4::<T>::zeros((n, h, w, c));
     for b in 0..n {
@@ -133,14 +147,22 @@ pub(super) fn conv2d_grad_input<T: Float>(dy: &ArrayD<T>, k: &ArrayD<T>, window:
 }
 
 /// `dk[ky, kx, c, f] = Σ_{n, oy, ox} x[n, iy, ix, c] · dy[n, oy, ox, f]`.
-pub(super) fn conv2d_grad_kernel<T: Float>(x: &ArrayD<T>, dy: &ArrayD<T>, window: &Window) -> Result<ArrayD<T>, String> {
+pub(super) fn conv2d_grad_kernel<T: Float>(
+    x: &ArrayD<T>,
+    dy: &ArrayD<T>,
+    window: &Window,
+) -> Result<ArrayD<T>, String> {
     let x = view4(x, "input")?;
     let dy = view4(dy, "gradient")?;
     let (n, h, w, c) = x.dim();
     let g = geometry(h, w, window)?;
     let f = dy.shape()[3];
     if dy.dim() != (n, g.oh, g.ow, f) {
-        return Err(format!("gradient {:?} does not match the convolution output {:?}", dy.shape(), [n, g.oh, g.ow, f]));
+        return Err(format!(
+            "gradient {:?} does not match the convolution output {:?}",
+            dy.shape(),
+            [n, g.oh, g.ow, f]
+        ));
     }
     let mut dk = Array4::<T>::zeros((window.size.0, window.size.1, c, f));
     for b in 0..n {

@@ -104,7 +104,11 @@ pub(super) fn binary<T: Float>(op: BinaryOp, a: &ArrayD<T>, b: &ArrayD<T>) -> Re
 }
 
 /// A 0/1 mask in the interpreter's float type; works for f32 and i32 args.
-pub(super) fn compare<T: Float, E: Copy + PartialOrd>(op: CmpOp, a: &ArrayD<E>, b: &ArrayD<E>) -> Result<ArrayD<T>, String> {
+pub(super) fn compare<T: Float, E: Copy + PartialOrd>(
+    op: CmpOp,
+    a: &ArrayD<E>,
+    b: &ArrayD<E>,
+) -> Result<ArrayD<T>, String> {
     let test = move |x: E, y: E| match op {
         CmpOp::Gt => x > y,
         CmpOp::Ge => x >= y,
@@ -117,7 +121,11 @@ pub(super) fn compare<T: Float, E: Copy + PartialOrd>(op: CmpOp, a: &ArrayD<E>, 
 }
 
 /// `on_true` where `mask != 0` (NaN counts as nonzero), else `on_false`.
-pub(super) fn select<T: Float>(mask: &ArrayD<T>, on_true: &ArrayD<T>, on_false: &ArrayD<T>) -> Result<ArrayD<T>, String> {
+pub(super) fn select<T: Float>(
+    mask: &ArrayD<T>,
+    on_true: &ArrayD<T>,
+    on_false: &ArrayD<T>,
+) -> Result<ArrayD<T>, String> {
     let shape = broadcast_shape(&broadcast_shape(mask.shape(), on_true.shape())?, on_false.shape())?;
     let shape = IxDyn(&shape);
     let bad = || format!("cannot broadcast {:?}, {:?} and {:?}", mask.shape(), on_true.shape(), on_false.shape());

@@ -50,7 +50,10 @@ impl fmt::Display for InterpError {
             }
             ZeroBatch => f.write_str("batch size must be at least 1 but is 0"),
             Malformed { node, op, detail } => {
-                write!(f, "malformed graph at {node} (`{op}`): {detail}; this is a bug in the pass that built the graph")
+                write!(
+                    f,
+                    "malformed graph at {node} (`{op}`): {detail}; this is a bug in the pass that built the graph"
+                )
             }
         }
     }

@@ -29,7 +29,9 @@ impl<'a, T: Float> Args<'a, T> {
     fn new(node: &Node, values: &'a [Value<T>]) -> Result<Self, String> {
         let mut vals = Vec::with_capacity(node.args.len());
         for a in &node.args {
-            let v = values.get(a.index()).ok_or_else(|| format!("argument {a} is not computed before this node (forward reference)"))?;
+            let v = values
+                .get(a.index())
+                .ok_or_else(|| format!("argument {a} is not computed before this node (forward reference)"))?;
             vals.push(v);
         }
         Ok(Args { vals })
@@ -59,17 +61,30 @@ impl<'a, T: Float> Args<'a, T> {
 }
 
 /// The value of `node`, given the values of all earlier nodes.
-pub(super) fn eval<T: Float>(node: &Node, values: &[Value<T>], inputs: &[Value<T>], vars: &[ArrayD<T>], batch: usize) -> Result<Value<T>, String> {
+pub(super) fn eval<T: Float>(
+    node: &Node,
+    values: &[Value<T>],
+    inputs: &[Value<T>],
+    vars: &[ArrayD<T>],
+    batch: usize,
+) -> Result<Value<T>, String> {
     let args = Args::new(node, values)?;
     let out_shape = node.ty.shape.resolve(batch);
     Ok(match &node.op {
         Op::Input(i) => {
             args.arity(0)?;
-            inputs.get(*i).cloned().ok_or_else(|| format!("input index {i} is out of range ({} inputs)", inputs.len()))?
+            inputs
+                .get(*i)
+                .cloned()
+                .ok_or_else(|| format!("input index {i} is out of range ({} inputs)", inputs.len()))?
         }
         Op::Var(v) => {
             args.arity(0)?;
-            Value::F(vars.get(v.index()).cloned().ok_or_else(|| format!("{v} is out of range ({} variables)", vars.len()))?)
+            Value::F(
+                vars.get(v.index())
+                    .cloned()
+                    .ok_or_else(|| format!("{v} is out of range ({} variables)", vars.len()))?,
+            )
         }
         Op::Const(c) => {
             args.arity(0)?;

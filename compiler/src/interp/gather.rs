@@ -36,10 +36,18 @@ pub(super) fn gather<T: Float>(table: &ArrayD<T>, indices: &ArrayD<i32>) -> Resu
 
 /// (indices [S…], updates [S…, D…]) -> [rows, D…], summing updates into the
 /// rows the indices name.
-pub(super) fn scatter_add<T: Float>(indices: &ArrayD<i32>, updates: &ArrayD<T>, rows: usize) -> Result<ArrayD<T>, String> {
+pub(super) fn scatter_add<T: Float>(
+    indices: &ArrayD<i32>,
+    updates: &ArrayD<T>,
+    rows: usize,
+) -> Result<ArrayD<T>, String> {
     let lead = indices.ndim();
     if updates.ndim() < lead || updates.shape()[..lead] != *indices.shape() {
-        return Err(format!("updates {:?} do not start with the indices' shape {:?}", updates.shape(), indices.shape()));
+        return Err(format!(
+            "updates {:?} do not start with the indices' shape {:?}",
+            updates.shape(),
+            indices.shape()
+        ));
     }
     let row_dims = &updates.shape()[lead..];
     let row_len: usize = row_dims.iter().product();

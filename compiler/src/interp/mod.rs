@@ -39,7 +39,12 @@ use ndarray::ArrayD;
 ///
 /// `inputs` in `graph.inputs` order, `vars` in `graph.vars` order; `batch`
 /// resolves `Dim::Batch`.
-pub fn run<T: Float>(graph: &Graph, inputs: &[Value<T>], vars: &[ArrayD<T>], batch: usize) -> Result<RunOutput<T>, InterpError> {
+pub fn run<T: Float>(
+    graph: &Graph,
+    inputs: &[Value<T>],
+    vars: &[ArrayD<T>],
+    batch: usize,
+) -> Result<RunOutput<T>, InterpError> {
     let values = run_all(graph, inputs, vars, batch)?;
     let pick = |id: NodeId, what: &str| {
         values.get(id.index()).ok_or_else(|| InterpError::Malformed {
@@ -65,7 +70,12 @@ pub fn run<T: Float>(graph: &Graph, inputs: &[Value<T>], vars: &[ArrayD<T>], bat
                 return Err(InterpError::Malformed {
                     node: *id,
                     op: "update",
-                    detail: format!("the new value of `{}` is {} but the variable is f32{:?}", decl.name, other.type_string(), decl.shape),
+                    detail: format!(
+                        "the new value of `{}` is {} but the variable is f32{:?}",
+                        decl.name,
+                        other.type_string(),
+                        decl.shape
+                    ),
                 })
             }
         }
@@ -75,7 +85,12 @@ pub fn run<T: Float>(graph: &Graph, inputs: &[Value<T>], vars: &[ArrayD<T>], bat
 
 /// Every node's value, indexed by `NodeId` (for differential tests and
 /// debugging).
-pub fn run_all<T: Float>(graph: &Graph, inputs: &[Value<T>], vars: &[ArrayD<T>], batch: usize) -> Result<Vec<Value<T>>, InterpError> {
+pub fn run_all<T: Float>(
+    graph: &Graph,
+    inputs: &[Value<T>],
+    vars: &[ArrayD<T>],
+    batch: usize,
+) -> Result<Vec<Value<T>>, InterpError> {
     validate(graph, inputs, vars, batch)?;
     let mut values: Vec<Value<T>> = Vec::with_capacity(graph.nodes.len());
     for (index, node) in graph.nodes.iter().enumerate() {
@@ -113,7 +128,11 @@ fn validate<T: Float>(graph: &Graph, inputs: &[Value<T>], vars: &[ArrayD<T>], ba
     }
     for (decl, value) in graph.vars.iter().zip(vars) {
         if value.shape() != decl.shape.as_slice() {
-            return Err(InterpError::VarShape { name: decl.name.clone(), expected: decl.shape.clone(), found: value.shape().to_vec() });
+            return Err(InterpError::VarShape {
+                name: decl.name.clone(),
+                expected: decl.shape.clone(),
+                found: value.shape().to_vec(),
+            });
         }
     }
     Ok(())

@@ -15,7 +15,15 @@ use ndarray::{Array4, ArrayD, ArrayView4};
 
 /// The first maximal in-bounds cell `(iy, ix)` of window `(oy, ox)` in
 /// channel `ci` of image `b`; NaN counts as maximal (NumPy's argmax).
-fn argmax_cell<T: Float>(x: &ArrayView4<'_, T>, g: &Geometry, window: &Window, b: usize, oy: usize, ox: usize, ci: usize) -> Option<(usize, usize)> {
+fn argmax_cell<T: Float>(
+    x: &ArrayView4<'_, T>,
+    g: &Geometry,
+    window: &Window,
+    b: usize,
+    oy: usize,
+    ox: usize,
+    ci: usize,
+) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize, T)> = None;
     for (_, _, iy, ix) in taps(g, window, oy, ox) {
         let v = x[(b, iy, ix, ci)];
@@ -38,9 +46,12 @@ pub(super) fn pool2d<T: Float>(kind: PoolKind, x: &ArrayD<T>, window: &Window) -
             for ox in 0..g.ow {
                 for ci in 0..c {
                     y[(b, oy, ox, ci)] = match kind {
-                        PoolKind::Max => argmax_cell(&x, &g, window, b, oy, ox, ci).map_or(T::zero(), |(iy, ix)| x[(b, iy, ix, ci)]),
+                        PoolKind::Max => {
+                            argmax_cell(&x, &g, window, b, oy, ox, ci).map_or(T::zero(), |(iy, ix)| x[(b, iy, ix, ci)])
+                        }
                         PoolKind::Avg => {
-                            let (sum, count) = taps(&g, window, oy, ox).fold((T::zero(), 0usize), |(s, k), (_, _, iy, ix)| (s + x[(b, iy, ix, ci)], k + 1));
+                            let (sum, count) = taps(&g, window, oy, ox)
+                                .fold((T::zero(), 0usize), |(s, k), (_, _, iy, ix)| (s + x[(b, iy, ix, ci)], k + 1));
                             if count == 0 {
                                 T::zero()
                             } else {
@@ -56,7 +67,12 @@ pub(super) fn pool2d<T: Float>(kind: PoolKind, x: &ArrayD<T>, window: &Window) -
 }
 
 /// `dx` for `pool2d(kind, x)` given the output gradient `dy`.
-pub(super) fn pool2d_grad<T: Float>(kind: PoolKind, x: &ArrayD<T>, dy: &ArrayD<T>, window: &Window) -> Result<ArrayD<T>, String> {
+pub(super) fn pool2d_grad<T: Float>(
+    kind: PoolKind,
+    x: &ArrayD<T>,
+    dy: &ArrayD<T>,
+    window: &Window,
+) -> Result<ArrayD<T>, String> {
     let x = view4(x, "input")?;
     let dy = view4(dy, "gradient")?;
     let (n, h, w, c) = x.dim();

@@ -16,7 +16,12 @@ fn check_axis(axis: usize, rank: usize) -> Result<(), String> {
     }
 }
 
-pub(super) fn reduce<T: Float>(op: crate::ir::ReduceOp, x: &ArrayD<T>, axes: &[usize], keep_dims: bool) -> Result<ArrayD<T>, String> {
+pub(super) fn reduce<T: Float>(
+    op: crate::ir::ReduceOp,
+    x: &ArrayD<T>,
+    axes: &[usize],
+    keep_dims: bool,
+) -> Result<ArrayD<T>, String> {
     for w in axes.windows(2) {
         if w[0] >= w[1] {
             return Err(format!("axes {axes:?} must be sorted and unique"));

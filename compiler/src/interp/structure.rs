@@ -8,7 +8,12 @@
 use super::value::Float;
 use ndarray::{ArrayD, ArrayView2, Axis, Ix2, IxDyn, Slice};
 
-pub(super) fn matmul<T: Float>(a: &ArrayD<T>, b: &ArrayD<T>, transpose_a: bool, transpose_b: bool) -> Result<ArrayD<T>, String> {
+pub(super) fn matmul<T: Float>(
+    a: &ArrayD<T>,
+    b: &ArrayD<T>,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<ArrayD<T>, String> {
     let mut a = as_matrix(a, "left")?;
     let mut b = as_matrix(b, "right")?;
     if transpose_a {
@@ -24,7 +29,9 @@ pub(super) fn matmul<T: Float>(a: &ArrayD<T>, b: &ArrayD<T>, transpose_a: bool, 
 }
 
 fn as_matrix<'a, T>(x: &'a ArrayD<T>, which: &str) -> Result<ArrayView2<'a, T>, String> {
-    x.view().into_dimensionality::<Ix2>().map_err(|_| format!("{which} operand must be a matrix but has shape {:?}", x.shape()))
+    x.view()
+        .into_dimensionality::<Ix2>()
+        .map_err(|_| format!("{which} operand must be a matrix but has shape {:?}", x.shape()))
 }
 
 pub(super) fn reshape<E: Clone>(x: &ArrayD<E>, shape: &[usize]) -> Result<ArrayD<E>, String> {
@@ -69,7 +76,12 @@ pub(super) fn slice<E: Clone>(x: &ArrayD<E>, axis: usize, start: usize, end: usi
 }
 
 /// Zeros added before and after along `axis`.
-pub(super) fn pad<E: Clone + num_traits::Zero>(x: &ArrayD<E>, axis: usize, before: usize, after: usize) -> Result<ArrayD<E>, String> {
+pub(super) fn pad<E: Clone + num_traits::Zero>(
+    x: &ArrayD<E>,
+    axis: usize,
+    before: usize,
+    after: usize,
+) -> Result<ArrayD<E>, String> {
     if axis >= x.ndim() {
         return Err(format!("axis {axis} is out of range for rank {}", x.ndim()));
     }
@@ -93,7 +105,8 @@ mod tests {
         let ab = arr2(&[[1.0, 2.0, 8.0], [3.0, 4.0, 18.0], [5.0, 6.0, 28.0]]).into_dyn();
         assert_eq!(matmul(&a, &b, false, false).unwrap(), ab);
         // aᵀ·bᵀ: (2x3)·(3x2).
-        let atbt = arr2(&[[1.0 * 1.0 + 3.0 * 0.0 + 5.0 * 2.0, 0.0 + 3.0 + 15.0], [2.0 + 0.0 + 12.0, 0.0 + 4.0 + 18.0]]).into_dyn();
+        let atbt = arr2(&[[1.0 * 1.0 + 3.0 * 0.0 + 5.0 * 2.0, 0.0 + 3.0 + 15.0], [2.0 + 0.0 + 12.0, 0.0 + 4.0 + 18.0]])
+            .into_dyn();
         assert_eq!(matmul(&a, &b, true, true).unwrap(), atbt);
         assert!(matmul(&a, &a, false, false).is_err());
     }

@@ -17,12 +17,14 @@ mod graph;
 mod op;
 mod print;
 pub mod rng;
+mod rows;
 mod types;
 mod var;
 
 pub use graph::{Graph, InputDecl, InputRole, Node, Origin};
 pub use op::{BinaryOp, CmpOp, Op, Padding, PoolKind, ReduceOp, UnaryOp, Window};
 pub use print::{print_graph, print_node};
+pub use rows::rows_independent;
 pub use types::{DType, Dim, Shape, TensorType};
 pub use var::{Init, Regularizer, VarDecl, VarKind};
 

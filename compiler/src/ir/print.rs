@@ -101,9 +101,10 @@ fn attributes(graph: &Graph, op: &Op) -> String {
         Op::Transpose(p) => format!("{p:?}"),
         Op::Slice { axis, start, end } => format!("axis {axis}, {start}..{end}"),
         Op::Pad { axis, before, after } => format!("axis {axis}, {before}+{after}"),
-        Op::Conv2d(w) | Op::Conv2dGradKernel { window: w } | Op::Pool2d { window: w, .. } | Op::Pool2dGrad { window: w, .. } => {
-            window(w)
-        }
+        Op::Conv2d(w)
+        | Op::Conv2dGradKernel { window: w }
+        | Op::Pool2d { window: w, .. }
+        | Op::Pool2dGrad { window: w, .. } => window(w),
         Op::Conv2dGradInput { window: w, input } => format!("{}, input {input}", window(w)),
         Op::ScatterAdd { rows } => format!("rows {rows}"),
         Op::OneHot { depth } => format!("depth {depth}"),

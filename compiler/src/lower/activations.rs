@@ -15,14 +15,24 @@ pub enum Activation {
     Sigmoid,
     Tanh,
     /// Along `axis` (negative counts from the end, as in Keras).
-    Softmax { axis: i64 },
-    LogSoftmax { axis: i64 },
-    Elu { alpha: f64 },
+    Softmax {
+        axis: i64,
+    },
+    LogSoftmax {
+        axis: i64,
+    },
+    Elu {
+        alpha: f64,
+    },
     Selu,
-    Gelu { approximate: bool },
+    Gelu {
+        approximate: bool,
+    },
     Softplus,
     Softsign,
-    LeakyRelu { negative_slope: f64 },
+    LeakyRelu {
+        negative_slope: f64,
+    },
     Swish,
     Relu6,
     HardSigmoid,
@@ -30,13 +40,32 @@ pub enum Activation {
     Exponential,
     /// A user-defined single-input layer used as an activation: the
     /// instance index in the lowerer.
-    Custom { instance: usize, name: String },
+    Custom {
+        instance: usize,
+        name: String,
+    },
 }
 
 /// Every built-in activation name (`silu` is Keras's alias of `swish`).
 pub const NAMES: &[&str] = &[
-    "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "elu", "selu", "gelu", "softplus", "softsign",
-    "leaky_relu", "swish", "silu", "relu6", "hard_sigmoid", "mish", "exponential",
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "elu",
+    "selu",
+    "gelu",
+    "softplus",
+    "softsign",
+    "leaky_relu",
+    "swish",
+    "silu",
+    "relu6",
+    "hard_sigmoid",
+    "mish",
+    "exponential",
 ];
 
 const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;

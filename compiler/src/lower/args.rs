@@ -77,7 +77,8 @@ pub fn bind(callee: &str, params: &[Param], args: &[ArgVal], span: Span) -> Resu
                         )
                         .with_label("unknown argument")
                         .with_note(signature(callee, params));
-                        let names = params.iter().flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()));
+                        let names =
+                            params.iter().flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()));
                         if let Some(h) = suggest(&name.name, names) {
                             d = d.with_help(h);
                         }
@@ -110,9 +111,7 @@ pub fn bind(callee: &str, params: &[Param], args: &[ArgVal], span: Span) -> Resu
 
 /// `dense(units, activation?, use_bias?, …)`, for notes.
 pub fn signature(callee: &str, params: &[Param]) -> String {
-    let ps: Vec<String> = params
-        .iter()
-        .map(|p| if p.required { p.name.to_string() } else { format!("{}?", p.name) })
-        .collect();
+    let ps: Vec<String> =
+        params.iter().map(|p| if p.required { p.name.to_string() } else { format!("{}?", p.name) }).collect();
     format!("signature: {callee}({})", ps.join(", "))
 }

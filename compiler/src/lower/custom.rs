@@ -35,9 +35,13 @@ pub fn check_def(def: &LayerDef) -> Vec<Diagnostic> {
     // may not, since their names also fix Keras's weight names.
     if builtin(name).is_some() {
         out.push(
-            Diagnostic::error(DUPLICATE_DEF, format!("custom layer `{name}` has the name of a built-in layer"), def.name.span)
-                .with_label("shadows a built-in layer")
-                .with_help(format!("rename it, e.g. `my_{name}`")),
+            Diagnostic::error(
+                DUPLICATE_DEF,
+                format!("custom layer `{name}` has the name of a built-in layer"),
+                def.name.span,
+            )
+            .with_label("shadows a built-in layer")
+            .with_help(format!("rename it, e.g. `my_{name}`")),
         );
     }
     if def.params.is_empty() {
@@ -50,9 +54,13 @@ pub fn check_def(def: &LayerDef) -> Vec<Diagnostic> {
     for (i, p) in def.params.iter().enumerate() {
         if let Some(first) = def.params[..i].iter().find(|q| q.name.name == p.name.name) {
             out.push(
-                Diagnostic::error(DUPLICATE_NAME, format!("parameter `{}` is declared twice", p.name.name), p.name.span)
-                    .with_label("declared again here")
-                    .with_secondary(first.name.span, "first declared here"),
+                Diagnostic::error(
+                    DUPLICATE_NAME,
+                    format!("parameter `{}` is declared twice", p.name.name),
+                    p.name.span,
+                )
+                .with_label("declared again here")
+                .with_secondary(first.name.span, "first declared here"),
             );
         }
     }
@@ -112,7 +120,8 @@ impl<'a> Lowerer<'a> {
             };
             values.push((p.name.name.clone(), v));
         }
-        let inst = self.add_instance(&def.name.name, LayerKind::Custom { def: def.name.name.clone(), attrs: values }, span);
+        let inst =
+            self.add_instance(&def.name.name, LayerKind::Custom { def: def.name.name.clone(), attrs: values }, span);
         if let Some(outer) = self.scope().instance {
             self.sub_instances.insert((outer, span.start), inst);
         }
@@ -143,7 +152,12 @@ impl<'a> Lowerer<'a> {
             let names: Vec<&str> = tparams.iter().map(|p| p.name.name.as_str()).collect();
             return Err(Diagnostic::error(
                 ARITY,
-                format!("`{def_name}` takes {} input tensor(s) ({}) but gets {}", tparams.len(), names.join(", "), inputs.len()),
+                format!(
+                    "`{def_name}` takes {} input tensor(s) ({}) but gets {}",
+                    tparams.len(),
+                    names.join(", "),
+                    inputs.len()
+                ),
                 span,
             )
             .with_label(format!("{} input(s) given", inputs.len()))
@@ -193,7 +207,8 @@ impl<'a> Lowerer<'a> {
             // exposed them, since they may depend on its input shapes.
             for d in &mut self.diags[first_new..] {
                 if !d.secondary.iter().any(|l| l.span == span) {
-                    d.secondary.push(crate::diag::Label { span, message: format!("in `{}` applied here", def.name.name) });
+                    d.secondary
+                        .push(crate::diag::Label { span, message: format!("in `{}` applied here", def.name.name) });
                 }
             }
             return Ok(None);
@@ -234,7 +249,13 @@ impl<'a> Lowerer<'a> {
         let mismatch = |detail: String| {
             Diagnostic::error(
                 SHAPE_PATTERN,
-                format!("`{}` of `{}` expects shape {} but gets {}", p.name.name, def.name.name, pattern_text(pattern), per_sample(&shape)),
+                format!(
+                    "`{}` of `{}` expects shape {} but gets {}",
+                    p.name.name,
+                    def.name.name,
+                    pattern_text(pattern),
+                    per_sample(&shape)
+                ),
                 t_span,
             )
             .with_label(detail)
@@ -261,7 +282,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `w: [n, units] = glorot_uniform` inside a custom layer.
-    pub fn param(&mut self, name: &ast::Ident, shape: &ast::ShapeExpr, init: &ast::Expr, span: Span) -> Result<Sv, Diagnostic> {
+    pub fn param(
+        &mut self,
+        name: &ast::Ident,
+        shape: &ast::ShapeExpr,
+        init: &ast::Expr,
+        span: Span,
+    ) -> Result<Sv, Diagnostic> {
         let inst = self.scope().instance.expect("params are only lowered inside custom layers");
         let mut dims = Vec::new();
         for d in &shape.dims {
@@ -282,7 +309,10 @@ impl<'a> Lowerer<'a> {
                 if had != dims {
                     return Err(Diagnostic::error(
                         SHARED_SHAPE,
-                        format!("shared layer `{}` was built with `{}` of shape {had:?} but now needs {dims:?}", self.instances[inst].name, name.name),
+                        format!(
+                            "shared layer `{}` was built with `{}` of shape {had:?} but now needs {dims:?}",
+                            self.instances[inst].name, name.name
+                        ),
                         span,
                     )
                     .with_label("different size on this application")
@@ -291,7 +321,13 @@ impl<'a> Lowerer<'a> {
                 v
             }
             None => {
-                let v = self.g.add_var(VarDecl { name: full, shape: dims, init, regularizer: None, kind: VarKind::Trainable });
+                let v = self.g.add_var(VarDecl {
+                    name: full,
+                    shape: dims,
+                    init,
+                    regularizer: None,
+                    kind: VarKind::Trainable,
+                });
                 self.instances[inst].vars.push(v);
                 v
             }

@@ -130,51 +130,35 @@ pub fn shape_error(err: ShapeError, what: &str, span: Span) -> Diagnostic {
         )
         .with_label(format!("this input holds {} values", dtype_word(found)))
         .with_help("int inputs hold ids or labels; declare the input without `int` to feed float features"),
-        Broadcast { lhs, rhs, .. } => Diagnostic::error(
-            MATH_SHAPES,
-            format!("{what}: shapes {lhs} and {rhs} cannot be broadcast together"),
-            span,
-        )
-        .with_label(format!("{lhs} vs {rhs}"))
-        .with_note("broadcasting aligns trailing dimensions; each pair must be equal or 1"),
-        MatMulInner { lhs, rhs } => Diagnostic::error(
-            MATH_SHAPES,
-            format!("matrix product of {lhs} and {rhs}: inner dimensions differ"),
-            span,
-        )
-        .with_label(format!("{} columns vs {} rows", dim_at(&lhs, 1), dim_at(&rhs, 0))),
-        Rank { expected, found, .. } => Diagnostic::error(
-            RANK,
-            format!("{what} expects {expected} but gets {found}"),
-            span,
-        )
-        .with_label(format!("shape {found}")),
-        Axis { axis, rank, .. } => Diagnostic::error(
-            ARG_RANGE,
-            format!("{what}: axis {axis} is out of range for a rank-{rank} tensor"),
-            span,
-        ),
-        ReshapeCount { from, to } => Diagnostic::error(
-            RESHAPE,
-            format!("cannot reshape {from} into {to}: the element counts differ"),
-            span,
-        ),
-        Concat { axis, first, other } => Diagnostic::error(
-            CONCAT,
-            format!("cannot concatenate {first} and {other} along axis {axis}"),
-            span,
-        ),
-        Window { input, detail, .. } => Diagnostic::error(
-            WINDOW,
-            format!("{what} does not fit its input {}: {detail}", per_sample(&input)),
-            span,
-        )
-        .with_help("use `padding = same` or a smaller window"),
-        Arity { expected, found, .. } => Diagnostic::error(
-            ARITY,
-            format!("{what} takes {expected} input(s) but gets {found}"),
-            span,
-        ),
+        Broadcast { lhs, rhs, .. } => {
+            Diagnostic::error(MATH_SHAPES, format!("{what}: shapes {lhs} and {rhs} cannot be broadcast together"), span)
+                .with_label(format!("{lhs} vs {rhs}"))
+                .with_note("broadcasting aligns trailing dimensions; each pair must be equal or 1")
+        }
+        MatMulInner { lhs, rhs } => {
+            Diagnostic::error(MATH_SHAPES, format!("matrix product of {lhs} and {rhs}: inner dimensions differ"), span)
+                .with_label(format!("{} columns vs {} rows", dim_at(&lhs, 1), dim_at(&rhs, 0)))
+        }
+        Rank { expected, found, .. } => {
+            Diagnostic::error(RANK, format!("{what} expects {expected} but gets {found}"), span)
+                .with_label(format!("shape {found}"))
+        }
+        Axis { axis, rank, .. } => {
+            Diagnostic::error(ARG_RANGE, format!("{what}: axis {axis} is out of range for a rank-{rank} tensor"), span)
+        }
+        ReshapeCount { from, to } => {
+            Diagnostic::error(RESHAPE, format!("cannot reshape {from} into {to}: the element counts differ"), span)
+        }
+        Concat { axis, first, other } => {
+            Diagnostic::error(CONCAT, format!("cannot concatenate {first} and {other} along axis {axis}"), span)
+        }
+        Window { input, detail, .. } => {
+            Diagnostic::error(WINDOW, format!("{what} does not fit its input {}: {detail}", per_sample(&input)), span)
+                .with_help("use `padding = same` or a smaller window")
+        }
+        Arity { expected, found, .. } => {
+            Diagnostic::error(ARITY, format!("{what} takes {expected} input(s) but gets {found}"), span)
+        }
         Invalid { detail, .. } => Diagnostic::error(ARG_RANGE, format!("{what}: {detail}"), span),
     }
 }

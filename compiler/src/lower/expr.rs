@@ -13,7 +13,8 @@ use crate::diag::{Diagnostic, Span};
 use crate::ir::{BinaryOp, Dim, NodeId, Op, Origin, ReduceOp, UnaryOp};
 
 /// Functions usable in math besides the activations.
-pub const MATH_FNS: &[&str] = &["exp", "log", "sqrt", "abs", "square", "sum", "mean", "max", "min", "maximum", "minimum"];
+pub const MATH_FNS: &[&str] =
+    &["exp", "log", "sqrt", "abs", "square", "sum", "mean", "max", "min", "maximum", "minimum"];
 
 impl<'a> Lowerer<'a> {
     pub fn eval(&mut self, e: &ast::Expr) -> Result<Sv, Diagnostic> {
@@ -57,9 +58,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn eval_args(&mut self, args: &[ast::Arg]) -> Result<Vec<ArgVal>, Diagnostic> {
-        args.iter()
-            .map(|a| Ok(ArgVal { name: a.name.clone(), value: self.eval(&a.value)?, span: a.span }))
-            .collect()
+        args.iter().map(|a| Ok(ArgVal { name: a.name.clone(), value: self.eval(&a.value)?, span: a.span })).collect()
     }
 
     /// Nodes of free-standing math belong to the custom layer being applied, if any.
@@ -208,8 +207,12 @@ impl<'a> Lowerer<'a> {
             Value::Activation(a) => {
                 let what = format!("activation `{}`", a.name());
                 let [arg] = args else {
-                    return Err(Diagnostic::error(ARITY, format!("{what} takes one tensor but gets {} arguments", args.len()), span)
-                        .with_label("expected one tensor"));
+                    return Err(Diagnostic::error(
+                        ARITY,
+                        format!("{what} takes one tensor but gets {} arguments", args.len()),
+                        span,
+                    )
+                    .with_label("expected one tensor"));
                 };
                 let Some(t) = self.expect_tensor(&arg.value, &what)? else { return Ok(Sv::new(Value::Poison, span)) };
                 self.math_origin(span);
@@ -219,8 +222,9 @@ impl<'a> Lowerer<'a> {
             Value::Call { name, .. } => Err(self.unknown_layer(name, f.span)),
             Value::Symbol(name) => Err(self.undefined(name, f.span)),
             other => {
-                let mut d = Diagnostic::error(NOT_A_LAYER, format!("{} is not a layer", other.describe(&self.g)), f.span)
-                    .with_label("cannot be applied");
+                let mut d =
+                    Diagnostic::error(NOT_A_LAYER, format!("{} is not a layer", other.describe(&self.g)), f.span)
+                        .with_label("cannot be applied");
                 if matches!(other, Value::Tensor(_)) {
                     d = d.with_help("only layers can be applied; to apply a new layer write e.g. `dense(16)(x)`");
                 }
@@ -298,7 +302,9 @@ impl<'a> Lowerer<'a> {
     fn math_fn(&mut self, name: &str, args: &[ArgVal], span: Span) -> Result<Sv, Diagnostic> {
         let what = format!("`{name}`");
         let Some(first) = args.first().filter(|a| a.name.is_none()) else {
-            return Err(Diagnostic::error(ARITY, format!("{what} needs a tensor argument"), span).with_label("missing input"));
+            return Err(
+                Diagnostic::error(ARITY, format!("{what} needs a tensor argument"), span).with_label("missing input")
+            );
         };
         let unary = match name {
             "exp" => Some(UnaryOp::Exp),
@@ -307,7 +313,9 @@ impl<'a> Lowerer<'a> {
             "abs" => Some(UnaryOp::Abs),
             _ => None,
         };
-        if let (Some(v), Some(op)) = (first.value.value.as_number(), unary.or((name == "square").then_some(UnaryOp::Neg))) {
+        if let (Some(v), Some(op)) =
+            (first.value.value.as_number(), unary.or((name == "square").then_some(UnaryOp::Neg)))
+        {
             bind(name, &[opt("x")], args, span)?;
             let r = match op {
                 UnaryOp::Exp => v.exp(),
@@ -330,7 +338,8 @@ impl<'a> Lowerer<'a> {
         } else if name == "maximum" || name == "minimum" {
             let b = bind(name, &[opt("x"), opt("y")], args, span)?;
             let Some(other) = b.get(1) else {
-                return Err(Diagnostic::error(ARITY, format!("{what} needs two tensors"), span).with_label("missing second input"));
+                return Err(Diagnostic::error(ARITY, format!("{what} needs two tensors"), span)
+                    .with_label("missing second input"));
             };
             let y = match other.value.as_number() {
                 Some(c) => self.g.scalar(c),
@@ -367,8 +376,12 @@ impl<'a> Lowerer<'a> {
                 for item in &items {
                     let a = super::values::int(item, "axis", &self.g)?;
                     let Some(ax) = activations::axis(a, rank) else {
-                        return Err(Diagnostic::error(ARG_RANGE, format!("`{name}`: axis {a} is out of range for shape {shape}"), item.span)
-                            .with_label(format!("valid axes: 0..{rank} or -{rank}..-1")));
+                        return Err(Diagnostic::error(
+                            ARG_RANGE,
+                            format!("`{name}`: axis {a} is out of range for shape {shape}"),
+                            item.span,
+                        )
+                        .with_label(format!("valid axes: 0..{rank} or -{rank}..-1")));
                     };
                     if !axes.contains(&ax) {
                         axes.push(ax);

@@ -97,7 +97,6 @@ pub struct LoweredModel {
     pub train: TrainConfig,
 }
 
-
 /// Lowers one model of `file` for `mode`. `model: None` picks the file's only
 /// model. `seed` keys dropout masks (each dropout layer has its own key, its
 /// creation index; `dropout(0)` is the identity and needs no step input).
@@ -182,7 +181,10 @@ fn pick_model<'f>(file: &'f ast::File, name: Option<&str>) -> Result<&'f ast::Mo
         Some(n) => all.iter().copied().find(|m| m.name.name == n).ok_or_else(|| {
             let mut d = Diagnostic::error(errors::UNKNOWN_MODEL, format!("no model named `{n}`"), Span::new(0, 0))
                 .with_label("requested model not found")
-                .with_note(format!("models in this file: {}", if names.is_empty() { "none".into() } else { names.join(", ") }));
+                .with_note(format!(
+                    "models in this file: {}",
+                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                ));
             if let Some(h) = errors::suggest(n, names.iter().copied()) {
                 d = d.with_help(h);
             }

@@ -320,7 +320,8 @@ impl<'a> Lowerer<'a> {
         for (i, n) in names.iter().enumerate() {
             if names[..i].iter().any(|p| p.name == n.name) {
                 self.report(
-                    Diagnostic::error(DUPLICATE_NAME, format!("`{}` is output twice", n.name), n.span).with_label("repeated output"),
+                    Diagnostic::error(DUPLICATE_NAME, format!("`{}` is output twice", n.name), n.span)
+                        .with_label("repeated output"),
                 );
                 continue;
             }
@@ -328,13 +329,18 @@ impl<'a> Lowerer<'a> {
                 Some(Value::Tensor(t)) => self.g.outputs.push((n.name.clone(), t.id)),
                 Some(Value::Poison) => {}
                 Some(other) => self.report(
-                    Diagnostic::error(NO_OUTPUT, format!("output `{}` is {}, not a tensor", n.name, other.describe(&self.g)), n.span)
-                        .with_label("not a tensor")
-                        .with_help(format!("apply it first: `y = {}(x)`, then `output y`", n.name)),
+                    Diagnostic::error(
+                        NO_OUTPUT,
+                        format!("output `{}` is {}, not a tensor", n.name, other.describe(&self.g)),
+                        n.span,
+                    )
+                    .with_label("not a tensor")
+                    .with_help(format!("apply it first: `y = {}(x)`, then `output y`", n.name)),
                 ),
                 None => {
-                    let mut d = Diagnostic::error(UNKNOWN_OUTPUT, format!("output `{}` is not defined", n.name), n.span)
-                        .with_label("unknown value");
+                    let mut d =
+                        Diagnostic::error(UNKNOWN_OUTPUT, format!("output `{}` is not defined", n.name), n.span)
+                            .with_label("unknown value");
                     let bound: Vec<&str> = self.scope().bindings.iter().map(|b| b.name.as_str()).collect();
                     if let Some(h) = suggest(&n.name, bound) {
                         d = d.with_help(h);
@@ -361,10 +367,17 @@ impl<'a> Lowerer<'a> {
         for (name, id) in inputs {
             if !live[id.index()] {
                 self.report(
-                    Diagnostic::error(UNUSED_INPUT, format!("input `{}` is not connected to any output", name.name), name.span)
-                        .with_label("never used by an output")
-                        .with_note(format!("model `{}` cannot be run without feeding it, yet it has no effect", m.name.name))
-                        .with_help("use it in the computation or remove it"),
+                    Diagnostic::error(
+                        UNUSED_INPUT,
+                        format!("input `{}` is not connected to any output", name.name),
+                        name.span,
+                    )
+                    .with_label("never used by an output")
+                    .with_note(format!(
+                        "model `{}` cannot be run without feeding it, yet it has no effect",
+                        m.name.name
+                    ))
+                    .with_help("use it in the computation or remove it"),
                 );
             }
         }

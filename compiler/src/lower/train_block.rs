@@ -113,7 +113,9 @@ fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), D
                 .map_err(train_err)?;
             cfg.validation = Some(Validation::Split(f));
         }
-        "validation_data" => cfg.validation = Some(Validation::Data(values::name(v, "validation_data", g).map_err(train_err)?)),
+        "validation_data" => {
+            cfg.validation = Some(Validation::Data(values::name(v, "validation_data", g).map_err(train_err)?))
+        }
         "validation_freq" => cfg.validation_freq = Some(values::positive(v, "validation_freq", g).map_err(train_err)?),
         "lr_schedule" => cfg.schedule = Some(schedule(v, g)?),
         "regularization" => cfg.kernel_regularizer = regularizer(v, "regularization", g).map_err(train_err)?,
@@ -182,7 +184,11 @@ fn optimizer(v: &Sv, g: &Graph) -> Result<Optimizer, Diagnostic> {
     Ok(match name {
         "sgd" => {
             let b = bind(name, &[lr, opt("momentum"), opt("nesterov")], args, span)?;
-            Optimizer::Sgd { learning_rate: num(&b, 0, "learning_rate", 0.01)?, momentum: num(&b, 1, "momentum", 0.0)?, nesterov: flag(&b, 2, "nesterov")? }
+            Optimizer::Sgd {
+                learning_rate: num(&b, 0, "learning_rate", 0.01)?,
+                momentum: num(&b, 1, "momentum", 0.0)?,
+                nesterov: flag(&b, 2, "nesterov")?,
+            }
         }
         "rmsprop" => {
             let b = bind(name, &[lr, opt("rho"), opt("momentum"), opt("epsilon"), opt("centered")], args, span)?;
@@ -240,7 +246,8 @@ fn loss(v: &Sv, g: &Graph) -> Result<Loss, Diagnostic> {
     );
     let params: &[Param] = if cross { &[opt("from_logits")] } else { &[] };
     let b = bind(name, params, args, v.span)?;
-    let from_logits = b.get(0).map(|x| values::boolean(x, "from_logits", g).map_err(train_err)).transpose()?.unwrap_or(false);
+    let from_logits =
+        b.get(0).map(|x| values::boolean(x, "from_logits", g).map_err(train_err)).transpose()?.unwrap_or(false);
     Ok(Loss { kind, from_logits })
 }
 
@@ -261,7 +268,9 @@ fn metric(v: &Sv, g: &Graph) -> Result<Metric, Diagnostic> {
 fn schedule(v: &Sv, g: &Graph) -> Result<Schedule, Diagnostic> {
     let (name, args) = name_or_call(v, "lr_schedule", g)?;
     let span = v.span;
-    let pos = |b: &super::args::Bound, i: usize, what: &str| values::positive(b.get(i).expect("required"), what, g).map_err(train_err);
+    let pos = |b: &super::args::Bound, i: usize, what: &str| {
+        values::positive(b.get(i).expect("required"), what, g).map_err(train_err)
+    };
     let num = |b: &super::args::Bound, i: usize, what: &str, default: f64| -> Result<f64, Diagnostic> {
         b.get(i)
             .map(|x| values::number_in(x, what, "at least 0", |f| f >= 0.0, g).map_err(train_err))
@@ -272,8 +281,13 @@ fn schedule(v: &Sv, g: &Graph) -> Result<Schedule, Diagnostic> {
     Ok(match name {
         "exponential_decay" => {
             let b = bind(name, &[req("decay_steps"), req("decay_rate"), opt("staircase")], args, span)?;
-            let staircase = b.get(2).map(|x| values::boolean(x, "staircase", g).map_err(train_err)).transpose()?.unwrap_or(false);
-            Schedule::ExponentialDecay { decay_steps: pos(&b, 0, "decay_steps")?, decay_rate: num(&b, 1, "decay_rate", 0.0)?, staircase }
+            let staircase =
+                b.get(2).map(|x| values::boolean(x, "staircase", g).map_err(train_err)).transpose()?.unwrap_or(false);
+            Schedule::ExponentialDecay {
+                decay_steps: pos(&b, 0, "decay_steps")?,
+                decay_rate: num(&b, 1, "decay_rate", 0.0)?,
+                staircase,
+            }
         }
         "polynomial_decay" => {
             let b = bind(name, &[req("decay_steps"), opt("end_learning_rate"), opt("power")], args, span)?;

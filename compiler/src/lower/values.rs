@@ -35,7 +35,10 @@ pub enum Value {
     /// `glorot_uniform`, `adam`) or a typo, decided by the consumer.
     Symbol(String),
     /// A call of a name that is not a layer or function (`l2(0.01)`).
-    Call { name: String, args: Vec<ArgVal> },
+    Call {
+        name: String,
+        args: Vec<ArgVal>,
+    },
     /// The result of an expression that already reported an error; using it
     /// reports nothing more, so one mistake gives one diagnostic.
     Poison,
@@ -172,12 +175,9 @@ fn bad_operand(op: &str, v: &Value, span: Span) -> Diagnostic {
 // ---- typed extraction ----------------------------------------------------
 
 fn type_error(what: &str, expected: &str, sv: &Sv, g: &Graph) -> Diagnostic {
-    let mut d = Diagnostic::error(
-        ARG_TYPE,
-        format!("{what} expects {expected} but found {}", sv.value.describe(g)),
-        sv.span,
-    )
-    .with_label(format!("expected {expected}"));
+    let mut d =
+        Diagnostic::error(ARG_TYPE, format!("{what} expects {expected} but found {}", sv.value.describe(g)), sv.span)
+            .with_label(format!("expected {expected}"));
     if let Value::Str(s) = &sv.value {
         if s.trim().parse::<f64>().is_ok() {
             d = d.with_help(format!("remove the quotes: `{}`", s.trim()));

@@ -5,18 +5,57 @@ use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ShapeError {
-    Arity { op: &'static str, expected: usize, found: usize },
-    DType { op: &'static str, arg: usize, expected: DType, found: DType },
-    Broadcast { op: &'static str, lhs: Shape, rhs: Shape },
-    MatMulInner { lhs: Shape, rhs: Shape },
-    Rank { op: &'static str, arg: usize, expected: &'static str, found: Shape },
-    Axis { op: &'static str, axis: usize, rank: usize },
-    ReshapeCount { from: Shape, to: Shape },
-    Concat { axis: usize, first: Shape, other: Shape },
+    Arity {
+        op: &'static str,
+        expected: usize,
+        found: usize,
+    },
+    DType {
+        op: &'static str,
+        arg: usize,
+        expected: DType,
+        found: DType,
+    },
+    Broadcast {
+        op: &'static str,
+        lhs: Shape,
+        rhs: Shape,
+    },
+    MatMulInner {
+        lhs: Shape,
+        rhs: Shape,
+    },
+    Rank {
+        op: &'static str,
+        arg: usize,
+        expected: &'static str,
+        found: Shape,
+    },
+    Axis {
+        op: &'static str,
+        axis: usize,
+        rank: usize,
+    },
+    ReshapeCount {
+        from: Shape,
+        to: Shape,
+    },
+    Concat {
+        axis: usize,
+        first: Shape,
+        other: Shape,
+    },
     /// A window (kernel, pool) that does not fit the input, or channels that
     /// do not match.
-    Window { op: &'static str, input: Shape, detail: String },
-    Invalid { op: &'static str, detail: String },
+    Window {
+        op: &'static str,
+        input: Shape,
+        detail: String,
+    },
+    Invalid {
+        op: &'static str,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ShapeError {

@@ -256,7 +256,12 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType, ShapeError> {
             want(0, DType::F32)?;
             want(1, DType::I32)?;
             if args[0].shape.rank() == 0 {
-                return Err(ShapeError::Rank { op: name, arg: 0, expected: "a table (rank >= 1)", found: args[0].shape.clone() });
+                return Err(ShapeError::Rank {
+                    op: name,
+                    arg: 0,
+                    expected: "a table (rank >= 1)",
+                    found: args[0].shape.clone(),
+                });
             }
             let mut dims = args[1].shape.0.clone();
             dims.extend_from_slice(&args[0].shape.0[1..]);

@@ -130,13 +130,26 @@ impl Metric {
 pub enum Schedule {
     Constant,
     /// lr * rate^(step / decay_steps), floored per interval if `staircase`.
-    ExponentialDecay { decay_steps: usize, decay_rate: f64, staircase: bool },
+    ExponentialDecay {
+        decay_steps: usize,
+        decay_rate: f64,
+        staircase: bool,
+    },
     /// From lr to `end_learning_rate` over `decay_steps` with `power` (1 = linear).
-    PolynomialDecay { decay_steps: usize, end_learning_rate: f64, power: f64 },
+    PolynomialDecay {
+        decay_steps: usize,
+        end_learning_rate: f64,
+        power: f64,
+    },
     /// Multiplies by `factor` every `every_epochs` epochs.
-    StepDecay { every_epochs: usize, factor: f64 },
+    StepDecay {
+        every_epochs: usize,
+        factor: f64,
+    },
     /// lr * (total - epoch) / total: the custom-loop tutorial's linear decay per epoch.
-    LinearEpochDecay { total_epochs: usize },
+    LinearEpochDecay {
+        total_epochs: usize,
+    },
 }
 
 /// Where validation data comes from.

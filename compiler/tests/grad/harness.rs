@@ -54,7 +54,14 @@ pub struct Report {
 
 impl Builder {
     pub fn new(seed: u64, batch: usize) -> Builder {
-        Builder { g: Graph::new(), batch, rng: StdRng::seed_from_u64(seed), inputs: Vec::new(), vars: Vec::new(), wrt: Vec::new() }
+        Builder {
+            g: Graph::new(),
+            batch,
+            rng: StdRng::seed_from_u64(seed),
+            inputs: Vec::new(),
+            vars: Vec::new(),
+            wrt: Vec::new(),
+        }
     }
 
     pub fn draw(&mut self, dom: Domain) -> f64 {
@@ -115,7 +122,8 @@ impl Builder {
         let values = self.array(dims, dom);
         self.vars.push(values);
         let name = format!("layer/v{}", self.vars.len() - 1);
-        let decl = VarDecl { name, shape: dims.to_vec(), init: Init::Zeros, regularizer: None, kind: VarKind::Trainable };
+        let decl =
+            VarDecl { name, shape: dims.to_vec(), init: Init::Zeros, regularizer: None, kind: VarKind::Trainable };
         let v = self.g.add_var(decl);
         let id = self.g.var_node(v);
         self.wrt.push(id);
@@ -152,7 +160,12 @@ impl Builder {
         for (k, (a, b)) in analytic.iter().zip(&simplified).enumerate() {
             let err = rel_err(a, b);
             if err > 1e-9 {
-                return Err(format!("simplify changed output {} by {err:e}\nbefore:\n{}\nafter:\n{}", full.outputs[k].0, nn_compiler::ir::print_graph(&full), nn_compiler::ir::print_graph(&simple)));
+                return Err(format!(
+                    "simplify changed output {} by {err:e}\nbefore:\n{}\nafter:\n{}",
+                    full.outputs[k].0,
+                    nn_compiler::ir::print_graph(&full),
+                    nn_compiler::ir::print_graph(&simple)
+                ));
             }
         }
 
@@ -182,7 +195,8 @@ impl Builder {
     }
 
     fn run(&self, g: &Graph, inputs: &[Value<f64>], vars: &[ArrayD<f64>]) -> Result<Vec<ArrayD<f64>>, String> {
-        let res = interp::run::<f64>(g, inputs, vars, self.batch).map_err(|e| format!("interp failed: {e}\n{}", nn_compiler::ir::print_graph(g)))?;
+        let res = interp::run::<f64>(g, inputs, vars, self.batch)
+            .map_err(|e| format!("interp failed: {e}\n{}", nn_compiler::ir::print_graph(g)))?;
         res.outputs
             .into_iter()
             .map(|v| match v {
@@ -229,7 +243,13 @@ fn rel_err(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
     if a.shape() != b.shape() {
         return f64::INFINITY;
     }
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs() / x.abs().max(1.0)).fold(0.0, |m, e| if e.is_nan() { f64::INFINITY } else { m.max(e) })
+    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs() / x.abs().max(1.0)).fold(0.0, |m, e| {
+        if e.is_nan() {
+            f64::INFINITY
+        } else {
+            m.max(e)
+        }
+    })
 }
 
 /// Names of the ops of nodes on a path from some `wrt` node to `loss`.

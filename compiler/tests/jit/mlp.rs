@@ -119,11 +119,15 @@ fn two_thread_runs_are_bit_identical() {
 fn w1_contractions_split_bit_identically() {
     use nn_compiler::codegen::{sgemm, GemmKernel, Mat};
     let mut rng = StdRng::seed_from_u64(7);
-    let kernels: Vec<GemmKernel> = [(GemmKernel::Scalar, IsaLevel::Scalar), (GemmKernel::Packed, IsaLevel::Avx2), (GemmKernel::Avx512, IsaLevel::Avx512)]
-        .into_iter()
-        .filter(|(_, l)| cpu_has(*l))
-        .map(|(k, _)| k)
-        .collect();
+    let kernels: Vec<GemmKernel> = [
+        (GemmKernel::Scalar, IsaLevel::Scalar),
+        (GemmKernel::Packed, IsaLevel::Avx2),
+        (GemmKernel::Avx512, IsaLevel::Avx512),
+    ]
+    .into_iter()
+    .filter(|(_, l)| cpu_has(*l))
+    .map(|(k, _)| k)
+    .collect();
     // (m, k, n, A transposed): A is stored k×m when transposed.
     for (m, k, n, ta) in [(32, 784, 128, false), (784, 32, 128, true)] {
         let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -140,12 +144,18 @@ fn w1_contractions_split_bit_identically() {
                 unsafe { sgemm(kernel, threads, m, k, n, am, bm, c.as_mut_ptr(), n) };
                 outs.push(c);
             }
-            assert!(outs[0].iter().zip(&outs[1]).all(|(x, y)| x.to_bits() == y.to_bits()), "{kernel:?} {m}x{k}x{n}: threads change bits");
+            assert!(
+                outs[0].iter().zip(&outs[1]).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{kernel:?} {m}x{k}x{n}: threads change bits"
+            );
             for i in (0..m).step_by(7) {
                 for j in (0..n).step_by(5) {
                     let want: f64 = (0..k).map(|p| at(i, p) as f64 * b[p * n + j] as f64).sum();
                     let got = outs[0][i * n + j] as f64;
-                    assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{kernel:?} {m}x{k}x{n} [{i},{j}]: {got} vs {want}");
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "{kernel:?} {m}x{k}x{n} [{i},{j}]: {got} vs {want}"
+                    );
                 }
             }
         }

@@ -10,7 +10,8 @@ pub struct Mlp {
 }
 
 fn v(g: &mut Graph, name: &str, shape: &[usize], kind: VarKind) -> (VarId, NodeId) {
-    let id = g.add_var(VarDecl { name: name.into(), shape: shape.to_vec(), init: Init::Zeros, regularizer: None, kind });
+    let id =
+        g.add_var(VarDecl { name: name.into(), shape: shape.to_vec(), init: Init::Zeros, regularizer: None, kind });
     (id, g.var_node(id))
 }
 
@@ -71,7 +72,12 @@ pub fn train_step(inp: usize, hidden: usize, classes: usize) -> Mlp {
     let sq = g.unary(UnaryOp::Sqrt, c2).unwrap();
     let num = g.mul(lr, sq).unwrap();
     let lr_t = g.div(num, c1).unwrap();
-    for (pv, p, grad, name) in [(w1v, w1, dw1, "dense/kernel"), (b1v, b1, db1, "dense/bias"), (w2v, w2, dw2, "dense_1/kernel"), (b2v, b2, db2, "dense_1/bias")] {
+    for (pv, p, grad, name) in [
+        (w1v, w1, dw1, "dense/kernel"),
+        (b1v, b1, db1, "dense/bias"),
+        (w2v, w2, dw2, "dense_1/kernel"),
+        (b2v, b2, db2, "dense_1/bias"),
+    ] {
         let shape = g.var(pv).shape.clone();
         let (mv, m) = v(&mut g, &format!("{name}/m"), &shape, VarKind::Slot { of: pv, slot: "m".into() });
         let (vv, vn) = v(&mut g, &format!("{name}/v"), &shape, VarKind::Slot { of: pv, slot: "v".into() });

@@ -29,8 +29,16 @@ fn random_graph(rng: &mut StdRng) -> Graph {
         let is_f = g.ty(a).dtype == DType::F32;
         let made = match rng.random_range(0..16) {
             0 | 1 if is_f => {
-                let u = [UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Relu, UnaryOp::Erf]
-                    [rng.random_range(0..8)];
+                let u = [
+                    UnaryOp::Neg,
+                    UnaryOp::Exp,
+                    UnaryOp::Abs,
+                    UnaryOp::Sign,
+                    UnaryOp::Tanh,
+                    UnaryOp::Sigmoid,
+                    UnaryOp::Relu,
+                    UnaryOp::Erf,
+                ][rng.random_range(0..8)];
                 let x = if u == UnaryOp::Exp { g.unary(UnaryOp::Tanh, a).ok() } else { Some(a) };
                 x.and_then(|x| g.unary(u, x).ok())
             }
@@ -43,7 +51,8 @@ fn random_graph(rng: &mut StdRng) -> Graph {
                 g.unary(u, p).ok()
             }
             3..=5 => {
-                let op = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Max, BinaryOp::Min, BinaryOp::Div][rng.random_range(0..6)];
+                let op = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Max, BinaryOp::Min, BinaryOp::Div]
+                    [rng.random_range(0..6)];
                 let b = if op == BinaryOp::Div {
                     let ab = g.unary(UnaryOp::Abs, b).ok();
                     let half = g.scalar(0.5);
@@ -86,7 +95,8 @@ fn random_graph(rng: &mut StdRng) -> Graph {
                         g.push(Op::MatMul { transpose_a: ta, transpose_b: tb }, &[a, w]).ok()
                     }
                     Dim::Batch => {
-                        let other = pool.iter().copied().find(|&o| g.shape(o).rank() == 2 && g.shape(o).0[0] == Dim::Batch);
+                        let other =
+                            pool.iter().copied().find(|&o| g.shape(o).rank() == 2 && g.shape(o).0[0] == Dim::Batch);
                         other.and_then(|o| g.push(Op::MatMul { transpose_a: true, transpose_b: false }, &[a, o]).ok())
                     }
                 }
@@ -140,7 +150,11 @@ fn random_graph(rng: &mut StdRng) -> Graph {
     // Update each variable from a value of its shape when there is one.
     for vi in 0..g.vars.len() {
         let shape = Shape::known(&g.vars[vi].shape);
-        let src = pool.iter().rev().copied().find(|&n| g.shape(n) == &shape && g.ty(n).dtype == DType::F32 && rng.random_bool(0.7));
+        let src = pool
+            .iter()
+            .rev()
+            .copied()
+            .find(|&n| g.shape(n) == &shape && g.ty(n).dtype == DType::F32 && rng.random_bool(0.7));
         if let Some(src) = src {
             let vn = g.var_node(VarId(vi as u32));
             let c = g.scalar(0.1);
@@ -164,7 +178,11 @@ fn run_seed(seed: u64, graphs: usize) {
         for batch in [1, 3] {
             let (inputs, vars) = random_args(&g, batch, &mut rng, 6);
             if let Err(e) = check_run(&g, &mut jit, &inputs, &vars, batch) {
-                panic!("seed {seed}, graph {i}, batch {batch}, {isa:?}: {e}\n{}\n{}", print_graph(&g), jit.kernel_plan());
+                panic!(
+                    "seed {seed}, graph {i}, batch {batch}, {isa:?}: {e}\n{}\n{}",
+                    print_graph(&g),
+                    jit.kernel_plan()
+                );
             }
         }
     }

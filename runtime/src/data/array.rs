@@ -49,8 +49,7 @@ fn select_rows<T: Clone>(data: &ArrayD<T>, indices: &[usize]) -> ArrayD<T> {
     data.select(Axis(0), indices)
 }
 
-fn gather_rows<T: Copy>(data: &ArrayD<T>, indices: &[usize], out: &mut [f32], convert: impl Fn(T) -> f32) {
-    let row = sample_len(data.shape());
+fn check_gather_len(out: &[f32], indices: &[usize], row: usize) {
     assert_eq!(
         out.len(),
         indices.len() * row,
@@ -59,6 +58,11 @@ fn gather_rows<T: Copy>(data: &ArrayD<T>, indices: &[usize], out: &mut [f32], co
         indices.len(),
         row
     );
+}
+
+fn gather_rows<T: Copy>(data: &ArrayD<T>, indices: &[usize], out: &mut [f32], convert: impl Fn(T) -> f32) {
+    let row = sample_len(data.shape());
+    check_gather_len(out, indices, row);
     match data.as_slice() {
         Some(flat) => {
             for (dst, &i) in out.chunks_exact_mut(row.max(1)).zip(indices) {
@@ -124,10 +128,17 @@ impl Features {
     /// derives them from `len()` and `sample_size()`.
     pub fn gather_into(&self, indices: &[usize], out: &mut [f32]) {
         match self {
-            Features::U8 { data, scale, offset } => {
-                let (scale, offset) = (*scale, *offset);
-                gather_rows(data, indices, out, |v| v as f32 * scale + offset)
-            }
+            Features::U8 { data, scale, offset } => match data.as_slice() {
+                Some(flat) => {
+                    let row = sample_len(data.shape());
+                    check_gather_len(out, indices, row);
+                    super::convert::gather_scaled(flat, row, indices, out, *scale, *offset);
+                }
+                None => {
+                    let (scale, offset) = (*scale, *offset);
+                    gather_rows(data, indices, out, |v| v as f32 * scale + offset)
+                }
+            },
             Features::F32(data) => gather_rows(data, indices, out, |v| v),
         }
     }

@@ -293,7 +293,7 @@ impl Model {
         let int_targets = self.compiled_ref()?.config.loss.kind.integer_targets();
         let names = self.metric_names();
         let mut tracker = MeanTracker::new(&names);
-        let mut batch = Batch::default();
+        let mut batch = std::mem::take(&mut self.inference_batch);
         let step = self.iterations().max(1) as f32;
         for chunk in idx.chunks(batch_size) {
             batch.fill(x, Some(y), chunk, int_targets)?;
@@ -310,6 +310,7 @@ impl Model {
             let values: Vec<f64> = outs.iter().take(names.len()).map(scalar).collect();
             tracker.add(&values, chunk.len());
         }
+        self.inference_batch = batch;
         Ok(tracker.logs(prefix))
     }
 
@@ -319,18 +320,20 @@ impl Model {
         Ok(all.swap_remove(0))
     }
 
-    /// Every model output for all samples, in output order.
+    /// Every model output for all samples, in output order. A large batch of
+    /// a model whose samples do not interact runs in pieces (same results).
     pub fn predict_all(&mut self, x: &Features, batch_size: usize) -> Result<Vec<ArrayD<f32>>, RuntimeError> {
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
         self.check_data(x, None, "x", "y")?;
-        let mut batch = Batch::default();
+        let mut batch = std::mem::take(&mut self.inference_batch);
         let idx: Vec<usize> = (0..x.len()).collect();
         let mut rows: Vec<Vec<f32>> = Vec::new();
         let mut row_shapes: Vec<Vec<usize>> = Vec::new();
         let step = self.iterations().max(1) as f32;
-        for chunk in idx.chunks(batch_size) {
+        let piece = predict_piece(batch_size, x.sample_size(), self.inference_graph());
+        for chunk in idx.chunks(piece) {
             batch.fill(x, None, chunk, false)?;
             let data = CallData {
                 x: &batch.x,
@@ -350,6 +353,7 @@ impl Model {
                 acc.extend(o.iter().copied());
             }
         }
+        self.inference_batch = batch;
         if rows.is_empty() {
             return Err(RuntimeError::invalid("predict needs at least one sample; x is empty"));
         }
@@ -425,5 +429,23 @@ impl Model {
             )));
         }
         Ok(false)
+    }
+}
+
+/// Bytes of converted input per piece of a large predict batch. Measured
+/// on the 10k-image Fashion-MNIST predict (docs/performance.md): 0.5–1 MiB
+/// pieces pay more in per-call weight packing than they save in cache
+/// misses; 4–8 MiB is fastest, and faster than one piece.
+const PREDICT_PIECE_BYTES: usize = 8 << 20;
+
+/// Rows per call for `predict(batch_size)`: `batch_size`, or fewer when the
+/// model provably treats samples independently (`rows_independent`), so
+/// running a piece at a time gives the same rows as one big batch.
+fn predict_piece(batch_size: usize, sample_size: usize, graph: &nn_compiler::ir::Graph) -> usize {
+    let piece = (PREDICT_PIECE_BYTES / (4 * sample_size.max(1))).max(64);
+    if batch_size > piece && nn_compiler::ir::rows_independent(graph) {
+        piece
+    } else {
+        batch_size
     }
 }

@@ -25,13 +25,20 @@ pub(super) fn assert_close(got: &ArrayD<f64>, want: &ArrayD<f64>, tol: f64) {
 
 /// Builds a graph with one f32 input per shape in `ins`, applies `build` to
 /// the input nodes, and runs the result in f64 at `batch`.
-pub(super) fn eval1(ins: &[Shape], values: Vec<Value<f64>>, batch: usize, build: impl FnOnce(&mut Graph, &[crate::ir::NodeId]) -> crate::ir::NodeId) -> Value<f64> {
+pub(super) fn eval1(
+    ins: &[Shape],
+    values: Vec<Value<f64>>,
+    batch: usize,
+    build: impl FnOnce(&mut Graph, &[crate::ir::NodeId]) -> crate::ir::NodeId,
+) -> Value<f64> {
     let mut g = Graph::new();
     let ids: Vec<_> = ins
         .iter()
         .zip(&values)
         .enumerate()
-        .map(|(i, (s, v))| g.add_input(format!("x{i}"), TensorType { dtype: v.dtype(), shape: s.clone() }, InputRole::Feature))
+        .map(|(i, (s, v))| {
+            g.add_input(format!("x{i}"), TensorType { dtype: v.dtype(), shape: s.clone() }, InputRole::Feature)
+        })
         .collect();
     let out = build(&mut g, &ids);
     g.outputs.push(("out".into(), out));
@@ -111,7 +118,10 @@ fn wrong_input_count_is_an_error() {
 fn wrong_input_shape_names_the_input_and_resolved_type() {
     let bad = Value::F(fa(&[3, 4], &[0.0; 12]));
     let err = run(&dense_graph(), &[bad], &dense_vars(), 3).unwrap_err();
-    assert_eq!(err, InterpError::InputShape { name: "features".into(), expected: "f32[3, 2]".into(), found: vec![3, 4] });
+    assert_eq!(
+        err,
+        InterpError::InputShape { name: "features".into(), expected: "f32[3, 2]".into(), found: vec![3, 4] }
+    );
     let msg = err.to_string();
     assert!(msg.contains("`features`") && msg.contains("f32[3, 2]") && msg.contains("[3, 4]"), "{msg}");
     // The batch size decides the expected leading dim.
@@ -164,21 +174,36 @@ fn malformed_graphs_are_errors_not_panics() {
     // A node whose argument comes after it.
     let mut g = Graph::new();
     g.add_input("x", TensorType::f32(Shape::known(&[2])), InputRole::Feature);
-    g.nodes.insert(0, Node { op: Op::Unary(crate::ir::UnaryOp::Neg), args: vec![crate::ir::NodeId(1)], ty: TensorType::f32(Shape::known(&[2])) });
+    g.nodes.insert(
+        0,
+        Node {
+            op: Op::Unary(crate::ir::UnaryOp::Neg),
+            args: vec![crate::ir::NodeId(1)],
+            ty: TensorType::f32(Shape::known(&[2])),
+        },
+    );
     let err = run_all(&g, &[Value::F(arr1(&[1.0f64, 2.0]).into_dyn())], &[], 1).unwrap_err();
     assert!(matches!(err, InterpError::Malformed { node: crate::ir::NodeId(0), .. }), "{err}");
 
     // A node typed differently from what its op computes.
     let mut g = Graph::new();
     let x2 = g.add_input("x", TensorType::f32(Shape::known(&[2])), InputRole::Feature);
-    g.nodes.push(Node { op: Op::Unary(crate::ir::UnaryOp::Exp), args: vec![x2], ty: TensorType::f32(Shape::known(&[3])) });
+    g.nodes.push(Node {
+        op: Op::Unary(crate::ir::UnaryOp::Exp),
+        args: vec![x2],
+        ty: TensorType::f32(Shape::known(&[3])),
+    });
     let err = run_all(&g, &[Value::F(arr1(&[1.0f64, 2.0]).into_dyn())], &[], 1).unwrap_err();
     assert!(err.to_string().contains("typed f32[3]"), "{err}");
 
     // An i32 argument where f32 is required, and an update of an unknown var.
     let mut g = Graph::new();
     let l = g.add_input("labels", TensorType::i32(Shape::known(&[2])), InputRole::Target);
-    g.nodes.push(Node { op: Op::Unary(crate::ir::UnaryOp::Exp), args: vec![l], ty: TensorType::f32(Shape::known(&[2])) });
+    g.nodes.push(Node {
+        op: Op::Unary(crate::ir::UnaryOp::Exp),
+        args: vec![l],
+        ty: TensorType::f32(Shape::known(&[2])),
+    });
     let err = run_all::<f64>(&g, &[Value::I(arr1(&[1, 2]).into_dyn())], &[], 1).unwrap_err();
     assert!(err.to_string().contains("must be f32"), "{err}");
     let mut g = Graph::new();

@@ -24,7 +24,9 @@ fn f(v: Value<f64>) -> ArrayD<f64> {
 }
 
 fn conv(x: &ArrayD<f64>, k: &ArrayD<f64>, w: Window) -> ArrayD<f64> {
-    f(eval1(&[known(x.shape()), known(k.shape())], vec![Value::F(x.clone()), Value::F(k.clone())], 1, |g, i| g.push(Op::Conv2d(w), &[i[0], i[1]]).unwrap()))
+    f(eval1(&[known(x.shape()), known(k.shape())], vec![Value::F(x.clone()), Value::F(k.clone())], 1, |g, i| {
+        g.push(Op::Conv2d(w), &[i[0], i[1]]).unwrap()
+    }))
 }
 
 fn random(rng: &mut StdRng, shape: &[usize]) -> ArrayD<f64> {
@@ -112,9 +114,12 @@ fn conv_over_a_batch_dim_treats_images_independently() {
     let w = win((2, 2), (2, 2), Padding::Same);
     for batch in [1, 3] {
         let x = random(&mut rng, &[batch, 5, 5, 2]);
-        let got = f(eval1(&[Shape::batched(&[5, 5, 2]), known(&[2, 2, 2, 3])], vec![Value::F(x.clone()), Value::F(k.clone())], batch, |g, i| {
-            g.push(Op::Conv2d(w), &[i[0], i[1]]).unwrap()
-        }));
+        let got = f(eval1(
+            &[Shape::batched(&[5, 5, 2]), known(&[2, 2, 2, 3])],
+            vec![Value::F(x.clone()), Value::F(k.clone())],
+            batch,
+            |g, i| g.push(Op::Conv2d(w), &[i[0], i[1]]).unwrap(),
+        ));
         assert_eq!(got.shape(), &[batch, 3, 3, 3]);
         for b in 0..batch {
             let one = x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(b..b + 1)).to_owned();
@@ -154,7 +159,9 @@ fn conv_gradients_are_adjoints() {
 }
 
 fn pool(kind: PoolKind, x: &ArrayD<f64>, w: Window) -> ArrayD<f64> {
-    f(eval1(&[known(x.shape())], vec![Value::F(x.clone())], 1, |g, i| g.push(Op::Pool2d { kind, window: w }, &[i[0]]).unwrap()))
+    f(eval1(&[known(x.shape())], vec![Value::F(x.clone())], 1, |g, i| {
+        g.push(Op::Pool2d { kind, window: w }, &[i[0]]).unwrap()
+    }))
 }
 
 fn pool_grad(kind: PoolKind, x: &ArrayD<f64>, dy: &ArrayD<f64>, w: Window) -> ArrayD<f64> {
@@ -220,12 +227,25 @@ fn gather_scatter_one_hot_with_batch() {
         let table = fa(&[4, 2], &[0.0, 1.0, 10.0, 11.0, 20.0, 21.0, 30.0, 31.0]);
         let ids: Vec<i32> = [3, -1, 1, 4, 0, 2].into_iter().cycle().take(batch * 2).collect();
         let idx = ArrayD::from_shape_vec(IxDyn(&[batch, 2]), ids.clone()).unwrap();
-        let got = f(eval1(&[known(&[4, 2]), Shape::batched(&[2])], vec![Value::F(table.clone()), Value::I(idx.clone())], batch, |g, i| g.push(Op::Gather, &[i[0], i[1]]).unwrap()));
-        let want: Vec<f64> = ids.iter().flat_map(|&r| if (0..4).contains(&r) { [10.0 * r as f64, 10.0 * r as f64 + 1.0] } else { [0.0, 0.0] }).collect();
+        let got = f(eval1(
+            &[known(&[4, 2]), Shape::batched(&[2])],
+            vec![Value::F(table.clone()), Value::I(idx.clone())],
+            batch,
+            |g, i| g.push(Op::Gather, &[i[0], i[1]]).unwrap(),
+        ));
+        let want: Vec<f64> = ids
+            .iter()
+            .flat_map(|&r| if (0..4).contains(&r) { [10.0 * r as f64, 10.0 * r as f64 + 1.0] } else { [0.0, 0.0] })
+            .collect();
         assert_eq!(got, fa(&[batch, 2, 2], &want));
 
         let upd = ArrayD::from_elem(IxDyn(&[batch, 2, 2]), 1.0);
-        let got = f(eval1(&[Shape::batched(&[2]), Shape::batched(&[2, 2])], vec![Value::I(idx.clone()), Value::F(upd)], batch, |g, i| g.push(Op::ScatterAdd { rows: 4 }, &[i[0], i[1]]).unwrap()));
+        let got = f(eval1(
+            &[Shape::batched(&[2]), Shape::batched(&[2, 2])],
+            vec![Value::I(idx.clone()), Value::F(upd)],
+            batch,
+            |g, i| g.push(Op::ScatterAdd { rows: 4 }, &[i[0], i[1]]).unwrap(),
+        ));
         let mut counts = [0.0; 4];
         for &r in &ids {
             if (0..4).contains(&r) {
@@ -234,7 +254,9 @@ fn gather_scatter_one_hot_with_batch() {
         }
         assert_eq!(got, fa(&[4, 2], &counts.iter().flat_map(|&c| [c, c]).collect::<Vec<_>>()));
 
-        let got = f(eval1(&[Shape::batched(&[2])], vec![Value::I(idx)], batch, |g, i| g.push(Op::OneHot { depth: 4 }, &[i[0]]).unwrap()));
+        let got = f(eval1(&[Shape::batched(&[2])], vec![Value::I(idx)], batch, |g, i| {
+            g.push(Op::OneHot { depth: 4 }, &[i[0]]).unwrap()
+        }));
         let want: Vec<f64> = ids.iter().flat_map(|&r| (0..4).map(move |d| if d == r { 1.0 } else { 0.0 })).collect();
         assert_eq!(got, fa(&[batch, 2, 4], &want));
     }

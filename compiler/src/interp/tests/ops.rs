@@ -23,7 +23,15 @@ fn unary_ops() {
         (UnaryOp::Neg, |v| -v),
         (UnaryOp::Exp, f64::exp),
         (UnaryOp::Abs, f64::abs),
-        (UnaryOp::Sign, |v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 }),
+        (UnaryOp::Sign, |v| {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }),
         (UnaryOp::Tanh, f64::tanh),
         (UnaryOp::Sigmoid, |v| 1.0 / (1.0 + (-v).exp())),
         (UnaryOp::Relu, |v| v.max(0.0)),
@@ -38,7 +46,9 @@ fn unary_ops() {
         }
     }
     // erf(0.5) and erf(-2) from tables.
-    let got = f(eval1(&[known(&[2])], vec![Value::F(fa(&[2], &[0.5, -2.0]))], 1, |g, i| g.unary(UnaryOp::Erf, i[0]).unwrap()));
+    let got = f(eval1(&[known(&[2])], vec![Value::F(fa(&[2], &[0.5, -2.0]))], 1, |g, i| {
+        g.unary(UnaryOp::Erf, i[0]).unwrap()
+    }));
     assert_close(&got, &fa(&[2], &[0.520499877813047, -0.995322265018953]), 1e-14);
 }
 
@@ -63,7 +73,11 @@ fn binary_ops_with_two_sided_broadcast() {
     // a: [2, 1], b: [3] -> [2, 3]
     let a = fa(&[2, 1], &[2.0, -1.0]);
     let b = fa(&[3], &[0.0, 1.0, 3.0]);
-    let run = |op| f(eval1(&[known(&[2, 1]), known(&[3])], vec![Value::F(a.clone()), Value::F(b.clone())], 1, |g, i| g.binary(op, i[0], i[1]).unwrap()));
+    let run = |op| {
+        f(eval1(&[known(&[2, 1]), known(&[3])], vec![Value::F(a.clone()), Value::F(b.clone())], 1, |g, i| {
+            g.binary(op, i[0], i[1]).unwrap()
+        }))
+    };
     assert_eq!(run(BinaryOp::Sub), fa(&[2, 3], &[2.0, 1.0, -1.0, -1.0, -2.0, -4.0]));
     assert_eq!(run(BinaryOp::Mul), fa(&[2, 3], &[0.0, 2.0, 6.0, -0.0, -1.0, -3.0]));
     assert_eq!(run(BinaryOp::Pow), fa(&[2, 3], &[1.0, 2.0, 8.0, 1.0, -1.0, -1.0]));
@@ -87,11 +101,15 @@ fn compare_on_f32_and_i32() {
         (CmpOp::Ne, [1.0, 0.0, 1.0]),
     ];
     for (op, want) in expect {
-        let got = f(eval1(&[known(&[3]), known(&[])], vec![Value::F(a.clone()), Value::F(b.clone())], 1, |g, i| g.push(Op::Compare(op), &[i[0], i[1]]).unwrap()));
+        let got = f(eval1(&[known(&[3]), known(&[])], vec![Value::F(a.clone()), Value::F(b.clone())], 1, |g, i| {
+            g.push(Op::Compare(op), &[i[0], i[1]]).unwrap()
+        }));
         assert_eq!(got, fa(&[3], &want), "{op:?}");
         let ai = Value::I(a.mapv(|v| v as i32));
         let bi = Value::I(b.mapv(|v| v as i32));
-        let got = f(eval1(&[known(&[3]), known(&[])], vec![ai, bi], 1, |g, i| g.push(Op::Compare(op), &[i[0], i[1]]).unwrap()));
+        let got = f(eval1(&[known(&[3]), known(&[])], vec![ai, bi], 1, |g, i| {
+            g.push(Op::Compare(op), &[i[0], i[1]]).unwrap()
+        }));
         assert_eq!(got, fa(&[3], &want), "{op:?} on i32");
     }
 }
@@ -101,9 +119,10 @@ fn select_and_casts() {
     let m = fa(&[3], &[1.0, 0.0, -2.0]);
     let t = fa(&[3], &[1.0, 2.0, 3.0]);
     let e = fa(&[], &[9.0]);
-    let got = f(eval1(&[known(&[3]), known(&[3]), known(&[])], vec![Value::F(m), Value::F(t), Value::F(e)], 1, |g, i| {
-        g.push(Op::Select, &[i[0], i[1], i[2]]).unwrap()
-    }));
+    let got =
+        f(eval1(&[known(&[3]), known(&[3]), known(&[])], vec![Value::F(m), Value::F(t), Value::F(e)], 1, |g, i| {
+            g.push(Op::Select, &[i[0], i[1], i[2]]).unwrap()
+        }));
     assert_eq!(got, fa(&[3], &[1.0, 9.0, 3.0]));
 
     let x = fa(&[5], &[-1.7, -0.2, 0.0, 2.9, 3.0]);
@@ -119,7 +138,9 @@ fn reductions_with_batch_and_keep_dims() {
     for batch in [1, 3] {
         let x: Vec<f64> = (0..batch * 2 * 2).map(|i| (i as f64) * if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
         let arr = fa(&[batch, 2, 2], &x);
-        let sum = f(eval1(&[Shape::batched(&[2, 2])], vec![Value::F(arr.clone())], batch, |g, i| g.reduce_sum(i[0], vec![0, 2], true).unwrap()));
+        let sum = f(eval1(&[Shape::batched(&[2, 2])], vec![Value::F(arr.clone())], batch, |g, i| {
+            g.reduce_sum(i[0], vec![0, 2], true).unwrap()
+        }));
         let mut want = [0.0; 2];
         for (k, v) in x.iter().enumerate() {
             want[(k / 2) % 2] += v;
@@ -136,13 +157,17 @@ fn reductions_with_batch_and_keep_dims() {
 #[test]
 fn argmax_softmax_log_softmax() {
     let x = fa(&[2, 3], &[0.0, 5.0, 5.0, -1.0, -2.0, -3.0]);
-    let got = eval1(&[known(&[2, 3])], vec![Value::F(x.clone())], 1, |g, i| g.push(Op::ArgMax { axis: 1 }, &[i[0]]).unwrap());
+    let got =
+        eval1(&[known(&[2, 3])], vec![Value::F(x.clone())], 1, |g, i| g.push(Op::ArgMax { axis: 1 }, &[i[0]]).unwrap());
     assert_eq!(got, Value::I(ndarray::arr1(&[1, 0]).into_dyn()));
-    let sm = f(eval1(&[known(&[2, 3])], vec![Value::F(x.clone())], 1, |g, i| g.push(Op::Softmax { axis: 0 }, &[i[0]]).unwrap()));
+    let sm = f(eval1(&[known(&[2, 3])], vec![Value::F(x.clone())], 1, |g, i| {
+        g.push(Op::Softmax { axis: 0 }, &[i[0]]).unwrap()
+    }));
     let col = |a: f64, b: f64| [a.exp() / (a.exp() + b.exp()), b.exp() / (a.exp() + b.exp())];
     let (c0, c1, c2) = (col(0.0, -1.0), col(5.0, -2.0), col(5.0, -3.0));
     assert_close(&sm, &fa(&[2, 3], &[c0[0], c1[0], c2[0], c0[1], c1[1], c2[1]]), 1e-15);
-    let lsm = f(eval1(&[known(&[2, 3])], vec![Value::F(x)], 1, |g, i| g.push(Op::LogSoftmax { axis: 1 }, &[i[0]]).unwrap()));
+    let lsm =
+        f(eval1(&[known(&[2, 3])], vec![Value::F(x)], 1, |g, i| g.push(Op::LogSoftmax { axis: 1 }, &[i[0]]).unwrap()));
     let lse0 = (0.0f64.exp() + 2.0 * 5.0f64.exp()).ln();
     let lse1 = ((-1.0f64).exp() + (-2.0f64).exp() + (-3.0f64).exp()).ln();
     assert_close(&lsm, &fa(&[2, 3], &[-lse0, 5.0 - lse0, 5.0 - lse0, -1.0 - lse1, -2.0 - lse1, -3.0 - lse1]), 1e-14);
@@ -181,12 +206,16 @@ fn reshape_and_transpose_resolve_batch() {
 fn broadcast_concat_slice_pad() {
     let batch = 3;
     let row = fa(&[1, 2], &[1.0, 2.0]);
-    let got = f(eval1(&[known(&[1, 2])], vec![Value::F(row)], batch, |g, i| g.push(Op::Broadcast(Shape(vec![Dim::Batch, Dim::Known(2)])), &[i[0]]).unwrap()));
+    let got = f(eval1(&[known(&[1, 2])], vec![Value::F(row)], batch, |g, i| {
+        g.push(Op::Broadcast(Shape(vec![Dim::Batch, Dim::Known(2)])), &[i[0]]).unwrap()
+    }));
     assert_eq!(got, fa(&[3, 2], &[1.0, 2.0, 1.0, 2.0, 1.0, 2.0]));
 
     let a = fa(&[2, 1], &[1.0, 2.0]);
     let b = fa(&[2, 2], &[3.0, 4.0, 5.0, 6.0]);
-    let got = f(eval1(&[known(&[2, 1]), known(&[2, 2])], vec![Value::F(a), Value::F(b.clone())], 1, |g, i| g.push(Op::Concat { axis: 1 }, &[i[0], i[1], i[0]]).unwrap()));
+    let got = f(eval1(&[known(&[2, 1]), known(&[2, 2])], vec![Value::F(a), Value::F(b.clone())], 1, |g, i| {
+        g.push(Op::Concat { axis: 1 }, &[i[0], i[1], i[0]]).unwrap()
+    }));
     assert_eq!(got, fa(&[2, 4], &[1.0, 3.0, 4.0, 1.0, 2.0, 5.0, 6.0, 2.0]));
 
     let got = f(eval1(&[known(&[2, 2])], vec![Value::F(b.clone())], 1, |g, i| {

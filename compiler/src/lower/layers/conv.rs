@@ -51,8 +51,9 @@ fn padding(sv: &Sv, g: &Graph) -> Result<Padding, Diagnostic> {
         "valid" => Ok(Padding::Valid),
         "same" => Ok(Padding::Same),
         other => {
-            let mut d = Diagnostic::error(ARG_TYPE, format!("padding must be `valid` or `same` but is `{other}`"), sv.span)
-                .with_label("unknown padding");
+            let mut d =
+                Diagnostic::error(ARG_TYPE, format!("padding must be `valid` or `same` but is `{other}`"), sv.span)
+                    .with_label("unknown padding");
             if let Some(h) = suggest(other, ["valid", "same"]) {
                 d = d.with_help(h);
             }
@@ -94,7 +95,13 @@ impl<'a> Lowerer<'a> {
         })
     }
 
-    pub(super) fn apply_conv(&mut self, inst: usize, cfg: &ConvConfig, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {
+    pub(super) fn apply_conv(
+        &mut self,
+        inst: usize,
+        cfg: &ConvConfig,
+        x: &Tensor,
+        span: Span,
+    ) -> Result<NodeId, Diagnostic> {
         let name = self.instances[inst].name.clone();
         let shape = self.g.shape(x.id).clone();
         image_rank(&name, &shape, span)?;
@@ -163,7 +170,13 @@ fn fits(name: &str, shape: &Shape, w: &Window, span: Span) -> Result<(), Diagnos
     Ok(())
 }
 
-pub(super) fn pool_config(name: &str, kind: PoolKind, args: &[ArgVal], span: Span, g: &Graph) -> Result<PoolConfig, Diagnostic> {
+pub(super) fn pool_config(
+    name: &str,
+    kind: PoolKind,
+    args: &[ArgVal],
+    span: Span,
+    g: &Graph,
+) -> Result<PoolConfig, Diagnostic> {
     let b = bind(name, &[opt("pool_size"), opt("strides"), opt("padding")], args, span)?;
     let size = b.get(0).map(|v| values::pair(v, "pool_size", g)).transpose()?.unwrap_or((2, 2));
     // Keras: strides default to the pool size.
@@ -176,7 +189,13 @@ pub(super) fn pool_config(name: &str, kind: PoolKind, args: &[ArgVal], span: Spa
     Ok(PoolConfig { kind, window: Window { size, strides, padding } })
 }
 
-pub(super) fn apply_pool(g: &mut Graph, name: &str, cfg: &PoolConfig, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {
+pub(super) fn apply_pool(
+    g: &mut Graph,
+    name: &str,
+    cfg: &PoolConfig,
+    x: &Tensor,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
     let shape = g.shape(x.id).clone();
     image_rank(name, &shape, span)?;
     fits(name, &shape, &cfg.window, span)?;

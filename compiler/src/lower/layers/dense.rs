@@ -59,7 +59,13 @@ impl<'a> Lowerer<'a> {
         })
     }
 
-    pub(super) fn apply_dense(&mut self, inst: usize, cfg: &DenseConfig, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {
+    pub(super) fn apply_dense(
+        &mut self,
+        inst: usize,
+        cfg: &DenseConfig,
+        x: &Tensor,
+        span: Span,
+    ) -> Result<NodeId, Diagnostic> {
         let name = self.instances[inst].name.clone();
         let shape = self.g.shape(x.id).clone();
         if shape.rank() != 2 {

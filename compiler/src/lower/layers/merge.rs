@@ -9,9 +9,16 @@ use crate::lower::values::Tensor;
 
 fn at_least_two(name: &str, inputs: &[(Tensor, Span)], span: Span) -> Result<(), Diagnostic> {
     if inputs.len() < 2 {
-        return Err(Diagnostic::error(MERGE_ARITY, format!("{name} needs at least 2 tensors but gets {}", inputs.len()), span)
-            .with_label("too few inputs")
-            .with_help(format!("pass the tensors to merge: `{}(a, b)`", name.trim_end_matches(|c: char| c == '_' || c.is_ascii_digit()))));
+        return Err(Diagnostic::error(
+            MERGE_ARITY,
+            format!("{name} needs at least 2 tensors but gets {}", inputs.len()),
+            span,
+        )
+        .with_label("too few inputs")
+        .with_help(format!(
+            "pass the tensors to merge: `{}(a, b)`",
+            name.trim_end_matches(|c: char| c == '_' || c.is_ascii_digit())
+        )));
     }
     Ok(())
 }
@@ -25,7 +32,11 @@ pub(super) fn add(g: &mut Graph, name: &str, inputs: &[(Tensor, Span)], span: Sp
         if other != &shape {
             return Err(Diagnostic::error(
                 MERGE_SHAPES,
-                format!("{name} needs inputs of the same shape but gets {} and {}", per_sample(&shape), per_sample(other)),
+                format!(
+                    "{name} needs inputs of the same shape but gets {} and {}",
+                    per_sample(&shape),
+                    per_sample(other)
+                ),
                 span,
             )
             .with_label("shapes differ")
@@ -40,7 +51,13 @@ pub(super) fn add(g: &mut Graph, name: &str, inputs: &[(Tensor, Span)], span: Sp
     Ok(acc)
 }
 
-pub(super) fn concatenate(g: &mut Graph, name: &str, axis: i64, inputs: &[(Tensor, Span)], span: Span) -> Result<NodeId, Diagnostic> {
+pub(super) fn concatenate(
+    g: &mut Graph,
+    name: &str,
+    axis: i64,
+    inputs: &[(Tensor, Span)],
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
     at_least_two(name, inputs, span)?;
     let (first, first_span) = &inputs[0];
     let shape = g.shape(first.id).clone();
@@ -63,7 +80,8 @@ pub(super) fn concatenate(g: &mut Graph, name: &str, axis: i64, inputs: &[(Tenso
     };
     for (t, s) in &inputs[1..] {
         let other = g.shape(t.id);
-        let agree = other.rank() == rank && other.0.iter().zip(&shape.0).enumerate().all(|(d, (a, b))| d == ax || a == b);
+        let agree =
+            other.rank() == rank && other.0.iter().zip(&shape.0).enumerate().all(|(d, (a, b))| d == ax || a == b);
         if !agree {
             return Err(Diagnostic::error(
                 CONCAT,

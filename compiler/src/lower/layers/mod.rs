@@ -30,12 +30,20 @@ pub enum LayerKind {
     Flatten,
     /// Per-sample target shape; at most one -1.
     Reshape(Vec<i64>),
-    Dropout { rate: f64, key: u64 },
+    Dropout {
+        rate: f64,
+        key: u64,
+    },
     Activation(Activation),
     Add,
-    Concatenate { axis: i64 },
+    Concatenate {
+        axis: i64,
+    },
     /// A user-defined layer: the definition's name and its attribute values.
-    Custom { def: String, attrs: Vec<(String, Sv)> },
+    Custom {
+        def: String,
+        attrs: Vec<(String, Sv)>,
+    },
 }
 
 /// `.nn` name, Keras class, base of instance names.
@@ -118,7 +126,13 @@ impl<'a> Lowerer<'a> {
             }
             "dropout" => {
                 let b = bind(name, &[req("rate"), opt("seed")], args, span)?;
-                let rate = values::number_in(b.get(0).expect("required"), "dropout rate", "in [0, 1)", |r| (0.0..1.0).contains(&r), &self.g)?;
+                let rate = values::number_in(
+                    b.get(0).expect("required"),
+                    "dropout rate",
+                    "in [0, 1)",
+                    |r| (0.0..1.0).contains(&r),
+                    &self.g,
+                )?;
                 let key = self.dropout_keys;
                 self.dropout_keys += 1;
                 LayerKind::Dropout { rate, key }
@@ -133,7 +147,9 @@ impl<'a> Lowerer<'a> {
             }
             "concatenate" => {
                 let b = bind(name, &[opt("axis")], args, span)?;
-                LayerKind::Concatenate { axis: b.get(0).map(|v| values::int(v, "axis", &self.g)).transpose()?.unwrap_or(-1) }
+                LayerKind::Concatenate {
+                    axis: b.get(0).map(|v| values::int(v, "axis", &self.g)).transpose()?.unwrap_or(-1),
+                }
             }
             other => unreachable!("BUILTINS lists `{other}` without a constructor"),
         };
@@ -203,8 +219,12 @@ impl<'a> Lowerer<'a> {
         let class = kind.class().to_string();
         let merge = matches!(kind, LayerKind::Add | LayerKind::Concatenate { .. });
         if inputs.is_empty() || (!merge && inputs.len() != 1) {
-            return Err(Diagnostic::error(ARITY, format!("`{name}` takes one input tensor but gets {}", inputs.len()), span)
-                .with_label(format!("{} inputs", inputs.len())));
+            return Err(Diagnostic::error(
+                ARITY,
+                format!("`{name}` takes one input tensor but gets {}", inputs.len()),
+                span,
+            )
+            .with_label(format!("{} inputs", inputs.len())));
         }
         self.origin(span, Some(name.clone()));
         let x = &inputs[0].0;

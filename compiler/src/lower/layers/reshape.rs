@@ -17,7 +17,9 @@ pub(super) fn target(sv: &Sv, g: &Graph) -> Result<Vec<i64>, Diagnostic> {
         .with_label("expected a list of sizes"));
     };
     if items.is_empty() {
-        return Err(Diagnostic::error(ARG_RANGE, "reshape needs at least one dimension", sv.span).with_label("empty shape"));
+        return Err(
+            Diagnostic::error(ARG_RANGE, "reshape needs at least one dimension", sv.span).with_label("empty shape")
+        );
     }
     let mut dims = Vec::new();
     let mut inferred: Option<Span> = None;
@@ -31,8 +33,12 @@ pub(super) fn target(sv: &Sv, g: &Graph) -> Result<Vec<i64>, Diagnostic> {
             }
             inferred = Some(item.span);
         } else if d < 1 {
-            return Err(Diagnostic::error(ARG_RANGE, format!("reshape dimensions must be positive or -1 but one is {d}"), item.span)
-                .with_label("invalid size"));
+            return Err(Diagnostic::error(
+                ARG_RANGE,
+                format!("reshape dimensions must be positive or -1 but one is {d}"),
+                item.span,
+            )
+            .with_label("invalid size"));
         }
         if d > values::MAX_DIM {
             return Err(Diagnostic::error(ARG_RANGE, format!("reshape dimension {d} is too large"), item.span)

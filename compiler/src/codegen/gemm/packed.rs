@@ -1,0 +1,168 @@
+//! `C = A·B` with B packed first: B is copied once per call into 64-column
+//! strips (row `p` of a strip is 64 contiguous, 64-byte aligned floats), then
+//! C is computed in blocks of `MC` rows × `KC` depth so that one strip's
+//! `KC` rows stay in L1 while every tile of the row block streams past them.
+//!
+//! Packing turns any B (a transposed one, or rows whose power-of-two stride
+//! would alias in L1) into the same sequential stream, at the price of one
+//! copy of B, which pays once C has enough rows (docs/performance.md).
+
+use super::tile::{self, Rows, Strip, NR};
+use super::Mat;
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+/// Depth of one block: a 64-column strip's KC rows (32 KiB) fit in L1.
+const KC: usize = 128;
+/// Rows of C per block (a multiple of the tile height): the A block
+/// (MC × KC floats) stays in L2 while the strips go by.
+const MC: usize = 96;
+
+/// One cache line of packed B.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+thread_local! {
+    /// Packed B, per thread (the worker packs its own half). It only grows,
+    /// so after the first call of a shape no step allocates.
+    static PACKED: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+}
+
+/// # Safety
+/// The CPU supports AVX-512F; pointers cover the operands; `c` does not
+/// overlap `a` or `b`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize) {
+    let strips = n.div_ceil(NR);
+    let lines = strips * k * (NR / 16);
+    PACKED.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < lines {
+            buf.resize(lines, Line([0.0; 16]));
+        }
+        let packed = buf.as_mut_ptr() as *mut f32;
+        pack(k, n, b, packed);
+        blocks(m, k, n, a, packed, c, rsc);
+    });
+}
+
+/// Strip `s`, row `p` of B goes to `packed[(s * k + p) * NR ..][..NR]`;
+/// columns past `n` in the last strip are zero.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack(k: usize, n: usize, b: Mat, packed: *mut f32) {
+    if b.cs == 1 {
+        pack_rows(k, n, b, packed);
+    } else if b.rs == 1 {
+        pack_columns(k, n, b, packed);
+    } else {
+        for j in 0..n.div_ceil(NR) * NR {
+            let dst = packed.add((j / NR) * k * NR + j % NR);
+            for p in 0..k {
+                *dst.add(p * NR) = if j < n { *b.ptr.offset(p as isize * b.rs + j as isize * b.cs) } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// B's rows are contiguous: read them in order (one sequential stream),
+/// scattering each into its strips.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_rows(k: usize, n: usize, b: Mat, packed: *mut f32) {
+    let vectors = n.div_ceil(16);
+    for p in 0..k {
+        let src = b.ptr.offset(p as isize * b.rs);
+        for v in 0..vectors {
+            let lanes = (n - 16 * v).min(16);
+            let x = _mm512_maskz_loadu_ps(((1u32 << lanes) - 1) as u16, src.add(16 * v));
+            let (s, at) = ((16 * v) / NR, (16 * v) % NR);
+            _mm512_store_ps(packed.add((s * k + p) * NR + at), x);
+        }
+        // Zero the unused vectors of the last strip.
+        for v in vectors..n.div_ceil(NR) * (NR / 16) {
+            let (s, at) = ((16 * v) / NR, (16 * v) % NR);
+            _mm512_store_ps(packed.add((s * k + p) * NR + at), _mm512_setzero_ps());
+        }
+    }
+}
+
+/// B's columns are contiguous (B is a transposed row-major matrix): read
+/// 16 columns × 16 rows at a time and transpose them in registers.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_columns(k: usize, n: usize, b: Mat, packed: *mut f32) {
+    let padded = n.div_ceil(NR) * NR;
+    let mut p0 = 0;
+    while p0 < k {
+        let rows = (k - p0).min(16);
+        let row_mask = ((1u32 << rows) - 1) as u16;
+        let mut j0 = 0;
+        while j0 < padded {
+            let mut block = [_mm512_setzero_ps(); 16];
+            for (jj, col) in block.iter_mut().enumerate() {
+                if j0 + jj < n {
+                    *col = _mm512_maskz_loadu_ps(row_mask, b.ptr.offset((j0 + jj) as isize * b.cs).add(p0));
+                }
+            }
+            transpose16(&mut block);
+            let dst = packed.add(((j0 / NR) * k + p0) * NR + j0 % NR);
+            for (q, row) in block.iter().take(rows).enumerate() {
+                _mm512_store_ps(dst.add(q * NR), *row);
+            }
+            j0 += 16;
+        }
+        p0 += 16;
+    }
+}
+
+/// In-register transpose of a 16×16 block: `x[i][j]` becomes `x[j][i]`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16(x: &mut [__m512; 16]) {
+    // Interleave pairs of rows, then quads within each 128-bit lane...
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(x[2 * i], x[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(x[2 * i], x[2 * i + 1]);
+    }
+    let mut u = [_mm512_setzero_ps(); 16];
+    for g in 0..4 {
+        let (lo, hi) = (4 * g, 4 * g + 2);
+        u[4 * g] = _mm512_shuffle_ps::<0x44>(t[lo], t[hi]);
+        u[4 * g + 1] = _mm512_shuffle_ps::<0xEE>(t[lo], t[hi]);
+        u[4 * g + 2] = _mm512_shuffle_ps::<0x44>(t[lo + 1], t[hi + 1]);
+        u[4 * g + 3] = _mm512_shuffle_ps::<0xEE>(t[lo + 1], t[hi + 1]);
+    }
+    // ...now u[4g + c] holds rows 4g..4g+4 of columns c, c+4, c+8, c+12
+    // (one per 128-bit lane); gather the lanes across the four groups.
+    for c in 0..4 {
+        let v0 = _mm512_shuffle_f32x4::<0x88>(u[c], u[4 + c]);
+        let v1 = _mm512_shuffle_f32x4::<0xDD>(u[c], u[4 + c]);
+        let v2 = _mm512_shuffle_f32x4::<0x88>(u[8 + c], u[12 + c]);
+        let v3 = _mm512_shuffle_f32x4::<0xDD>(u[8 + c], u[12 + c]);
+        x[c] = _mm512_shuffle_f32x4::<0x88>(v0, v2);
+        x[c + 8] = _mm512_shuffle_f32x4::<0xDD>(v0, v2);
+        x[c + 4] = _mm512_shuffle_f32x4::<0x88>(v1, v3);
+        x[c + 12] = _mm512_shuffle_f32x4::<0xDD>(v1, v3);
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn blocks(m: usize, k: usize, n: usize, a: Mat, packed: *const f32, c: *mut f32, rsc: usize) {
+    let mut ic = 0;
+    while ic < m {
+        let mc = (m - ic).min(MC);
+        let mut pc = 0;
+        while pc < k {
+            let kc = (k - pc).min(KC);
+            let a_block = Mat { ptr: a.ptr.offset(ic as isize * a.rs + pc as isize * a.cs), ..a };
+            for s in 0..n.div_ceil(NR) {
+                let j0 = s * NR;
+                let strip = Strip { ptr: packed.add((s * k + pc) * NR), rs: NR, w: (n - j0).min(NR), padded: true };
+                let at = Rows { a: a_block, c: c.add(ic * rsc + j0), rsc };
+                tile::rows(at, mc, kc, strip, pc > 0);
+            }
+            pc += KC;
+        }
+        ic += MC;
+    }
+}

@@ -1,0 +1,136 @@
+//! The AVX-512 register tile both contraction drivers share: up to 6 rows ×
+//! 64 columns of C in 24 zmm accumulators while k streams by. A is read by
+//! broadcast through its strides (a transposed A costs nothing); B is read
+//! as rows of up to 64 floats, either straight from the operand (`direct`)
+//! or from a packed panel (`packed`).
+//!
+//! Determinism: each C element is one FMA chain over k in order. A driver
+//! that splits k into blocks continues the chain from the value it stored
+//! in C (an exact f32 round trip), so blocking, packing and the thread split
+//! never change a result.
+
+use super::Mat;
+use std::arch::x86_64::*;
+
+/// Rows of C per full tile.
+pub const MR: usize = 6;
+/// Columns of C per full tile (four zmm registers).
+pub const NR: usize = 64;
+
+/// One strip of B: `kc` rows of `w ≤ 64` floats, row `p` at `ptr + p * rs`.
+/// Unless `padded`, lanes past `w` are masked, so they are never read;
+/// a padded strip (packed B) holds whole vectors, read without masks
+/// (masked loads cost ≈ 8 % of the kernel's throughput).
+#[derive(Clone, Copy)]
+pub struct Strip {
+    pub ptr: *const f32,
+    pub rs: usize,
+    pub w: usize,
+    pub padded: bool,
+}
+
+/// Where a tile's rows of A start and how they are laid out.
+#[derive(Clone, Copy)]
+pub struct Rows {
+    /// Row `i`, column `p0` of A.
+    pub a: Mat,
+    /// Row `i`, column `j0` of C.
+    pub c: *mut f32,
+    pub rsc: usize,
+}
+
+/// `C[rows, strip] (+)= A[rows, kc] · strip` for `rows` rows starting at
+/// `at`, split into full tiles and one edge tile. `accumulate` continues the
+/// sums already in C instead of starting from zero.
+///
+/// # Safety
+/// The CPU supports AVX-512F; the pointers cover `rows` × `kc` of A, `kc` ×
+/// `strip.w` of B and `rows` × `strip.w` of C.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn rows(at: Rows, rows: usize, kc: usize, strip: Strip, accumulate: bool) {
+    match strip.w.div_ceil(16) {
+        1 => by_rows::<1>(at, rows, kc, strip, accumulate),
+        2 => by_rows::<2>(at, rows, kc, strip, accumulate),
+        3 => by_rows::<3>(at, rows, kc, strip, accumulate),
+        _ => by_rows::<4>(at, rows, kc, strip, accumulate),
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn by_rows<const V: usize>(at: Rows, rows: usize, kc: usize, strip: Strip, accumulate: bool) {
+    let row_at = |i: usize| Rows {
+        a: Mat { ptr: at.a.ptr.offset(i as isize * at.a.rs), ..at.a },
+        c: at.c.add(i * at.rsc),
+        rsc: at.rsc,
+    };
+    let mut i = 0;
+    while i + MR <= rows {
+        tile::<MR, V>(row_at(i), kc, strip, accumulate);
+        i += MR;
+    }
+    // The last 1–5 rows in one tile, so the strip streams once more, not per row.
+    match rows - i {
+        0 => {}
+        1 => tile::<1, V>(row_at(i), kc, strip, accumulate),
+        2 => tile::<2, V>(row_at(i), kc, strip, accumulate),
+        3 => tile::<3, V>(row_at(i), kc, strip, accumulate),
+        4 => tile::<4, V>(row_at(i), kc, strip, accumulate),
+        _ => tile::<5, V>(row_at(i), kc, strip, accumulate),
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile<const R: usize, const V: usize>(at: Rows, kc: usize, strip: Strip, accumulate: bool) {
+    let mut masks = [0xffffu16; V];
+    let last = strip.w - (V - 1) * 16;
+    masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
+    if strip.padded || last >= 16 {
+        tile_loop::<R, V, false>(at, kc, strip, accumulate, masks)
+    } else {
+        tile_loop::<R, V, true>(at, kc, strip, accumulate, masks)
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_loop<const R: usize, const V: usize, const MASK_B: bool>(
+    at: Rows,
+    kc: usize,
+    strip: Strip,
+    accumulate: bool,
+    masks: [u16; V],
+) {
+    let mut acc = [[_mm512_setzero_ps(); V]; R];
+    if accumulate {
+        for (r, row) in acc.iter_mut().enumerate() {
+            for v in 0..V {
+                row[v] = _mm512_maskz_loadu_ps(masks[v], at.c.add(r * at.rsc + 16 * v));
+            }
+        }
+    }
+    for p in 0..kc {
+        let brow = strip.ptr.add(p * strip.rs);
+        let mut bv = [_mm512_setzero_ps(); V];
+        for v in 0..V {
+            bv[v] = if MASK_B {
+                _mm512_maskz_loadu_ps(masks[v], brow.add(16 * v))
+            } else {
+                _mm512_loadu_ps(brow.add(16 * v))
+            };
+        }
+        let ap = at.a.ptr.offset(p as isize * at.a.cs);
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*ap.offset(r as isize * at.a.rs));
+            for v in 0..V {
+                row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for v in 0..V {
+            _mm512_mask_storeu_ps(at.c.add(r * at.rsc + 16 * v), masks[v], row[v]);
+        }
+    }
+}
