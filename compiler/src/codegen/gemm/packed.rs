@@ -7,7 +7,7 @@
 //! would alias in L1) into the same sequential stream, at the price of one
 //! copy of B, which pays once C has enough rows (docs/performance.md).
 
-use super::tile::{self, Rows, Strip, NR};
+use super::tile::{self, Rows, Strip, MR, NR};
 use super::Mat;
 use std::arch::x86_64::*;
 use std::cell::RefCell;
@@ -35,7 +35,8 @@ thread_local! {
 #[target_feature(enable = "avx512f")]
 pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize) {
     let strips = n.div_ceil(NR);
-    let lines = strips * k * (NR / 16);
+    let b_lines = strips * k * (NR / 16);
+    let lines = b_lines + (MC * KC).div_ceil(16);
     PACKED.with(|cell| {
         let mut buf = cell.borrow_mut();
         if buf.len() < lines {
@@ -43,7 +44,7 @@ pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rs
         }
         let packed = buf.as_mut_ptr() as *mut f32;
         pack(k, n, b, packed);
-        blocks(m, k, n, a, packed, c, rsc);
+        blocks(m, k, n, a, packed, packed.add(b_lines * 16), c, rsc);
     });
 }
 
@@ -147,7 +148,10 @@ unsafe fn transpose16(x: &mut [__m512; 16]) {
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn blocks(m: usize, k: usize, n: usize, a: Mat, packed: *const f32, c: *mut f32, rsc: usize) {
+unsafe fn blocks(m: usize, k: usize, n: usize, a: Mat, packed: *const f32, a_panels: *mut f32, c: *mut f32, rsc: usize) {
+    // A transposed A reads one cache line per k step for a 6-row tile and
+    // uses 6 of its 16 floats; copied into 6-row panels it streams.
+    let pack_a = a.rs == 1 && a.cs != 1;
     let mut ic = 0;
     while ic < m {
         let mc = (m - ic).min(MC);
@@ -155,14 +159,40 @@ unsafe fn blocks(m: usize, k: usize, n: usize, a: Mat, packed: *const f32, c: *m
         while pc < k {
             let kc = (k - pc).min(KC);
             let a_block = Mat { ptr: a.ptr.offset(ic as isize * a.rs + pc as isize * a.cs), ..a };
+            if pack_a {
+                pack_panels(a_block, mc, kc, a_panels);
+            }
             for s in 0..n.div_ceil(NR) {
                 let j0 = s * NR;
                 let strip = Strip { ptr: packed.add((s * k + pc) * NR), rs: NR, w: (n - j0).min(NR), padded: true };
-                let at = Rows { a: a_block, c: c.add(ic * rsc + j0), rsc };
-                tile::rows(at, mc, kc, strip, pc > 0);
+                if pack_a {
+                    for t in 0..mc.div_ceil(MR) {
+                        let panel = Mat { ptr: a_panels.add(t * MR * kc), rs: 1, cs: MR as isize };
+                        let at = Rows { a: panel, c: c.add((ic + t * MR) * rsc + j0), rsc };
+                        tile::rows(at, (mc - t * MR).min(MR), kc, strip, pc > 0);
+                    }
+                } else {
+                    tile::rows(Rows { a: a_block, c: c.add(ic * rsc + j0), rsc }, mc, kc, strip, pc > 0);
+                }
             }
             pc += KC;
         }
         ic += MC;
+    }
+}
+
+/// Copies `rows × kc` of a column-contiguous A into 6-row panels: panel
+/// `t`, step `p` holds rows `6t..6t+6` at `panels[t * 6 * kc + p * 6..]`.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_panels(a: Mat, rows: usize, kc: usize, panels: *mut f32) {
+    for t in 0..rows.div_ceil(MR) {
+        let live = (rows - t * MR).min(MR);
+        let mask = ((1u32 << live) - 1) as u16;
+        let src = a.ptr.add(t * MR);
+        let dst = panels.add(t * MR * kc);
+        for p in 0..kc {
+            let x = _mm512_maskz_loadu_ps(mask, src.offset(p as isize * a.cs));
+            _mm512_mask_storeu_ps(dst.add(p * MR), (1 << MR) - 1, x);
+        }
     }
 }
