@@ -362,6 +362,8 @@ fn dropout_masks_are_bit_exact() {
     }
 }
 
+#[path = "jit/epilogue.rs"]
+mod epilogue;
 #[path = "jit/gemm.rs"]
 mod gemm;
 #[path = "jit/mlp.rs"]

@@ -56,17 +56,17 @@ impl Drop for Code {
     }
 }
 
-extern "C" fn nn_expf(x: f32) -> f32 {
+pub(super) extern "C" fn nn_expf(x: f32) -> f32 {
     x.exp()
 }
-extern "C" fn nn_logf(x: f32) -> f32 {
+pub(super) extern "C" fn nn_logf(x: f32) -> f32 {
     x.ln()
 }
-extern "C" fn nn_tanhf(x: f32) -> f32 {
+pub(super) extern "C" fn nn_tanhf(x: f32) -> f32 {
     x.tanh()
 }
 /// The logistic function in the overflow-free form the interpreter uses.
-extern "C" fn nn_sigmoidf(x: f32) -> f32 {
+pub(super) extern "C" fn nn_sigmoidf(x: f32) -> f32 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {
@@ -74,10 +74,10 @@ extern "C" fn nn_sigmoidf(x: f32) -> f32 {
         e / (1.0 + e)
     }
 }
-extern "C" fn nn_erff(x: f32) -> f32 {
+pub(super) extern "C" fn nn_erff(x: f32) -> f32 {
     libm::erf(x as f64) as f32
 }
-extern "C" fn nn_powf(x: f32, y: f32) -> f32 {
+pub(super) extern "C" fn nn_powf(x: f32, y: f32) -> f32 {
     x.powf(y)
 }
 

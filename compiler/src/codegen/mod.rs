@@ -15,6 +15,7 @@
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
 mod conv;
+mod epilogue;
 mod expr;
 mod fuse;
 mod gemm;

@@ -10,7 +10,8 @@
 //! op set defines.
 
 use super::conv;
-use super::gemm::{sgemm, Mat};
+use super::epilogue::Bound;
+use super::gemm::{sgemm_with, Mat};
 use super::plan::NativeKernel;
 use crate::ir::{Op, ReduceOp, Shape};
 
@@ -71,11 +72,8 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             } else {
                 Mat { ptr: arg(1) as *const f32, rs: bd.d[1] as isize, cs: 1 }
             };
-            if kk == 0 {
-                fo(m * n).fill(0.0);
-            } else {
-                sgemm(k.gemm, k.threads, m, kk, n, a, b, out as *mut f32, n);
-            }
+            let epilogue = k.epilogue.as_ref().map(|ep| Bound { ep, table, n, row0: 0, col0: 0, batch });
+            sgemm_with(k.gemm, k.threads, m, kk, n, a, b, out as *mut f32, n, epilogue);
         }
         Op::Reduce { op, axes, .. } => {
             let d = adims(0);

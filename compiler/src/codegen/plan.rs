@@ -129,6 +129,8 @@ pub struct NativeKernel {
     pub gemm: GemmKernel,
     /// 2: large contractions may split their rows over the worker thread.
     pub threads: usize,
+    /// A matmul's fused elementwise tail (bias, activation, …).
+    pub epilogue: Option<super::epilogue::Epilogue>,
 }
 
 #[derive(Clone, Debug)]
@@ -328,6 +330,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
                     out: (out, node.ty.shape.clone(), node.ty.dtype),
                     gemm: isa,
                     threads: opts.threads,
+                    epilogue: None,
                 }));
             }
         }
@@ -356,6 +359,8 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
     super::fuse::plan_in_place_updates(&mut plan);
     super::fuse::merge_adjacent(&mut plan);
     liveness(&mut plan);
+    super::epilogue::fuse_epilogues(&mut plan);
+    liveness(&mut plan);
     Ok(plan)
 }
 
@@ -370,7 +375,9 @@ fn liveness(plan: &mut Plan) {
     for (k, kernel) in plan.kernels.iter().enumerate() {
         let writes: Vec<BufId> = match kernel {
             Kernel::Fused(g) => g.outs.iter().map(|o| o.1).collect(),
-            Kernel::Native(nk) => vec![nk.out.0],
+            Kernel::Native(nk) => {
+                std::iter::once(nk.out.0).chain(nk.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1))).collect()
+            }
         };
         for b in writes {
             plan.bufs[b].def = plan.bufs[b].def.min(k);
@@ -379,7 +386,15 @@ fn liveness(plan: &mut Plan) {
     for (k, kernel) in plan.kernels.iter().enumerate() {
         let reads: Vec<BufId> = match kernel {
             Kernel::Fused(g) => g.leaves.iter().map(|l| l.buf).collect(),
-            Kernel::Native(nk) => nk.args.iter().map(|a| a.0).collect(),
+            // A kernel with an epilogue reads its own result back, so that
+            // scratch stays apart from the epilogue's outputs.
+            Kernel::Native(nk) => nk
+                .args
+                .iter()
+                .map(|a| a.0)
+                .chain(nk.epilogue.iter().flat_map(|e| e.leaves.iter().map(|l| l.0)))
+                .chain(nk.epilogue.as_ref().map(|_| nk.out.0))
+                .collect(),
         };
         for b in reads {
             plan.bufs[b].last_use = plan.bufs[b].last_use.max(k);
@@ -507,6 +522,15 @@ impl Plan {
                         args.join(", "),
                         nk.node
                     );
+                    if let Some(ep) = &nk.epilogue {
+                        let leaves: Vec<String> =
+                            ep.leaves.iter().map(|(b, kind)| format!("{}:{kind:?}", name(*b))).collect();
+                        let outs: Vec<String> = ep.outs.iter().map(|(e, b)| format!("{}=e{e}", name(*b))).collect();
+                        let _ = writeln!(s, "    epilogue -> [{}] <- [{}]", outs.join(", "), leaves.join(", "));
+                        for (i, e) in ep.exprs.iter().enumerate() {
+                            let _ = writeln!(s, "      e{i} = {}", show_expr(e));
+                        }
+                    }
                 }
             }
         }

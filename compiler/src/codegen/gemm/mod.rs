@@ -16,6 +16,7 @@
 //! the thread count (and the AVX-512 variants agree with each other bit
 //! for bit).
 
+use super::epilogue::Bound;
 use super::{pool, CodegenError, IsaLevel};
 
 #[cfg(target_arch = "x86_64")]
@@ -113,13 +114,43 @@ pub unsafe fn sgemm(
     c: *mut f32,
     rsc: usize,
 ) {
+    sgemm_with(kernel, threads, m, k, n, a, b, c, rsc, None)
+}
+
+/// [`sgemm`], then `epilogue` on each finished block of C while it is still
+/// in cache.
+///
+/// # Safety
+/// As [`sgemm`]; the epilogue's buffers cover C's shape.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm_with(
+    kernel: GemmKernel,
+    threads: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    epilogue: Option<Bound>,
+) {
     if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            std::slice::from_raw_parts_mut(c.add(i * rsc), n).fill(0.0);
+        }
+        if let Some(ep) = epilogue {
+            apply_all(&ep, c, rsc, m, n);
+        }
         return;
     }
     let can_split_rows = m >= 16;
     let can_split_columns = n >= 2 * SPLIT_COLUMNS;
     if threads < 2 || m * k * n < SPLIT_MIN_MACS || !(can_split_rows || can_split_columns) {
-        single(kernel, m, k, n, a, b, c, rsc);
+        single(kernel, m, k, n, a, b, c, rsc, epilogue);
         return;
     }
     let (a_addr, b_addr, c_addr) = (a.ptr as usize, b.ptr as usize, c as usize);
@@ -131,18 +162,27 @@ pub unsafe fn sgemm(
         let half = (n / 2).div_ceil(SPLIT_COLUMNS) * SPLIT_COLUMNS;
         let part = |lo: usize, hi: usize| {
             let b2 = b_at((b_addr as *const f32).wrapping_offset(lo as isize * b.cs) as usize);
+            let c2 = (c_addr as *mut f32).wrapping_add(lo);
             // SAFETY: disjoint column ranges of C; A and B are only read.
-            unsafe { single(kernel, m, k, hi - lo, a_at(a_addr), b2, (c_addr as *mut f32).add(lo), rsc) }
+            unsafe { single(kernel, m, k, hi - lo, a_at(a_addr), b2, c2, rsc, epilogue.map(|e| e.shifted(0, lo))) }
         };
         pool::join(&|| part(0, half), &|| part(half, n));
     } else {
         let half = (m / 2).div_ceil(8) * 8;
         let part = |lo: usize, hi: usize| {
             let a2 = a_at((a_addr as *const f32).wrapping_offset(lo as isize * a.rs) as usize);
+            let c2 = (c_addr as *mut f32).wrapping_add(lo * rsc);
             // SAFETY: disjoint row ranges of C; A and B are only read.
-            unsafe { single(kernel, hi - lo, k, n, a2, b_at(b_addr), (c_addr as *mut f32).add(lo * rsc), rsc) }
+            unsafe { single(kernel, hi - lo, k, n, a2, b_at(b_addr), c2, rsc, epilogue.map(|e| e.shifted(lo, 0))) }
         };
         pool::join(&|| part(0, half), &|| part(half, m));
+    }
+}
+
+/// The epilogue over all of C, 64 columns at a time.
+unsafe fn apply_all(ep: &Bound, c: *const f32, rsc: usize, m: usize, n: usize) {
+    for j in (0..n).step_by(64) {
+        ep.apply(c, rsc, 0, m, j, (n - j).min(64));
     }
 }
 
@@ -152,19 +192,41 @@ fn worth_packing(m: usize, k: usize, n: usize, b: Mat) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn single(kernel: GemmKernel, m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize) {
+unsafe fn single(
+    kernel: GemmKernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    ep: Option<Bound>,
+) {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        GemmKernel::Avx512 if !worth_packing(m, k, n, b) => direct::gemm(m, k, n, a, b, c, rsc),
+        GemmKernel::Avx512 if !worth_packing(m, k, n, b) => direct::gemm(m, k, n, a, b, c, rsc, ep.as_ref()),
         #[cfg(target_arch = "x86_64")]
-        GemmKernel::Avx512Direct if b.cs == 1 => direct::gemm(m, k, n, a, b, c, rsc),
+        GemmKernel::Avx512Direct if b.cs == 1 => direct::gemm(m, k, n, a, b, c, rsc, ep.as_ref()),
         #[cfg(target_arch = "x86_64")]
-        GemmKernel::Avx512 | GemmKernel::Avx512Direct | GemmKernel::Avx512Packed => packed::gemm(m, k, n, a, b, c, rsc),
-        GemmKernel::Packed => {
-            matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, 0.0, c, rsc as isize, 1);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
         GemmKernel::Avx512 | GemmKernel::Avx512Direct | GemmKernel::Avx512Packed => {
+            packed::gemm(m, k, n, a, b, c, rsc, ep.as_ref())
+        }
+        _ => {
+            portable(kernel, m, k, n, a, b, c, rsc);
+            if let Some(ep) = ep {
+                apply_all(&ep, c, rsc, m, n);
+            }
+        }
+    }
+}
+
+/// The non-AVX-512 kernels: `matrixmultiply`, or plain loops.
+#[allow(clippy::too_many_arguments)]
+unsafe fn portable(kernel: GemmKernel, m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize) {
+    match kernel {
+        // (The AVX-512 kinds only reach here on other architectures.)
+        GemmKernel::Packed | GemmKernel::Avx512 | GemmKernel::Avx512Direct | GemmKernel::Avx512Packed => {
             matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, 0.0, c, rsc as isize, 1);
         }
         GemmKernel::Scalar => {

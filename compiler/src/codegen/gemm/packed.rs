@@ -8,7 +8,7 @@
 //! copy of B, which pays once C has enough rows (docs/performance.md).
 
 use super::tile::{self, Rows, Strip, MR, NR};
-use super::Mat;
+use super::{Bound, Mat};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -33,7 +33,8 @@ thread_local! {
 /// The CPU supports AVX-512F; pointers cover the operands; `c` does not
 /// overlap `a` or `b`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize) {
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize, ep: Option<&Bound>) {
     let strips = n.div_ceil(NR);
     let b_lines = strips * k * (NR / 16);
     let lines = b_lines + (MC * KC).div_ceil(16);
@@ -44,7 +45,7 @@ pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rs
         }
         let packed = buf.as_mut_ptr() as *mut f32;
         pack(k, n, b, packed);
-        blocks(m, k, n, a, packed, packed.add(b_lines * 16), c, rsc);
+        blocks(m, k, n, a, packed, packed.add(b_lines * 16), c, rsc, ep);
     });
 }
 
@@ -148,7 +149,18 @@ unsafe fn transpose16(x: &mut [__m512; 16]) {
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn blocks(m: usize, k: usize, n: usize, a: Mat, packed: *const f32, a_panels: *mut f32, c: *mut f32, rsc: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocks(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    packed: *const f32,
+    a_panels: *mut f32,
+    c: *mut f32,
+    rsc: usize,
+    ep: Option<&Bound>,
+) {
     // A transposed A reads one cache line per k step for a 6-row tile and
     // uses 6 of its 16 floats; copied into 6-row panels it streams.
     let pack_a = a.rs == 1 && a.cs != 1;
@@ -173,6 +185,9 @@ unsafe fn blocks(m: usize, k: usize, n: usize, a: Mat, packed: *const f32, a_pan
                     }
                 } else {
                     tile::rows(Rows { a: a_block, c: c.add(ic * rsc + j0), rsc }, mc, kc, strip, pc > 0);
+                }
+                if let (Some(ep), true) = (ep, pc + kc == k) {
+                    ep.apply(c, rsc, ic, mc, j0, strip.w);
                 }
             }
             pc += KC;
