@@ -8,7 +8,7 @@
 
 use super::kernel::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
 use super::plan::{BufId, BufKind, Expr, Group, Kernel, Plan};
-use crate::ir::{BinaryOp, CmpOp, DType, Op, UnaryOp};
+use crate::ir::{BinaryOp, CmpOp, DType, Op, ReduceOp, UnaryOp};
 
 /// How a program input is indexed at element (i, j) of C.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub enum LeafKind {
     Full,
     /// One value per column (a bias): element j.
     Row,
+    /// One value per row (a per-sample sum): element i.
+    Column,
     /// One value.
     Scalar,
 }
@@ -36,6 +38,11 @@ const MAX_EXPRS: usize = 24;
 /// Lanes per evaluation: one strip of C.
 const LANES: usize = 64;
 
+/// Reductions fuse the other way round: a sum over (rows or columns of) a
+/// fused loop's result runs inside that loop's pass, as a native kernel
+/// that evaluates the same program and accumulates as it stores
+/// ([`fuse_reductions`]).
+///
 /// Moves every fused loop that only post-processes a matmul's result into
 /// that matmul; returns how many moved.
 pub(super) fn fuse_epilogues(plan: &mut Plan) -> usize {
@@ -51,6 +58,88 @@ pub(super) fn fuse_epilogues(plan: &mut Plan) -> usize {
         k += 1;
     }
     moved
+}
+
+/// Turns each sum whose operand a fused loop computes into one native pass
+/// that evaluates the loop's program, stores its outputs and accumulates
+/// the sum (bias gradients, per-sample losses); returns how many fused.
+pub(super) fn fuse_reductions(plan: &mut Plan) -> usize {
+    let mut fused = 0;
+    let mut r = 0;
+    while r < plan.kernels.len() {
+        if let Some(gi) = reduction_producer(plan, r) {
+            let Kernel::Fused(g) = &plan.kernels[gi] else { unreachable!() };
+            let leaves = classify_leaves(g, None).expect("checked by reduction_producer");
+            let ep = Epilogue { exprs: g.exprs.clone(), leaves, outs: g.outs.clone() };
+            let Kernel::Native(mut nk) = plan.kernels.remove(r) else { unreachable!() };
+            nk.epilogue = Some(ep);
+            plan.kernels[gi] = Kernel::Native(nk);
+            fused += 1;
+        } else {
+            r += 1;
+        }
+    }
+    fused
+}
+
+/// The fused loop whose result kernel `r` (a sum) reduces, if they can run
+/// as one pass.
+fn reduction_producer(plan: &Plan, r: usize) -> Option<usize> {
+    let Kernel::Native(nk) = &plan.kernels[r] else { return None };
+    let Op::Reduce { op: ReduceOp::Sum, axes, .. } = &nk.op else { return None };
+    let (x, shape, dtype) = &nk.args[0];
+    let rank = shape.rank();
+    if nk.epilogue.is_some() || *dtype != DType::F32 || !(rank == 1 || (rank == 2 && !axes.is_empty())) {
+        return None;
+    }
+    let gi =
+        plan.kernels[..r].iter().position(|k| matches!(k, Kernel::Fused(g) if g.outs.iter().any(|o| o.1 == *x)))?;
+    let Kernel::Fused(g) = &plan.kernels[gi] else { return None };
+    if g.shape != *shape || g.exprs.len() > MAX_EXPRS || !program_supported(g) || classify_leaves(g, None).is_none() {
+        return None;
+    }
+    if g.outs.iter().any(|o| plan.bufs[o.1].kind != BufKind::Arena) {
+        return None;
+    }
+    Some(gi)
+}
+
+/// Leaf kinds of a loop over a rank-1 or rank-2 shape; `acc` is the
+/// contraction result's buffer, if the loop becomes an epilogue.
+fn classify_leaves(g: &Group, acc: Option<BufId>) -> Option<Vec<(BufId, LeafKind)>> {
+    let rank = g.shape.rank();
+    if rank == 0 || rank > 2 {
+        return None;
+    }
+    let n = g.shape.0[rank - 1];
+    g.leaves
+        .iter()
+        .map(|l| {
+            let kind = if Some(l.buf) == acc {
+                LeafKind::Acc
+            } else if l.dtype != DType::F32 {
+                return None;
+            } else if l.shape == g.shape {
+                LeafKind::Full
+            } else if l.shape.0.iter().all(|d| d.known() == Some(1)) {
+                LeafKind::Scalar
+            } else if rank == 2
+                && l.shape.0.last() == Some(&n)
+                && l.shape.0.iter().rev().skip(1).all(|d| d.known() == Some(1))
+            {
+                LeafKind::Row
+            } else if rank == 2
+                && l.shape.rank() == 2
+                && l.shape.0[0] == g.shape.0[0]
+                && l.shape.0[1].known() == Some(1)
+            {
+                LeafKind::Column
+            } else {
+                return None;
+            };
+            Some((l.buf, kind))
+        })
+        .collect()
 }
 
 /// The fused loop that can become kernel `k`'s epilogue, if any.
@@ -76,24 +165,7 @@ fn candidate(plan: &Plan, k: usize) -> Option<(usize, Epilogue)> {
     if gi <= k || g.shape != nk.out.1 || g.exprs.len() > MAX_EXPRS || !program_supported(g) {
         return None;
     }
-    let n = g.shape.0[1];
-    let mut leaves = Vec::with_capacity(g.leaves.len());
-    for l in &g.leaves {
-        let kind = if l.buf == c {
-            LeafKind::Acc
-        } else if l.dtype != DType::F32 {
-            return None;
-        } else if l.shape == g.shape {
-            LeafKind::Full
-        } else if l.shape.0.iter().all(|d| d.known() == Some(1)) {
-            LeafKind::Scalar
-        } else if l.shape.0.last() == Some(&n) && l.shape.0.iter().rev().skip(1).all(|d| d.known() == Some(1)) {
-            LeafKind::Row
-        } else {
-            return None;
-        };
-        leaves.push((l.buf, kind));
-    }
+    let leaves = classify_leaves(g, Some(c))?;
     if g.outs.iter().any(|o| plan.bufs[o.1].kind != BufKind::Arena) {
         return None;
     }
@@ -182,6 +254,12 @@ impl Bound<'_> {
         for i in i0..i0 + rows {
             let row = self.row0 + i;
             for (e, expr) in ep.exprs.iter().enumerate() {
+                if let Expr::Leaf(l) = expr {
+                    if ep.leaves[*l].1 == LeafKind::Column {
+                        std::slice::from_raw_parts_mut(scratch.add(e * LANES), w).fill(*buf(ep.leaves[*l].0).add(row));
+                        at[e] = scratch.add(e * LANES);
+                    }
+                }
                 let dest = match first_out(e) {
                     Some(b) => buf(b).add(row * self.n + col),
                     None => scratch.add(e * LANES),
@@ -195,7 +273,7 @@ impl Bound<'_> {
                             LeafKind::Acc => c.add(i * rsc + j0) as *mut f32,
                             LeafKind::Full => buf(b).add(row * self.n + col),
                             LeafKind::Row => buf(b).add(col),
-                            LeafKind::Scalar => at[e],
+                            LeafKind::Scalar | LeafKind::Column => at[e],
                         };
                         at[e] = src;
                         if dest != scratch.add(e * LANES) {

@@ -77,7 +77,33 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         }
         Op::Reduce { op, axes, .. } => {
             let d = adims(0);
-            reduce(*op, axes, &d, f(arg(0), d.numel()), fo(odims.numel()));
+            if let Some(ep) = &k.epilogue {
+                // The producer's program, then the sum, row by row.
+                let (m, n) = if d.n == 2 { (d.d[0], d.d[1]) } else { (1, d.numel()) };
+                let bound = Bound { ep, table, n, row0: 0, col0: 0, batch };
+                let x = arg(0) as *const f32;
+                let out = fo(odims.numel());
+                out.fill(0.0);
+                let by_row = d.n == 2 && axes.as_slice() == [1];
+                let by_column = d.n == 2 && axes.as_slice() == [0];
+                // Column strips outermost: every sum still adds its terms
+                // in index order (row sums continue strip after strip).
+                for j in (0..n).step_by(64) {
+                    let w = (n - j).min(64);
+                    bound.apply(std::ptr::null(), 0, 0, m, j, w);
+                    for i in 0..m {
+                        let vals = std::slice::from_raw_parts(x.add(i * n + j), w);
+                        if by_column {
+                            out[j..j + w].iter_mut().zip(vals).for_each(|(o, v)| *o += v);
+                        } else {
+                            let slot = if by_row { i } else { 0 };
+                            out[slot] = vals.iter().fold(out[slot], |acc, v| acc + v);
+                        }
+                    }
+                }
+            } else {
+                reduce(*op, axes, &d, f(arg(0), d.numel()), fo(odims.numel()));
+            }
         }
         Op::ArgMax { axis } => {
             let d = adims(0);

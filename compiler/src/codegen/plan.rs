@@ -360,6 +360,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
     super::fuse::merge_adjacent(&mut plan);
     liveness(&mut plan);
     super::epilogue::fuse_epilogues(&mut plan);
+    super::epilogue::fuse_reductions(&mut plan);
     liveness(&mut plan);
     Ok(plan)
 }
@@ -526,7 +527,8 @@ impl Plan {
                         let leaves: Vec<String> =
                             ep.leaves.iter().map(|(b, kind)| format!("{}:{kind:?}", name(*b))).collect();
                         let outs: Vec<String> = ep.outs.iter().map(|(e, b)| format!("{}=e{e}", name(*b))).collect();
-                        let _ = writeln!(s, "    epilogue -> [{}] <- [{}]", outs.join(", "), leaves.join(", "));
+                        let what = if matches!(nk.op, Op::Reduce { .. }) { "fused producer" } else { "epilogue" };
+                        let _ = writeln!(s, "    {what} -> [{}] <- [{}]", outs.join(", "), leaves.join(", "));
                         for (i, e) in ep.exprs.iter().enumerate() {
                             let _ = writeln!(s, "      e{i} = {}", show_expr(e));
                         }

@@ -80,3 +80,28 @@ fn a_shared_contraction_result_is_not_fused() {
     assert!(!jit.kernel_plan().contains("epilogue"), "{}", jit.kernel_plan());
     check(&g, &[3], 4);
 }
+
+/// Sums over a fused loop's result run in the loop's pass: column sums
+/// (bias gradients), row sums kept as [B, 1] and then read per row
+/// (softmax-CE gradients), and a total over a rank-1 loop.
+#[test]
+fn sums_fuse_with_their_producers() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[70]);
+    let b = var(&mut g, "b", &[70]);
+    let scaled = g.binary(BinaryOp::Mul, x, b).unwrap();
+    let t = g.unary(UnaryOp::Tanh, scaled).unwrap();
+    let rows = g.push(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keep_dims: true }, &[t]).unwrap();
+    let centered = g.binary(BinaryOp::Sub, t, rows).unwrap();
+    let cols = g.push(Op::Reduce { op: ReduceOp::Sum, axes: vec![0], keep_dims: false }, &[centered]).unwrap();
+    let flat = g.push(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keep_dims: false }, &[centered]).unwrap();
+    let neg = g.unary(UnaryOp::Neg, flat).unwrap();
+    let total = g.push(Op::Reduce { op: ReduceOp::Sum, axes: vec![0], keep_dims: false }, &[neg]).unwrap();
+    g.outputs.push(("cols".into(), cols));
+    g.outputs.push(("total".into(), total));
+    g.outputs.push(("centered".into(), centered));
+    let jit = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap();
+    let plan = jit.kernel_plan();
+    assert!(plan.matches("fused producer").count() >= 3, "sums are not fused:\n{plan}");
+    check(&g, &[1, 7, 32, 128], 9);
+}
