@@ -1,11 +1,13 @@
 //! Plan rewrites after the first cut of kernels: updates written in place
-//! into their variables, and adjacent fused loops merged into one pass.
+//! into their variables, adjacent fused loops merged into one pass, and a
+//! softmax and log-softmax of the same logits computed in one pass.
 //!
 //! Both only fire when every element a loop writes is read, by any loop
 //! involved, at that same element — so running the merged loop (or writing
 //! over the variable) cannot change what any read sees.
 
 use super::plan::{BufId, BufKind, Buffer, Expr, Group, Kernel, Leaf, Plan};
+use crate::ir::Op;
 
 /// Lets a fused update loop write its result straight into the variable
 /// when nothing reads the old value afterwards and the loop reads it only at
@@ -145,4 +147,53 @@ fn merge(a: &Group, b: &Group) -> Option<Group> {
     }
     g.outs.extend(b.outs.iter().map(|(e, buf)| (remap[*e], *buf)));
     Some(g)
+}
+
+/// A softmax-cross-entropy step needs both the probabilities (for the
+/// prediction and the gradient) and the log-probabilities (for the loss):
+/// the later of the two kernels folds into the earlier, which then writes
+/// both from one maximum and one sum per row.
+pub(super) fn pair_softmaxes(plan: &mut Plan) {
+    let mut a = 0;
+    while a < plan.kernels.len() {
+        let Kernel::Native(first) = &plan.kernels[a] else {
+            a += 1;
+            continue;
+        };
+        let axis_of = |op: &Op| match op {
+            Op::Softmax { axis } => Some((*axis, false)),
+            Op::LogSoftmax { axis } => Some((*axis, true)),
+            _ => None,
+        };
+        let (Some((axis, first_log)), None) = (axis_of(&first.op), first.log_out) else {
+            a += 1;
+            continue;
+        };
+        let input = first.args[0].0;
+        let partner = plan.kernels.iter().enumerate().skip(a + 1).find_map(|(b, k)| match k {
+            Kernel::Native(nk)
+                if nk.args[0].0 == input && axis_of(&nk.op) == Some((axis, !first_log)) && nk.log_out.is_none() =>
+            {
+                Some(b)
+            }
+            _ => None,
+        });
+        let Some(b) = partner else {
+            a += 1;
+            continue;
+        };
+        let Kernel::Native(second) = plan.kernels.remove(b) else { unreachable!() };
+        let Kernel::Native(first) = &mut plan.kernels[a] else { unreachable!() };
+        if first_log {
+            // Keep the softmax as the kernel's op; the log-softmax is the extra output.
+            let log_buf = first.out.0;
+            first.op = second.op;
+            first.node = second.node;
+            first.out = second.out;
+            first.log_out = Some(log_buf);
+        } else {
+            first.log_out = Some(second.out.0);
+        }
+        a += 1;
+    }
 }

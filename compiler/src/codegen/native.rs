@@ -129,7 +129,8 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         Op::Softmax { axis } | Op::LogSoftmax { axis } => {
             let d = adims(0);
             let log = matches!(k.op, Op::LogSoftmax { .. });
-            softmax(log, &d, *axis, f(arg(0), d.numel()), fo(d.numel()));
+            let log_out = k.log_out.map(|b| std::slice::from_raw_parts_mut(*table.add(b) as *mut f32, d.numel()));
+            softmax(log, &d, *axis, f(arg(0), d.numel()), fo(d.numel()), log_out);
         }
         Op::Transpose(perm) => {
             let d = adims(0);
@@ -354,7 +355,9 @@ fn nan_max(acc: f32, v: f32) -> f32 {
     }
 }
 
-fn softmax(log: bool, d: &Dims, axis: usize, x: &[f32], out: &mut [f32]) {
+/// Softmax (or log-softmax, with `log`) along `axis`; `also_log`, if
+/// given, receives the log-softmax from the same maximum and sum.
+fn softmax(log: bool, d: &Dims, axis: usize, x: &[f32], out: &mut [f32], mut also_log: Option<&mut [f32]>) {
     let (outer, n, inner) = d.split(axis);
     for a in 0..outer {
         for c in 0..inner {
@@ -377,8 +380,13 @@ fn softmax(log: bool, d: &Dims, axis: usize, x: &[f32], out: &mut [f32]) {
                     out[at(j)] = e;
                 }
             }
+            let ls = sum.ln();
+            if let Some(lo) = also_log.as_deref_mut() {
+                for j in 0..n {
+                    lo[at(j)] = x[at(j)] - m - ls;
+                }
+            }
             if log {
-                let ls = sum.ln();
                 for j in 0..n {
                     out[at(j)] = x[at(j)] - m - ls;
                 }

@@ -131,6 +131,9 @@ pub struct NativeKernel {
     pub threads: usize,
     /// A matmul's fused elementwise tail (bias, activation, …).
     pub epilogue: Option<super::epilogue::Epilogue>,
+    /// A softmax that also writes the log-softmax of the same input (one
+    /// stable pass: shared maximum and sum).
+    pub log_out: Option<BufId>,
 }
 
 #[derive(Clone, Debug)]
@@ -331,6 +334,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
                     gemm: isa,
                     threads: opts.threads,
                     epilogue: None,
+                    log_out: None,
                 }));
             }
         }
@@ -361,6 +365,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
     liveness(&mut plan);
     super::epilogue::fuse_epilogues(&mut plan);
     super::epilogue::fuse_reductions(&mut plan);
+    super::fuse::pair_softmaxes(&mut plan);
     liveness(&mut plan);
     Ok(plan)
 }
@@ -376,9 +381,10 @@ fn liveness(plan: &mut Plan) {
     for (k, kernel) in plan.kernels.iter().enumerate() {
         let writes: Vec<BufId> = match kernel {
             Kernel::Fused(g) => g.outs.iter().map(|o| o.1).collect(),
-            Kernel::Native(nk) => {
-                std::iter::once(nk.out.0).chain(nk.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1))).collect()
-            }
+            Kernel::Native(nk) => std::iter::once(nk.out.0)
+                .chain(nk.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1)))
+                .chain(nk.log_out)
+                .collect(),
         };
         for b in writes {
             plan.bufs[b].def = plan.bufs[b].def.min(k);
@@ -514,9 +520,10 @@ impl Plan {
                 }
                 Kernel::Native(nk) => {
                     let args: Vec<String> = nk.args.iter().map(|a| format!("{}{}", name(a.0), a.1)).collect();
+                    let also = nk.log_out.map(|b| format!(" + log_softmax {}", name(b))).unwrap_or_default();
                     let _ = writeln!(
                         s,
-                        "k{k}: native {} -> {}{} <- [{}]   node {}",
+                        "k{k}: native {} -> {}{}{also} <- [{}]   node {}",
                         nk.op.name(),
                         name(nk.out.0),
                         nk.out.1,

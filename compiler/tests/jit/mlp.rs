@@ -161,3 +161,19 @@ fn w1_contractions_split_bit_identically() {
         }
     }
 }
+
+/// The fusions the training step relies on are in its plan: bias + relu in
+/// the first contraction's epilogue, softmax and log-softmax in one pass,
+/// the cross-entropy's product and row sum in one pass, bias gradients
+/// summed in the pass that computes them.
+#[test]
+fn training_step_plan_fuses_epilogues_softmax_and_sums() {
+    let g = mlp_graph::train_step(20, 16, 10).graph;
+    let jit = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap();
+    let plan = jit.kernel_plan();
+    assert!(plan.contains("epilogue -> ["), "no contraction epilogue:\n{plan}");
+    assert_eq!(plan.matches("native softmax").count(), 1, "{plan}");
+    assert!(plan.contains("+ log_softmax"), "softmax and log-softmax in separate passes:\n{plan}");
+    assert!(!plan.contains("native log_softmax"), "{plan}");
+    assert!(plan.matches("fused producer").count() >= 2, "sums not fused with their producers:\n{plan}");
+}
