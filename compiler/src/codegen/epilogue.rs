@@ -5,6 +5,11 @@
 //! in L1) and writes the loop's outputs directly, so the separate pass over
 //! C disappears. Lane by lane the program computes exactly what the
 //! generated loop would (same operations in the same order).
+//!
+//! Sums fuse the other way round: a sum over (the rows, the columns or all
+//! of) a fused loop's result runs in that loop's pass, as one native kernel
+//! that evaluates the same program and accumulates what it stores
+//! ([`fuse_reductions`]).
 
 use super::kernel::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
 use super::plan::{BufId, BufKind, Expr, Group, Kernel, Plan};
@@ -38,11 +43,6 @@ const MAX_EXPRS: usize = 24;
 /// Lanes per evaluation: one strip of C.
 const LANES: usize = 64;
 
-/// Reductions fuse the other way round: a sum over (rows or columns of) a
-/// fused loop's result runs inside that loop's pass, as a native kernel
-/// that evaluates the same program and accumulates as it stores
-/// ([`fuse_reductions`]).
-///
 /// Moves every fused loop that only post-processes a matmul's result into
 /// that matmul; returns how many moved.
 pub(super) fn fuse_epilogues(plan: &mut Plan) -> usize {
@@ -89,7 +89,7 @@ fn reduction_producer(plan: &Plan, r: usize) -> Option<usize> {
     let Op::Reduce { op: ReduceOp::Sum, axes, .. } = &nk.op else { return None };
     let (x, shape, dtype) = &nk.args[0];
     let rank = shape.rank();
-    if nk.epilogue.is_some() || *dtype != DType::F32 || !(rank == 1 || (rank == 2 && !axes.is_empty())) {
+    if nk.epilogue.is_some() || *dtype != DType::F32 || axes.is_empty() || !(rank == 1 || rank == 2) {
         return None;
     }
     let gi =
@@ -152,14 +152,7 @@ fn candidate(plan: &Plan, k: usize) -> Option<(usize, Epilogue)> {
     if plan.outputs.iter().any(|o| o.buf == c) || plan.updates.iter().any(|u| u.buf == c) {
         return None;
     }
-    let reads = |kernel: &Kernel, buf: BufId| match kernel {
-        Kernel::Fused(g) => g.leaves.iter().any(|l| l.buf == buf),
-        Kernel::Native(n) => {
-            n.args.iter().any(|a| a.0 == buf)
-                || n.epilogue.as_ref().is_some_and(|e| e.leaves.iter().any(|l| l.0 == buf))
-        }
-    };
-    let readers: Vec<usize> = (0..plan.kernels.len()).filter(|&i| reads(&plan.kernels[i], c)).collect();
+    let readers: Vec<usize> = (0..plan.kernels.len()).filter(|&i| plan.kernels[i].reads().contains(&c)).collect();
     let [gi] = readers[..] else { return None };
     let Kernel::Fused(g) = &plan.kernels[gi] else { return None };
     if gi <= k || g.shape != nk.out.1 || g.exprs.len() > MAX_EXPRS || !program_supported(g) {
@@ -171,16 +164,8 @@ fn candidate(plan: &Plan, k: usize) -> Option<(usize, Epilogue)> {
     }
     // Running the loop early must not change what it reads: nothing between
     // the two kernels may write a buffer the loop reads.
-    let writes = |kernel: &Kernel| -> Vec<BufId> {
-        match kernel {
-            Kernel::Fused(g) => g.outs.iter().map(|o| o.1).collect(),
-            Kernel::Native(n) => {
-                std::iter::once(n.out.0).chain(n.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1))).collect()
-            }
-        }
-    };
     for between in &plan.kernels[k + 1..gi] {
-        if writes(between).iter().any(|b| g.leaves.iter().any(|l| l.buf == *b)) {
+        if between.writes().iter().any(|b| g.leaves.iter().any(|l| l.buf == *b)) {
             return None;
         }
     }

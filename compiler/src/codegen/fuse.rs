@@ -7,7 +7,7 @@
 //! over the variable) cannot change what any read sees.
 
 use super::plan::{BufId, BufKind, Buffer, Expr, Group, Kernel, Leaf, Plan};
-use crate::ir::Op;
+use crate::ir::{Op, ReduceOp};
 
 /// Lets a fused update loop write its result straight into the variable
 /// when nothing reads the old value afterwards and the loop reads it only at
@@ -196,4 +196,57 @@ pub(super) fn pair_softmaxes(plan: &mut Plan) {
         }
         a += 1;
     }
+}
+
+/// Softmax cross-entropy in one pass: a row sum whose fused producer reads
+/// a softmax (or log-softmax) of the logits absorbs that softmax kernel,
+/// which then runs row by row right before the row's loss terms, while the
+/// row is in L1. Allowed when nothing between the two kernels reads the
+/// softmax's outputs or writes its input.
+pub(super) fn softmax_into_cross_entropy(plan: &mut Plan) {
+    let mut r = 0;
+    while r < plan.kernels.len() {
+        let found = match &plan.kernels[r] {
+            Kernel::Native(nk) if is_row_sum_with_producer(nk) => find_softmax(plan, r),
+            _ => None,
+        };
+        let Some(s) = found else {
+            r += 1;
+            continue;
+        };
+        let Kernel::Native(softmax) = plan.kernels.remove(s) else { unreachable!() };
+        let Kernel::Native(sum) = &mut plan.kernels[r - 1] else { unreachable!() };
+        sum.softmax_first = Some(Box::new(softmax));
+    }
+}
+
+fn is_row_sum_with_producer(nk: &super::plan::NativeKernel) -> bool {
+    nk.args[0].1.rank() == 2
+        && nk.epilogue.is_some()
+        && nk.softmax_first.is_none()
+        && matches!(&nk.op, Op::Reduce { op: ReduceOp::Sum, axes, .. } if axes.as_slice() == [1])
+}
+
+/// The softmax kernel before kernel `r` whose output `r`'s producer reads.
+fn find_softmax(plan: &Plan, r: usize) -> Option<usize> {
+    let Kernel::Native(sum) = &plan.kernels[r] else { return None };
+    let ep = sum.epilogue.as_ref()?;
+    let shape = &sum.args[0].1;
+    let s = (0..r).rev().find(|&s| match &plan.kernels[s] {
+        Kernel::Native(nk) => {
+            matches!(nk.op, Op::Softmax { axis: 1 } | Op::LogSoftmax { axis: 1 })
+                && nk.out.1 == *shape
+                && ep.leaves.iter().any(|l| l.0 == nk.out.0 || Some(l.0) == nk.log_out)
+        }
+        Kernel::Fused(_) => false,
+    })?;
+    let Kernel::Native(softmax) = &plan.kernels[s] else { return None };
+    let outs: Vec<BufId> = std::iter::once(softmax.out.0).chain(softmax.log_out).collect();
+    let input = softmax.args[0].0;
+    for between in &plan.kernels[s + 1..r] {
+        if between.reads().iter().any(|b| outs.contains(b)) || between.writes().contains(&input) {
+            return None;
+        }
+    }
+    Some(s)
 }

@@ -82,10 +82,31 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
                 let (m, n) = if d.n == 2 { (d.d[0], d.d[1]) } else { (1, d.numel()) };
                 let bound = Bound { ep, table, n, row0: 0, col0: 0, batch };
                 let x = arg(0) as *const f32;
+                let x_at = |at: usize| x.add(at);
                 let out = fo(odims.numel());
                 out.fill(0.0);
                 let by_row = d.n == 2 && axes.as_slice() == [1];
                 let by_column = d.n == 2 && axes.as_slice() == [0];
+                if let Some(sm) = &k.softmax_first {
+                    // Softmax cross-entropy: each row's softmax, then its
+                    // loss terms and their sum, while the row is in L1.
+                    let (input, probs) = (*table.add(sm.args[0].0) as *const f32, *table.add(sm.out.0) as *mut f32);
+                    let log_buf = sm.log_out.map(|b| *table.add(b) as *mut f32);
+                    let row_dims = Dims { n: 2, d: [1, n, 1, 1, 1, 1, 1, 1] };
+                    let is_log = matches!(sm.op, Op::LogSoftmax { .. });
+                    for i in 0..m {
+                        let row = |p: *mut f32| std::slice::from_raw_parts_mut(p.add(i * n), n);
+                        let x = std::slice::from_raw_parts(input.add(i * n), n);
+                        softmax(is_log, &row_dims, 1, x, row(probs), log_buf.map(row));
+                        for j in (0..n).step_by(64) {
+                            let w = (n - j).min(64);
+                            bound.apply(std::ptr::null(), 0, i, 1, j, w);
+                            let vals = std::slice::from_raw_parts(x_at(i * n + j), w);
+                            out[i] = vals.iter().fold(out[i], |acc, v| acc + v);
+                        }
+                    }
+                    return;
+                }
                 // Column strips outermost: every sum still adds its terms
                 // in index order (row sums continue strip after strip).
                 for j in (0..n).step_by(64) {

@@ -134,12 +134,55 @@ pub struct NativeKernel {
     /// A softmax that also writes the log-softmax of the same input (one
     /// stable pass: shared maximum and sum).
     pub log_out: Option<BufId>,
+    /// A sum over rows whose producer reads a softmax: that softmax kernel,
+    /// run row by row just before (softmax cross-entropy in one pass).
+    pub softmax_first: Option<Box<NativeKernel>>,
 }
 
 #[derive(Clone, Debug)]
 pub enum Kernel {
     Fused(Group),
     Native(NativeKernel),
+}
+
+impl Kernel {
+    /// Every buffer the kernel writes, fused parts included.
+    pub fn writes(&self) -> Vec<BufId> {
+        match self {
+            Kernel::Fused(g) => g.outs.iter().map(|o| o.1).collect(),
+            Kernel::Native(nk) => nk.writes(),
+        }
+    }
+
+    /// Every buffer the kernel reads, fused parts included.
+    pub fn reads(&self) -> Vec<BufId> {
+        match self {
+            Kernel::Fused(g) => g.leaves.iter().map(|l| l.buf).collect(),
+            Kernel::Native(nk) => nk.reads(),
+        }
+    }
+}
+
+impl NativeKernel {
+    fn writes(&self) -> Vec<BufId> {
+        std::iter::once(self.out.0)
+            .chain(self.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1)))
+            .chain(self.log_out)
+            .chain(self.softmax_first.iter().flat_map(|s| s.writes()))
+            .collect()
+    }
+
+    /// A kernel with an epilogue reads its own result back, so that scratch
+    /// stays apart from the epilogue's outputs in the arena.
+    fn reads(&self) -> Vec<BufId> {
+        self.args
+            .iter()
+            .map(|a| a.0)
+            .chain(self.epilogue.iter().flat_map(|e| e.leaves.iter().map(|l| l.0)))
+            .chain(self.epilogue.as_ref().map(|_| self.out.0))
+            .chain(self.softmax_first.iter().flat_map(|s| s.reads()))
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -335,6 +378,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
                     threads: opts.threads,
                     epilogue: None,
                     log_out: None,
+                    softmax_first: None,
                 }));
             }
         }
@@ -366,6 +410,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
     super::epilogue::fuse_epilogues(&mut plan);
     super::epilogue::fuse_reductions(&mut plan);
     super::fuse::pair_softmaxes(&mut plan);
+    super::fuse::softmax_into_cross_entropy(&mut plan);
     liveness(&mut plan);
     Ok(plan)
 }
@@ -379,31 +424,12 @@ fn liveness(plan: &mut Plan) {
         b.last_use = 0;
     }
     for (k, kernel) in plan.kernels.iter().enumerate() {
-        let writes: Vec<BufId> = match kernel {
-            Kernel::Fused(g) => g.outs.iter().map(|o| o.1).collect(),
-            Kernel::Native(nk) => std::iter::once(nk.out.0)
-                .chain(nk.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1)))
-                .chain(nk.log_out)
-                .collect(),
-        };
-        for b in writes {
+        for b in kernel.writes() {
             plan.bufs[b].def = plan.bufs[b].def.min(k);
         }
     }
     for (k, kernel) in plan.kernels.iter().enumerate() {
-        let reads: Vec<BufId> = match kernel {
-            Kernel::Fused(g) => g.leaves.iter().map(|l| l.buf).collect(),
-            // A kernel with an epilogue reads its own result back, so that
-            // scratch stays apart from the epilogue's outputs.
-            Kernel::Native(nk) => nk
-                .args
-                .iter()
-                .map(|a| a.0)
-                .chain(nk.epilogue.iter().flat_map(|e| e.leaves.iter().map(|l| l.0)))
-                .chain(nk.epilogue.as_ref().map(|_| nk.out.0))
-                .collect(),
-        };
-        for b in reads {
+        for b in kernel.reads() {
             plan.bufs[b].last_use = plan.bufs[b].last_use.max(k);
         }
     }
@@ -530,6 +556,16 @@ impl Plan {
                         args.join(", "),
                         nk.node
                     );
+                    if let Some(sm) = &nk.softmax_first {
+                        let also = sm.log_out.map(|b| format!(" + log_softmax {}", name(b))).unwrap_or_default();
+                        let _ = writeln!(
+                            s,
+                            "    row by row after {} -> {}{also} <- [{}]",
+                            sm.op.name(),
+                            name(sm.out.0),
+                            name(sm.args[0].0)
+                        );
+                    }
                     if let Some(ep) = &nk.epilogue {
                         let leaves: Vec<String> =
                             ep.leaves.iter().map(|(b, kind)| format!("{}:{kind:?}", name(*b))).collect();

@@ -177,3 +177,30 @@ fn training_step_plan_fuses_epilogues_softmax_and_sums() {
     assert!(!plan.contains("native log_softmax"), "{plan}");
     assert!(plan.matches("fused producer").count() >= 2, "sums not fused with their producers:\n{plan}");
 }
+
+/// The Keras-style Fashion-MNIST model's real training step (lowered from
+/// `.nn`, sparse categorical cross-entropy on softmax outputs): its softmax
+/// runs row by row inside the cross-entropy pass, and the step still
+/// matches the interpreter on every ISA level.
+#[test]
+fn softmax_cross_entropy_runs_in_one_pass_and_matches() {
+    use nn_compiler::lower::{lower_source, Mode};
+    use nn_compiler::train::{training_step, Loss, LossKind, Metric, Optimizer, StepConfig};
+    let source = "model m {
+        input x: [20]
+        dense(16, activation = relu)
+        dense(10, activation = softmax)
+    }";
+    let model = lower_source(source, None, Mode::Train, 1).unwrap();
+    let cfg = StepConfig {
+        loss: Loss { kind: LossKind::SparseCategoricalCrossentropy, from_logits: false },
+        optimizer: Optimizer::adam(),
+        metrics: vec![Metric::Accuracy],
+        kernel_regularizer: None,
+    };
+    let g = training_step(&model, &cfg).unwrap();
+    let jit = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap();
+    let plan = jit.kernel_plan();
+    assert!(plan.contains("row by row after softmax"), "softmax not fused into the cross-entropy pass:\n{plan}");
+    check(&g, &[1, 7, 32], 5);
+}
