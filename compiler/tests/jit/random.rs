@@ -166,8 +166,11 @@ fn random_graph(rng: &mut StdRng) -> Graph {
     g
 }
 
-fn run_seed(seed: u64, graphs: usize) {
+/// Runs `graphs` random graphs; returns how many plans used each fusion
+/// rule (contraction epilogue, sum fused with its producer, paired softmax).
+fn run_seed(seed: u64, graphs: usize) -> [usize; 3] {
     let mut rng = StdRng::seed_from_u64(seed);
+    let mut fused = [0usize; 3];
     for i in 0..graphs {
         let g = random_graph(&mut rng);
         let isa = if i % 4 == 3 { IsaLevel::Scalar } else { IsaLevel::Auto };
@@ -175,6 +178,10 @@ fn run_seed(seed: u64, graphs: usize) {
             Ok(j) => j,
             Err(e) => panic!("seed {seed}, graph {i}: compile failed: {e}\n{}", print_graph(&g)),
         };
+        let plan = jit.kernel_plan();
+        for (count, mark) in fused.iter_mut().zip(["epilogue ->", "fused producer", "+ log_softmax"]) {
+            *count += plan.contains(mark) as usize;
+        }
         for batch in [1, 3] {
             let (inputs, vars) = random_args(&g, batch, &mut rng, 6);
             if let Err(e) = check_run(&g, &mut jit, &inputs, &vars, batch) {
@@ -186,14 +193,19 @@ fn run_seed(seed: u64, graphs: usize) {
             }
         }
     }
+    fused
 }
 
 #[test]
 fn random_graphs_match_interpreter() {
-    run_seed(0x5eed, 1000);
+    let fused = run_seed(0x5eed, 1000);
+    println!("plans with an epilogue / a fused sum / a paired softmax: {fused:?}");
+    // Softmax pairs need two different ops on one node, which random
+    // graphs rarely build; tests/jit/mlp.rs covers them.
+    assert!(fused[0] > 0 && fused[1] > 0, "the random graphs no longer exercise the fusion rules: {fused:?}");
     let fresh = std::env::var("NN_JIT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
     });
     println!("fresh random-graph seed: {fresh} (replay with NN_JIT_SEED={fresh})");
-    run_seed(fresh, 300);
+    let _ = run_seed(fresh, 300);
 }
