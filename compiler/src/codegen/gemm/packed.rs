@@ -6,6 +6,9 @@
 //! Packing turns any B (a transposed one, or rows whose power-of-two stride
 //! would alias in L1) into the same sequential stream, at the price of one
 //! copy of B, which pays once C has enough rows (docs/performance.md).
+//! A transposed A (a weight gradient's Xᵀ) is also copied, block by block,
+//! into 6-row panels, so the tile's broadcasts read one stream instead of
+//! one cache line per k step.
 
 use super::tile::{self, Rows, Strip, MR, NR};
 use super::{Bound, Mat};
