@@ -403,15 +403,16 @@ fn activations_match_keras_formulas() {
     let elu = |x: f64, a: f64| if x > 0.0 { x } else { a * (x.exp() - 1.0) };
     // Phi(x) for the exact gelu, from tables (x = 0.5, 1, 3).
     let phi = |x: f64| match x.abs() {
-        a if a == 0.5 => 0.691_462_461_274_013_1,
-        a if a == 1.0 => 0.841_344_746_068_542_9,
-        a if a == 3.0 => 0.998_650_101_968_369_9,
+        0.5 => 0.691_462_461_274_013_1,
+        1.0 => 0.841_344_746_068_542_9,
+        3.0 => 0.998_650_101_968_369_9,
         _ => 0.5,
     };
     let gelu = |x: f64| if x >= 0.0 { x * phi(x) } else { x * (1.0 - phi(x)) };
     let gelu_tanh =
         |x: f64| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh());
-    let cases: Vec<(&str, Box<dyn Fn(f64) -> f64>)> = vec![
+    type Formula<'a> = Box<dyn Fn(f64) -> f64 + 'a>;
+    let cases: Vec<(&str, Formula)> = vec![
         ("relu(x)", Box::new(|x: f64| x.max(0.0))),
         ("sigmoid(x)", Box::new(sigmoid)),
         ("tanh(x)", Box::new(f64::tanh)),

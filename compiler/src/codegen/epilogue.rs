@@ -317,6 +317,8 @@ fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
         UnaryOp::Sqrt => map1(x, out, f32::sqrt),
         // NaN passes through, as in the generated loops.
         UnaryOp::Relu => map1(x, out, |x| if x > 0.0 || x.is_nan() { x } else { 0.0 }),
+        // ±0 gives +0 and NaN stays NaN: x - x, as in the generated loops.
+        #[allow(clippy::eq_op)]
         UnaryOp::Sign => map1(x, out, |x| {
             if x > 0.0 {
                 1.0

@@ -94,7 +94,7 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
                     let log_buf = sm.log_out.map(|b| *table.add(b) as *mut f32);
                     let row_dims = Dims { n: 2, d: [1, n, 1, 1, 1, 1, 1, 1] };
                     let is_log = matches!(sm.op, Op::LogSoftmax { .. });
-                    for i in 0..m {
+                    for (i, sum) in out.iter_mut().enumerate().take(m) {
                         let row = |p: *mut f32| std::slice::from_raw_parts_mut(p.add(i * n), n);
                         let x = std::slice::from_raw_parts(input.add(i * n), n);
                         softmax(is_log, &row_dims, 1, x, row(probs), log_buf.map(row));
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
                             let w = (n - j).min(64);
                             bound.apply(std::ptr::null(), 0, i, 1, j, w);
                             let vals = std::slice::from_raw_parts(x_at(i * n + j), w);
-                            out[i] = vals.iter().fold(out[i], |acc, v| acc + v);
+                            *sum = vals.iter().fold(*sum, |acc, v| acc + v);
                         }
                     }
                     return;

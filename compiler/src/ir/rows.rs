@@ -146,7 +146,7 @@ mod tests {
             g.binary(BinaryOp::Mul, y, mask).unwrap()
         });
         assert!(!rows_independent(&dropout), "dropout bits depend on the position in the batch");
-        let batch_const = mlp(|g, y| {
+        let batch_const = mlp(|g, _| {
             let ones = g.constant(1.0, Shape::batched(&[1]));
             g.push(Op::Reduce { op: ReduceOp::Sum, axes: vec![0, 1], keep_dims: false }, &[ones]).unwrap()
         });

@@ -61,8 +61,8 @@ pub struct Regularizer {
 impl fmt::Display for Regularizer {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match (self.l1, self.l2) {
-            (l1, l2) if l2 == 0.0 => write!(f, "l1({l1})"),
-            (l1, l2) if l1 == 0.0 => write!(f, "l2({l2})"),
+            (l1, 0.0) => write!(f, "l1({l1})"),
+            (0.0, l2) => write!(f, "l2({l2})"),
             (l1, l2) => write!(f, "l1_l2({l1}, {l2})"),
         }
     }

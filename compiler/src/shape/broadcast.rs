@@ -8,10 +8,10 @@ use crate::ir::{Dim, Shape};
 pub fn broadcast_shapes(a: &Shape, b: &Shape) -> Option<Shape> {
     let rank = a.rank().max(b.rank());
     let mut out = vec![Dim::Known(1); rank];
-    for i in 0..rank {
+    for (i, o) in out.iter_mut().enumerate() {
         let da = if i + a.rank() >= rank { a.0[i + a.rank() - rank] } else { Dim::Known(1) };
         let db = if i + b.rank() >= rank { b.0[i + b.rank() - rank] } else { Dim::Known(1) };
-        out[i] = match (da, db) {
+        *o = match (da, db) {
             (x, y) if x == y => x,
             (Dim::Known(1), y) => y,
             (x, Dim::Known(1)) => x,
