@@ -235,7 +235,11 @@ impl Bound<'_> {
                 at[e] = scratch.add(e * LANES);
             }
         }
-        let first_out = |e: usize| ep.outs.iter().find(|o| o.0 == e).map(|o| o.1);
+        // The buffer each value is stored in first, if any (found once, not per row).
+        let mut first_out = [None::<BufId>; MAX_EXPRS];
+        for &(e, b) in ep.outs.iter().rev() {
+            first_out[e] = Some(b);
+        }
         for i in i0..i0 + rows {
             let row = self.row0 + i;
             for (e, expr) in ep.exprs.iter().enumerate() {
@@ -245,7 +249,7 @@ impl Bound<'_> {
                         at[e] = scratch.add(e * LANES);
                     }
                 }
-                let dest = match first_out(e) {
+                let dest = match first_out[e] {
                     Some(b) => buf(b).add(row * self.n + col),
                     None => scratch.add(e * LANES),
                 };

@@ -78,50 +78,7 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         Op::Reduce { op, axes, .. } => {
             let d = adims(0);
             if let Some(ep) = &k.epilogue {
-                // The producer's program, then the sum, row by row.
-                let (m, n) = if d.n == 2 { (d.d[0], d.d[1]) } else { (1, d.numel()) };
-                let bound = Bound { ep, table, n, row0: 0, col0: 0, batch };
-                let x = arg(0) as *const f32;
-                let x_at = |at: usize| x.add(at);
-                let out = fo(odims.numel());
-                out.fill(0.0);
-                let by_row = d.n == 2 && axes.as_slice() == [1];
-                let by_column = d.n == 2 && axes.as_slice() == [0];
-                if let Some(sm) = &k.softmax_first {
-                    // Softmax cross-entropy: each row's softmax, then its
-                    // loss terms and their sum, while the row is in L1.
-                    let (input, probs) = (*table.add(sm.args[0].0) as *const f32, *table.add(sm.out.0) as *mut f32);
-                    let log_buf = sm.log_out.map(|b| *table.add(b) as *mut f32);
-                    let row_dims = Dims { n: 2, d: [1, n, 1, 1, 1, 1, 1, 1] };
-                    let is_log = matches!(sm.op, Op::LogSoftmax { .. });
-                    for (i, sum) in out.iter_mut().enumerate().take(m) {
-                        let row = |p: *mut f32| std::slice::from_raw_parts_mut(p.add(i * n), n);
-                        let x = std::slice::from_raw_parts(input.add(i * n), n);
-                        softmax(is_log, &row_dims, 1, x, row(probs), log_buf.map(row));
-                        for j in (0..n).step_by(64) {
-                            let w = (n - j).min(64);
-                            bound.apply(std::ptr::null(), 0, i, 1, j, w);
-                            let vals = std::slice::from_raw_parts(x_at(i * n + j), w);
-                            *sum = vals.iter().fold(*sum, |acc, v| acc + v);
-                        }
-                    }
-                    return;
-                }
-                // Column strips outermost: every sum still adds its terms
-                // in index order (row sums continue strip after strip).
-                for j in (0..n).step_by(64) {
-                    let w = (n - j).min(64);
-                    bound.apply(std::ptr::null(), 0, 0, m, j, w);
-                    for i in 0..m {
-                        let vals = std::slice::from_raw_parts(x.add(i * n + j), w);
-                        if by_column {
-                            out[j..j + w].iter_mut().zip(vals).for_each(|(o, v)| *o += v);
-                        } else {
-                            let slot = if by_row { i } else { 0 };
-                            out[slot] = vals.iter().fold(out[slot], |acc, v| acc + v);
-                        }
-                    }
-                }
+                fused_sum(k, ep, table, batch, &d, axes, arg(0) as *const f32, fo(odims.numel()));
             } else {
                 reduce(*op, axes, &d, f(arg(0), d.numel()), fo(odims.numel()));
             }
@@ -306,6 +263,59 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         | Op::Cast(_)
         | Op::Reshape(_)
         | Op::Broadcast(_) => {}
+    }
+}
+
+/// A sum fused with the loop that produces its operand `x` (rank 1 or 2):
+/// the loop's program stores `x` one 64-column strip at a time and the sum
+/// adds it while it is in cache, every sum in index order. With a softmax
+/// folded in, each row's softmax comes first (softmax cross-entropy).
+#[allow(clippy::too_many_arguments)]
+unsafe fn fused_sum(
+    k: &NativeKernel,
+    ep: &super::epilogue::Epilogue,
+    table: *const *mut u8,
+    batch: usize,
+    d: &Dims,
+    axes: &[usize],
+    x: *const f32,
+    out: &mut [f32],
+) {
+    let (m, n) = if d.n == 2 { (d.d[0], d.d[1]) } else { (1, d.numel()) };
+    let bound = Bound { ep, table, n, row0: 0, col0: 0, batch };
+    let strip = |i: usize, j: usize| std::slice::from_raw_parts(x.add(i * n + j), (n - j).min(64));
+    out.fill(0.0);
+    if let Some(sm) = &k.softmax_first {
+        // Row by row (the plan rule only folds a softmax into row sums).
+        let (input, probs) = (*bound.table.add(sm.args[0].0) as *const f32, *bound.table.add(sm.out.0) as *mut f32);
+        let log_buf = sm.log_out.map(|b| *bound.table.add(b) as *mut f32);
+        let row_dims = Dims { n: 2, d: [1, n, 1, 1, 1, 1, 1, 1] };
+        let is_log = matches!(sm.op, Op::LogSoftmax { .. });
+        for (i, sum) in out.iter_mut().enumerate().take(m) {
+            let row = |p: *mut f32| std::slice::from_raw_parts_mut(p.add(i * n), n);
+            let logits = std::slice::from_raw_parts(input.add(i * n), n);
+            softmax(is_log, &row_dims, 1, logits, row(probs), log_buf.map(row));
+            for j in (0..n).step_by(64) {
+                bound.apply(std::ptr::null(), 0, i, 1, j, (n - j).min(64));
+                *sum = strip(i, j).iter().fold(*sum, |acc, v| acc + v);
+            }
+        }
+        return;
+    }
+    let by_row = d.n == 2 && axes == [1];
+    let by_column = d.n == 2 && axes == [0];
+    // Column strips outermost: row sums continue strip after strip.
+    for j in (0..n).step_by(64) {
+        bound.apply(std::ptr::null(), 0, 0, m, j, (n - j).min(64));
+        for i in 0..m {
+            let vals = strip(i, j);
+            if by_column {
+                out[j..j + vals.len()].iter_mut().zip(vals).for_each(|(o, v)| *o += v);
+            } else {
+                let slot = if by_row { i } else { 0 };
+                out[slot] = vals.iter().fold(out[slot], |acc, v| acc + v);
+            }
+        }
     }
 }
 
