@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     model.compile()?;
     println!("{}", model.summary());
 
-    let data = nn::workflow::load_for(model.inner(), None, None)?;
+    let data = nn::runtime::workflow::load_for(model.inner(), &Default::default())?;
     let mut options = model.fit_options();
     if let Some(e) = epochs {
         options.epochs = e;

@@ -94,3 +94,48 @@ impl Executable for JitExecutable {
             .collect()
     }
 }
+
+/// An engine picked by name, as the CLI (`--engine`) and the REPL
+/// (`:engine`) spell it. `Auto` is every front end's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// The JIT, falling back to the interpreter for unsupported graphs.
+    #[default]
+    Auto,
+    /// The JIT only: an unsupported graph is an error.
+    Jit,
+    /// The reference interpreter: starts instantly, runs slowly.
+    Interp,
+}
+
+impl EngineChoice {
+    pub const NAMES: [&'static str; 3] = ["auto", "jit", "interp"];
+
+    pub fn parse(name: &str) -> Result<EngineChoice, RuntimeError> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(EngineChoice::Auto),
+            "jit" => Ok(EngineChoice::Jit),
+            "interp" | "interpreter" => Ok(EngineChoice::Interp),
+            other => Err(RuntimeError::InvalidArgument(format!(
+                "unknown engine `{other}`; choose one of: {}",
+                EngineChoice::NAMES.join(", ")
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineChoice::Auto => "auto",
+            EngineChoice::Jit => "jit",
+            EngineChoice::Interp => "interp",
+        }
+    }
+
+    pub fn engine(self) -> std::sync::Arc<dyn Engine> {
+        match self {
+            EngineChoice::Auto => std::sync::Arc::new(AutoEngine::default()),
+            EngineChoice::Jit => std::sync::Arc::new(JitEngine::default()),
+            EngineChoice::Interp => std::sync::Arc::new(InterpEngine),
+        }
+    }
+}

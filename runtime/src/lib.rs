@@ -31,6 +31,7 @@ pub mod optim;
 pub mod plot;
 pub mod summary;
 pub mod vars;
+pub mod workflow;
 
 pub use callbacks::{
     Callback, CsvLogger, EarlyStopping, FitContext, LearningRateScheduler, ModelCheckpoint, ReduceLrOnPlateau,
@@ -40,7 +41,7 @@ pub use custom_loop::Gradients;
 pub use engine::{Engine, Executable, InterpEngine, Tensor};
 pub use error::{ModelError, RuntimeError};
 pub use fit::{FitOptions, History, Logs, ValidationData};
-pub use jit::{AutoEngine, JitEngine};
+pub use jit::{AutoEngine, EngineChoice, JitEngine};
 pub use metrics::{confusion_matrix, predicted_classes};
 pub use model::{CompileOptions, Model};
 pub use plot::plot_history;

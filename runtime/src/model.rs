@@ -22,7 +22,7 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 use nn_compiler::diag::{render_all, Diagnostic};
 use nn_compiler::ir::{DType, Graph, InputRole, Regularizer, VarKind};
-use nn_compiler::lower::{lower_source, LayerInfo, LoweredModel, Mode};
+use nn_compiler::lower::{compile_source, lower_source, CompiledModel, LayerInfo, LoweredModel, Mode};
 use nn_compiler::train::{self, Loss, Metric, Optimizer, Schedule, StepConfig, TrainConfig};
 
 use crate::engine::{Engine, Executable, Tensor};
@@ -140,18 +140,10 @@ impl Model {
     }
 
     fn build(source: &str, file_name: &str, model_name: Option<&str>, seed: Option<u64>) -> Result<Model, ModelError> {
-        let lower = |mode, seed| {
-            lower_source(source, model_name, mode, seed).map_err(|diagnostics: Vec<Diagnostic>| {
-                ModelError::Diagnostics { rendered: render_all(&diagnostics, file_name, source, false), diagnostics }
-            })
-        };
-        // The train block may name the seed, so lower once to read it, and
-        // again only if it differs from the one guessed.
-        let guess = seed.unwrap_or(DEFAULT_SEED);
-        let probe = lower(Mode::Infer, guess)?;
-        let seed = seed.or(probe.train.seed).unwrap_or(DEFAULT_SEED);
-        let infer = if seed == guess { probe } else { lower(Mode::Infer, seed)? };
-        let train = lower(Mode::Train, seed)?;
+        let compiled = compile_source(source, model_name, seed, DEFAULT_SEED).map_err(|diagnostics| {
+            ModelError::Diagnostics { rendered: render_all(&diagnostics, file_name, source, false), diagnostics }
+        })?;
+        let CompiledModel { infer, train, seed } = compiled;
         let mut weights = VarStore::new();
         for decl in &infer.graph.vars {
             let data = initialize(&decl.init, &decl.shape, var_seed(seed, &decl.name))

@@ -2,9 +2,9 @@
 
 use super::model_args::{load_model, DataArgs, ModelArgs};
 use super::CmdResult;
-use crate::workflow;
 use clap::Args;
-use nn_runtime::{FitOptions, ModelCheckpoint, ValidationData};
+use nn_runtime::workflow::{self, FitOverrides};
+use nn_runtime::ModelCheckpoint;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,6 +23,12 @@ pub struct FitArgs {
     /// Fraction of the training data (the last part, before shuffling) used for validation.
     #[arg(long)]
     validation_split: Option<f64>,
+    /// Shuffle the training samples every epoch (default: the train block's, else true).
+    #[arg(long)]
+    shuffle: Option<bool>,
+    /// The epoch to start counting from (Keras's `initial_epoch`).
+    #[arg(long)]
+    initial_epoch: Option<usize>,
     /// 0 = silent, 1 = progress bar, 2 = one line per epoch.
     #[arg(long, default_value_t = 1)]
     verbose: u8,
@@ -45,26 +51,22 @@ pub struct FitArgs {
 
 pub fn run(args: &FitArgs) -> CmdResult {
     let mut model = load_model(&args.model)?;
-    let data = workflow::load_for(&model, args.data.dataset.as_deref(), args.data.data.as_deref())?;
+    workflow::options::require_loss(&model).map_err(|e| e.to_string())?;
+    let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     let train = match args.data.limit {
-        Some(n) => workflow::head(&data.train, n),
+        Some(n) => workflow::data::head(&data.train, n),
         None => data.train.clone(),
     };
-
-    let mut opts = FitOptions::from_train_config(model.train_config());
-    if let Some(v) = workflow::validation_from_config(&model, &data)? {
-        opts.validation = v;
-    }
-    if let Some(e) = args.epochs {
-        opts.epochs = e;
-    }
-    if let Some(b) = args.batch_size {
-        opts.batch_size = b;
-    }
-    if let Some(f) = args.validation_split {
-        opts.validation = ValidationData::Split(f);
-    }
-    opts.verbose = args.verbose;
+    let overrides = FitOverrides {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        validation_split: args.validation_split,
+        shuffle: args.shuffle,
+        initial_epoch: args.initial_epoch,
+        seed: None,
+        verbose: Some(args.verbose),
+    };
+    let mut opts = workflow::fit_options(&model, &data, &overrides).map_err(|e| e.to_string())?;
     if let Some(path) = &args.resume {
         opts.initial_epoch = model.load_checkpoint(path).map_err(|e| e.to_string())?;
         if opts.initial_epoch >= opts.epochs {
@@ -88,7 +90,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         println!("Stopped early: {reason}");
     }
     if args.verbose > 0 {
-        println!("\nHistory:\n{}", crate::workflow::history_table(&history));
+        println!("\nHistory:\n{}", history.table());
     }
 
     if let Some(test) = &data.test {

@@ -67,7 +67,7 @@ fn lower_file(file: &SourceFile, model: Option<&str>, mode: Mode) -> Result<Lowe
 }
 
 fn step_config(model: &LoweredModel) -> Result<StepConfig, String> {
-    crate::workflow::step_config_from(&model.train, &model.name)
+    nn_compiler::train::step_config_from(&model.train, &model.name)
 }
 
 fn build_graph(file: &SourceFile, model: Option<&str>, which: Graph) -> Result<nn_compiler::ir::Graph, String> {
@@ -112,6 +112,6 @@ pub fn run_grad(args: &GradArgs) -> CmdResult {
     let file = SourceFile::read(&args.file)?;
     let lowered = lower_file(&file, args.model.as_deref(), Mode::Train)?;
     let cfg = step_config(&lowered)?;
-    print!("{}", crate::workflow::gradient_math(&lowered, &cfg, args.wrt.as_deref())?);
+    print!("{}", nn_compiler::train::gradient_math(&lowered, &cfg, args.wrt.as_deref())?);
     Ok(ExitCode::SUCCESS)
 }

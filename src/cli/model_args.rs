@@ -2,8 +2,8 @@
 
 use super::source::SourceFile;
 use clap::Args;
-use nn_compiler::train::Optimizer;
-use nn_runtime::{CompileOptions, Model, ModelError};
+use nn_runtime::workflow::{apply_compile_overrides, CompileOverrides, DataSource};
+use nn_runtime::{EngineChoice, Model, ModelError};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -16,15 +16,24 @@ pub struct ModelArgs {
     /// Seed for initialization, dropout and shuffling (default: the train block's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Optimizer, with Keras's defaults: sgd, rmsprop, adam, adagrad, adadelta.
+    /// Optimizer, written as in a train block: `adam`, `sgd(momentum = 0.9)`, …
     #[arg(long)]
     pub optimizer: Option<String>,
     /// Learning rate (overrides the optimizer's).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Loss, written as in a train block: `mse`, `binary_crossentropy(from_logits = true)`, …
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Metrics, written as in a train block: `accuracy` or `[accuracy, mae]`.
+    #[arg(long)]
+    pub metrics: Option<String>,
     /// Load these weights (safetensors) before running.
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// What runs the model: auto (native code, the interpreter for what it cannot compile), jit, interp.
+    #[arg(long, default_value = "auto")]
+    pub engine: String,
 }
 
 #[derive(Args)]
@@ -35,25 +44,14 @@ pub struct DataArgs {
     /// Load the dataset from this file or folder instead of the standard places.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Use only the first N training samples.
+    /// Use only the first N samples.
     #[arg(long)]
     pub limit: Option<usize>,
 }
 
-fn optimizer_named(name: &str) -> Result<Optimizer, String> {
-    match name {
-        "sgd" => Ok(Optimizer::sgd()),
-        "rmsprop" => Ok(Optimizer::rmsprop()),
-        "adam" => Ok(Optimizer::adam()),
-        "adagrad" => Ok(Optimizer::adagrad()),
-        "adadelta" => Ok(Optimizer::adadelta()),
-        other => {
-            let known = ["sgd", "rmsprop", "adam", "adagrad", "adadelta"];
-            let hint = nn_compiler::diag::did_you_mean(other, known)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            Err(format!("unknown optimizer `{other}` (known: {}){hint}", known.join(", ")))
-        }
+impl DataArgs {
+    pub fn source(&self) -> DataSource {
+        DataSource { name: self.dataset.clone(), path: self.data.clone() }
     }
 }
 
@@ -71,18 +69,14 @@ pub fn load_model(args: &ModelArgs) -> Result<Model, String> {
         }
         other => other.to_string(),
     })?;
-    let mut optimizer = match &args.optimizer {
-        Some(name) => Some(optimizer_named(name)?),
-        None => None,
+    model.set_engine(EngineChoice::parse(&args.engine).map_err(|e| e.to_string())?.engine());
+    let overrides = CompileOverrides {
+        optimizer: args.optimizer.clone(),
+        loss: args.loss.clone(),
+        metrics: args.metrics.clone(),
+        learning_rate: args.lr,
     };
-    if let Some(lr) = args.lr {
-        let mut opt = optimizer.or_else(|| model.train_config().optimizer.clone()).unwrap_or_else(Optimizer::rmsprop);
-        opt.set_learning_rate(lr);
-        optimizer = Some(opt);
-    }
-    if model.train_config().loss.is_some() {
-        model.compile(CompileOptions { optimizer, ..CompileOptions::default() }).map_err(|e| e.to_string())?;
-    }
+    apply_compile_overrides(&mut model, &overrides).map_err(|e| e.to_string())?;
     if let Some(path) = &args.weights {
         model.load_weights(path).map_err(|e| e.to_string())?;
     }

@@ -2,8 +2,8 @@
 
 use super::model_args::{load_model, DataArgs, ModelArgs};
 use super::CmdResult;
-use crate::workflow;
 use clap::Args;
+use nn_runtime::workflow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,10 +48,10 @@ pub fn run_summary(args: &SummaryArgs) -> CmdResult {
 
 pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
     let mut model = load_model(&args.model)?;
-    let data = workflow::load_for(&model, args.data.dataset.as_deref(), args.data.data.as_deref())?;
+    let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     let split = data.test.as_ref().unwrap_or(&data.train);
     let split = match args.data.limit {
-        Some(n) => workflow::head(split, n),
+        Some(n) => workflow::data::head(split, n),
         None => split.clone(),
     };
     let logs = model.evaluate(&split.x, &split.y, args.batch_size).map_err(|e| e.to_string())?;
@@ -63,14 +63,14 @@ pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
 
 pub fn run_predict(args: &PredictArgs) -> CmdResult {
     let mut model = load_model(&args.model)?;
-    let data = workflow::load_for(&model, args.data.dataset.as_deref(), args.data.data.as_deref())?;
+    let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     let split = data.test.as_ref().unwrap_or(&data.train);
     let n = match (&args.out, args.data.limit) {
         (_, Some(n)) => n,
         (Some(_), None) => split.x.len(),
         (None, None) => args.count,
     };
-    let split = workflow::head(split, n);
+    let split = workflow::data::head(split, n);
     let preds = model.predict(&split.x, args.batch_size).map_err(|e| e.to_string())?;
     let preds = preds
         .into_dimensionality::<ndarray::Ix2>()

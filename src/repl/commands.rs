@@ -10,7 +10,7 @@ use std::path::Path;
 use nn_compiler::lower::{lower_source, Mode};
 use nn_compiler::train::{self, StepConfig};
 
-use super::session::{group, report, EngineKind, Kind, Session};
+use super::session::{group, report, Kind, Session};
 use super::train as training;
 
 /// What a command's positional argument is, for completion.
@@ -146,8 +146,8 @@ pub static COMMANDS: &[CommandInfo] = &[
         names: &["engine"],
         args: &[Engine],
         options: &[],
-        usage: ":engine [interp|jit]",
-        help: "Shows or sets the engine that runs every model: the reference interpreter (starts at once) or Cranelift native code (compiles each graph once, then trains much faster).",
+        usage: ":engine [auto|jit|interp]",
+        help: "Shows or sets the engine that runs every model: `auto` (the default, as for `nn fit`: Cranelift native code, the interpreter for any graph it cannot compile), `jit` (native code only) or `interp` (the reference interpreter: starts at once, trains slowly).",
     },
     CommandInfo {
         names: &["seed"],
@@ -289,7 +289,7 @@ fn dispatch(session: &mut Session, line: &str) -> Result<Flow, String> {
         "engine" => match pos(0) {
             None => println!("engine: {}", session.engine.name()),
             Some(name) => {
-                session.set_engine(EngineKind::parse(name)?);
+                session.set_engine(nn_runtime::EngineChoice::parse(name).map_err(|e| e.to_string())?);
                 println!("engine set to {} for every model", session.engine.name());
             }
         },
@@ -403,7 +403,7 @@ fn step_config(session: &mut Session, name: &str) -> Result<StepConfig, String> 
     if let Some(cfg) = model.step_config() {
         return Ok(cfg.clone());
     }
-    crate::workflow::step_config_from(model.train_config(), name)
+    nn_compiler::train::step_config_from(model.train_config(), name)
 }
 
 fn lowered(session: &Session, name: &str, mode: Mode) -> Result<nn_compiler::lower::LoweredModel, String> {
@@ -420,7 +420,7 @@ fn grad(session: &mut Session, args: &Args) -> Result<(), String> {
     let cfg = step_config(session, name)?;
     let lowered = lowered(session, name, Mode::Train)?;
     let wrt: Option<String> = args.option("wrt", "a variable name")?;
-    print!("{}", crate::workflow::gradient_math(&lowered, &cfg, wrt.as_deref())?);
+    print!("{}", nn_compiler::train::gradient_math(&lowered, &cfg, wrt.as_deref())?);
     Ok(())
 }
 

@@ -157,7 +157,7 @@ pub fn candidates(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>)
             }
             ArgKind::Command => offer(&mut commands::COMMANDS.iter().map(|c| c.names[0].to_string())),
             ArgKind::Options => offer(&mut cmd.options.iter().map(|o| format!("{o}="))),
-            ArgKind::Engine => offer(&mut ["interp", "jit"].iter().map(|s| s.to_string())),
+            ArgKind::Engine => offer(&mut nn_runtime::EngineChoice::NAMES.iter().map(|s| s.to_string())),
             ArgKind::File | ArgKind::Number => {}
         }
         return (start, out);

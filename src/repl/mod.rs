@@ -46,8 +46,8 @@ pub struct ReplArgs {
     /// Seed for weight initialization and shuffling (like `:seed N`).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Engine for every model: `interp` (reference interpreter) or `jit` (native code); like `:engine`.
-    #[arg(long, default_value = "interp")]
+    /// Engine for every model: `auto` (native code, the interpreter for what it cannot compile), `jit` or `interp` (the reference interpreter); like `:engine`.
+    #[arg(long, default_value = "auto")]
     pub engine: String,
 }
 
@@ -90,7 +90,7 @@ pub fn run(args: &ReplArgs) -> Result<ExitCode, String> {
     let mut reader = Reader::new();
     INTERACTIVE.store(reader.is_interactive(), Ordering::SeqCst);
     install_interrupt_handler();
-    let engine = session::EngineKind::parse(&args.engine)?;
+    let engine = nn_runtime::EngineChoice::parse(&args.engine).map_err(|e| e.to_string())?;
     let mut session = Session { seed: args.seed, engine, ..Session::default() };
     if reader.is_interactive() {
         println!("nn {} REPL — type :help for commands, :quit or Ctrl-D to leave", env!("CARGO_PKG_VERSION"));

@@ -19,9 +19,8 @@ use std::path::{Path, PathBuf};
 use nn_compiler::ast;
 use nn_compiler::diag::{render_all, Diagnostic};
 use nn_runtime::data::Dataset;
-use std::sync::Arc;
 
-use nn_runtime::{Engine, History, InterpEngine, JitEngine, Model, ModelError};
+use nn_runtime::{EngineChoice, History, Model, ModelError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -80,41 +79,7 @@ pub struct Session {
     /// Loaded files and the text last read from them.
     pub files: Vec<(PathBuf, String)>,
     pub seed: Option<u64>,
-    pub engine: EngineKind,
-}
-
-/// Which engine runs the session's models.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum EngineKind {
-    /// The reference interpreter: starts instantly.
-    #[default]
-    Interp,
-    /// Cranelift native code: compiles each graph once, then runs much faster.
-    Jit,
-}
-
-impl EngineKind {
-    pub fn parse(name: &str) -> Result<EngineKind, String> {
-        match name {
-            "interp" | "interpreter" => Ok(EngineKind::Interp),
-            "jit" => Ok(EngineKind::Jit),
-            other => Err(format!("unknown engine `{other}`; choose `interp` or `jit`")),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Interp => "interp",
-            EngineKind::Jit => "jit",
-        }
-    }
-
-    pub fn engine(self) -> Arc<dyn Engine> {
-        match self {
-            EngineKind::Interp => Arc::new(InterpEngine),
-            EngineKind::Jit => Arc::new(JitEngine::default()),
-        }
-    }
+    pub engine: EngineChoice,
 }
 
 /// Prints diagnostics to stderr, colored on a terminal.
@@ -199,7 +164,7 @@ impl Session {
     }
 
     /// Switches every model (and those defined later) to `engine`.
-    pub fn set_engine(&mut self, engine: EngineKind) {
+    pub fn set_engine(&mut self, engine: EngineChoice) {
         self.engine = engine;
         for state in self.models.values_mut() {
             state.model.set_engine(engine.engine());

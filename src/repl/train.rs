@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
-use nn_compiler::train::{Loss, LossKind, Optimizer, Validation};
-use nn_runtime::data::{Dataset, Features, Split, Targets};
-use nn_runtime::{Callback, CompileOptions, FitContext, FitOptions, History, Logs, RuntimeError, ValidationData};
+use nn_runtime::data::{Dataset, Features, Targets};
+use nn_runtime::workflow::{self, apply_compile_overrides, fit_options, CompileOverrides, FitOverrides};
+use nn_runtime::{Callback, FitContext, History, Logs, RuntimeError};
 
 use super::chart::{self, Series};
 use super::commands::Args;
@@ -61,106 +61,49 @@ fn dataset_name(session: &mut Session, args: &Args, model: &str) -> Result<Strin
     })
 }
 
-fn optimizer_named(name: &str) -> Result<Optimizer, String> {
-    Ok(match name {
-        "sgd" => Optimizer::sgd(),
-        "adam" => Optimizer::adam(),
-        "rmsprop" => Optimizer::rmsprop(),
-        "adagrad" => Optimizer::adagrad(),
-        "adadelta" => Optimizer::adadelta(),
-        other => {
-            let known = ["sgd", "adam", "rmsprop", "adagrad", "adadelta"];
-            let hint = nn_compiler::diag::did_you_mean(other, known)
-                .map_or(String::new(), |s| format!("did you mean `{s}`? "));
-            return Err(format!("unknown optimizer `{other}`; {hint}(known: {})", known.join(", ")));
-        }
-    })
-}
-
-fn loss_named(name: &str) -> Result<Loss, String> {
-    let kind = match name {
-        "mse" | "mean_squared_error" => LossKind::MeanSquaredError,
-        "mae" | "mean_absolute_error" => LossKind::MeanAbsoluteError,
-        "binary_crossentropy" => LossKind::BinaryCrossentropy,
-        "categorical_crossentropy" => LossKind::CategoricalCrossentropy,
-        "sparse_categorical_crossentropy" => LossKind::SparseCategoricalCrossentropy,
-        other => {
-            let known =
-                ["mse", "mae", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"];
-            let hint = nn_compiler::diag::did_you_mean(other, known)
-                .map_or(String::new(), |s| format!("did you mean `{s}`? "));
-            return Err(format!("unknown loss `{other}`; {hint}(known: {})", known.join(", ")));
-        }
-    };
-    Ok(Loss { kind, from_logits: false })
-}
-
 pub fn fit(session: &mut Session, args: &Args) -> Result<(), String> {
     let name = args.model("fit")?.to_string();
     let data_name = dataset_name(session, args, &name)?;
     let epochs: Option<usize> = args.option("epochs", "a whole number of epochs")?;
     let batch_size: Option<usize> = args.option("batch_size", "a whole number")?;
-    let lr: Option<f64> = args.option("lr", "a learning rate such as 0.01")?;
     let split: Option<f64> = args.option("validation_split", "a fraction such as 0.2")?;
-    let optimizer: Option<String> = args.option("optimizer", "an optimizer name")?;
-    let loss = args.option::<String>("loss", "a loss name")?.map(|l| loss_named(&l)).transpose()?;
+    let compile = CompileOverrides {
+        optimizer: args.option("optimizer", "an optimizer such as adam or sgd(momentum=0.9)")?,
+        loss: args.option("loss", "a loss name")?,
+        metrics: args.option("metrics", "metrics such as [accuracy]")?,
+        learning_rate: args.option("lr", "a learning rate such as 0.01")?,
+    };
     if epochs == Some(0) {
         return Err("epochs must be at least 1".into());
     }
     let seed = session.seed;
     let Session { models, datasets, .. } = session;
     let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
-    let data = dataset(datasets, &data_name)?;
+    let raw = dataset(datasets, &data_name)?;
     let model = &mut state.model;
 
-    if optimizer.is_some() || loss.is_some() || !model.is_compiled() {
-        if loss.is_none() {
-            require_loss(model)?;
-        }
-        let mut opts = CompileOptions { loss, ..CompileOptions::default() };
-        if let (None, Some(compiled)) = (&optimizer, model.step_config()) {
-            // A new loss alone keeps the optimizer in use.
-            opts.optimizer = Some(compiled.optimizer.clone());
-        }
-        if let Some(o) = &optimizer {
-            let mut opt = optimizer_named(o)?;
-            if let Some(lr) = lr {
-                opt.set_learning_rate(lr);
-            }
-            opts.optimizer = Some(opt);
-        } else if let (Some(lr), Some(mut opt)) = (lr, model.train_config().optimizer.clone()) {
-            opt.set_learning_rate(lr);
-            opts.optimizer = Some(opt);
-        }
-        let was = model.is_compiled();
-        model.compile(opts).map_err(|e| e.to_string())?;
-        if was {
-            let (opt, loss) = model.step_config().map_or(("?", "?"), |c| (c.optimizer.name(), c.loss.kind.name()));
-            println!("recompiled `{name}` with optimizer {opt} and loss {loss} (optimizer state restarts)");
-        }
+    let was = model.is_compiled();
+    if compile.loss.is_none() {
+        require_loss(model)?;
     }
-    if let Some(lr) = lr {
-        model.set_learning_rate(lr).map_err(|e| e.to_string())?;
+    let recompiled = apply_compile_overrides(model, &compile).map_err(|e| e.to_string())?;
+    if was && recompiled {
+        let (opt, loss) = model.step_config().map_or(("?", "?"), |c| (c.optimizer.name(), c.loss.kind.name()));
+        println!("recompiled `{name}` with optimizer {opt} and loss {loss} (optimizer state restarts)");
     }
-    let tc = model.train_config().clone();
-    let mut opts = FitOptions::from_train_config(&tc);
-    if let Some(Validation::Data(which)) = &tc.validation {
-        let test = named_split(data, which)?;
-        opts.validation = ValidationData::Data(test.x.clone(), test.y.clone());
-    }
-    if let Some(f) = split {
-        opts.validation = ValidationData::Split(f);
-    }
-    if let Some(b) = batch_size {
-        opts.batch_size = b;
-    }
-    let run_epochs = epochs.or(tc.epochs).unwrap_or(1);
-    opts.initial_epoch = state.history.epochs.len();
-    opts.epochs = opts.initial_epoch + run_epochs;
-    opts.verbose = 1;
-    if seed.is_some() {
-        opts.seed = seed;
-    }
+    let data = workflow::prepare(model, raw.clone()).map_err(|e| e.to_string())?;
+    let initial_epoch = state.history.epochs.len();
+    let run_epochs = epochs.or(model.train_config().epochs).unwrap_or(1);
+    let overrides = FitOverrides {
+        epochs: Some(initial_epoch + run_epochs),
+        batch_size,
+        validation_split: split,
+        initial_epoch: Some(initial_epoch),
+        seed,
+        verbose: Some(1),
+        shuffle: None,
+    };
+    let opts = fit_options(model, &data, &overrides).map_err(|e| e.to_string())?;
     let mut stopper = StopOnInterrupt;
     take_interrupt();
     fitting(true);
@@ -171,52 +114,27 @@ pub fn fit(session: &mut Session, args: &Args) -> Result<(), String> {
     let history =
         result
             .map_err(|e| if trained { format!("{e} (the weights trained so far are kept)") } else { e.to_string() })?;
-    append(&mut state.history, &history);
+    state.history.append(&history);
+    if let Some(&epoch) = history.partial_epochs.last() {
+        println!("epoch {} stopped before its end; it is recorded as partial", epoch + 1);
+    }
     println!("`{name}` has trained {} epoch(s) in total", state.history.epochs.len());
     Ok(())
 }
 
-/// Adds the epochs of `more` to `all`.
-fn append(all: &mut History, more: &History) {
-    for (i, epoch) in more.epochs.iter().enumerate() {
-        let logs: Logs = more.history.iter().filter_map(|(k, v)| v.get(i).map(|x| (k.clone(), *x))).collect();
-        all.push(*epoch, &logs);
-    }
-    all.stop_reason = more.stop_reason.clone();
-}
-
-fn named_split<'d>(data: &'d Dataset, which: &str) -> Result<&'d Split, String> {
-    match which {
-        "test" => data.test.as_ref().ok_or_else(|| format!("dataset `{}` has no test split", data.name)),
-        "train" => Ok(&data.train),
-        other => Err(format!("unknown split `{other}`; use \"test\" or \"train\"")),
-    }
-}
-
-/// The split to evaluate and predict on: test when there is one.
-fn eval_split(data: &Dataset) -> (&Split, &'static str) {
-    match &data.test {
-        Some(t) => (t, "test"),
-        None => (&data.train, "training"),
-    }
-}
-
-/// The runtime's message speaks of `CompileOptions`; at the prompt the fix is the train block.
+/// The runtime's message names the train block; at the prompt the fix is also `loss=`.
 fn require_loss(model: &nn_runtime::Model) -> Result<(), String> {
-    if model.train_config().loss.is_none() && !model.is_compiled() {
-        return Err(format!(
+    workflow::options::require_loss(model).map_err(|_| {
+        format!(
             "model `{}` has no loss; pass one (`:fit {0} loss=sparse_categorical_crossentropy`) or add `loss = …` to its train block",
             model.name()
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 fn ensure_compiled(model: &mut nn_runtime::Model) -> Result<(), String> {
     require_loss(model)?;
-    if !model.is_compiled() {
-        model.compile(CompileOptions::default()).map_err(|e| e.to_string())?;
-    }
+    apply_compile_overrides(model, &CompileOverrides::default()).map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -226,9 +144,10 @@ pub fn evaluate(session: &mut Session, args: &Args) -> Result<(), String> {
     let batch: usize = args.option("batch_size", "a whole number")?.unwrap_or(32);
     let Session { models, datasets, .. } = session;
     let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
-    let data = dataset(datasets, &data_name)?;
+    let raw = dataset(datasets, &data_name)?;
     ensure_compiled(&mut state.model)?;
-    let (split, which) = eval_split(data);
+    let data = workflow::prepare(&state.model, raw.clone()).map_err(|e| e.to_string())?;
+    let (split, which) = data.evaluation_split();
     let logs = state.model.evaluate(&split.x, &split.y, batch).map_err(|e| e.to_string())?;
     let line: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
     println!("{} {which} samples - {}", split.len(), line.join(" - "));
@@ -248,8 +167,11 @@ pub fn predict(session: &mut Session, args: &Args) -> Result<(), String> {
     let n: usize = args.option("n", "a number of samples")?.unwrap_or(5);
     let Session { models, datasets, .. } = session;
     let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
-    let data = dataset(datasets, &data_name)?;
-    let (split, which) = eval_split(data);
+    let raw = dataset(datasets, &data_name)?;
+    let (split, which) = match &raw.test {
+        Some(test) => (test, "test"),
+        None => (&raw.train, "training"),
+    };
     let n = n.min(split.len());
     if n == 0 {
         return Err("n must be at least 1".into());
@@ -259,7 +181,7 @@ pub fn predict(session: &mut Session, args: &Args) -> Result<(), String> {
     let out = state.model.predict(&x, 32).map_err(|e| e.to_string())?;
     let per: usize = out.shape()[1..].iter().product();
     let values: Vec<f32> = out.iter().copied().collect();
-    let names = data.class_names.as_ref();
+    let names = raw.class_names.as_ref();
     println!("first {n} {which} samples:");
     for i in 0..n {
         let row = &values[i * per..(i + 1) * per];
@@ -297,7 +219,7 @@ fn trained_history<'s>(session: &'s mut Session, args: &Args, cmd: &str) -> Resu
 
 pub fn history(session: &mut Session, args: &Args) -> Result<(), String> {
     let (_, h) = trained_history(session, args, "history")?;
-    print!("{}", crate::workflow::history_table(h));
+    print!("{}", h.table());
     if let Some(reason) = &h.stop_reason {
         println!("(last run: {reason})");
     }
@@ -338,18 +260,15 @@ mod tests {
         let mut all = History::default();
         let mut one = History::default();
         one.push(0, &Logs::from([("loss".to_string(), 1.0)]));
-        append(&mut all, &one);
+        all.append(&one);
         let mut two = History::default();
         two.push(1, &Logs::from([("loss".to_string(), 0.5), ("val_loss".to_string(), 0.7)]));
-        append(&mut all, &two);
+        two.partial_epochs.push(1);
+        all.append(&two);
         assert_eq!(all.epochs, vec![0, 1]);
         assert_eq!(all.get("loss"), Some(&[1.0, 0.5][..]));
         assert!(all.get("val_loss").unwrap()[0].is_nan());
-    }
-
-    #[test]
-    fn optimizer_names_resolve_with_suggestions() {
-        assert_eq!(optimizer_named("adam").unwrap().name(), "adam");
-        assert!(optimizer_named("adma").unwrap_err().contains("did you mean `adam`?"));
+        assert_eq!(all.partial_epochs, vec![1]);
+        assert!(all.table().contains("   2*"), "{}", all.table());
     }
 }

@@ -18,8 +18,8 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use nn::runtime::data::{Features, Targets};
+use nn::runtime::workflow::{self, DataSource, FitOverrides, ModelData};
 use nn::runtime::{Model, ModelError};
-use nn::workflow::{self, ModelData};
 
 /// Errors of a tutorial run, boxed: they only ever get printed.
 pub type Res<T> = Result<T, Box<dyn Error>>;
@@ -83,7 +83,8 @@ pub fn load_model(file: &str, seed: u64) -> Res<Model> {
 /// for the compiled loss (one-hot for categorical cross-entropy).
 pub fn load_compiled(file: &str, seed: u64) -> Res<Model> {
     let mut model = load_model(file, seed)?;
-    model.compile(nn::runtime::CompileOptions::default())?;
+    workflow::apply_compile_overrides(&mut model, &Default::default())?;
+    workflow::options::require_loss(&model)?;
     Ok(model)
 }
 
@@ -91,7 +92,8 @@ pub fn load_compiled(file: &str, seed: u64) -> Res<Model> {
 /// model's input and with labels encoded for its loss. `path` is an explicit
 /// file or folder to read instead of the usual search roots.
 pub fn load_data(model: &Model, name: Option<&str>, path: Option<&Path>) -> Res<ModelData> {
-    Ok(workflow::load_for(model, name, path)?)
+    let source = DataSource { name: name.map(str::to_string), path: path.map(Path::to_path_buf) };
+    Ok(workflow::load_for(model, &source)?)
 }
 
 /// The test split, which every tutorial dataset here has.
@@ -149,13 +151,14 @@ pub fn fit_and_test(
     data: &ModelData,
     settings: &Settings,
 ) -> Res<(nn::runtime::History, nn::runtime::Logs)> {
-    let mut opts = nn::runtime::FitOptions::from_train_config(model.train_config());
-    opts.epochs = settings.epochs_or(opts.epochs);
-    opts.verbose = settings.verbose;
-    opts.seed = Some(settings.seed);
-    if let Some(validation) = workflow::validation_from_config(model, data)? {
-        opts.validation = validation;
-    }
+    let epochs = settings.epochs_or(model.train_config().epochs.unwrap_or(1));
+    let overrides = FitOverrides {
+        epochs: Some(epochs),
+        verbose: Some(settings.verbose),
+        seed: Some(settings.seed),
+        ..FitOverrides::default()
+    };
+    let opts = workflow::fit_options(model, data, &overrides)?;
     let history = model.fit(&data.train.x, &data.train.y, &opts)?;
     let (x, y) = test_split(data)?;
     let logs = model.evaluate(x, y, opts.batch_size)?;

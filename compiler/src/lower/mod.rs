@@ -150,6 +150,63 @@ pub fn lower_source(source: &str, model: Option<&str>, mode: Mode, seed: u64) ->
     lower(&file, model, mode, seed)
 }
 
+/// A model lowered in both modes from one parse: what the runtime runs.
+#[derive(Clone, Debug)]
+pub struct CompiledModel {
+    pub infer: LoweredModel,
+    pub train: LoweredModel,
+    /// The seed the train graph's dropout masks are keyed by: the caller's,
+    /// else the train block's, else `default_seed`.
+    pub seed: u64,
+}
+
+/// Parses `source` once and lowers `model` in inference and training mode.
+/// `seed: None` takes the train block's `seed`, else `default_seed`.
+/// Inference graphs hold no dropout, so only the training graph depends on
+/// the seed, and it is lowered once, with the seed already resolved.
+pub fn compile_source(
+    source: &str,
+    model: Option<&str>,
+    seed: Option<u64>,
+    default_seed: u64,
+) -> Result<CompiledModel, Vec<Diagnostic>> {
+    let file = crate::syntax::parse(source)?;
+    let infer = lower(&file, model, Mode::Infer, seed.unwrap_or(default_seed))?;
+    let seed = seed.or(infer.train.seed).unwrap_or(default_seed);
+    let train = lower(&file, model, Mode::Train, seed)?;
+    Ok(CompiledModel { infer, train, seed })
+}
+
+/// One `train` block setting written as text (`"adam(learning_rate = 0.01)"`
+/// for `optimizer`), typed exactly as in a `.nn` file: how the CLI and the
+/// REPL read `--optimizer`, `--loss` and `--metrics`, so they know the same
+/// names, arguments and errors as the language. Diagnostics point into
+/// [`setting_source`]`(key, text)`.
+pub fn train_setting(key: &str, text: &str) -> Result<TrainConfig, Vec<Diagnostic>> {
+    let source = setting_source(key, text);
+    let file = crate::syntax::parse(&source)?;
+    let Some(block) = file.items.first().and_then(|item| match item {
+        ast::Item::Model(m) => m.train.as_ref(),
+        ast::Item::Layer(_) => None,
+    }) else {
+        return Err(vec![Diagnostic::error(
+            errors::TRAIN_CONFLICT,
+            format!("`{text}` is not a single value for `{key}`"),
+            Span::new(0, source.len()),
+        )]);
+    };
+    let (cfg, diags) = train_block::lower(block, &[]);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    Ok(cfg)
+}
+
+/// The text [`train_setting`] parses, for rendering its diagnostics.
+pub fn setting_source(key: &str, text: &str) -> String {
+    format!("model setting {{ train {{ {key} = {text} }} }}")
+}
+
 /// Parses and checks `source`; parse errors are returned as they are.
 pub fn check_source(source: &str) -> Vec<Diagnostic> {
     match crate::syntax::parse(source) {

@@ -10,6 +10,7 @@
 //! return. Keras 3 is the reference for every formula.
 
 mod error;
+mod inspect;
 mod loss;
 mod metric;
 mod optimizer;
@@ -18,5 +19,6 @@ mod spec;
 mod step;
 
 pub use error::TrainError;
+pub use inspect::{gradient_math, step_config_from};
 pub use spec::*;
 pub use step::{apply_gradients, evaluation, gradients, training_step, StepConfig};

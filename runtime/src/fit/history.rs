@@ -24,6 +24,10 @@ pub struct History {
     /// Why training stopped before the last epoch, if it did (early
     /// stopping, NaN loss, …).
     pub stop_reason: Option<String>,
+    /// Epochs that stopped before their last batch (an interrupt, a callback
+    /// stopping mid-epoch): their logs are the means over the batches run.
+    #[serde(default)]
+    pub partial_epochs: Vec<usize>,
 }
 
 impl History {
@@ -62,8 +66,46 @@ impl History {
             "epochs": self.epochs,
             "history": history,
             "stop_reason": self.stop_reason,
+            "partial_epochs": self.partial_epochs,
         });
         serde_json::to_string_pretty(&value).unwrap_or_else(|_| unreachable!("JSON of plain numbers and strings"))
+    }
+
+    /// A table, one row per epoch and one column per key, as `nn fit` and
+    /// the REPL's `:history` print it (epochs without a value, e.g. between
+    /// validation runs, show `-`).
+    pub fn table(&self) -> String {
+        let keys: Vec<&String> = self.history.keys().collect();
+        let width = keys.iter().map(|k| k.len()).max().unwrap_or(6).max(8);
+        let mut out = format!("{:>5}", "epoch");
+        for k in &keys {
+            out.push_str(&format!("  {k:>width$}"));
+        }
+        out.push('\n');
+        for (i, epoch) in self.epochs.iter().enumerate() {
+            let mark = if self.partial_epochs.contains(epoch) { "*" } else { " " };
+            out.push_str(&format!("{:>4}{mark}", epoch + 1));
+            for k in &keys {
+                let v = self.history[*k].get(i).copied().unwrap_or(f64::NAN);
+                let cell = if v.is_finite() { format!("{v:.4}") } else { "-".to_string() };
+                out.push_str(&format!("  {cell:>width$}"));
+            }
+            out.push('\n');
+        }
+        if !self.partial_epochs.is_empty() {
+            out.push_str("    * stopped before the end of the epoch: the means of the batches that ran\n");
+        }
+        out
+    }
+
+    /// Adds the epochs of `more` after these (the REPL's repeated fits).
+    pub fn append(&mut self, more: &History) {
+        for (i, epoch) in more.epochs.iter().enumerate() {
+            let logs: Logs = more.history.iter().filter_map(|(k, v)| v.get(i).map(|x| (k.clone(), *x))).collect();
+            self.push(*epoch, &logs);
+        }
+        self.partial_epochs.extend(&more.partial_epochs);
+        self.stop_reason = more.stop_reason.clone();
     }
 
     /// Writes [`to_json`](Self::to_json) to `path`.

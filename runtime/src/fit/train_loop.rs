@@ -214,6 +214,9 @@ impl Model {
             each_callback!(epoch, |cb, ctx| cb.on_epoch_end(epoch, &mut logs, &mut ctx));
             progress.finish(done, &logs);
             history.push(epoch, &logs);
+            if done < steps {
+                history.partial_epochs.push(epoch);
+            }
             if stop.is_some() {
                 break;
             }

@@ -1,0 +1,156 @@
+//! A model's dataset: loaded by name or path, checked against the model's
+//! input, labels encoded for its loss (class ids for sparse cross-entropy,
+//! one-hot rows for categorical cross-entropy, a float column otherwise), as
+//! the Keras tutorials do by hand with `to_categorical`.
+
+use std::path::PathBuf;
+
+use ndarray::Axis;
+use nn_compiler::ir::InputRole;
+use nn_compiler::train::{LossKind, Validation};
+
+use crate::data::{self, Dataset, Split, Targets};
+use crate::error::RuntimeError;
+use crate::fit::ValidationData;
+use crate::model::Model;
+
+/// Where a model's data comes from: `name` overrides the train block's
+/// `dataset`; `path` is an explicit file or folder to read it from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DataSource {
+    pub name: Option<String>,
+    pub path: Option<PathBuf>,
+}
+
+/// A dataset prepared for one model.
+#[derive(Clone, Debug)]
+pub struct ModelData {
+    pub dataset_name: String,
+    pub train: Split,
+    pub test: Option<Split>,
+    pub class_names: Option<Vec<String>>,
+}
+
+impl ModelData {
+    /// The split to evaluate and predict on: the test split when there is
+    /// one, else the training split; with its name.
+    pub fn evaluation_split(&self) -> (&Split, &'static str) {
+        match &self.test {
+            Some(test) => (test, "test"),
+            None => (&self.train, "training"),
+        }
+    }
+
+    /// A split by the name a train block's `validation_data` uses.
+    pub fn named_split(&self, which: &str) -> Result<&Split, RuntimeError> {
+        match which {
+            "test" => self
+                .test
+                .as_ref()
+                .ok_or_else(|| RuntimeError::invalid(format!("dataset `{}` has no test split", self.dataset_name))),
+            "train" => Ok(&self.train),
+            other => Err(RuntimeError::invalid(format!(
+                "unknown split `{other}` of dataset `{}`; use \"test\" or \"train\"",
+                self.dataset_name
+            ))),
+        }
+    }
+
+    /// The validation data the train block asks for by split name
+    /// (`validation_data = "test"`); `validation_split` is `FitOptions`'s.
+    pub fn validation_from_config(&self, model: &Model) -> Result<Option<ValidationData>, RuntimeError> {
+        match &model.train_config().validation {
+            Some(Validation::Data(which)) => {
+                let split = self.named_split(which)?;
+                Ok(Some(ValidationData::Data(split.x.clone(), split.y.clone())))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Keeps only the first `n` samples of a split (for quick runs).
+pub fn head(split: &Split, n: usize) -> Split {
+    if n >= split.len() {
+        return split.clone();
+    }
+    let idx: Vec<usize> = (0..n).collect();
+    split.select(&idx)
+}
+
+/// Loads the dataset `source` names (else the train block's) and prepares it
+/// for `model`.
+pub fn load_for(model: &Model, source: &DataSource) -> Result<ModelData, RuntimeError> {
+    let name = source.name.clone().or_else(|| model.train_config().dataset.clone()).ok_or_else(|| {
+        RuntimeError::invalid(format!(
+            "model `{}` names no dataset: add `dataset = \"iris\"` (or another) to its train block, or name one",
+            model.name()
+        ))
+    })?;
+    let dataset = data::load(&name, source.path.as_deref()).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    prepare(model, dataset)
+}
+
+/// Checks `dataset` against the model's input and encodes its labels for the
+/// model's loss (the compiled one, else the train block's).
+pub fn prepare(model: &Model, dataset: Dataset) -> Result<ModelData, RuntimeError> {
+    let graph = model.inference_graph();
+    let feature = graph
+        .inputs
+        .iter()
+        .find(|i| i.role == InputRole::Feature)
+        .ok_or_else(|| RuntimeError::invalid(format!("model `{}` has no input", model.name())))?;
+    let expected: Vec<usize> = feature.ty.shape.resolve(1)[1..].to_vec();
+    let found = dataset.train.x.sample_shape().to_vec();
+    if expected != found {
+        let hint = if expected.iter().product::<usize>() == found.iter().product::<usize>() {
+            format!("declare `input {}: {:?}` and add `flatten` (or `reshape`) after it", feature.name, found)
+        } else {
+            "use a model whose input matches the dataset, or another dataset".to_string()
+        };
+        return Err(RuntimeError::invalid(format!(
+            "model `{}` expects input `{}` of shape {:?} per sample, but dataset `{}` has samples of shape {:?}; {hint}",
+            model.name(),
+            feature.name,
+            expected,
+            dataset.name,
+            found
+        )));
+    }
+    let output_dim = graph.outputs.first().map(|(_, id)| graph.shape(*id).resolve(1)).unwrap_or_default();
+    let classes = output_dim.last().copied().unwrap_or(1);
+    let loss = model.step_config().map(|c| c.loss.kind).or(model.train_config().loss.map(|l| l.kind));
+    let encode = |split: Split| -> Result<Split, RuntimeError> {
+        let y = encode_targets(split.y, loss, classes, &dataset.name)?;
+        Split::new(split.x, y).map_err(|e| RuntimeError::invalid(e.to_string()))
+    };
+    Ok(ModelData {
+        dataset_name: dataset.name.clone(),
+        train: encode(dataset.train)?,
+        test: dataset.test.map(encode).transpose()?,
+        class_names: dataset.class_names,
+    })
+}
+
+/// Class ids as the loss needs them: kept for sparse cross-entropy, one-hot
+/// for categorical cross-entropy, a float column for every other loss.
+pub fn encode_targets(
+    y: Targets,
+    loss: Option<LossKind>,
+    classes: usize,
+    dataset: &str,
+) -> Result<Targets, RuntimeError> {
+    let Targets::Classes(labels) = y else { return Ok(y) };
+    match loss {
+        Some(LossKind::CategoricalCrossentropy) => {
+            let one_hot = data::preprocess::to_categorical(&labels, classes).map_err(|e| {
+                RuntimeError::invalid(format!(
+                    "cannot one-hot encode the labels of `{dataset}` for a {classes}-unit output: {e}"
+                ))
+            })?;
+            Ok(Targets::Dense(one_hot.into_dyn()))
+        }
+        Some(LossKind::SparseCategoricalCrossentropy) | None => Ok(Targets::Classes(labels)),
+        Some(_) => Ok(Targets::Dense(labels.mapv(|v| v as f32).insert_axis(Axis(1)).into_dyn())),
+    }
+}

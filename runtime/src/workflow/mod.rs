@@ -1,0 +1,19 @@
+//! One path from "this model, this data, these overrides" to a trained,
+//! evaluated model — the path the `nn` CLI, the REPL and Rust programs share.
+//!
+//! - [`data`]: which dataset a model trains on (the train block's `dataset`,
+//!   or an override), checked against the model's input, with labels encoded
+//!   the way its loss needs them.
+//! - [`options`]: CLI/REPL overrides (`--optimizer adam`, `--epochs 3`, …)
+//!   applied over the train block, producing the `CompileOptions` and
+//!   `FitOptions` the [`Model`](crate::Model) takes. Setting values are typed
+//!   by the compiler's own train-block rules, so every front end accepts the
+//!   same names and arguments and reports the same errors.
+//!
+//! The front ends only parse their arguments into these types and print.
+
+pub mod data;
+pub mod options;
+
+pub use data::{load_for, prepare, DataSource, ModelData};
+pub use options::{apply_compile_overrides, fit_options, require_loss, CompileOverrides, FitOverrides};
