@@ -292,3 +292,23 @@ fn terminal_session_prompts_completes_and_keeps_history() {
     assert!(history.contains(":summary tiny"), "{history}");
     assert!(history.contains("relu([-1, 2])"), "{history}");
 }
+
+#[test]
+fn literals_are_whole_tensors_and_layers_take_one_sample() {
+    let (out, err) = session(
+        "[[1, 2], [3, 4]] @ [[1], [1]]\n\
+         sum([[1, 2], [3, 4]])\n\
+         layer lin(x: [n]) {\n  w: [n, 2] = ones\n  return x @ w\n}\n\
+         lin([1.0, 2.0])\n\
+         lin([[1.0, 2.0], [3.0, 4.0]])\n\
+         [[1, 2], [3, 4]] @ [[1], [1], [1]]\n",
+    );
+    assert!(out.contains("[[3.0000], [7.0000]]  shape [2, 1]"), "{out}\n{err}");
+    assert!(out.contains("10.0000  shape []"), "{out}");
+    // A vector given to a layer that takes samples is one sample.
+    assert!(out.contains("[3.0000, 3.0000]  shape [2]"), "{out}\n{err}");
+    // A matrix is not one sample of `[n]`.
+    assert!(err.contains("`x` of `lin` expects shape [n] but gets [2, 2]"), "{err}");
+    // Wrong either way: the whole-tensor diagnostic.
+    assert!(err.contains("[3, 1]"), "{err}");
+}

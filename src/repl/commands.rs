@@ -75,9 +75,9 @@ pub static COMMANDS: &[CommandInfo] = &[
     CommandInfo {
         names: &["fit"],
         args: &[Model, Dataset],
-        options: &["epochs", "batch_size", "lr", "optimizer", "loss", "validation_split"],
-        usage: ":fit MODEL [DATASET] [epochs=N] [batch_size=N] [lr=F] [optimizer=NAME] [loss=NAME] [validation_split=F]",
-        help: "Trains a model on a dataset (default: the `dataset` of its train block), continuing from its current weights. Defaults come from the train block. `optimizer=` or `loss=` recompiles the model with them (the optimizer state restarts); `lr=` sets the learning rate. Ctrl-C stops after the current batch and keeps the weights learned so far.",
+        options: &["epochs", "batch_size", "lr", "optimizer", "loss", "metrics", "validation_split"],
+        usage: ":fit MODEL [DATASET] [epochs=N] [batch_size=N] [lr=F] [optimizer=OPT] [loss=LOSS] [metrics=[M, …]] [validation_split=F]",
+        help: "Trains a model on a dataset (default: the `dataset` of its train block), continuing from its current weights. Defaults come from the train block. `optimizer=`, `loss=` and `metrics=` are written as in a train block (`optimizer=sgd(momentum=0.9)`) and recompile the model with them (the optimizer state restarts); `lr=` sets the learning rate. Ctrl-C stops after the current batch and keeps the weights learned so far; the epoch is recorded as partial.",
     },
     CommandInfo {
         names: &["evaluate"],

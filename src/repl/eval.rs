@@ -4,8 +4,9 @@
 //! The line goes through the real front end: it becomes the body of a
 //! temporary model whose inputs are the tensor literals of the line
 //! (`[1, -2]` → input `_0: [2]`), with the session's custom layers in
-//! scope; that model is lowered and run with the reference interpreter at
-//! batch 1, and the batch axis is dropped from the result.
+//! scope; that model is lowered with whole-tensor inputs (no batch axis, so
+//! `[[1, 2], [3, 4]] @ [[1], [1]]` is a matrix product) and run with the
+//! reference interpreter.
 //!
 //! Each literal is replaced by an input name padded to the literal's length,
 //! so byte offsets are unchanged and diagnostics point into the typed line.
@@ -14,7 +15,7 @@ use nn_compiler::ast::{self, ExprKind};
 use nn_compiler::diag::{Diagnostic, Span};
 use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::Dim;
-use nn_compiler::lower::{lower_source, Mode};
+use nn_compiler::lower::{lower, lower_unbatched, Mode};
 use nn_runtime::init::{initialize, var_seed};
 
 use super::session::report;
@@ -67,8 +68,17 @@ pub fn evaluate(line: &str, layers: &str, seed: u64) -> Result<String, String> {
         head.push_str(&format!("input _{k}: [{}]\n", dims.join(", ")));
     }
     let source = format!("{head}{body_line}\n}}\n{layers}");
-    let lowered =
-        lower_source(&source, Some(MODEL), Mode::Infer, seed).map_err(|d| shifted_report(&d, head.len(), line))?;
+    let file = nn_compiler::syntax::parse(&source).map_err(|d| shifted_report(&d, head.len(), line))?;
+    // Literals are whole tensors; only an expression that is wrong that way
+    // but right with each literal as one sample (`dense(2)([1.0, 2.0])`) is
+    // run as a batch of one, and shown without the batch axis.
+    let (lowered, batched) = match lower_unbatched(&file, MODEL, seed) {
+        Ok(l) => (l, false),
+        Err(whole) => match lower(&file, Some(MODEL), Mode::Infer, seed) {
+            Ok(l) => (l, true),
+            Err(_) => return Err(shifted_report(&whole, head.len(), line)),
+        },
+    };
     let graph = &lowered.graph;
     let mut inputs = Vec::new();
     for decl in &graph.inputs {
@@ -78,8 +88,7 @@ pub fn evaluate(line: &str, layers: &str, seed: u64) -> Result<String, String> {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("the expression has an unexpected input `{}`", decl.name))?;
         let l = &literals[k];
-        let mut shape = vec![1];
-        shape.extend(&l.shape);
+        let shape = if batched { [&[1][..], &l.shape].concat() } else { l.shape.clone() };
         let arr = ndarray::ArrayD::from_shape_vec(shape, l.data.clone()).map_err(|e| e.to_string())?;
         inputs.push(Value::F(arr));
     }
@@ -89,13 +98,13 @@ pub fn evaluate(line: &str, layers: &str, seed: u64) -> Result<String, String> {
         vars.push(ndarray::ArrayD::from_shape_vec(decl.shape.clone(), data).map_err(|e| e.to_string())?);
     }
     let out = interp::run::<f32>(graph, &inputs, &vars, 1).map_err(|e| e.to_string())?;
-    let ((_, id), value) = graph.outputs.iter().zip(&out.outputs).next().ok_or("the expression has no value")?;
-    let batched = graph.shape(*id).dims().first() == Some(&Dim::Batch);
+    let value = out.outputs.first().ok_or("the expression has no value")?;
     let (shape, data): (Vec<usize>, Vec<f64>) = match value {
         Value::F(a) => (a.shape().to_vec(), a.iter().map(|v| f64::from(*v)).collect()),
         Value::I(a) => (a.shape().to_vec(), a.iter().map(|v| f64::from(*v)).collect()),
     };
-    let shape = if batched { shape[1..].to_vec() } else { shape };
+    let output_batched = graph.outputs.first().is_some_and(|(_, id)| graph.shape(*id).dims().first() == Some(&Dim::Batch));
+    let shape = if output_batched { shape[1..].to_vec() } else { shape };
     Ok(format!("{}  shape {:?}", format_tensor(&shape, &data), shape))
 }
 

@@ -120,6 +120,26 @@ pub fn lower(file: &ast::File, model: Option<&str>, mode: Mode, seed: u64) -> Re
     }
 }
 
+/// Lowers `model` in inference mode with inputs that are whole tensors, not
+/// batches of samples: `input m: [2, 2]` is one 2×2 matrix. This is how the
+/// REPL evaluates `[[1, 2], [3, 4]] @ [[1], [1]]` on its literals, with the
+/// same rules and diagnostics as any model.
+pub fn lower_unbatched(file: &ast::File, model: &str, seed: u64) -> Result<LoweredModel, Vec<Diagnostic>> {
+    let mut diags = file_checks(file);
+    let m = match pick_model(file, Some(model)) {
+        Ok(m) => m,
+        Err(d) => return Err(finish(vec![d])),
+    };
+    let mut lw = Lowerer::new(file, Mode::Infer, seed);
+    lw.unbatched_inputs = true;
+    let lowered = lw.lower_model(m);
+    diags.extend(lw.diags);
+    match lowered {
+        Some(l) if !diags.iter().any(|d| d.is_error()) => Ok(l),
+        _ => Err(finish(diags)),
+    }
+}
+
 /// Every diagnostic of a file: each model lowered in both modes, and each
 /// custom layer checked on its own (and lowered when its input shapes are
 /// fully given). Sorted by position, without duplicates.

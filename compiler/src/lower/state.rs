@@ -69,6 +69,8 @@ pub struct Lowerer<'a> {
     pub sub_instances: HashMap<(usize, u32), usize>,
     /// Functional models list their inputs as `InputLayer` rows.
     pub functional: bool,
+    /// Inputs are whole tensors without a batch axis (see [`super::lower_unbatched`]).
+    pub unbatched_inputs: bool,
     /// Whether an error reported elsewhere (a bad custom layer definition)
     /// poisoned a value of this model.
     pub poisoned: bool,
@@ -97,6 +99,7 @@ impl<'a> Lowerer<'a> {
             custom_stack: Vec::new(),
             sub_instances: HashMap::new(),
             functional: false,
+            unbatched_inputs: false,
             poisoned: false,
         }
     }
@@ -176,7 +179,7 @@ impl<'a> Lowerer<'a> {
 
     pub fn declare_input(&mut self, name: &ast::Ident, dims: &[usize], dtype: DType, span: Span) -> Tensor {
         self.origin(span, Some(name.name.clone()));
-        let shape = Shape::batched(dims);
+        let shape = if self.unbatched_inputs { Shape::known(dims) } else { Shape::batched(dims) };
         let id = self.g.add_input(name.name.clone(), TensorType { dtype, shape: shape.clone() }, InputRole::Feature);
         if self.functional {
             self.rows.push(LayerInfo {
