@@ -174,3 +174,90 @@ fn ir_plan_clif_and_asm_show_the_compiled_code() {
     assert!(asm.status.success(), "{}", text(&asm.stderr));
     assert!(text(&asm.stdout).contains("nn_step"), "{}", text(&asm.stdout));
 }
+
+#[test]
+fn a_diverging_fit_stops_and_keeps_no_weights() {
+    let dir = temp_dir("diverge");
+    let weights = dir.join("w.safetensors");
+    let out = nn(&["fit", "examples/iris.nn", "--lr", "1e6", "--verbose", "0", "--save", weights.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(!weights.exists(), "diverged weights must not be saved");
+    let stderr = text(&out.stderr).replace(dir.to_str().unwrap(), "$DIR");
+    golden("diverged.stderr", &stderr);
+}
+
+#[test]
+fn outputs_are_checked_before_training() {
+    let out = nn(&["fit", "examples/iris.nn", "--verbose", "0", "--history", "no-such-folder/history.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).is_empty(), "nothing trained: {}", text(&out.stdout));
+    golden("unwritable_history.stderr", &text(&out.stderr));
+}
+
+#[test]
+fn evaluate_and_predict_need_weights_unless_asked_for_untrained() {
+    let out = nn(&["evaluate", "examples/iris.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    golden("no_weights.stderr", &text(&out.stderr));
+    let out = nn(&["predict", "examples/iris.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("`nn predict` needs trained weights"), "{}", text(&out.stderr));
+    let out = nn(&["evaluate", "examples/iris.nn", "--untrained"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("accuracy: "), "{}", text(&out.stdout));
+}
+
+#[test]
+fn callbacks_from_the_command_line_and_the_train_block() {
+    let dir = temp_dir("callbacks");
+    let model = dir.join("iris_es.nn");
+    let log = dir.join("log.csv");
+    let source = std::fs::read_to_string("examples/iris.nn").unwrap().replace(
+        "train {",
+        &format!(
+            "train {{\n        callbacks = [early_stopping(monitor = \"loss\", patience = 0, min_delta = 10.0), csv_logger(\"{}\")]",
+            log.display()
+        ),
+    );
+    std::fs::write(&model, source).unwrap();
+    // min_delta 10 makes every epoch after the first "no improvement": stop at epoch 2.
+    let out = nn(&["fit", model.to_str().unwrap(), "--verbose", "2", "--epochs", "50"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("early stopping at epoch 2"), "{stdout}");
+    let rows = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(rows.lines().count(), 3, "header + 2 epochs: {rows}");
+
+    let out = nn(&[
+        "fit",
+        "examples/iris.nn",
+        "--verbose",
+        "2",
+        "--epochs",
+        "50",
+        "--callback",
+        "early_stopping(monitor = loss, patience = 2, min_delta = 10.0)",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("early stopping at epoch 3"), "{}", text(&out.stdout));
+
+    let out = nn(&["fit", "examples/iris.nn", "--callback", "early_stoping(patience = 1)"]);
+    assert_eq!(out.status.code(), Some(1));
+    golden("unknown_callback.stderr", &text(&out.stderr));
+}
+
+#[test]
+fn kfold_reports_each_fold_and_the_mean() {
+    let out = nn(&["fit", "examples/boston.nn", "--kfold", "3", "--epochs", "5", "--verbose", "0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let folds: Vec<&str> = stdout.lines().filter(|l| l.starts_with("Fold ")).collect();
+    assert_eq!(folds.len(), 3, "{stdout}");
+    let mae = |line: &str| -> f64 {
+        line.split(" - ").find_map(|p| p.trim().strip_prefix("val_mae: ")).unwrap().trim().parse().unwrap()
+    };
+    let mean_line = stdout.lines().find(|l| l.starts_with("Mean of 3 folds: ")).expect("a mean line");
+    let mean = folds.iter().map(|l| mae(l)).sum::<f64>() / 3.0;
+    assert!((mae(mean_line) - mean).abs() < 1e-3, "{stdout}");
+    assert!(!stdout.contains("Test:"), "no final fit without --final-fit: {stdout}");
+}

@@ -325,6 +325,67 @@ fn train_block_is_typed_with_keras_defaults() {
 }
 
 #[test]
+fn callbacks_in_the_train_block_take_keras_arguments_and_defaults() {
+    use nn_compiler::train::{CallbackSpec, MonitorMode};
+    let src = "model m { input x: [4] dense(1)
+        train {
+            loss = mse
+            callbacks = [
+                early_stopping(monitor = val_mae, patience = 3, restore_best_weights = true, start_from_epoch = 2),
+                reduce_lr_on_plateau(factor = 0.5, mode = min),
+                model_checkpoint(\"best.safetensors\", save_best_only = true),
+                csv_logger(\"log.csv\", separator = \";\"),
+                terminate_on_nan,
+            ]
+        } }";
+    let t = lower(src, Mode::Infer).train;
+    assert_eq!(
+        t.callbacks,
+        vec![
+            CallbackSpec::EarlyStopping {
+                monitor: "val_mae".into(),
+                min_delta: 0.0,
+                patience: 3,
+                mode: MonitorMode::Auto,
+                restore_best_weights: true,
+                start_from_epoch: 2,
+            },
+            CallbackSpec::ReduceLrOnPlateau {
+                monitor: "val_loss".into(),
+                factor: 0.5,
+                patience: 10,
+                mode: MonitorMode::Min,
+                min_delta: 1e-4,
+                cooldown: 0,
+                min_lr: 0.0,
+            },
+            CallbackSpec::ModelCheckpoint {
+                filepath: "best.safetensors".into(),
+                monitor: "val_loss".into(),
+                save_best_only: true,
+                mode: MonitorMode::Auto,
+            },
+            CallbackSpec::CsvLogger { filename: "log.csv".into(), separator: ';', append: false },
+            CallbackSpec::TerminateOnNan,
+        ]
+    );
+    let one = lower("model m { input x: [4] dense(1) train { callbacks = terminate_on_nan } }", Mode::Infer).train;
+    assert_eq!(one.callbacks, vec![CallbackSpec::TerminateOnNan]);
+}
+
+#[test]
+fn train_settings_typed_from_text_match_the_language() {
+    use nn_compiler::lower::train_setting;
+    let cfg = train_setting("optimizer", "sgd(momentum = 0.9)").unwrap();
+    assert_eq!(cfg.optimizer, Some(Optimizer::Sgd { learning_rate: 0.01, momentum: 0.9, nesterov: false }));
+    assert_eq!(train_setting("loss", "mae").unwrap().loss.map(|l| l.kind), Some(LossKind::MeanAbsoluteError));
+    let err = train_setting("optimizer", "adma").unwrap_err();
+    assert_eq!(err[0].code, "E0143");
+    assert!(err[0].help.as_deref().unwrap_or_default().contains("adam"), "{:?}", err[0]);
+    assert!(train_setting("loss", "mse } model x {").is_err(), "text cannot escape the setting");
+}
+
+#[test]
 fn model_selection() {
     let two = "model a { input x: [2] dense(1) } model b { input x: [3] dense(2) }";
     let err = lower_source(two, None, Mode::Infer, 0).expect_err("ambiguous");

@@ -175,6 +175,27 @@ impl Model {
         })
     }
 
+    /// The same model, compiled the same way and run by the same engine, with
+    /// freshly initialized weights and optimizer state: what each fold of a
+    /// k-fold validation trains (Keras users call their `build_model()` again).
+    pub fn reinitialized(&self) -> Result<Model, RuntimeError> {
+        let mut fresh = Model::build(&self.source, &self.file_name, self.model_name.as_deref(), Some(self.seed))
+            .map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        fresh.engine = Arc::clone(&self.engine);
+        fresh.shuffle_seed = self.shuffle_seed;
+        if let Some(c) = &self.compiled {
+            fresh.compile(CompileOptions {
+                optimizer: Some(c.config.optimizer.clone()),
+                loss: Some(c.config.loss),
+                metrics: Some(c.config.metrics.clone()),
+                kernel_regularizer: c.config.kernel_regularizer,
+                schedule: Some(c.schedule.clone()),
+            })?;
+            fresh.set_learning_rate(c.learning_rate)?;
+        }
+        Ok(fresh)
+    }
+
     /// Lowers the model again with another seed (dropout masks are keyed by
     /// it); weights and optimizer state are kept.
     pub(crate) fn relower(&mut self, seed: u64) -> Result<(), RuntimeError> {

@@ -44,6 +44,16 @@ impl VarStore {
         VarStore::default()
     }
 
+    /// The first variable holding a NaN or an infinity, if any (a diverged run).
+    pub fn first_non_finite(&self) -> Option<&str> {
+        self.vars.iter().find(|v| v.data.iter().any(|x| !x.is_finite())).map(|v| v.name.as_str())
+    }
+
+    /// Whether every value of every variable is finite.
+    pub fn all_finite(&self) -> bool {
+        self.first_non_finite().is_none()
+    }
+
     /// Adds a variable; fails when the name exists or the data does not fit the shape.
     pub fn insert(&mut self, var: Variable) -> Result<usize, RuntimeError> {
         if self.index.contains_key(&var.name) {
@@ -114,10 +124,5 @@ impl VarStore {
         }
         var.data = data;
         Ok(())
-    }
-
-    /// Whether every value is finite (used by checkpoints and NaN checks).
-    pub fn all_finite(&self) -> bool {
-        self.vars.iter().all(|v| v.data.iter().all(|x| x.is_finite()))
     }
 }

@@ -3,6 +3,7 @@
 use super::model_args::{load_model, DataArgs, ModelArgs};
 use super::CmdResult;
 use clap::Args;
+use nn_compiler::train::CallbackSpec;
 use nn_runtime::workflow::{self, FitOverrides};
 use nn_runtime::ModelCheckpoint;
 use std::path::PathBuf;
@@ -47,11 +48,40 @@ pub struct FitArgs {
     /// Plot the History (loss and metric curves) to a .png or .svg file.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// A callback, written as in a train block's `callbacks` (repeatable):
+    /// `early_stopping(patience = 3, restore_best_weights = true)`, `csv_logger("log.csv")`, …
+    #[arg(long)]
+    callback: Vec<String>,
+    /// K-fold validation: train a fresh model on each of K folds of the training data and report
+    /// each fold's validation metrics and their mean.
+    #[arg(long)]
+    kfold: Option<usize>,
+    /// After --kfold, train once more on all the training data (then save, evaluate, …).
+    #[arg(long, requires = "kfold")]
+    final_fit: bool,
 }
 
 pub fn run(args: &FitArgs) -> CmdResult {
     let mut model = load_model(&args.model)?;
-    workflow::options::require_loss(&model).map_err(|e| e.to_string())?;
+    workflow::require_loss(&model).map_err(|e| e.to_string())?;
+    let extra: Vec<CallbackSpec> = args
+        .callback
+        .iter()
+        .map(|text| workflow::options::callbacks_from_text(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?
+        .concat();
+    // Everything training will write is checked first: a typo in a path
+    // must not cost a training run.
+    let callback_outputs = model.train_config().callbacks.iter().chain(&extra).filter_map(|c| c.output_path());
+    let outputs = [&args.save, &args.history, &args.plot, &args.checkpoint]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .chain(callback_outputs.map(str::to_string));
+    for path in outputs {
+        workflow::check_writable(&path).map_err(|e| e.to_string())?;
+    }
     let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     let train = match args.data.limit {
         Some(n) => workflow::data::head(&data.train, n),
@@ -66,7 +96,29 @@ pub fn run(args: &FitArgs) -> CmdResult {
         seed: None,
         verbose: Some(args.verbose),
     };
-    let mut opts = workflow::fit_options(&model, &data, &overrides).map_err(|e| e.to_string())?;
+    let options = |model: &nn_runtime::Model| -> Result<nn_runtime::FitOptions, String> {
+        let opts = workflow::fit_options(model, &data, &overrides).map_err(|e| e.to_string())?;
+        Ok(extra.iter().fold(opts, |o, spec| o.boxed_callback(nn_runtime::callbacks::from_spec(spec))))
+    };
+    if let Some(k) = args.kfold {
+        let verbose = args.verbose;
+        let report = workflow::kfold::cross_validate(&model, &train, k, |fold| {
+            if verbose > 0 {
+                println!("Fold {}/{k}", fold + 1);
+            }
+            options(&model).map_err(nn_runtime::RuntimeError::InvalidArgument)
+        })
+        .map_err(|e| e.to_string())?;
+        for (i, logs) in report.folds.iter().enumerate() {
+            println!("Fold {}: {}", i + 1, logs_line(logs));
+        }
+        println!("Mean of {k} folds: {}", logs_line(&report.mean));
+        if !args.final_fit {
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("Final fit on all {} training samples", train.len());
+    }
+    let mut opts = options(&model)?;
     if let Some(path) = &args.resume {
         opts.initial_epoch = model.load_checkpoint(path).map_err(|e| e.to_string())?;
         if opts.initial_epoch >= opts.epochs {
@@ -92,16 +144,8 @@ pub fn run(args: &FitArgs) -> CmdResult {
     if args.verbose > 0 {
         println!("\nHistory:\n{}", history.table());
     }
-
-    if let Some(test) = &data.test {
-        let logs = model.evaluate(&test.x, &test.y, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
-        let parts: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
-        println!("Test: {}", parts.join(" - "));
-    }
-    if let Some(path) = &args.save {
-        model.save_weights(path).map_err(|e| e.to_string())?;
-        println!("Saved weights to {}", path.display());
-    }
+    // The History and its plot are written even for a diverged run: they
+    // show where it went wrong.
     if let Some(path) = &args.history {
         history.save_json(path).map_err(|e| e.to_string())?;
     }
@@ -109,5 +153,33 @@ pub fn run(args: &FitArgs) -> CmdResult {
         nn_runtime::plot_history(&history, path).map_err(|e| e.to_string())?;
         println!("Plotted history to {}", path.display());
     }
+    let loss_diverged = history.get("loss").is_some_and(|l| l.iter().any(|v| !v.is_finite()));
+    let bad_weight = model.weights().first_non_finite().map(str::to_string);
+    if loss_diverged || bad_weight.is_some() {
+        let saved = match &args.save {
+            Some(path) => format!("; `{}` was not written", path.display()),
+            None => String::new(),
+        };
+        let what = match bad_weight {
+            Some(var) => format!("weight `{var}` is not finite"),
+            None => "the loss is not finite".to_string(),
+        };
+        let reason = history.stop_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        return Err(format!(
+            "training diverged{reason}: {what}{saved}; lower the learning rate (--lr) or check the data for huge values"
+        ));
+    }
+    if let Some(path) = &args.save {
+        model.save_weights(path).map_err(|e| e.to_string())?;
+        println!("Saved weights to {}", path.display());
+    }
+    if let Some(test) = &data.test {
+        let logs = model.evaluate(&test.x, &test.y, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
+        println!("Test: {}", logs_line(&logs));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn logs_line(logs: &nn_runtime::Logs) -> String {
+    logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect::<Vec<_>>().join(" - ")
 }

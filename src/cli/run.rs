@@ -20,6 +20,9 @@ pub struct EvaluateArgs {
     model: ModelArgs,
     #[command(flatten)]
     data: DataArgs,
+    /// Run with freshly initialized weights instead of --weights.
+    #[arg(long, conflicts_with = "weights")]
+    untrained: bool,
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
 }
@@ -30,6 +33,9 @@ pub struct PredictArgs {
     model: ModelArgs,
     #[command(flatten)]
     data: DataArgs,
+    /// Run with freshly initialized weights instead of --weights.
+    #[arg(long, conflicts_with = "weights")]
+    untrained: bool,
     /// Write predictions here: `.csv` (one row per sample) or `.npy`. Default: print a table.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -46,7 +52,20 @@ pub fn run_summary(args: &SummaryArgs) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Evaluating or predicting with random weights is almost never meant.
+fn require_weights(command: &str, model: &ModelArgs, untrained: bool) -> Result<(), String> {
+    if model.weights.is_some() || untrained {
+        return Ok(());
+    }
+    Err(format!(
+        "`nn {command}` needs trained weights: train and save them with `nn fit {} --save weights.safetensors`, \
+         then pass `--weights weights.safetensors` (or `--untrained` for freshly initialized weights)",
+        model.file.display()
+    ))
+}
+
 pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
+    require_weights("evaluate", &args.model, args.untrained)?;
     let mut model = load_model(&args.model)?;
     let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     let split = data.test.as_ref().unwrap_or(&data.train);
@@ -62,6 +81,7 @@ pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
 }
 
 pub fn run_predict(args: &PredictArgs) -> CmdResult {
+    require_weights("predict", &args.model, args.untrained)?;
     let mut model = load_model(&args.model)?;
     let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     let split = data.test.as_ref().unwrap_or(&data.train);

@@ -103,7 +103,8 @@ pub fn evaluate(line: &str, layers: &str, seed: u64) -> Result<String, String> {
         Value::F(a) => (a.shape().to_vec(), a.iter().map(|v| f64::from(*v)).collect()),
         Value::I(a) => (a.shape().to_vec(), a.iter().map(|v| f64::from(*v)).collect()),
     };
-    let output_batched = graph.outputs.first().is_some_and(|(_, id)| graph.shape(*id).dims().first() == Some(&Dim::Batch));
+    let output_batched =
+        graph.outputs.first().is_some_and(|(_, id)| graph.shape(*id).dims().first() == Some(&Dim::Batch));
     let shape = if output_batched { shape[1..].to_vec() } else { shape };
     Ok(format!("{}  shape {:?}", format_tensor(&shape, &data), shape))
 }

@@ -50,6 +50,7 @@ mod layers;
 mod state;
 mod stmt;
 mod train_block;
+mod train_callbacks;
 
 /// The keys a `train { … }` block accepts (for completion and docs).
 pub use train_block::KEYS as TRAIN_KEYS;

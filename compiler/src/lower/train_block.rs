@@ -25,6 +25,7 @@ pub const KEYS: &[&str] = &[
     "regularization",
     "dataset",
     "seed",
+    "callbacks",
 ];
 
 const OPTIMIZERS: &[&str] = &["sgd", "rmsprop", "adam", "adagrad", "adadelta"];
@@ -120,6 +121,7 @@ fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), D
         "lr_schedule" => cfg.schedule = Some(schedule(v, g)?),
         "regularization" => cfg.kernel_regularizer = regularizer(v, "regularization", g).map_err(train_err)?,
         "dataset" => cfg.dataset = Some(values::name(v, "dataset", g).map_err(train_err)?),
+        "callbacks" => cfg.callbacks = super::train_callbacks::callbacks(v, g)?,
         "seed" => {
             let s = values::int(v, "seed", g).map_err(train_err)?;
             if s < 0 {

@@ -9,6 +9,7 @@
 //! `step.rs` documents the input/var/output contract of the graphs they
 //! return. Keras 3 is the reference for every formula.
 
+mod callbacks;
 mod error;
 mod inspect;
 mod loss;
@@ -18,6 +19,7 @@ mod regularize;
 mod spec;
 mod step;
 
+pub use callbacks::{CallbackSpec, MonitorMode};
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
 pub use spec::*;

@@ -178,4 +178,5 @@ pub struct TrainConfig {
     pub kernel_regularizer: Option<crate::ir::Regularizer>,
     pub dataset: Option<String>,
     pub seed: Option<u64>,
+    pub callbacks: Vec<super::CallbackSpec>,
 }

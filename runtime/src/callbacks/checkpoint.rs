@@ -4,6 +4,8 @@
 //! interrupted run never leaves a torn checkpoint. Both kinds load with
 //! `Model::load_weights`; full checkpoints also with `load_checkpoint`.
 //!
+//! Weights that are not finite (a diverged run) are never written.
+//!
 //! The path may contain `{epoch}` or `{epoch:0Nd}` (1-based, as Keras
 //! formats it), e.g. `ckpt/model-{epoch:02d}.safetensors`.
 
@@ -125,6 +127,10 @@ impl Callback for ModelCheckpoint {
                 return Ok(());
             }
             self.best = Some(current);
+        }
+        // A diverged model's weights never replace a good checkpoint.
+        if !ctx.model().weights().all_finite() {
+            return Ok(());
         }
         let path = self.path_for(epoch)?;
         if self.save_weights_only {

@@ -12,6 +12,8 @@ pub struct EarlyStopping {
     pub patience: usize,
     pub mode: Mode,
     pub restore_best_weights: bool,
+    /// Epochs (0-based) before this one are a warm-up: not monitored.
+    pub start_from_epoch: usize,
     maximize: bool,
     wait: usize,
     best: f64,
@@ -29,6 +31,7 @@ impl EarlyStopping {
             patience: 0,
             mode: Mode::Auto,
             restore_best_weights: false,
+            start_from_epoch: 0,
             maximize: false,
             wait: 0,
             best: f64::INFINITY,
@@ -55,6 +58,12 @@ impl EarlyStopping {
 
     pub fn restore_best_weights(mut self, restore: bool) -> Self {
         self.restore_best_weights = restore;
+        self
+    }
+
+    /// Keras's `start_from_epoch`: epochs before it are not monitored.
+    pub fn start_from_epoch(mut self, epoch: usize) -> Self {
+        self.start_from_epoch = epoch;
         self
     }
 
@@ -93,6 +102,9 @@ impl Callback for EarlyStopping {
             // Keras warns and skips; validation may simply not run this epoch.
             return Ok(());
         };
+        if epoch < self.start_from_epoch {
+            return Ok(());
+        }
         if self.restore_best_weights && self.best_weights.is_none() {
             self.best_weights = Some(ctx.model().weights().clone());
         }

@@ -9,12 +9,14 @@
 mod checkpoint;
 mod csv_logger;
 mod early_stopping;
+mod from_spec;
 mod lr;
 mod terminate_nan;
 
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
+pub use from_spec::from_spec;
 pub use lr::{LearningRateScheduler, ReduceLrOnPlateau};
 pub use terminate_nan::TerminateOnNan;
 

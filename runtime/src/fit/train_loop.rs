@@ -77,10 +77,12 @@ impl Default for FitOptions {
 
 impl FitOptions {
     /// Defaults overridden by a model's `train` block (batch size, epochs,
-    /// shuffle, validation split and frequency, seed). A validation split
-    /// named by dataset (`validation = "test"`) is left to the caller.
+    /// shuffle, validation split and frequency, seed, callbacks). A
+    /// validation split named by dataset (`validation = "test"`) is left to
+    /// the caller.
     pub fn from_train_config(tc: &TrainConfig) -> FitOptions {
         let mut o = FitOptions::default();
+        o.callbacks.get_mut().extend(tc.callbacks.iter().map(crate::callbacks::from_spec));
         if let Some(b) = tc.batch_size {
             o.batch_size = b;
         }
@@ -102,7 +104,12 @@ impl FitOptions {
 
     /// Adds a callback (builder style).
     pub fn callback(self, cb: impl Callback + 'static) -> FitOptions {
-        self.callbacks.borrow_mut().push(Box::new(cb));
+        self.boxed_callback(Box::new(cb))
+    }
+
+    /// Adds a boxed callback (builder style).
+    pub fn boxed_callback(self, cb: Box<dyn Callback>) -> FitOptions {
+        self.callbacks.borrow_mut().push(cb);
         self
     }
 }

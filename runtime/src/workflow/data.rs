@@ -120,16 +120,45 @@ pub fn prepare(model: &Model, dataset: Dataset) -> Result<ModelData, RuntimeErro
     let output_dim = graph.outputs.first().map(|(_, id)| graph.shape(*id).resolve(1)).unwrap_or_default();
     let classes = output_dim.last().copied().unwrap_or(1);
     let loss = model.step_config().map(|c| c.loss.kind).or(model.train_config().loss.map(|l| l.kind));
-    let encode = |split: Split| -> Result<Split, RuntimeError> {
+    let encode = |split: Split, which: &str| -> Result<Split, RuntimeError> {
+        check_labels(&split.y, loss, classes, &dataset.name, which)?;
         let y = encode_targets(split.y, loss, classes, &dataset.name)?;
         Split::new(split.x, y).map_err(|e| RuntimeError::invalid(e.to_string()))
     };
     Ok(ModelData {
         dataset_name: dataset.name.clone(),
-        train: encode(dataset.train)?,
-        test: dataset.test.map(encode).transpose()?,
+        train: encode(dataset.train, "training")?,
+        test: dataset.test.map(|t| encode(t, "test")).transpose()?,
         class_names: dataset.class_names,
     })
+}
+
+/// Every label of a split checked against the model before training, so a
+/// bad label in the test split does not surface only after training: class
+/// ids must name one of the output's classes, binary labels must be 0 or 1.
+fn check_labels(
+    y: &Targets,
+    loss: Option<LossKind>,
+    classes: usize,
+    dataset: &str,
+    which: &str,
+) -> Result<(), RuntimeError> {
+    let Targets::Classes(labels) = y else { return Ok(()) };
+    let (ok, expected): (Box<dyn Fn(i32) -> bool>, String) = match loss {
+        Some(LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy) => (
+            Box::new(move |l| l >= 0 && (l as usize) < classes),
+            format!("a class id from 0 to {} (the output has {classes} units)", classes.saturating_sub(1)),
+        ),
+        Some(LossKind::BinaryCrossentropy) => (Box::new(|l| l == 0 || l == 1), "0 or 1".to_string()),
+        _ => return Ok(()),
+    };
+    match labels.iter().position(|&l| !ok(l)) {
+        None => Ok(()),
+        Some(i) => Err(RuntimeError::invalid(format!(
+            "label {} of sample {i} in the {which} split of `{dataset}` is not {expected}; fix the data or the model's output",
+            labels[i]
+        ))),
+    }
 }
 
 /// Class ids as the loss needs them: kept for sparse cross-entropy, one-hot

@@ -9,11 +9,13 @@
 //!   `FitOptions` the [`Model`](crate::Model) takes. Setting values are typed
 //!   by the compiler's own train-block rules, so every front end accepts the
 //!   same names and arguments and reports the same errors.
+//! - [`kfold`]: k-fold validation on fresh copies of a model.
 //!
 //! The front ends only parse their arguments into these types and print.
 
 pub mod data;
+pub mod kfold;
 pub mod options;
 
 pub use data::{load_for, prepare, DataSource, ModelData};
-pub use options::{apply_compile_overrides, fit_options, require_loss, CompileOverrides, FitOverrides};
+pub use options::{apply_compile_overrides, check_writable, fit_options, require_loss, CompileOverrides, FitOverrides};

@@ -4,9 +4,10 @@
 
 use nn_compiler::diag::Diagnostic;
 use nn_compiler::lower::train_setting;
-use nn_compiler::train::TrainConfig;
+use nn_compiler::train::{CallbackSpec, TrainConfig};
 
 use super::data::ModelData;
+use crate::callbacks::TerminateOnNan;
 use crate::error::RuntimeError;
 use crate::fit::{FitOptions, ValidationData};
 use crate::model::{CompileOptions, Model};
@@ -137,6 +138,11 @@ pub fn fit_options(model: &Model, data: &ModelData, overrides: &FitOverrides) ->
     if let Some(v) = overrides.verbose {
         opts.verbose = v;
     }
+    // Front ends stop a diverging run at once (Keras's TerminateOnNaN), so
+    // it never spends hours on NaN or saves NaN weights.
+    if !model.train_config().callbacks.contains(&CallbackSpec::TerminateOnNan) {
+        opts = opts.callback(TerminateOnNan::new());
+    }
     Ok(opts)
 }
 
@@ -149,4 +155,44 @@ pub fn require_loss(model: &Model) -> Result<(), RuntimeError> {
         "model `{}` has no loss: add `loss = …` to its train block, or pass one (e.g. sparse_categorical_crossentropy)",
         model.name()
     )))
+}
+
+/// Callbacks written as in a train block's `callbacks` setting (one
+/// callback or a list), as `nn fit --callback` takes them.
+pub fn callbacks_from_text(text: &str) -> Result<Vec<CallbackSpec>, RuntimeError> {
+    Ok(setting("callbacks", text)?.callbacks)
+}
+
+/// Fails unless a file can be created at `path` (its folder exists and is
+/// writable); a `{epoch}` template is checked by its folder. Nothing is
+/// left behind.
+pub fn check_writable(path: &str) -> Result<(), RuntimeError> {
+    let path = std::path::Path::new(path);
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(RuntimeError::invalid(format!(
+            "cannot write `{}`: the folder `{}` does not exist; create it first",
+            path.display(),
+            folder.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(RuntimeError::invalid(format!(
+            "cannot write `{}`: it is a folder; give a file name",
+            path.display()
+        )));
+    }
+    let probe = folder.join(format!(".nn-write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => {
+            Err(RuntimeError::invalid(format!("cannot write `{}`: {e}; choose a writable folder", path.display())))
+        }
+    }
 }
