@@ -231,7 +231,12 @@ pub(super) fn load(path: &Path, opts: &FileOptions) -> Result<FileData, DataErro
         .from_reader(BufReader::with_capacity(1 << 16, file));
     let csv_error = |e: csv::Error| {
         let line = e.position().map_or(1, |p| p.line());
-        at(path, line, None, format!("cannot read the table: {e}"))
+        match e.kind() {
+            csv::ErrorKind::Utf8 { err, .. } => {
+                at(path, line, Some(err.field()), "the field is not UTF-8 text; save the table as UTF-8")
+            }
+            _ => at(path, line, None, format!("cannot read the table: {e}")),
+        }
     };
     let header: Vec<String> = reader.headers().map_err(csv_error)?.iter().map(str::to_string).collect();
     if header.iter().all(String::is_empty) {

@@ -205,13 +205,15 @@ fn check_lengths(data: &FileData) -> Result<(), DataError> {
     Ok(())
 }
 
-/// ` (did you mean `x`?)` when one of `known` is close to `name`, else the list of all of them.
+/// `did you mean `x`? (<what>: …)` when one of `known` is a typo away from `name`, else the plain list.
 pub(crate) fn suggest(name: &str, known: &[&str], what: &str) -> String {
+    let lower = name.to_lowercase();
+    let allowed = (lower.chars().count() / 3).max(1);
     let best = known
         .iter()
-        .map(|k| (strsim::jaro_winkler(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()), *k))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
+        .map(|k| (strsim::osa_distance(&lower, &k.to_lowercase()), *k))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance);
     match best {
         Some((_, k)) => format!("did you mean `{k}`? ({what}: {})", known.join(", ")),
         None => format!("{what}: {}", known.join(", ")),
