@@ -36,11 +36,13 @@ fn check_dtype(header: &Header, origin: &Origin) -> Result<usize, DataError> {
         ));
     }
     let width: Option<usize> = descr.get(2..).and_then(|w| w.parse().ok());
-    let supported = match (descr.as_bytes().get(1), width) {
-        (Some(b'f'), Some(2 | 4 | 8)) | (Some(b'i'), Some(1 | 2 | 4 | 8)) => true,
-        (Some(b'u'), Some(1 | 2 | 4)) | (Some(b'b'), Some(1)) => true,
-        _ => false,
-    };
+    let supported = matches!(
+        (descr.as_bytes().get(1), width),
+        (Some(b'f'), Some(2 | 4 | 8))
+            | (Some(b'i'), Some(1 | 2 | 4 | 8))
+            | (Some(b'u'), Some(1 | 2 | 4))
+            | (Some(b'b'), Some(1))
+    );
     let width = width.filter(|_| supported).ok_or_else(|| {
         origin
             .unsupported(format!("dtype `{descr}` is not supported; use float32, float64, uint8, int32, int64 or bool"))
