@@ -1,12 +1,13 @@
 //! `.npy` arrays and `.npz` archives as named columns.
 //!
 //! Supported dtypes: float32, float64 (and float16), uint8, signed integers, small unsigned integers
-//! and bool, in C order. float32/float64/uint8 data of at least [`MAP_MIN_BYTES`] in a `.npy` file or
-//! an uncompressed `.npz` member (`np.savez`) is memory-mapped instead of copied; everything else is
-//! read once, after checking the sizes the headers promise against what the file holds.
+//! and bool, in C order. float32/float64 data of at least [`MAP_MIN_BYTES`] in a `.npy` file or an
+//! uncompressed `.npz` member (`np.savez`) is memory-mapped instead of copied; everything else is read
+//! once, after checking the sizes the headers promise against what the file holds. uint8 data is
+//! always read into memory, as [`Column::U8`]: it is already compact, and callers scale it themselves.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -144,13 +145,24 @@ pub fn map_npy(path: &Path) -> Result<Features, DataError> {
 pub(super) fn load_npy(path: &Path) -> Result<FileData, DataError> {
     let name = stem(path);
     let origin = Origin { path: path.to_path_buf(), member: name.clone() };
-    let (header, _, width, _) = npy_header(path, &origin)?;
-    let big = data_bytes(&header, width, &origin)? >= MAP_MIN_BYTES;
+    let (header, start, width, _) = npy_header(path, &origin)?;
+    let needed = data_bytes(&header, width, &origin)?;
     let column = match mappable(&header.descr) {
-        Some(MappedDtype::F32 | MappedDtype::F64) if big => match map_npy(path)? {
+        Some(MappedDtype::F32 | MappedDtype::F64) if needed >= MAP_MIN_BYTES => match map_npy(path)? {
             Features::Mapped(mapped) => mapped_column(mapped),
             other => Column::F32(other),
         },
+        // Bytes are already in their final form: one read straight into the array's buffer.
+        Some(MappedDtype::U8) => {
+            let mut bytes = vec![0u8; needed as usize];
+            let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
+            file.seek(SeekFrom::Start(start as u64))
+                .and_then(|_| file.read_exact(&mut bytes))
+                .map_err(|e| DataError::io(path, e))?;
+            Column::U8(
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&header.shape), bytes).map_err(|e| origin.corrupt(e))?,
+            )
+        }
         _ => {
             let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
             into_column(npy::parse_npy(&bytes, &origin)?, &origin)?
@@ -189,7 +201,7 @@ fn map_member(map: &Arc<Mmap>, data_start: u64, size: u64, origin: &Origin) -> R
         return Ok(None);
     };
     let width = check_dtype(&header, origin)?;
-    let Some(dtype) = mappable(&header.descr) else { return Ok(None) };
+    let Some(dtype @ (MappedDtype::F32 | MappedDtype::F64)) = mappable(&header.descr) else { return Ok(None) };
     let needed = data_bytes(&header, width, origin)?;
     if header_len as u64 + needed != size {
         return Err(origin.corrupt(format!(
