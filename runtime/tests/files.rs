@@ -343,3 +343,40 @@ fn default_image_size_is_keras_256() {
     let data = load(dir.path());
     assert_eq!(data.get("x").unwrap().shape(), &[1, 256, 256, 3]);
 }
+
+// ---------------------------------------------------------------- no panics on garbage
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn garbage_tables_never_panic(text in "[a-c0-9,;. \"\n\t-]{0,80}") {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &text).unwrap();
+        let _ = load_file(&path, &FileOptions::default());
+        let _ = load_file(&path, &FileOptions { labels_required: false, ..FileOptions::default() });
+    }
+
+    #[test]
+    fn damaged_numpy_files_never_panic(cut in 0usize..200, at in 0usize..200, byte: u8, npz: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let name = if npz { "d.npz" } else { "d.npy" };
+        let path = dir.path().join(name);
+        let x = array![[1.0f32, 2.0], [3.0, 4.0]];
+        if npz {
+            let mut w = NpzWriter::new(std::fs::File::create(&path).unwrap());
+            w.add_array("x", &x).unwrap();
+            w.finish().unwrap();
+        } else {
+            write_npy(&path, &x).unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        if at < bytes.len() {
+            bytes[at] = byte;
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut % 3 * cut));
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = load_file(&path, &FileOptions::default());
+    }
+}

@@ -74,6 +74,9 @@ fn decode(path: &Path, (height, width): (usize, usize), channels: usize, out: &m
         fail(format!("cannot decode the image ({e}); the file is corrupt or not a PNG/JPEG; replace or remove it"))
     })?;
     let (w, h) = (image.width() as usize, image.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(fail(format!("the image is {w}×{h} pixels; it has nothing to resize")));
+    }
     let pixels = to_channels(&image, channels);
     resize_bilinear(&pixels, (h, w), channels, out, (height, width));
     Ok(())
