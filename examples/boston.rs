@@ -34,7 +34,7 @@ pub struct Outcome {
 fn dense(x: &Features) -> Res<&nn::ndarray::ArrayD<f32>> {
     match x {
         Features::F32(a) => Ok(a),
-        Features::U8 { .. } => Err("expected boston features as f32".into()),
+        _ => Err("expected boston features as f32 in memory".into()),
     }
 }
 

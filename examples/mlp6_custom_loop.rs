@@ -37,7 +37,7 @@ pub struct Outcome {
 fn centered(x: Features) -> Res<Features> {
     match x {
         Features::U8 { data, .. } => Ok(Features::U8 { data, scale: 2.0 / 255.0, offset: -1.0 }),
-        Features::F32(_) => Err("expected Fashion-MNIST images as bytes".into()),
+        _ => Err("expected Fashion-MNIST images as bytes".into()),
     }
 }
 

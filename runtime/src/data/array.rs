@@ -6,13 +6,20 @@
 
 use ndarray::{Array, Array1, ArrayD, Axis, Dimension};
 
+use super::mapped::MappedArray;
 use super::DataError;
 
 /// Features kept compact: images stay u8 and are converted per batch (value = raw as f32 * scale + offset).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Features {
-    U8 { data: ArrayD<u8>, scale: f32, offset: f32 },
+    U8 {
+        data: ArrayD<u8>,
+        scale: f32,
+        offset: f32,
+    },
     F32(ArrayD<f32>),
+    /// Read in place from a memory-mapped file and converted per batch; [`Features::select`] copies.
+    Mapped(MappedArray),
 }
 
 /// Targets: integer class ids or dense f32 values (one-hot, regression).
@@ -103,6 +110,7 @@ impl Features {
         match self {
             Features::U8 { data, .. } => data.shape(),
             Features::F32(data) => data.shape(),
+            Features::Mapped(mapped) => mapped.shape(),
         }
     }
 
@@ -140,10 +148,12 @@ impl Features {
                 }
             },
             Features::F32(data) => gather_rows(data, indices, out, |v| v),
+            Features::Mapped(mapped) => mapped.gather_into(indices, out),
         }
     }
 
-    /// Copies the samples `indices` (in order) into new features of the same kind (used for splits).
+    /// Copies the samples `indices` (in order) into new features of the same kind (used for splits);
+    /// mapped features become owned ones (u8 stays u8 with its scale, f32/f64 become f32).
     ///
     /// # Panics
     /// If an index is `>= self.len()`.
@@ -153,6 +163,13 @@ impl Features {
                 Features::U8 { data: select_rows(data, indices), scale: *scale, offset: *offset }
             }
             Features::F32(data) => Features::F32(select_rows(data, indices)),
+            Features::Mapped(mapped) => match mapped.dtype() {
+                super::mapped::MappedDtype::U8 => {
+                    let (scale, offset) = mapped.scale_offset();
+                    Features::U8 { data: mapped.select_u8(indices), scale, offset }
+                }
+                _ => Features::F32(mapped.select_f32(indices)),
+            },
         }
     }
 
@@ -161,6 +178,7 @@ impl Features {
         match self {
             Features::U8 { data, scale, offset } => data.mapv(|v| v as f32 * scale + offset),
             Features::F32(data) => data.clone(),
+            Features::Mapped(mapped) => mapped.to_f32(),
         }
     }
 }

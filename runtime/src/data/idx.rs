@@ -21,10 +21,16 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
+        // Deflate expands at most ~1032:1, so a stream that inflates further is corrupt (or a bomb).
+        let limit = (raw.len() as u64).saturating_mul(1100).saturating_add(1 << 20);
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::GzDecoder::new(raw.as_slice())
+            .take(limit)
             .read_to_end(&mut out)
             .map_err(|e| DataError::corrupt(path, format!("invalid gzip data ({e})")))?;
+        if out.len() as u64 == limit {
+            return Err(DataError::corrupt(path, format!("gzip data inflates beyond {limit} bytes")));
+        }
         Ok(out)
     } else {
         Ok(raw)

@@ -103,7 +103,7 @@ fn cache_dir_hint(dir: &str) -> String {
 }
 
 /// First existing file among the usual spellings of an IDX file (gzipped or not).
-fn idx_file(dir: &Path, stem: &str) -> Option<PathBuf> {
+pub(crate) fn idx_file(dir: &Path, stem: &str) -> Option<PathBuf> {
     let dotted = stem.replacen("-idx", ".idx", 1);
     [format!("{stem}.gz"), stem.to_string(), dotted].into_iter().map(|name| dir.join(name)).find(|p| p.is_file())
 }

@@ -25,6 +25,11 @@
 //! For IMDB/Reuters as ragged word-id sequences with Keras's `load_data` arguments, use
 //! [`load_sequences`] with [`text::TextOptions`]; [`word_index`] + [`text::decode_review`] decode them.
 //!
+//! # The user's own files
+//! [`files::load_file`] reads a CSV table, a `.npy`/`.npz` file, an IDX folder or a folder of class
+//! subfolders of images into named arrays ([`files::FileData`]); large float arrays are memory-mapped
+//! ([`Features::Mapped`], [`mapped::MappedArray`]).
+//!
 //! # Other inputs and utilities
 //! [`csv::load_csv`] reads numeric CSV tables. [`preprocess`] has `to_categorical` and
 //! `StandardScaler`; [`split`] has shuffles, `train_test_split`, `kfold` and `validation_split_indices`;
@@ -35,9 +40,11 @@ mod convert;
 pub mod csv;
 pub mod embedded;
 mod error;
+pub mod files;
 pub mod idx;
 mod keras;
 pub mod locate;
+pub mod mapped;
 pub mod npy;
 pub mod pickle;
 pub mod preprocess;

@@ -41,15 +41,40 @@ pub struct Origin {
 }
 
 impl Origin {
-    fn corrupt(&self, detail: impl std::fmt::Display) -> DataError {
+    pub(crate) fn corrupt(&self, detail: impl std::fmt::Display) -> DataError {
         DataError::corrupt(&self.path, format!("array `{}`: {detail}", self.member))
+    }
+
+    /// A well-formed array that the caller cannot use (its layout or dtype).
+    pub(crate) fn unsupported(&self, detail: impl std::fmt::Display) -> DataError {
+        DataError::mismatch(Some(self.path.clone()), format!("array `{}`: {detail}", self.member))
     }
 }
 
-struct Header {
-    descr: String,
-    fortran: bool,
-    shape: Vec<usize>,
+/// The dict at the start of a `.npy` file.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub descr: String,
+    pub fortran: bool,
+    pub shape: Vec<usize>,
+}
+
+/// Parses the magic, version and header dict at the start of `bytes` (which may be just the first few
+/// KB of a file); returns the header and the offset of the array data.
+pub(crate) fn read_header(bytes: &[u8]) -> Result<(Header, usize), String> {
+    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
+        return Err("not a .npy array (missing the \\x93NUMPY signature)".into());
+    }
+    let major = bytes[6];
+    let (header_len, header_start): (usize, usize) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        _ => return Err(format!("unsupported .npy format version {major}")),
+    };
+    let header_end = header_start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or("header truncated")?;
+    let header_text = String::from_utf8_lossy(&bytes[header_start..header_end]);
+    let header = parse_header(&header_text).map_err(|e| format!("{e} in header {}", header_text.trim()))?;
+    Ok((header, header_end))
 }
 
 /// Extracts the value text following `'key':` in the header dict literal.
@@ -129,22 +154,7 @@ fn to_c_order<T: Clone>(shape: &[usize], data: Vec<T>) -> Result<Vec<T>, String>
 
 /// Parses the bytes of one `.npy` file.
 pub fn parse_npy(bytes: &[u8], origin: &Origin) -> Result<NpyArray, DataError> {
-    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
-        return Err(origin.corrupt("not a .npy array (missing the \\x93NUMPY signature)"));
-    }
-    let major = bytes[6];
-    let (header_len, header_start): (usize, usize) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
-        _ => return Err(origin.corrupt(format!("unsupported .npy format version {major}"))),
-    };
-    let header_end = header_start
-        .checked_add(header_len)
-        .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| origin.corrupt("header truncated"))?;
-    let header_text = String::from_utf8_lossy(&bytes[header_start..header_end]);
-    let header =
-        parse_header(&header_text).map_err(|e| origin.corrupt(format!("{e} in header {}", header_text.trim())))?;
+    let (header, header_end) = read_header(bytes).map_err(|e| origin.corrupt(e))?;
     let payload = &bytes[header_end..];
     let count = header
         .shape
