@@ -105,7 +105,7 @@ fn fit_save_evaluate_predict_round_trip() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rows = std::fs::read_to_string(&csv).unwrap();
     let mut lines = rows.lines();
-    assert_eq!(lines.next(), Some("p0,p1,p2"));
+    assert_eq!(lines.next(), Some("p0,p1,p2,predicted"));
     assert_eq!(lines.count(), 30, "one row per iris test sample");
 }
 

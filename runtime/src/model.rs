@@ -109,6 +109,8 @@ pub struct Model {
     pub(crate) inference_batch: crate::fit::Batch,
     pub(crate) iterations: u64,
     pub(crate) optimizer_built: bool,
+    /// Class id → name, from the data it was trained on; saved with the weights.
+    pub(crate) class_names: Option<Vec<String>>,
 }
 
 impl Model {
@@ -172,6 +174,7 @@ impl Model {
             inference_batch: Default::default(),
             iterations: 0,
             optimizer_built: false,
+            class_names: None,
         })
     }
 
@@ -544,7 +547,7 @@ impl Model {
     }
 
     /// The single feature input's per-sample dims and name.
-    pub(crate) fn feature_input(&self) -> Result<(String, Vec<usize>), RuntimeError> {
+    pub fn feature_input(&self) -> Result<(String, Vec<usize>), RuntimeError> {
         let features: Vec<_> = self.infer.graph.inputs.iter().filter(|i| i.role == InputRole::Feature).collect();
         match features.as_slice() {
             [one] => Ok((one.name.clone(), one.ty.shape.dims()[1..].iter().filter_map(|d| d.known()).collect())),
@@ -558,7 +561,7 @@ impl Model {
     }
 
     /// The model output's per-sample dims.
-    pub(crate) fn output_dims(&self) -> Vec<usize> {
+    pub fn output_dims(&self) -> Vec<usize> {
         self.infer
             .graph
             .outputs

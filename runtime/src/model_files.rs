@@ -15,6 +15,9 @@ use crate::io::{read_tensors, write_tensors, Checkpoint};
 use crate::model::Model;
 use crate::vars::{VarStore, Variable};
 
+/// Weights-file metadata holding the class names as a JSON list.
+const CLASS_NAMES_KEY: &str = "class_names";
+
 impl Model {
     /// One variable as an array.
     pub fn get_weight(&self, name: &str) -> Option<ArrayD<f32>> {
@@ -63,11 +66,25 @@ impl Model {
     }
 
     /// Saves the weights as safetensors keyed by variable name (atomically).
+    /// Class id → name of the data the model was trained on (CSV label
+    /// strings, image subfolders, a dataset's classes), if known.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+
+    /// Names the classes; saved with the weights so `predict` can show them.
+    pub fn set_class_names(&mut self, names: Option<Vec<String>>) {
+        self.class_names = names;
+    }
+
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<(), RuntimeError> {
-        let meta = HashMap::from([
+        let mut meta = HashMap::from([
             ("format".to_string(), "nn-weights-v1".to_string()),
             ("model".to_string(), self.name.clone()),
         ]);
+        if let Some(names) = &self.class_names {
+            meta.insert(CLASS_NAMES_KEY.to_string(), serde_json::to_string(names).unwrap_or_default());
+        }
         write_tensors(
             path.as_ref(),
             self.weights.iter().map(|v| (v.name.clone(), v.shape.as_slice(), v.data.as_slice())),
@@ -109,7 +126,14 @@ impl Model {
                 data: t.data.clone(),
             })?;
         }
-        self.set_weights(&store).map_err(|e| RuntimeError::format(path, e.to_string()))
+        self.set_weights(&store).map_err(|e| RuntimeError::format(path, e.to_string()))?;
+        if let Some(names) = file.metadata.get(CLASS_NAMES_KEY) {
+            let names: Vec<String> = serde_json::from_str(names).map_err(|e| {
+                RuntimeError::format(path, format!("metadata `{CLASS_NAMES_KEY}` is not a list of names: {e}"))
+            })?;
+            self.class_names = Some(names);
+        }
+        Ok(())
     }
 
     /// The complete training state, with `epoch` completed epochs.

@@ -83,6 +83,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         workflow::check_writable(&path).map_err(|e| e.to_string())?;
     }
     let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
+    model.set_class_names(data.class_names.clone());
     let train = match args.data.limit {
         Some(n) => workflow::data::head(&data.train, n),
         None => data.train.clone(),

@@ -23,6 +23,10 @@ pub struct EvaluateArgs {
     /// Run with freshly initialized weights instead of --weights.
     #[arg(long, conflicts_with = "weights")]
     untrained: bool,
+    /// Read the samples from this file or folder (CSV, .npy/.npz, IDX folder, image folder)
+    /// instead of the dataset's test split.
+    #[arg(long)]
+    input: Option<PathBuf>,
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
 }
@@ -36,6 +40,10 @@ pub struct PredictArgs {
     /// Run with freshly initialized weights instead of --weights.
     #[arg(long, conflicts_with = "weights")]
     untrained: bool,
+    /// Read the samples from this file or folder (CSV, .npy/.npz, IDX folder, image folder)
+    /// instead of the dataset's test split.
+    #[arg(long)]
+    input: Option<PathBuf>,
     /// Write predictions here: `.csv` (one row per sample) or `.npy`. Default: print a table.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -67,11 +75,20 @@ fn require_weights(command: &str, model: &ModelArgs, untrained: bool) -> Result<
 pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
     require_weights("evaluate", &args.model, args.untrained)?;
     let mut model = load_model(&args.model)?;
-    let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
-    let split = data.test.as_ref().unwrap_or(&data.train);
+    let split = match &args.input {
+        Some(path) => {
+            let table = model.train_config().table.clone();
+            let (file, _) = workflow::files::load_dataset(&model, path, &table).map_err(|e| e.to_string())?;
+            workflow::data::prepare_split(&model, file.train, &file.name, "evaluation").map_err(|e| e.to_string())?
+        }
+        None => {
+            let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
+            data.evaluation_split().0.clone()
+        }
+    };
     let split = match args.data.limit {
-        Some(n) => workflow::data::head(split, n),
-        None => split.clone(),
+        Some(n) => workflow::data::head(&split, n),
+        None => split,
     };
     let logs = model.evaluate(&split.x, &split.y, args.batch_size).map_err(|e| e.to_string())?;
     for (k, v) in &logs {
@@ -83,52 +100,116 @@ pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
 pub fn run_predict(args: &PredictArgs) -> CmdResult {
     require_weights("predict", &args.model, args.untrained)?;
     let mut model = load_model(&args.model)?;
-    let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
-    let split = data.test.as_ref().unwrap_or(&data.train);
-    let n = match (&args.out, args.data.limit) {
-        (_, Some(n)) => n,
-        (Some(_), None) => split.x.len(),
-        (None, None) => args.count,
+    let (x, file_names, class_names) = match &args.input {
+        Some(path) => {
+            let table = model.train_config().table.clone();
+            let (x, names) = workflow::files::load_inputs(&model, path, &table).map_err(|e| e.to_string())?;
+            (x, names, model.class_names().map(<[String]>::to_vec))
+        }
+        None => {
+            let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
+            let names = model.class_names().map(<[String]>::to_vec).or(data.class_names.clone());
+            (data.evaluation_split().0.x.clone(), None, names)
+        }
     };
-    let split = workflow::data::head(split, n);
-    let preds = model.predict(&split.x, args.batch_size).map_err(|e| e.to_string())?;
+    let n = match (&args.out, &args.input, args.data.limit) {
+        (_, _, Some(n)) => n,
+        (Some(_), _, None) | (None, Some(_), None) => x.len(),
+        (None, None, None) => args.count,
+    };
+    let x = if n < x.len() { x.select(&(0..n).collect::<Vec<_>>()) } else { x };
+    let preds = model.predict(&x, args.batch_size).map_err(|e| e.to_string())?;
     let preds = preds
         .into_dimensionality::<ndarray::Ix2>()
         .map_err(|_| "predict: the model output is not one row per sample".to_string())?;
+    let rows =
+        Predictions { probabilities: &preds, class_names: class_names.as_deref(), file_names: file_names.as_deref() };
     match &args.out {
-        Some(path) => write_predictions(path, &preds)?,
-        None => print_predictions(&preds, data.class_names.as_deref()),
+        Some(path) => rows.write(path)?,
+        None => rows.print(),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_predictions(preds: &ndarray::Array2<f32>, class_names: Option<&[String]>) {
-    for (i, row) in preds.rows().into_iter().enumerate() {
-        if row.len() == 1 {
-            println!("{i:>5}  {:.4}", row[0]);
-            continue;
-        }
-        let (best, p) = row.iter().enumerate().fold((0, f32::MIN), |acc, (j, &v)| if v > acc.1 { (j, v) } else { acc });
-        let name = class_names.and_then(|n| n.get(best)).map(|n| format!(" ({n})")).unwrap_or_default();
-        println!("{i:>5}  class {best}{name}  p = {p:.4}");
-    }
+/// Model outputs, one row per sample, with what names them.
+struct Predictions<'a> {
+    probabilities: &'a ndarray::Array2<f32>,
+    class_names: Option<&'a [String]>,
+    file_names: Option<&'a [String]>,
 }
 
-fn write_predictions(path: &std::path::Path, preds: &ndarray::Array2<f32>) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot write predictions to `{}`: {e}", path.display());
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("csv") => {
-            let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
-            let header: Vec<String> = (0..preds.ncols()).map(|j| format!("p{j}")).collect();
-            writeln!(out, "{}", header.join(",")).map_err(fail)?;
-            for row in preds.rows() {
-                let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-                writeln!(out, "{}", cells.join(",")).map_err(fail)?;
+impl Predictions<'_> {
+    /// The predicted class of row `i`: the most probable of several units, or a
+    /// single sigmoid unit read at 0.5 when there are two class names.
+    fn class(&self, i: usize) -> Option<(usize, f32)> {
+        let row = self.probabilities.row(i);
+        match row.len() {
+            1 if self.class_names.is_some_and(|n| n.len() == 2) => {
+                let p = row[0];
+                Some(if p >= 0.5 { (1, p) } else { (0, 1.0 - p) })
             }
-            out.flush().map_err(fail)
+            1 => None,
+            _ => Some(row.iter().enumerate().fold((0, f32::MIN), |acc, (j, &v)| if v > acc.1 { (j, v) } else { acc })),
         }
-        Some("npy") => ndarray_npy::write_npy(path, preds)
-            .map_err(|e| format!("cannot write predictions to `{}`: {e}", path.display())),
-        _ => Err(format!("cannot tell the format of `{}`: use a .csv or .npy file name", path.display())),
+    }
+
+    fn class_label(&self, class: usize) -> String {
+        match self.class_names.and_then(|n| n.get(class)) {
+            Some(name) => name.clone(),
+            None => class.to_string(),
+        }
+    }
+
+    fn sample(&self, i: usize) -> String {
+        match self.file_names.and_then(|n| n.get(i)) {
+            Some(name) => name.clone(),
+            None => i.to_string(),
+        }
+    }
+
+    fn print(&self) {
+        for i in 0..self.probabilities.nrows() {
+            let sample = self.sample(i);
+            match self.class(i) {
+                Some((class, p)) => {
+                    let name =
+                        self.class_names.and_then(|n| n.get(class)).map(|n| format!(" ({n})")).unwrap_or_default();
+                    println!("{sample:>5}  class {class}{name}  p = {p:.4}");
+                }
+                None => println!("{sample:>5}  {:.4}", self.probabilities[[i, 0]]),
+            }
+        }
+    }
+
+    fn write(&self, path: &std::path::Path) -> Result<(), String> {
+        let fail = |e: std::io::Error| format!("cannot write predictions to `{}`: {e}", path.display());
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => {
+                let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+                let mut header: Vec<String> = (0..self.probabilities.ncols()).map(|j| format!("p{j}")).collect();
+                let classes = self.class(0).is_some();
+                if classes {
+                    header.push("predicted".into());
+                }
+                if self.file_names.is_some() {
+                    header.insert(0, "file".into());
+                }
+                writeln!(out, "{}", header.join(",")).map_err(fail)?;
+                for (i, row) in self.probabilities.rows().into_iter().enumerate() {
+                    let mut cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+                    if let Some((class, _)) = self.class(i).filter(|_| classes) {
+                        cells.push(self.class_label(class));
+                    }
+                    if self.file_names.is_some() {
+                        cells.insert(0, self.sample(i));
+                    }
+                    writeln!(out, "{}", cells.join(",")).map_err(fail)?;
+                }
+                out.flush().map_err(fail)
+            }
+            Some("npy") => ndarray_npy::write_npy(path, self.probabilities)
+                .map_err(|e| format!("cannot write predictions to `{}`: {e}", path.display())),
+            _ => Err(format!("cannot tell the format of `{}`: use a .csv or .npy file name", path.display())),
+        }
     }
 }

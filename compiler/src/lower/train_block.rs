@@ -26,6 +26,7 @@ pub const KEYS: &[&str] = &[
     "dataset",
     "seed",
     "callbacks",
+    "test",
 ];
 
 const OPTIMIZERS: &[&str] = &["sgd", "rmsprop", "adam", "adagrad", "adadelta"];
@@ -120,7 +121,12 @@ fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), D
         "validation_freq" => cfg.validation_freq = Some(values::positive(v, "validation_freq", g).map_err(train_err)?),
         "lr_schedule" => cfg.schedule = Some(schedule(v, g)?),
         "regularization" => cfg.kernel_regularizer = regularizer(v, "regularization", g).map_err(train_err)?,
-        "dataset" => cfg.dataset = Some(values::name(v, "dataset", g).map_err(train_err)?),
+        "dataset" => {
+            let (path, table) = super::train_callbacks::dataset(v, g)?;
+            cfg.dataset = Some(path);
+            cfg.table = table;
+        }
+        "test" => cfg.test = Some(values::name(v, "test", g).map_err(train_err)?),
         "callbacks" => cfg.callbacks = super::train_callbacks::callbacks(v, g)?,
         "seed" => {
             let s = values::int(v, "seed", g).map_err(train_err)?;

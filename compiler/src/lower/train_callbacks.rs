@@ -1,5 +1,6 @@
-//! `callbacks = [ … ]` in a `train` block: Keras's callback names and
-//! arguments, typed into [`CallbackSpec`]s.
+//! The `train` block settings that configure the run around the step:
+//! `callbacks = [ … ]` (Keras's callback names and arguments, typed into
+//! [`CallbackSpec`]s) and `dataset = csv("…", label = …)`.
 
 use super::args::{bind, opt, req, Bound};
 use super::errors::*;
@@ -7,7 +8,7 @@ use super::init::callish;
 use super::values::{self, Sv, Value};
 use crate::diag::Diagnostic;
 use crate::ir::Graph;
-use crate::train::{CallbackSpec, MonitorMode};
+use crate::train::{CallbackSpec, MonitorMode, TableOptions};
 
 const CALLBACKS: &[&str] =
     &["early_stopping", "reduce_lr_on_plateau", "model_checkpoint", "csv_logger", "terminate_on_nan"];
@@ -175,4 +176,53 @@ fn callback(v: &Sv, g: &Graph) -> Result<CallbackSpec, Diagnostic> {
             return Err(d);
         }
     })
+}
+
+/// `dataset = "name or path"`, or `dataset = csv("path", label = "y", features = ["a", "b"], delimiter = ";")`.
+pub fn dataset(v: &Sv, g: &Graph) -> Result<(String, TableOptions), Diagnostic> {
+    let Value::Call { name, args } = &v.value else {
+        return Ok((values::name(v, "dataset", g).map_err(train_err)?, TableOptions::default()));
+    };
+    if name != "csv" {
+        return Err(Diagnostic::error(TRAIN_TYPE, format!("unknown data source `{name}`"), v.span)
+            .with_label("expected a string or `csv(…)`")
+            .with_help("write a dataset name or path as a string, or `csv(\"data/table.csv\", label = \"y\")`"));
+    }
+    let b = bind(name, &[req("path"), opt("label"), opt("features"), opt("delimiter")], args, v.span)?;
+    let text = |i: usize, what: &str| b.get(i).map(|x| values::name(x, what, g).map_err(train_err)).transpose();
+    let features = match b.get(2) {
+        None => None,
+        Some(x) => match &x.value {
+            Value::List(items) if !items.is_empty() => Some(
+                items
+                    .iter()
+                    .map(|i| values::name(i, "a feature column", g).map_err(train_err))
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => {
+                return Err(Diagnostic::error(TRAIN_TYPE, "features expects a list of column names", x.span)
+                    .with_label("expected e.g. `[\"sepal_length\", \"sepal_width\"]`"))
+            }
+        },
+    };
+    let delimiter = match text(3, "delimiter")? {
+        None => None,
+        Some(d) => {
+            let mut chars = d.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii() => Some(c),
+                _ => {
+                    let at = b.get(3).map_or(v.span, |x| x.span);
+                    return Err(Diagnostic::error(
+                        TRAIN_RANGE,
+                        format!("delimiter must be one ASCII character, not {d:?}"),
+                        at,
+                    )
+                    .with_label("e.g. \",\" or \";\""));
+                }
+            }
+        }
+    };
+    let path = text(0, "path")?.unwrap_or_default();
+    Ok((path, TableOptions { label: text(1, "label")?, features, delimiter }))
 }

@@ -10,6 +10,7 @@
 //! return. Keras 3 is the reference for every formula.
 
 mod callbacks;
+mod data_source;
 mod error;
 mod inspect;
 mod loss;
@@ -20,6 +21,7 @@ mod spec;
 mod step;
 
 pub use callbacks::{CallbackSpec, MonitorMode};
+pub use data_source::TableOptions;
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
 pub use spec::*;

@@ -157,7 +157,7 @@ pub enum Schedule {
 pub enum Validation {
     /// The last fraction of the training data, taken before shuffling (Keras).
     Split(f64),
-    /// A named split of the dataset, e.g. `"test"`.
+    /// A named split of the dataset (`"test"`), or a file or folder.
     Data(String),
 }
 
@@ -176,7 +176,12 @@ pub struct TrainConfig {
     pub schedule: Option<Schedule>,
     /// A penalty applied to every kernel that has no regularizer of its own.
     pub kernel_regularizer: Option<crate::ir::Regularizer>,
+    /// A built-in dataset's name, or a file or folder.
     pub dataset: Option<String>,
+    /// How `dataset` (and `test`, and a `validation_data` file) is read when it is a table.
+    pub table: super::TableOptions,
+    /// Test data from a file or folder, instead of the dataset's own test split.
+    pub test: Option<String>,
     pub seed: Option<u64>,
     pub callbacks: Vec<super::CallbackSpec>,
 }

@@ -80,6 +80,11 @@ fn canonical(name: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether `name` is one of the built-in datasets (any accepted spelling).
+pub fn is_builtin(name: &str) -> bool {
+    canonical(name).is_some()
+}
+
 fn unknown(name: &str) -> DataError {
     DataError::UnknownDataset { name: name.to_string(), known: KNOWN_DATASETS.to_vec() }
 }

@@ -3,12 +3,13 @@
 //! one-hot rows for categorical cross-entropy, a float column otherwise), as
 //! the Keras tutorials do by hand with `to_categorical`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ndarray::Axis;
 use nn_compiler::ir::InputRole;
 use nn_compiler::train::{LossKind, Validation};
 
+use super::files;
 use crate::data::{self, Dataset, Split, Targets};
 use crate::error::RuntimeError;
 use crate::fit::ValidationData;
@@ -28,6 +29,9 @@ pub struct ModelData {
     pub dataset_name: String,
     pub train: Split,
     pub test: Option<Split>,
+    /// Validation data the source itself provides (a file's `x_val`/`y_val`,
+    /// or the train block's `validation_data` file).
+    pub validation: Option<Split>,
     pub class_names: Option<Vec<String>>,
 }
 
@@ -43,6 +47,9 @@ impl ModelData {
 
     /// A split by the name a train block's `validation_data` uses.
     pub fn named_split(&self, which: &str) -> Result<&Split, RuntimeError> {
+        if let Some(validation) = self.validation.as_ref().filter(|_| which != "test" && which != "train") {
+            return Ok(validation);
+        }
         match which {
             "test" => self
                 .test
@@ -59,11 +66,12 @@ impl ModelData {
     /// The validation data the train block asks for by split name
     /// (`validation_data = "test"`); `validation_split` is `FitOptions`'s.
     pub fn validation_from_config(&self, model: &Model) -> Result<Option<ValidationData>, RuntimeError> {
-        match &model.train_config().validation {
-            Some(Validation::Data(which)) => {
+        match (&model.train_config().validation, &self.validation) {
+            (Some(Validation::Data(which)), _) => {
                 let split = self.named_split(which)?;
                 Ok(Some(ValidationData::Data(split.x.clone(), split.y.clone())))
             }
+            (None, Some(v)) => Ok(Some(ValidationData::Data(v.x.clone(), v.y.clone()))),
             _ => Ok(None),
         }
     }
@@ -87,8 +95,38 @@ pub fn load_for(model: &Model, source: &DataSource) -> Result<ModelData, Runtime
             model.name()
         ))
     })?;
-    let dataset = data::load(&name, source.path.as_deref()).map_err(|e| RuntimeError::invalid(e.to_string()))?;
-    prepare(model, dataset)
+    let tc = model.train_config();
+    let looks_like_a_name = !name.contains(['/', '\\', '.']);
+    if source.path.is_none() && looks_like_a_name && !data::is_builtin(&name) && !Path::new(&name).exists() {
+        // Neither a dataset nor a file: the loader's error lists the datasets.
+        data::load(&name, None).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    }
+    let (dataset, validation) = match (data::is_builtin(&name), &source.path) {
+        (true, path) => (data::load(&name, path.as_deref()).map_err(|e| RuntimeError::invalid(e.to_string()))?, None),
+        (false, Some(path)) => files::load_dataset(model, path, &tc.table)?,
+        (false, None) => files::load_dataset(model, Path::new(&name), &tc.table)?,
+    };
+    let mut prepared = prepare(model, dataset)?;
+    if let Some(test) = &tc.test {
+        let (file, _) = files::load_dataset(model, Path::new(test), &tc.table)?;
+        prepared.test = Some(prepare_split(model, file.train, &file.name, "test")?);
+    }
+    let validation_file = match &tc.validation {
+        Some(Validation::Data(which)) if which != "test" && which != "train" => {
+            let (file, _) = files::load_dataset(model, Path::new(which), &tc.table)?;
+            Some((file.train, file.name))
+        }
+        _ => validation.map(|v| (v, name.clone())),
+    };
+    prepared.validation = validation_file.map(|(v, from)| prepare_split(model, v, &from, "validation")).transpose()?;
+    Ok(prepared)
+}
+
+/// One more split (a test or validation file) checked and encoded like the training data.
+pub fn prepare_split(model: &Model, split: Split, source: &str, which: &str) -> Result<Split, RuntimeError> {
+    let dataset = Dataset { name: source.to_string(), train: split, test: None, class_names: None };
+    let data = prepare(model, dataset).map_err(|e| RuntimeError::invalid(format!("{which} data: {e}")))?;
+    Ok(data.train)
 }
 
 /// Checks `dataset` against the model's input and encodes its labels for the
@@ -129,6 +167,7 @@ pub fn prepare(model: &Model, dataset: Dataset) -> Result<ModelData, RuntimeErro
         dataset_name: dataset.name.clone(),
         train: encode(dataset.train, "training")?,
         test: dataset.test.map(|t| encode(t, "test")).transpose()?,
+        validation: None,
         class_names: dataset.class_names,
     })
 }

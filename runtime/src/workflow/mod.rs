@@ -9,11 +9,14 @@
 //!   `FitOptions` the [`Model`](crate::Model) takes. Setting values are typed
 //!   by the compiler's own train-block rules, so every front end accepts the
 //!   same names and arguments and reports the same errors.
+//! - [`files`]: a user's data file or folder bound to a model's input and
+//!   output by array names.
 //! - [`kfold`]: k-fold validation on fresh copies of a model.
 //!
 //! The front ends only parse their arguments into these types and print.
 
 pub mod data;
+pub mod files;
 pub mod kfold;
 pub mod options;
 

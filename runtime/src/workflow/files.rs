@@ -1,0 +1,196 @@
+//! A user's data file bound to a model: the named arrays a file or folder
+//! holds (`data::files`) become the model's features and targets.
+//!
+//! Names: the features are the array named like the model's input, else `x`
+//! (`x_train`); the targets the array named like its output, else `y`
+//! (`y_train`); `*_test` arrays form the test split and `*_val` arrays the
+//! validation data. Byte arrays (images, IDX files, `uint8` arrays) are
+//! scaled by 1/255 into [0, 1], as nn's built-in image datasets are.
+
+use std::path::Path;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use nn_compiler::train::TableOptions;
+
+use crate::data::files::{load_file, Column, FileData, FileOptions};
+use crate::data::{Dataset, Features, Split, Targets};
+use crate::error::RuntimeError;
+use crate::model::Model;
+
+/// File-reading options for `model`: the train block's table options, and
+/// for image folders the model input's height, width and channels.
+pub fn file_options(model: &Model, table: &TableOptions, labels_required: bool) -> FileOptions {
+    let (_, dims) = model.feature_input().unwrap_or_default();
+    let (image_size, channels) = match dims.as_slice() {
+        [h, w, c] if *c == 1 || *c == 3 => (Some((*h, *w)), Some(*c)),
+        [h, w] => (Some((*h, *w)), Some(1)),
+        _ => (None, None),
+    };
+    FileOptions {
+        label: table.label.clone(),
+        features: table.features.clone(),
+        delimiter: table.delimiter.map(|c| c as u8),
+        class_names: model.class_names().map(<[String]>::to_vec),
+        image_size,
+        channels,
+        labels_required,
+    }
+}
+
+fn invalid(path: &Path, message: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::invalid(format!("{}: {message}", path.display()))
+}
+
+/// Features from a loaded array: bytes scaled to [0, 1], integers as floats.
+fn features(column: Column, input_dims: &[usize]) -> Features {
+    match column {
+        Column::U8(data) => {
+            // A grayscale image folder read for an `[h, w]` input has a trailing channel axis of 1.
+            let squeezed = match (data.shape(), input_dims) {
+                (&[n, h, w, 1], &[ih, iw]) if (h, w) == (ih, iw) => Some([n, h, w]),
+                _ => None,
+            };
+            let data = match squeezed {
+                Some(dims) => data.into_shape_with_order(IxDyn(&dims)).unwrap_or_else(|e| unreachable!("{e}")),
+                None => data,
+            };
+            Features::images_u8(data)
+        }
+        Column::F32(f) => f,
+        Column::I64(ids) => Features::F32(ids.mapv(|v| v as f32)),
+    }
+}
+
+/// Targets from a loaded array: integers are class ids; floats are values,
+/// a column when the model has one output unit per sample.
+fn targets(path: &Path, name: &str, column: Column, output_dims: &[usize]) -> Result<Targets, RuntimeError> {
+    let ids = |values: Vec<i64>| -> Result<Targets, RuntimeError> {
+        let labels = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                i32::try_from(v)
+                    .map_err(|_| invalid(path, format!("label {v} of sample {i} in `{name}` is out of range")))
+            })
+            .collect::<Result<Vec<i32>, _>>()?;
+        Ok(Targets::Classes(labels.into()))
+    };
+    let as_dense = |values: ArrayD<f32>| -> Targets {
+        if values.ndim() == 1 && output_dims == [1] {
+            Targets::Dense(values.insert_axis(Axis(1)))
+        } else {
+            Targets::Dense(values)
+        }
+    };
+    match column {
+        Column::I64(a) if a.ndim() == 1 => ids(a.into_iter().collect()),
+        Column::U8(a) if a.ndim() == 1 => ids(a.into_iter().map(i64::from).collect()),
+        Column::I64(a) => Ok(as_dense(a.mapv(|v| v as f32))),
+        Column::U8(a) => Ok(as_dense(a.mapv(f32::from))),
+        Column::F32(f) => Ok(as_dense(f.to_f32())),
+    }
+}
+
+/// Takes the first array present among `names`.
+fn take_any(data: &mut FileData, names: &[String]) -> Option<Column> {
+    names.iter().find_map(|n| data.take(n))
+}
+
+fn candidates(model_name: &str, generic: &str, suffix: &str) -> Vec<String> {
+    let mut names = vec![format!("{model_name}{suffix}"), format!("{generic}{suffix}")];
+    if suffix.is_empty() {
+        names.push(format!("{generic}_train"));
+    }
+    names
+}
+
+/// The model's single input and output names and per-sample dims.
+fn model_io(model: &Model) -> Result<(String, Vec<usize>, String, Vec<usize>), RuntimeError> {
+    let (input, input_dims) = model.feature_input()?;
+    let graph = model.inference_graph();
+    let output = graph.outputs.first().map(|(n, _)| n.clone()).unwrap_or_default();
+    Ok((input, input_dims, output, model.output_dims()))
+}
+
+/// One split (`suffix` "", "_test" or "_val") of `data`, if its features are there.
+fn split(
+    path: &Path,
+    data: &mut FileData,
+    model: &Model,
+    suffix: &str,
+    labels_required: bool,
+) -> Result<Option<Split>, RuntimeError> {
+    let (input, input_dims, output, output_dims) = model_io(model)?;
+    let Some(x) = take_any(data, &candidates(&input, "x", suffix)) else { return Ok(None) };
+    let x = features(x, &input_dims);
+    let y = match take_any(data, &candidates(&output, "y", suffix)) {
+        Some(y) => targets(path, &format!("y{suffix}"), y, &output_dims)?,
+        None if labels_required => {
+            return Err(invalid(
+                path,
+                format!(
+                    "no labels for the features: name them `y{suffix}` or `{output}{suffix}` (the file holds: {})",
+                    data.names().join(", ")
+                ),
+            ))
+        }
+        // Predict inputs need no labels; zeros keep the split's shape.
+        None => Targets::Classes(vec![0; x.len()].into()),
+    };
+    Split::new(x, y).map(Some).map_err(|e| invalid(path, e))
+}
+
+/// The data in `path`, bound to `model`: training split, and the test split
+/// and validation data when the file holds them.
+pub fn load_dataset(
+    model: &Model,
+    path: &Path,
+    table: &TableOptions,
+) -> Result<(Dataset, Option<Split>), RuntimeError> {
+    let mut data =
+        load_file(path, &file_options(model, table, true)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let (input, ..) = model_io(model)?;
+    let train = split(path, &mut data, model, "", true)?.ok_or_else(|| {
+        invalid(
+            path,
+            format!(
+                "no features for input `{input}`: name them `x` or `{input}` (the file holds: {})",
+                data.names().join(", ")
+            ),
+        )
+    })?;
+    let test = split(path, &mut data, model, "_test", true)?;
+    let validation = split(path, &mut data, model, "_val", true)?;
+    let dataset = Dataset { name: path.display().to_string(), train, test, class_names: data.class_names.take() };
+    Ok((dataset, validation))
+}
+
+/// Samples to predict on, read from `path` (labels optional), with the
+/// file names of an image folder.
+pub fn load_inputs(
+    model: &Model,
+    path: &Path,
+    table: &TableOptions,
+) -> Result<(Features, Option<Vec<String>>), RuntimeError> {
+    let mut data =
+        load_file(path, &file_options(model, table, false)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let (input, ..) = model_io(model)?;
+    let names = data.file_names.take();
+    if let [(only, _)] = data.arrays.as_slice() {
+        // One array (a `.npy` file, whatever its name) is the features.
+        let only = only.clone();
+        let (_, dims) = model.feature_input()?;
+        let column = data.take(&only).unwrap_or_else(|| unreachable!("listed above"));
+        return Ok((features(column, &dims), names));
+    }
+    let split = split(path, &mut data, model, "", false)?.ok_or_else(|| {
+        invalid(
+            path,
+            format!(
+                "no features for input `{input}`: name them `x` or `{input}` (the file holds: {})",
+                data.names().join(", ")
+            ),
+        )
+    })?;
+    Ok((split.x, names))
+}
