@@ -127,6 +127,7 @@ pub fn step_config_from(train: &TrainConfig, model_name: &str) -> Result<StepCon
         optimizer: train.optimizer.clone().unwrap_or_else(Optimizer::rmsprop),
         metrics: train.metrics.clone(),
         kernel_regularizer: train.kernel_regularizer,
+        outputs: Vec::new(),
     })
 }
 

@@ -24,14 +24,13 @@ impl Model {
     /// Weights are not changed.
     pub fn compute_gradients(&mut self, x: &Features, y: &Targets) -> Result<(f64, Gradients), RuntimeError> {
         self.compiled_ref()?;
-        let int_targets = self.check_data(x, Some(y), "x", "y")?;
-        let idx: Vec<usize> = (0..x.len()).collect();
+        let bound = self.bind_single(x, Some(y), "x", "y")?;
+        let idx: Vec<usize> = (0..bound.len).collect();
         let mut batch = Batch::default();
-        batch.fill(x, Some(y), &idx, int_targets)?;
+        batch.fill(&bound, &idx)?;
         let data = CallData {
             x: &batch.x,
-            y_f32: &batch.y_f32,
-            y_i32: &batch.y_i32,
+            y: &batch.y,
             grads: &[],
             learning_rate: 0.0,
             step: (self.iterations() + 1) as f32,
@@ -79,8 +78,7 @@ impl Model {
             grads.iter().map(|(n, g)| (n.clone(), g.iter().copied().collect())).collect();
         let data = CallData {
             x: &[],
-            y_f32: &[],
-            y_i32: &[],
+            y: &[],
             grads: &flat,
             learning_rate: learning_rate as f32,
             step: (self.iterations() + 1) as f32,

@@ -39,7 +39,7 @@ pub use callbacks::{
 pub use custom_loop::Gradients;
 pub use engine::{Engine, Executable, InterpEngine, Tensor};
 pub use error::{ModelError, RuntimeError};
-pub use fit::{FitOptions, History, Logs, ValidationData};
+pub use fit::{FitOptions, History, Inputs, IoSpec, Logs, TargetSet, ValidationData};
 pub use jit::{AutoEngine, JitEngine};
 pub use metrics::{confusion_matrix, predicted_classes};
 pub use model::{CompileOptions, Model};

@@ -19,4 +19,4 @@ mod step;
 
 pub use error::TrainError;
 pub use spec::*;
-pub use step::{apply_gradients, evaluation, gradients, training_step, StepConfig};
+pub use step::{apply_gradients, evaluation, gradients, report_names, training_step, StepConfig};

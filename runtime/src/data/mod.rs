@@ -26,6 +26,7 @@
 //! [`load_sequences`] with [`text::TextOptions`]; [`word_index`] + [`text::decode_review`] decode them.
 //!
 //! # Other inputs and utilities
+//! [`encode_targets`] encodes one output's labels for its loss (ids, one-hot or a float column).
 //! [`csv::load_csv`] reads numeric CSV tables. [`preprocess`] has `to_categorical` and
 //! `StandardScaler`; [`split`] has shuffles, `train_test_split`, `kfold` and `validation_split_indices`;
 //! [`text`] has `vectorize_sequences` and word-index decoding.
@@ -34,6 +35,7 @@ mod array;
 mod convert;
 pub mod csv;
 pub mod embedded;
+pub mod encode;
 mod error;
 pub mod idx;
 mod keras;
@@ -48,6 +50,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use array::{Dataset, Features, Split, Targets};
+pub use encode::encode_targets;
 pub use error::DataError;
 pub use locate::default_roots;
 pub use text::{SequenceDataset, SequenceSplit, TextOptions};
