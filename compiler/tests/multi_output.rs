@@ -126,8 +126,9 @@ fn total_loss_is_the_weighted_sum_of_per_output_losses() {
         let (p, v) = (array_out(&g, &out, "label"), array_out(&g, &out, "value"));
         let (y1, y2) = (input_array(&g, &inputs, "label"), input_array(&g, &inputs, "value"));
         let clip = |p: f64| p.clamp(1e-7, 1.0 - 1e-7);
-        let bce: f64 = p.iter().zip(&y1).map(|(&p, &y)| -(y * clip(p).ln() + (1.0 - y) * (1.0 - clip(p)).ln())).sum::<f64>()
-            / batch as f64;
+        let bce: f64 =
+            p.iter().zip(&y1).map(|(&p, &y)| -(y * clip(p).ln() + (1.0 - y) * (1.0 - clip(p)).ln())).sum::<f64>()
+                / batch as f64;
         let mse: f64 = v.iter().zip(&y2).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / (2 * batch) as f64;
         let mae: f64 = v.iter().zip(&y2).map(|(a, b)| (a - b).abs()).sum::<f64>() / (2 * batch) as f64;
         let acc = p.iter().zip(&y1).filter(|(&p, &y)| (p > 0.5) == (y == 1.0)).count() as f64 / batch as f64;
@@ -184,9 +185,12 @@ fn loss_weights_scale_each_heads_gradient() {
     }
     let (gw, gu) = (gradients(&m, &weighted).unwrap(), gradients(&m, &unit).unwrap());
     let (inputs, vars) = random_data(&gw, 3, 5);
-    let (ow, ou) = (interp::run::<f64>(&gw, &inputs, &vars, 3).unwrap(), interp::run::<f64>(&gu, &inputs, &vars, 3).unwrap());
+    let (ow, ou) =
+        (interp::run::<f64>(&gw, &inputs, &vars, 3).unwrap(), interp::run::<f64>(&gu, &inputs, &vars, 3).unwrap());
     // `label` is the second dense layer, `value` the third.
-    for (var, factor) in [("dense_2/kernel", 0.2), ("dense_2/bias", 0.2), ("dense_1/kernel", 1.0), ("dense_1/bias", 1.0)] {
+    for (var, factor) in
+        [("dense_2/kernel", 0.2), ("dense_2/bias", 0.2), ("dense_1/kernel", 1.0), ("dense_1/bias", 1.0)]
+    {
         let name = format!("grad:{var}");
         let (a, b) = (array_out(&gw, &ow, &name), array_out(&gu, &ou, &name));
         for (x, y) in a.iter().zip(&b) {
@@ -234,7 +238,8 @@ fn a_single_output_keeps_its_graph_with_or_without_per_output_settings() {
 #[test]
 fn a_single_loss_applies_to_every_output() {
     let m = lowered(TWO_HEADS, Mode::Train);
-    let cfg = StepConfig::new(Loss { kind: LossKind::MeanSquaredError, from_logits: false }, Optimizer::sgd(), Vec::new());
+    let cfg =
+        StepConfig::new(Loss { kind: LossKind::MeanSquaredError, from_logits: false }, Optimizer::sgd(), Vec::new());
     assert_eq!(report_names(&m, &cfg).unwrap(), ["loss", "label_loss", "value_loss"]);
     let g = evaluation(&lowered(TWO_HEADS, Mode::Infer), &cfg).unwrap();
     let (inputs, vars) = random_data(&g, 3, 2);
@@ -288,6 +293,7 @@ fn train_block_maps_become_per_output_settings() {
         .replace("loss = { label: binary_crossentropy, value: mse }", "loss = mse")
         .replace("loss_weights = { label: 1.0, value: 0.2 }", "loss_weights = [0.5, 2]");
     let m = lowered(&listed, Mode::Infer);
-    let weights: Vec<(String, f64, Loss)> = config(&m).outputs.into_iter().map(|o| (o.output, o.weight, o.loss)).collect();
+    let weights: Vec<(String, f64, Loss)> =
+        config(&m).outputs.into_iter().map(|o| (o.output, o.weight, o.loss)).collect();
     assert_eq!(weights, [("label".to_string(), 0.5, mse), ("value".to_string(), 2.0, mse)]);
 }

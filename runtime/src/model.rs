@@ -464,7 +464,8 @@ impl Model {
         let prepared = self.cache.get_mut(&kind).unwrap_or_else(|| unreachable!("prepared above"));
         // Integer model inputs (token ids) arrive as f32 features; they must be whole numbers.
         let mut x_i32: Vec<Vec<i32>> = Vec::new();
-        let features = prepared.graph.inputs.iter().filter(|d| d.role == InputRole::Feature && !d.name.starts_with("grad:"));
+        let features =
+            prepared.graph.inputs.iter().filter(|d| d.role == InputRole::Feature && !d.name.starts_with("grad:"));
         for (decl, x) in features.zip(data.x) {
             if decl.ty.dtype != DType::I32 {
                 x_i32.push(Vec::new());
@@ -485,9 +486,8 @@ impl Model {
                 .collect::<Result<_, _>>()?;
             x_i32.push(ids);
         }
-        let missing = |what: &str, name: &str| {
-            RuntimeError::Engine(format!("no {what} data was bound for graph input `{name}`"))
-        };
+        let missing =
+            |what: &str, name: &str| RuntimeError::Engine(format!("no {what} data was bound for graph input `{name}`"));
         let (mut feature, mut target) = (0, 0);
         let mut inputs = Vec::with_capacity(prepared.graph.inputs.len());
         for decl in &prepared.graph.inputs {
@@ -557,7 +557,6 @@ impl Model {
         self.iterations += 1;
         self.optimizer_built = true;
     }
-
 }
 
 impl std::fmt::Debug for Model {

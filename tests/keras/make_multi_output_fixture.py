@@ -49,8 +49,20 @@ y = {"label": (rng.uniform(size=(N, 1)) > 0.5).astype("float32"), "value": rng.u
 results = model.evaluate(x, y, batch_size=N, verbose=0, return_dict=True)
 predictions = model.predict(x, batch_size=N, verbose=0)
 
+# The History keys of a fit with validation data (fit on a clone, so the
+# numbers above come from the fixed weights).
+clone = keras.models.clone_model(model)
+clone.compile(
+    optimizer="sgd",
+    loss={"label": "binary_crossentropy", "value": "mse"},
+    loss_weights={"label": 1.0, "value": 0.2},
+    metrics={"label": ["accuracy"], "value": ["mae"]},
+)
+history = clone.fit(x, y, epochs=1, batch_size=N, validation_data=(x, y), verbose=0)
+
 fixture = {
     "keras_version": keras.__version__,
+    "history_keys": sorted(history.history.keys()),
     "weights": weights,
     "x": {k: v.tolist() for k, v in x.items()},
     "y": {k: v.tolist() for k, v in y.items()},

@@ -98,8 +98,7 @@ pub fn lower(block: &TrainBlock, outputs: &[(String, Shape)]) -> (TrainConfig, V
     }
     if let (Some(span), true) = (loss_map_span, diags.is_empty()) {
         let given: Vec<&str> = cfg.output_losses.iter().map(|(n, _)| n.as_str()).collect();
-        let missing: Vec<&str> =
-            outputs.iter().map(|(n, _)| n.as_str()).filter(|n| !given.contains(n)).collect();
+        let missing: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).filter(|n| !given.contains(n)).collect();
         if !missing.is_empty() {
             let list = missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
             diags.push(
@@ -153,9 +152,10 @@ fn output_key<'o>(key: &Ident, outputs: &'o [(String, Shape)], setting: &str) ->
         return Ok(name);
     }
     let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
-    let mut d = Diagnostic::error(TRAIN_OUTPUT, format!("`{}` in {setting} is not an output of the model", key.name), key.span)
-        .with_label("not a model output")
-        .with_note(format!("outputs: {}", names.join(", ")));
+    let mut d =
+        Diagnostic::error(TRAIN_OUTPUT, format!("`{}` in {setting} is not an output of the model", key.name), key.span)
+            .with_label("not a model output")
+            .with_note(format!("outputs: {}", names.join(", ")));
     if let Some(h) = suggest(&key.name, names.iter().copied()) {
         d = d.with_help(h);
     }

@@ -163,9 +163,13 @@ pub fn eval_const(e: &ast::Expr) -> Result<Sv, Diagnostic> {
 
 /// A map `{ … }` where only a single value fits.
 pub fn misplaced_map(span: Span) -> Diagnostic {
-    Diagnostic::error(TRAIN_TYPE, "a map `{ … }` is only allowed as the whole value of loss, loss_weights or metrics", span)
-        .with_label("map not allowed here")
-        .with_help("write one value here, or move the per-output settings to a top-level `loss = { out: … }`")
+    Diagnostic::error(
+        TRAIN_TYPE,
+        "a map `{ … }` is only allowed as the whole value of loss, loss_weights or metrics",
+        span,
+    )
+    .with_label("map not allowed here")
+    .with_help("write one value here, or move the per-output settings to a top-level `loss = { out: … }`")
 }
 
 fn bad_operand(op: &str, v: &Value, span: Span) -> Diagnostic {

@@ -146,8 +146,9 @@ impl TrainConfig {
             return Vec::new();
         }
         let weight = |name: &str| self.loss_weights.iter().find(|(n, _)| n == name).map_or(1.0, |(_, w)| *w);
-        let metrics =
-            |name: &str| self.output_metrics.iter().find(|(n, _)| n == name).map(|(_, m)| m.clone()).unwrap_or_default();
+        let metrics = |name: &str| {
+            self.output_metrics.iter().find(|(n, _)| n == name).map(|(_, m)| m.clone()).unwrap_or_default()
+        };
         outputs
             .iter()
             .filter_map(|name| {

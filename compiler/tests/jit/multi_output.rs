@@ -18,8 +18,7 @@ model two_heads {
 
 #[test]
 fn two_output_training_step_matches() {
-    let model = lower_source(SOURCE, None, Mode::Train, 3)
-        .unwrap_or_else(|d| panic!("{d:?}"));
+    let model = lower_source(SOURCE, None, Mode::Train, 3).unwrap_or_else(|d| panic!("{d:?}"));
     let scce = Loss { kind: LossKind::SparseCategoricalCrossentropy, from_logits: false };
     let mse = Loss { kind: LossKind::MeanSquaredError, from_logits: false };
     let mut cfg = StepConfig::new(scce, Optimizer::adam(), Vec::new());

@@ -14,9 +14,7 @@ pub fn encode_targets(y: Targets, loss: LossKind, units: usize) -> Result<Target
     let Targets::Classes(labels) = y else { return Ok(y) };
     match loss {
         LossKind::SparseCategoricalCrossentropy => Ok(Targets::Classes(labels)),
-        LossKind::CategoricalCrossentropy => {
-            Ok(Targets::Dense(preprocess::to_categorical(&labels, units)?.into_dyn()))
-        }
+        LossKind::CategoricalCrossentropy => Ok(Targets::Dense(preprocess::to_categorical(&labels, units)?.into_dyn())),
         LossKind::MeanSquaredError | LossKind::MeanAbsoluteError | LossKind::BinaryCrossentropy => {
             let column = labels.mapv(|v| v as f32).insert_axis(ndarray::Axis(1));
             Ok(Targets::Dense(column.into_dyn()))
@@ -37,10 +35,7 @@ mod tests {
             Targets::Classes(array![0, 2, 1])
         );
         let one_hot = encode_targets(ids(), LossKind::CategoricalCrossentropy, 3).unwrap();
-        assert_eq!(
-            one_hot,
-            Targets::Dense(array![[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]].into_dyn())
-        );
+        assert_eq!(one_hot, Targets::Dense(array![[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]].into_dyn()));
         let column = encode_targets(ids(), LossKind::BinaryCrossentropy, 1).unwrap();
         assert_eq!(column, Targets::Dense(array![[0.0], [2.0], [1.0]].into_dyn()));
         let dense = Targets::Dense(array![[0.5], [1.5]].into_dyn());

@@ -386,11 +386,7 @@ impl Model {
 
     /// Keras's `predict` with one array per model input, by name: every
     /// output by name, `[n, output dims…]` each.
-    pub fn predict_named(
-        &mut self,
-        x: &Inputs,
-        batch_size: usize,
-    ) -> Result<Vec<(String, ArrayD<f32>)>, RuntimeError> {
+    pub fn predict_named(&mut self, x: &Inputs, batch_size: usize) -> Result<Vec<(String, ArrayD<f32>)>, RuntimeError> {
         let data = self.bind_named(x, None, "")?;
         let outs = self.predict_bound(&data, batch_size)?;
         Ok(self.name_outputs(outs))
