@@ -12,7 +12,7 @@ use ndarray::ArrayD;
 
 use crate::data::{Features, Targets};
 use crate::error::RuntimeError;
-use crate::fit::Batch;
+use crate::fit::{Batch, Bound, Inputs, TargetSet};
 use crate::model::{CallData, GraphKind, Model};
 
 /// Named gradients, one per trainable variable, in variable order.
@@ -25,9 +25,21 @@ impl Model {
     pub fn compute_gradients(&mut self, x: &Features, y: &Targets) -> Result<(f64, Gradients), RuntimeError> {
         self.compiled_ref()?;
         let bound = self.bind_single(x, Some(y), "x", "y")?;
+        self.gradients_of(&bound)
+    }
+
+    /// [`compute_gradients`](Self::compute_gradients) with arrays by input
+    /// and output name; the loss is the weighted total over the outputs.
+    pub fn compute_gradients_named(&mut self, x: &Inputs, y: &TargetSet) -> Result<(f64, Gradients), RuntimeError> {
+        self.compiled_ref()?;
+        let bound = self.bind_named(x, Some(y), "")?;
+        self.gradients_of(&bound)
+    }
+
+    fn gradients_of(&mut self, bound: &Bound<'_>) -> Result<(f64, Gradients), RuntimeError> {
         let idx: Vec<usize> = (0..bound.len).collect();
         let mut batch = Batch::default();
-        batch.fill(&bound, &idx)?;
+        batch.fill(bound, &idx)?;
         let data = CallData {
             x: &batch.x,
             y: &batch.y,

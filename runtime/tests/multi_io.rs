@@ -136,6 +136,11 @@ fn validation_split_and_train_on_batch_work_with_named_arrays() {
     let logs = model.train_on_batch_named(&x, &y).unwrap();
     assert_eq!(logs.keys().count(), 5);
     assert_eq!(model.iterations(), 11);
+    // The custom loop sees the same weighted total as evaluate (no dropout here).
+    let (loss, grads) = model.compute_gradients_named(&x, &y).unwrap();
+    let logs = model.evaluate_named(&x, &y, 50).unwrap();
+    assert!((loss - logs["loss"]).abs() < 1e-5, "{loss} vs {}", logs["loss"]);
+    assert_eq!(grads.len(), 6);
 }
 
 /// Reordered names bind to the same inputs: order of the given arrays does not matter.

@@ -12,3 +12,4 @@ pub use named::{Inputs, IoSpec, TargetSet};
 pub use train_loop::{FitOptions, ValidationData};
 
 pub(crate) use batches::{Batch, TargetBuffer};
+pub(crate) use named::Bound;
