@@ -157,6 +157,7 @@ fn example_models() {
             optimizer: cfg.optimizer.clone().unwrap_or_else(train::Optimizer::rmsprop),
             metrics: Vec::new(),
             kernel_regularizer: cfg.kernel_regularizer,
+            outputs: Vec::new(),
         };
         let graph = train::gradients(&model, &step).unwrap_or_else(|e| panic!("{stem}.nn: {e}"));
         let (graph, _) = simplify(&graph);

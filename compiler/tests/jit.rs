@@ -368,6 +368,8 @@ mod epilogue;
 mod gemm;
 #[path = "jit/mlp.rs"]
 mod mlp;
+#[path = "jit/multi_output.rs"]
+mod multi_output;
 #[path = "jit/random.rs"]
 mod random;
 

@@ -158,8 +158,9 @@ fn shared_layer_reuses_weights_and_appears_once() {
     assert_eq!(names, ["a", "b", "dense", "concatenate", "dense_1"]);
     assert_eq!(m.layers[0].kind, "InputLayer");
     assert_eq!(m.layers[2].output_shapes.len(), 2, "a shared layer records each application");
-    assert_eq!(m.layers[2].inputs, ["a", "b"]);
-    assert_eq!(m.layers[3].inputs, ["dense", "dense"]);
+    assert_eq!(m.layers[2].inputs, ["a[0][0]", "b[0][0]"]);
+    // Keras's node indices: the shared layer's second call is `dense[1][0]`.
+    assert_eq!(m.layers[3].inputs, ["dense[0][0]", "dense[1][0]"]);
     assert_eq!(m.layers[3].output_shapes[0].keras(), "(None, 32)");
     assert_eq!(m.graph.outputs[0].0, "out");
 }

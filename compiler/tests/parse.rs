@@ -113,6 +113,13 @@ fn check_ast_spans(source: &str, file: &ast::File) {
                     stack.push(lhs);
                     stack.push(rhs);
                 }
+                ExprKind::Map(entries) => {
+                    for (key, value) in entries {
+                        assert_eq!(&source[key.span.range()], key.name);
+                        assert!(e.span.start < key.span.start && value.span.end < e.span.end);
+                        stack.push(value);
+                    }
+                }
                 ExprKind::Neg(inner) => {
                     // Parentheses around a negation stay in its span.
                     assert!(matches!(source.as_bytes()[e.span.start as usize], b'-' | b'('));
@@ -260,6 +267,10 @@ fn token_stream_spacing_is_equivalent() {
         ),
         ("model m { d = \"fashion-mnist\" }", "model m { d = \"fashion-mnist\" }"),
         ("model m { x = 1/255 }", "model m { x = 1 / 255 }"),
+        (
+            "model m {\n  train {\n    loss = { a: mse, b: binary_crossentropy(from_logits = true), }\n    loss_weights = [1.0, 0.2]\n  }\n}",
+            "model m { train { loss = { a : mse , b : binary_crossentropy (from_logits = true) , } loss_weights = [1.0 , 0.2] } }",
+        ),
     ];
     for (written, tokens) in pairs {
         let a = ast::print_file(&parse_ok(written));

@@ -12,7 +12,7 @@ use ndarray::ArrayD;
 
 use crate::data::{Features, Targets};
 use crate::error::RuntimeError;
-use crate::fit::Batch;
+use crate::fit::{Batch, Bound, Inputs, TargetSet};
 use crate::model::{CallData, GraphKind, Model};
 
 /// Named gradients, one per trainable variable, in variable order.
@@ -24,14 +24,25 @@ impl Model {
     /// Weights are not changed.
     pub fn compute_gradients(&mut self, x: &Features, y: &Targets) -> Result<(f64, Gradients), RuntimeError> {
         self.compiled_ref()?;
-        let int_targets = self.check_data(x, Some(y), "x", "y")?;
-        let idx: Vec<usize> = (0..x.len()).collect();
+        let bound = self.bind_single(x, Some(y), "x", "y")?;
+        self.gradients_of(&bound)
+    }
+
+    /// [`compute_gradients`](Self::compute_gradients) with arrays by input
+    /// and output name; the loss is the weighted total over the outputs.
+    pub fn compute_gradients_named(&mut self, x: &Inputs, y: &TargetSet) -> Result<(f64, Gradients), RuntimeError> {
+        self.compiled_ref()?;
+        let bound = self.bind_named(x, Some(y), "")?;
+        self.gradients_of(&bound)
+    }
+
+    fn gradients_of(&mut self, bound: &Bound<'_>) -> Result<(f64, Gradients), RuntimeError> {
+        let idx: Vec<usize> = (0..bound.len).collect();
         let mut batch = Batch::default();
-        batch.fill(x, Some(y), &idx, int_targets)?;
+        batch.fill(bound, &idx)?;
         let data = CallData {
             x: &batch.x,
-            y_f32: &batch.y_f32,
-            y_i32: &batch.y_i32,
+            y: &batch.y,
             grads: &[],
             learning_rate: 0.0,
             step: (self.iterations() + 1) as f32,
@@ -79,8 +90,7 @@ impl Model {
             grads.iter().map(|(n, g)| (n.clone(), g.iter().copied().collect())).collect();
         let data = CallData {
             x: &[],
-            y_f32: &[],
-            y_i32: &[],
+            y: &[],
             grads: &flat,
             learning_rate: learning_rate as f32,
             step: (self.iterations() + 1) as f32,

@@ -40,7 +40,7 @@ pub use callbacks::{
 pub use custom_loop::Gradients;
 pub use engine::{Engine, Executable, InterpEngine, Tensor};
 pub use error::{ModelError, RuntimeError};
-pub use fit::{FitOptions, History, Logs, ValidationData};
+pub use fit::{FitOptions, History, Inputs, IoSpec, Logs, TargetSet, ValidationData};
 pub use jit::{AutoEngine, EngineChoice, JitEngine};
 pub use metrics::{confusion_matrix, predicted_classes};
 pub use model::{CompileOptions, Model};

@@ -23,7 +23,7 @@ use ndarray::{ArrayD, IxDyn};
 use nn_compiler::diag::{render_all, Diagnostic};
 use nn_compiler::ir::{DType, Graph, InputRole, Regularizer, VarKind};
 use nn_compiler::lower::{compile_source, lower_source, CompiledModel, LayerInfo, LoweredModel, Mode};
-use nn_compiler::train::{self, Loss, Metric, Optimizer, Schedule, StepConfig, TrainConfig};
+use nn_compiler::train::{self, Loss, Metric, Optimizer, OutputLoss, Schedule, StepConfig, TrainConfig};
 
 use crate::engine::{Engine, Executable, Tensor};
 use crate::error::{ModelError, RuntimeError};
@@ -46,6 +46,9 @@ pub struct CompileOptions {
     pub metrics: Option<Vec<Metric>>,
     pub kernel_regularizer: Option<Regularizer>,
     pub schedule: Option<Schedule>,
+    /// Per-output losses, weights and metrics (Keras's dicts); `None` takes
+    /// the train block's. An explicit `loss` without these applies to every output.
+    pub outputs: Option<Vec<OutputLoss>>,
 }
 
 /// The graphs a model runs; one prepared executable is cached per kind.
@@ -78,11 +81,11 @@ pub(crate) struct Compiled {
     pub(crate) schedule: Schedule,
 }
 
-/// Per-call data for one graph run; see [`Model::bind_inputs`].
+/// Per-call data for one graph run, bound by [`Model::run_kind`]: the k-th
+/// feature input reads `x[k]`, the k-th target input `y[k]`.
 pub(crate) struct CallData<'a> {
-    pub(crate) x: &'a [f32],
-    pub(crate) y_f32: &'a [f32],
-    pub(crate) y_i32: &'a [i32],
+    pub(crate) x: &'a [Vec<f32>],
+    pub(crate) y: &'a [crate::fit::TargetBuffer],
     pub(crate) grads: &'a [(String, Vec<f32>)],
     pub(crate) learning_rate: f32,
     pub(crate) step: f32,
@@ -193,6 +196,7 @@ impl Model {
                 metrics: Some(c.config.metrics.clone()),
                 kernel_regularizer: c.config.kernel_regularizer,
                 schedule: Some(c.schedule.clone()),
+                outputs: Some(c.config.outputs.clone()),
             })?;
             fresh.set_learning_rate(c.learning_rate)?;
         }
@@ -313,7 +317,12 @@ impl Model {
     /// optimizer state (slots and iteration count).
     pub fn compile(&mut self, opts: CompileOptions) -> Result<(), RuntimeError> {
         let tc = &self.infer.train;
-        let loss = opts.loss.or(tc.loss).ok_or_else(|| {
+        let outputs = match opts.outputs {
+            Some(outputs) => outputs,
+            None if opts.loss.is_some() => Vec::new(),
+            None => tc.output_settings(&self.output_names()),
+        };
+        let loss = opts.loss.or(tc.loss).or(outputs.first().map(|o| o.loss)).ok_or_else(|| {
             RuntimeError::invalid(format!(
                 "model `{}` has no loss: set `loss = …` in its train block or pass CompileOptions {{ loss: Some(…), .. }}",
                 self.name
@@ -324,7 +333,7 @@ impl Model {
         let kernel_regularizer = opts.kernel_regularizer.or(tc.kernel_regularizer);
         let schedule = opts.schedule.or_else(|| tc.schedule.clone()).unwrap_or(Schedule::Constant);
         validate_schedule(&schedule)?;
-        let config = StepConfig { loss, optimizer: optimizer.clone(), metrics, kernel_regularizer };
+        let config = StepConfig { loss, optimizer: optimizer.clone(), metrics, kernel_regularizer, outputs };
         // Build the step once now so configuration errors surface at compile
         // time, as in Keras; engines prepare it lazily, on first use.
         train::training_step(&self.train, &config).map_err(|e| RuntimeError::Compile(e.to_string()))?;
@@ -354,13 +363,13 @@ impl Model {
         self.compiled.as_ref().map(|c| &c.config)
     }
 
-    /// The metric keys reported by `fit`/`evaluate`, `loss` first.
+    /// The keys reported by `fit`/`evaluate`, `loss` first (Keras's names:
+    /// with several outputs also `<output>_loss` and `<output>_<metric>`).
     pub fn metric_names(&self) -> Vec<String> {
-        let mut names = vec!["loss".to_string()];
-        if let Some(c) = &self.compiled {
-            names.extend(c.config.metrics.iter().map(|m| m.key().to_string()));
+        match &self.compiled {
+            Some(c) => train::report_names(&self.train, &c.config).unwrap_or_else(|_| vec!["loss".to_string()]),
+            None => vec!["loss".to_string()],
         }
-        names
     }
 
     /// The base learning rate (what schedules start from).
@@ -471,10 +480,15 @@ impl Model {
         let step = [data.step];
         let prepared = self.cache.get_mut(&kind).unwrap_or_else(|| unreachable!("prepared above"));
         // Integer model inputs (token ids) arrive as f32 features; they must be whole numbers.
-        let int_input = prepared.graph.inputs.iter().find(|d| d.role == InputRole::Feature && d.ty.dtype == DType::I32);
-        let x_i32: Vec<i32> = match int_input {
-            Some(decl) => data
-                .x
+        let mut x_i32: Vec<Vec<i32>> = Vec::new();
+        let features =
+            prepared.graph.inputs.iter().filter(|d| d.role == InputRole::Feature && !d.name.starts_with("grad:"));
+        for (decl, x) in features.zip(data.x) {
+            if decl.ty.dtype != DType::I32 {
+                x_i32.push(Vec::new());
+                continue;
+            }
+            let ids = x
                 .iter()
                 .map(|&v| {
                     if v.is_finite() && v.fract() == 0.0 && v.abs() < 2_147_483_648.0 {
@@ -486,9 +500,12 @@ impl Model {
                         )))
                     }
                 })
-                .collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        };
+                .collect::<Result<_, _>>()?;
+            x_i32.push(ids);
+        }
+        let missing =
+            |what: &str, name: &str| RuntimeError::Engine(format!("no {what} data was bound for graph input `{name}`"));
+        let (mut feature, mut target) = (0, 0);
         let mut inputs = Vec::with_capacity(prepared.graph.inputs.len());
         for decl in &prepared.graph.inputs {
             let t = if let Some(var) = decl.name.strip_prefix("grad:") {
@@ -498,10 +515,22 @@ impl Model {
                 Tensor::F32(g.as_slice())
             } else {
                 match decl.role {
-                    InputRole::Feature if decl.ty.dtype == DType::I32 => Tensor::I32(&x_i32),
-                    InputRole::Feature => Tensor::F32(data.x),
-                    InputRole::Target if decl.ty.dtype == DType::I32 => Tensor::I32(data.y_i32),
-                    InputRole::Target => Tensor::F32(data.y_f32),
+                    InputRole::Feature => {
+                        let k = feature;
+                        feature += 1;
+                        match decl.ty.dtype {
+                            DType::I32 => Tensor::I32(x_i32.get(k).ok_or_else(|| missing("feature", &decl.name))?),
+                            DType::F32 => Tensor::F32(data.x.get(k).ok_or_else(|| missing("feature", &decl.name))?),
+                        }
+                    }
+                    InputRole::Target => {
+                        let buf = data.y.get(target).ok_or_else(|| missing("target", &decl.name))?;
+                        target += 1;
+                        match decl.ty.dtype {
+                            DType::I32 => Tensor::I32(&buf.i32),
+                            DType::F32 => Tensor::F32(&buf.f32),
+                        }
+                    }
                     InputRole::LearningRate => Tensor::F32(&lr),
                     InputRole::Step => Tensor::F32(&step),
                     InputRole::SampleWeight => Tensor::F32(&data.ones[..batch.min(data.ones.len())]),

@@ -4,7 +4,9 @@
 //! between rows, cells padded by one space, long cells word-wrapped and words
 //! that cannot fit cut with `…`. Sequential-like models get three columns
 //! (inner widths 33/24/15); models with branches, several inputs or shared
-//! layers get four (21/19/12/19) with "Connected to". Sizes are f32 bytes in
+//! layers get four (21/19/12/19) with "Connected to" (`shared[1][0]`: the
+//! second call of a shared layer, whose row shows its first call's output
+//! shape, as Keras's does). Sizes are f32 bytes in
 //! Keras's units (`397.54 KB`). The optimizer line appears once the optimizer
 //! has state, as in Keras (its count includes the iteration counter and the
 //! learning-rate variable).
@@ -57,7 +59,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     for (i, layer) in input.layers.iter().enumerate() {
         rows.push([
             format!("{} ({})", layer.name, layer.kind),
-            output_shapes(&layer.output_shapes),
+            layer.output_shapes.first().map_or_else(String::new, Shape::keras),
             group_thousands(input.layer_params[i] as u64),
             connections(layer),
         ]);
@@ -117,14 +119,7 @@ fn connections(layer: &LayerInfo) -> String {
     if layer.inputs.is_empty() {
         return "-".to_string();
     }
-    layer.inputs.iter().map(|name| format!("{name}[0][0]")).collect::<Vec<_>>().join(", ")
-}
-
-fn output_shapes(shapes: &[Shape]) -> String {
-    match shapes {
-        [one] => one.keras(),
-        many => format!("[{}]", many.iter().map(Shape::keras).collect::<Vec<_>>().join(", ")),
-    }
+    layer.inputs.join(", ")
 }
 
 /// `101770` → `101,770`.

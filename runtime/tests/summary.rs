@@ -89,3 +89,33 @@ fn optimizer_params_appear_after_training() {
     assert!(s.ends_with(" Optimizer params: 203,542 (795.09 KB)\n"), "{s}");
     assert!(s.contains(" Total params: 305,312 (1.16 MB)\n"), "{s}");
 }
+
+/// The two-tower model of docs/language.md with a second output: a shared
+/// layer appears once, with its first call's output shape, and its second
+/// call is `dense[1][0]` in "Connected to". The golden is Keras 3's own
+/// output (tests/keras/make_summary_goldens.py).
+const TWO_TOWERS: &str = r#"
+model two_towers {
+    input a: [32]
+    input b: [32]
+    shared = dense(16, activation = relu)
+    h1 = shared(a)
+    h2 = shared(b)
+    m = concatenate(h1, h2)
+    out = dense(1, activation = sigmoid)(m)
+    score = dense(3)(m)
+    output out, score
+}
+"#;
+
+#[test]
+fn shared_layer_summary_matches_keras_row_by_row() {
+    let model = Model::from_source(TWO_TOWERS, None).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keras/two_towers.summary");
+    let keras = std::fs::read_to_string(path).unwrap();
+    let ours = model.summary();
+    for (i, (want, got)) in keras.lines().zip(ours.lines()).enumerate() {
+        assert_eq!(got, want, "line {}:\n{ours}", i + 1);
+    }
+    assert_eq!(ours.lines().count(), keras.lines().count(), "\n{ours}");
+}

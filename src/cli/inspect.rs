@@ -67,7 +67,8 @@ fn lower_file(file: &SourceFile, model: Option<&str>, mode: Mode) -> Result<Lowe
 }
 
 fn step_config(model: &LoweredModel) -> Result<StepConfig, String> {
-    nn_compiler::train::step_config_from(&model.train, &model.name)
+    let outputs: Vec<String> = model.graph.outputs.iter().map(|(name, _)| name.clone()).collect();
+    nn_compiler::train::step_config_from(&model.train, &outputs, &model.name)
 }
 
 fn build_graph(file: &SourceFile, model: Option<&str>, which: Graph) -> Result<nn_compiler::ir::Graph, String> {

@@ -403,7 +403,7 @@ fn step_config(session: &mut Session, name: &str) -> Result<StepConfig, String> 
     if let Some(cfg) = model.step_config() {
         return Ok(cfg.clone());
     }
-    nn_compiler::train::step_config_from(model.train_config(), name)
+    nn_compiler::train::step_config_from(model.train_config(), &model.output_names(), name)
 }
 
 fn lowered(session: &Session, name: &str, mode: Mode) -> Result<nn_compiler::lower::LoweredModel, String> {

@@ -132,6 +132,9 @@ pub enum ExprKind {
         rhs: Box<Expr>,
     },
     Neg(Box<Expr>),
+    /// `{ key: value, … }`, the value of a per-output `train` setting
+    /// (`loss = { out1: mse }`); the grammar allows it nowhere else.
+    Map(Vec<(Ident, Expr)>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

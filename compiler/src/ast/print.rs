@@ -85,5 +85,9 @@ pub(crate) fn expr(e: &Expr) -> String {
         }
         ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", expr(lhs), op.symbol(), expr(rhs)),
         ExprKind::Neg(inner) => format!("(-{})", expr(inner)),
+        ExprKind::Map(entries) => {
+            let items: Vec<String> = entries.iter().map(|(k, v)| format!("{}: {}", k.name, expr(v))).collect();
+            format!("{{{}}}", items.join(", "))
+        }
     }
 }

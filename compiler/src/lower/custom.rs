@@ -175,9 +175,8 @@ impl<'a> Lowerer<'a> {
         self.scopes.pop();
         let Some(out) = result? else { return Err(poisoned(span)) };
         let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
-        let name = self.instances[inst].name.clone();
-        self.record(inst, &xs, out.id, def_name);
-        Ok(Tensor { id: out.id, source: Some(name) })
+        let source = self.record(inst, &xs, out.id, def_name);
+        Ok(Tensor { id: out.id, source })
     }
 
     /// Runs the body; `Ok(None)` when an error inside was already reported.

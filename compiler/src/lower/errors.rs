@@ -97,6 +97,12 @@ pub const UNKNOWN_SCHEDULE: &str = "E0146";
 pub const LOSS_OUTPUT: &str = "E0147";
 /// A `train` key given twice, or two keys that exclude each other.
 pub const TRAIN_CONFLICT: &str = "E0148";
+/// A per-output `train` setting names a value that is not a model output.
+pub const TRAIN_OUTPUT: &str = "E0149";
+/// Per-output `train` settings that leave an output out or do not match the
+/// outputs (an output without a loss, a weight list of the wrong length, a
+/// plain metric list on a model with several outputs).
+pub const TRAIN_OUTPUTS: &str = "E0150";
 
 /// Not a user-facing code: an error whose cause was already reported. It
 /// travels like an error (so evaluation stops) but is never shown.

@@ -53,6 +53,7 @@ impl<'a> Lowerer<'a> {
                 self.binary(*op, a, b, span)?
             }
             ExprKind::Call { callee, args } => return self.call(callee, args, span),
+            ExprKind::Map(_) => return Err(super::values::misplaced_map(span)),
         };
         Ok(Sv::new(value, span))
     }

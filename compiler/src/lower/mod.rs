@@ -76,11 +76,13 @@ pub struct LayerInfo {
     pub name: String,
     /// Keras class name: `Dense`, `Flatten`, `InputLayer`, or the custom layer's name.
     pub kind: String,
-    /// Output shape(s), batch dimension included.
+    /// Output shape of each call, batch dimension included (a shared layer
+    /// has one per call).
     pub output_shapes: Vec<Shape>,
     /// Variables this layer owns (a shared layer owns them once).
     pub vars: Vec<VarId>,
-    /// Names of the layers whose outputs feed this one (graph models' "Connected to").
+    /// The layer calls whose outputs feed this one, as Keras's "Connected
+    /// to" names them: `dense[0][0]`, `shared[1][0]` (layer, call, tensor).
     pub inputs: Vec<String>,
     pub span: Span,
 }

@@ -191,15 +191,16 @@ impl<'a> Lowerer<'a> {
                 span,
             });
         }
-        Tensor { id, source: Some(name.name.clone()) }
+        Tensor { id, source: Some(format!("{}[0][0]", name.name)) }
     }
 
-    /// Records one application of `inst` in its `summary()` row.
-    pub fn record(&mut self, inst: usize, inputs: &[Tensor], out: NodeId, kind: &str) {
+    /// Records one application of `inst` in its `summary()` row; returns the
+    /// Keras connection text of its output (`shared[1][0]` for the second call).
+    pub fn record(&mut self, inst: usize, inputs: &[Tensor], out: NodeId, kind: &str) -> Option<String> {
         let shape = self.g.shape(out).clone();
         let sources: Vec<String> = inputs.iter().filter_map(|t| t.source.clone()).collect();
         self.reserve_row(inst, kind);
-        let Some(row) = self.instances[inst].row else { return };
+        let row = self.instances[inst].row?;
         let vars = self.instances[inst].vars.clone();
         let r = &mut self.rows[row];
         r.output_shapes.push(shape);
@@ -207,6 +208,7 @@ impl<'a> Lowerer<'a> {
         // One entry per incoming tensor, as Keras's "Connected to" lists
         // `dense[0][0], dense[1][0]` for two outputs of one shared layer.
         r.inputs.extend(sources);
+        Some(format!("{}[{}][0]", r.name, r.output_shapes.len() - 1))
     }
 
     /// Creates the summary row of a layer instance if it has none yet. Custom

@@ -219,7 +219,7 @@ impl<'a> Lowerer<'a> {
             // The single input starts the sequential chain; if its declaration
             // failed, the chain starts poisoned and stays quiet.
             let start = match inputs.as_slice() {
-                [(_, id)] => Value::Tensor(Tensor { id: *id, source: Some(only.name.clone()) }),
+                [(_, id)] => Value::Tensor(Tensor { id: *id, source: Some(format!("{}[0][0]", only.name)) }),
                 _ => Value::Poison,
             };
             self.set_current(Sv::new(start, only.span));
@@ -240,8 +240,9 @@ impl<'a> Lowerer<'a> {
         }
         let train = match &m.train {
             Some(block) => {
-                let shapes: Vec<_> = self.g.outputs.iter().map(|(_, id)| self.g.shape(*id).clone()).collect();
-                let (cfg, diags) = super::train_block::lower(block, &shapes);
+                let outputs: Vec<_> =
+                    self.g.outputs.iter().map(|(name, id)| (name.clone(), self.g.shape(*id).clone())).collect();
+                let (cfg, diags) = super::train_block::lower(block, &outputs);
                 self.diags.extend(diags);
                 cfg
             }

@@ -6,7 +6,7 @@ use super::args::{bind, opt, Param};
 use super::errors::*;
 use super::init::{callish, regularizer};
 use super::values::{self, eval_const, ArgVal, Sv, Value};
-use crate::ast::TrainBlock;
+use crate::ast::{Expr, ExprKind, Ident, TrainBlock};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, Shape};
 use crate::train::{Loss, LossKind, Metric, Optimizer, Schedule, TrainConfig, Validation};
@@ -14,6 +14,7 @@ use crate::train::{Loss, LossKind, Metric, Optimizer, Schedule, TrainConfig, Val
 pub const KEYS: &[&str] = &[
     "optimizer",
     "loss",
+    "loss_weights",
     "metrics",
     "batch_size",
     "epochs",
@@ -52,12 +53,13 @@ const METRICS: &[&str] = &[
 ];
 const SCHEDULES: &[&str] = &["exponential_decay", "polynomial_decay", "step_decay", "linear_epoch_decay"];
 
-/// Lowers a `train` block; `outputs` are the model's output shapes.
-pub fn lower(block: &TrainBlock, outputs: &[Shape]) -> (TrainConfig, Vec<Diagnostic>) {
+/// Lowers a `train` block; `outputs` are the model's outputs (name, shape).
+pub fn lower(block: &TrainBlock, outputs: &[(String, Shape)]) -> (TrainConfig, Vec<Diagnostic>) {
     let mut cfg = TrainConfig::default();
     let mut diags = Vec::new();
     let mut seen: Vec<(&str, Span)> = Vec::new();
-    let mut loss_span = None;
+    let mut loss_spans: Vec<(String, Span)> = Vec::new();
+    let mut loss_map_span = None;
     for entry in &block.entries {
         let key = entry.key.name.as_str();
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
@@ -69,12 +71,21 @@ pub fn lower(block: &TrainBlock, outputs: &[Shape]) -> (TrainConfig, Vec<Diagnos
             continue;
         }
         seen.push((key, entry.key.span));
-        let result = eval_const(&entry.value).and_then(|v| set(&mut cfg, key, &v, entry.key.span));
+        let result = match (&entry.value.kind, key) {
+            (ExprKind::Map(items), "loss" | "loss_weights" | "metrics") => {
+                per_output(&mut cfg, key, items, outputs, &mut loss_spans)
+            }
+            (_, "loss_weights") => weight_list(&mut cfg, &entry.value, outputs),
+            _ => eval_const(&entry.value).and_then(|v| set(&mut cfg, key, &v, entry.key.span)),
+        };
         if let Err(d) = result {
             diags.push(d);
         }
         if key == "loss" {
-            loss_span = Some(entry.value.span);
+            match entry.value.kind {
+                ExprKind::Map(_) => loss_map_span = Some(entry.value.span),
+                _ => loss_spans = outputs.iter().map(|(name, _)| (name.clone(), entry.value.span)).collect(),
+            }
         }
     }
     let split = seen.iter().find(|(k, _)| *k == "validation_split");
@@ -87,12 +98,145 @@ pub fn lower(block: &TrainBlock, outputs: &[Shape]) -> (TrainConfig, Vec<Diagnos
                 .with_help("keep one of them"),
         );
     }
-    if let (Some(loss), Some(span), [out]) = (cfg.loss, loss_span, outputs) {
-        if let Some(d) = loss_mismatch(loss, out, span) {
-            diags.push(d);
+    if let (Some(span), true) = (loss_map_span, diags.is_empty()) {
+        let given: Vec<&str> = cfg.output_losses.iter().map(|(n, _)| n.as_str()).collect();
+        let missing: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).filter(|n| !given.contains(n)).collect();
+        if !missing.is_empty() {
+            let list = missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            diags.push(
+                Diagnostic::error(TRAIN_OUTPUTS, format!("output {list} has no loss"), span)
+                    .with_label("every output needs a loss here")
+                    .with_help(format!("add `{}: <loss>` to the map, or give one loss for every output", missing[0])),
+            );
+        }
+    }
+    if outputs.len() > 1 && !cfg.metrics.is_empty() {
+        if let Some((_, span)) = seen.iter().find(|(k, _)| *k == "metrics") {
+            diags.push(
+                Diagnostic::error(
+                    TRAIN_OUTPUTS,
+                    format!("the model has {} outputs, so metrics must say which output they watch", outputs.len()),
+                    *span,
+                )
+                .with_label("a plain list does not name an output")
+                .with_help(format!("write `metrics = {{ {}: [...] }}`", outputs[0].0)),
+            );
+        }
+    }
+    // Each output's loss against that output's shape.
+    let losses: Vec<(String, Loss)> = if cfg.output_losses.is_empty() {
+        cfg.loss.iter().flat_map(|l| outputs.iter().map(move |(n, _)| (n.clone(), *l))).collect()
+    } else {
+        cfg.output_losses.clone()
+    };
+    let mut reported: Vec<Span> = Vec::new();
+    for (name, loss) in losses {
+        let shape = outputs.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
+        let span = loss_spans.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
+        if let (Some(shape), Some(span)) = (shape, span) {
+            // A single loss over several outputs reports one mismatch at its span.
+            if reported.contains(&span) {
+                continue;
+            }
+            let named = if outputs.len() > 1 { Some(name.as_str()) } else { None };
+            if let Some(d) = loss_mismatch(loss, shape, span, named) {
+                reported.push(span);
+                diags.push(d);
+            }
         }
     }
     (cfg, diags)
+}
+
+/// The output named by a map key, or a diagnostic with the closest name.
+fn output_key<'o>(key: &Ident, outputs: &'o [(String, Shape)], setting: &str) -> Result<&'o str, Diagnostic> {
+    if let Some((name, _)) = outputs.iter().find(|(n, _)| *n == key.name) {
+        return Ok(name);
+    }
+    let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+    let mut d =
+        Diagnostic::error(TRAIN_OUTPUT, format!("`{}` in {setting} is not an output of the model", key.name), key.span)
+            .with_label("not a model output")
+            .with_note(format!("outputs: {}", names.join(", ")));
+    if let Some(h) = suggest(&key.name, names.iter().copied()) {
+        d = d.with_help(h);
+    }
+    Err(d)
+}
+
+/// `loss = { out: … }`, `loss_weights = { out: … }`, `metrics = { out: […] }`.
+fn per_output(
+    cfg: &mut TrainConfig,
+    key: &str,
+    items: &[(Ident, Expr)],
+    outputs: &[(String, Shape)],
+    loss_spans: &mut Vec<(String, Span)>,
+) -> Result<(), Diagnostic> {
+    let g = &Graph::new();
+    let mut seen: Vec<&Ident> = Vec::new();
+    for (k, value) in items {
+        let name = output_key(k, outputs, key)?.to_string();
+        if let Some(first) = seen.iter().find(|s| s.name == k.name) {
+            return Err(Diagnostic::error(TRAIN_CONFLICT, format!("`{}` is set twice in {key}", k.name), k.span)
+                .with_label("set again here")
+                .with_secondary(first.span, "first set here"));
+        }
+        seen.push(k);
+        let v = eval_const(value)?;
+        match key {
+            "loss" => {
+                cfg.output_losses.push((name.clone(), loss(&v, g)?));
+                loss_spans.push((name, value.span));
+            }
+            "loss_weights" => {
+                let w = values::number_in(&v, "loss_weights", "at least 0", |x| x >= 0.0, g).map_err(train_err)?;
+                cfg.loss_weights.push((name, w));
+            }
+            _ => cfg.output_metrics.push((name, metric_list(&v, g)?)),
+        }
+    }
+    Ok(())
+}
+
+/// `loss_weights = [1.0, 0.2]`: one weight per output, in output order.
+fn weight_list(cfg: &mut TrainConfig, value: &Expr, outputs: &[(String, Shape)]) -> Result<(), Diagnostic> {
+    let g = &Graph::new();
+    let v = eval_const(value)?;
+    let items = match &v.value {
+        Value::List(items) => items.clone(),
+        _ if outputs.len() == 1 => vec![v.clone()],
+        _ => {
+            return Err(Diagnostic::error(
+                TRAIN_TYPE,
+                format!("loss_weights expects a list or a map but found {}", v.value.describe(g)),
+                v.span,
+            )
+            .with_label("expected `[w1, w2, …]` or `{ output: w, … }`"))
+        }
+    };
+    if items.len() != outputs.len() {
+        let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(Diagnostic::error(
+            TRAIN_OUTPUTS,
+            format!("loss_weights has {} value(s) but the model has {} output(s)", items.len(), outputs.len()),
+            v.span,
+        )
+        .with_label("one weight per output, in output order")
+        .with_note(format!("outputs: {}", names.join(", "))));
+    }
+    for (item, (name, _)) in items.iter().zip(outputs) {
+        let w = values::number_in(item, "loss_weights", "at least 0", |x| x >= 0.0, g).map_err(train_err)?;
+        cfg.loss_weights.push((name.clone(), w));
+    }
+    Ok(())
+}
+
+fn metric_list(v: &Sv, g: &Graph) -> Result<Vec<Metric>, Diagnostic> {
+    let items = match &v.value {
+        Value::List(items) => items.clone(),
+        _ => vec![v.clone()],
+    };
+    items.iter().map(|m| metric(m, g)).collect()
 }
 
 fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), Diagnostic> {
@@ -100,13 +244,7 @@ fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), D
     match key {
         "optimizer" => cfg.optimizer = Some(optimizer(v, g)?),
         "loss" => cfg.loss = Some(loss(v, g)?),
-        "metrics" => {
-            let items = match &v.value {
-                Value::List(items) => items.clone(),
-                _ => vec![v.clone()],
-            };
-            cfg.metrics = items.iter().map(|m| metric(m, g)).collect::<Result<_, _>>()?;
-        }
+        "metrics" => cfg.metrics = metric_list(v, g)?,
         "batch_size" => cfg.batch_size = Some(values::positive(v, "batch_size", g).map_err(train_err)?),
         "epochs" => cfg.epochs = Some(values::positive(v, "epochs", g).map_err(train_err)?),
         "shuffle" => cfg.shuffle = Some(values::boolean(v, "shuffle", g).map_err(train_err)?),
@@ -321,10 +459,14 @@ fn schedule(v: &Sv, g: &Graph) -> Result<Schedule, Diagnostic> {
     })
 }
 
-/// Mismatches that are certain from the output shape alone.
-fn loss_mismatch(loss: Loss, out: &Shape, span: Span) -> Option<Diagnostic> {
+/// Mismatches that are certain from the output shape alone; `output` names
+/// the output when the model has several.
+fn loss_mismatch(loss: Loss, out: &Shape, span: Span, output: Option<&str>) -> Option<Diagnostic> {
     let last = out.0.last().and_then(|d| d.known());
-    let per = per_sample(out);
+    let per = match output {
+        Some(name) => format!("{} from `{name}`", per_sample(out)),
+        None => per_sample(out),
+    };
     match (loss.kind, last) {
         (LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy, Some(1)) if out.rank() >= 2 => Some(
             Diagnostic::error(

@@ -13,10 +13,11 @@ use crate::ast::{self, BinOp};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, NodeId};
 
-/// A tensor and the layer row that produced it (for "Connected to").
+/// A tensor and the layer call that produced it (for "Connected to").
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
     pub id: NodeId,
+    /// Keras's text for that call's output: `dense[0][0]`, `shared[1][0]`.
     pub source: Option<String>,
 }
 
@@ -155,8 +156,20 @@ pub fn eval_const(e: &ast::Expr) -> Result<Sv, Diagnostic> {
                 .collect::<Result<_, Diagnostic>>()?;
             Value::Call { name, args }
         }
+        K::Map(_) => return Err(misplaced_map(e.span)),
     };
     Ok(Sv::new(v, e.span))
+}
+
+/// A map `{ … }` where only a single value fits.
+pub fn misplaced_map(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        TRAIN_TYPE,
+        "a map `{ … }` is only allowed as the whole value of loss, loss_weights or metrics",
+        span,
+    )
+    .with_label("map not allowed here")
+    .with_help("write one value here, or move the per-output settings to a top-level `loss = { out: … }`")
 }
 
 fn bad_operand(op: &str, v: &Value, span: Span) -> Diagnostic {

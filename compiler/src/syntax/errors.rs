@@ -142,6 +142,7 @@ fn expected_words(positives: &[Rule], tokens: &[String]) -> Vec<String> {
             Rule::call_args => add("`(`"),
             Rule::param => add("a parameter name"),
             Rule::train_entry => add("a setting `KEY = VALUE`"),
+            Rule::map => add("an expression or a map `{ output: value, … }`"),
             Rule::pow | Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul => add("an operator"),
             Rule::expr
             | Rule::operand

@@ -231,11 +231,24 @@ impl Builder {
             let entry_span = self.span(&p);
             let mut inner = p.into_inner();
             let (Some(key), Some(value)) = (inner.next(), inner.next()) else { continue };
-            if let Some(value) = self.expr(value) {
+            let value = if value.as_rule() == Rule::map { self.map(value) } else { self.expr(value) };
+            if let Some(value) = value {
                 entries.push(TrainEntry { key: ident(key), value, span: entry_span });
             }
         }
         TrainBlock { entries, span }
+    }
+
+    /// `{ key: expr, … }`; each value is an ordinary (depth-checked) expression.
+    fn map(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
+        let span = self.span(&pair);
+        let mut entries = Vec::new();
+        for entry in pair.into_inner() {
+            let mut inner = entry.into_inner();
+            let (key, value) = (inner.next()?, inner.next()?);
+            entries.push((ident(key), self.expr(value)?));
+        }
+        Some(Expr { kind: ExprKind::Map(entries), span })
     }
 
     fn shape(&mut self, pair: Pair<'_, Rule>) -> Option<ShapeExpr> {

@@ -13,8 +13,17 @@ use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainError {
-    /// Training needs exactly one model output to attach the loss to.
+    /// Training needs a model output to attach the loss to.
     OutputCount { names: Vec<String> },
+    /// A per-output setting names an output the model does not have.
+    UnknownOutput { name: String, outputs: Vec<String> },
+    /// Per-output losses were given but one output has none.
+    MissingOutputLoss { output: String, outputs: Vec<String> },
+    /// A plain metric list on a model with several outputs (Keras needs to
+    /// know which output each metric watches).
+    MetricsNeedOutput { outputs: Vec<String> },
+    /// A loss weight that is negative or not finite.
+    LossWeight { output: String, weight: f64 },
     /// The model output is not an f32 tensor.
     OutputDType { output: String, dtype: DType },
     /// The loss needs a `(batch, classes)`-style output.
@@ -65,6 +74,27 @@ impl fmt::Display for TrainError {
                 names.len(),
                 names.join(", ")
             ),
+            UnknownOutput { name, outputs } => write!(
+                f,
+                "`{name}` is not an output of the model; its outputs are {}",
+                outputs.join(", ")
+            ),
+            MissingOutputLoss { output, outputs } => write!(
+                f,
+                "output `{output}` has no loss; per-output losses must name every output ({})",
+                outputs.join(", ")
+            ),
+            MetricsNeedOutput { outputs } => write!(
+                f,
+                "the model has {} outputs ({}), so metrics must say which output they watch: \
+                 metrics = {{ {}: [...] }}",
+                outputs.len(),
+                outputs.join(", "),
+                outputs.first().map_or("out", String::as_str)
+            ),
+            LossWeight { output, weight } => {
+                write!(f, "the loss weight of output `{output}` is {weight}; it must be finite and >= 0")
+            }
             OutputDType { output, dtype } => write!(
                 f,
                 "the model output `{output}` is {} but losses need f32 values; cast or remove the last op",

@@ -6,17 +6,21 @@ use super::{gradients, Optimizer, StepConfig, TrainConfig};
 use crate::ir::NodeId;
 use crate::lower::LoweredModel;
 
-/// The training configuration a `train` block gives, with Keras's `compile`
-/// defaults for what it leaves out (optimizer rmsprop). The loss has no
-/// default, as in Keras.
-pub fn step_config_from(train: &TrainConfig, model_name: &str) -> Result<StepConfig, String> {
-    let loss =
-        train.loss.ok_or_else(|| format!("model `{model_name}` has no loss: add `loss = …` to its train block"))?;
+/// The training configuration a `train` block gives for a model with
+/// `outputs`, with Keras's `compile` defaults for what it leaves out
+/// (optimizer rmsprop). The loss has no default, as in Keras.
+pub fn step_config_from(train: &TrainConfig, outputs: &[String], model_name: &str) -> Result<StepConfig, String> {
+    let heads = train.output_settings(outputs);
+    let loss = train
+        .loss
+        .or(heads.first().map(|h| h.loss))
+        .ok_or_else(|| format!("model `{model_name}` has no loss: add `loss = …` to its train block"))?;
     Ok(StepConfig {
         loss,
         optimizer: train.optimizer.clone().unwrap_or_else(Optimizer::rmsprop),
         metrics: train.metrics.clone(),
         kernel_regularizer: train.kernel_regularizer,
+        outputs: heads,
     })
 }
 

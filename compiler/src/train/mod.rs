@@ -25,4 +25,4 @@ pub use data_source::TableOptions;
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
 pub use spec::*;
-pub use step::{apply_gradients, evaluation, gradients, training_step, StepConfig};
+pub use step::{apply_gradients, evaluation, gradients, report_names, training_step, StepConfig};

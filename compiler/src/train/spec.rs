@@ -124,6 +124,45 @@ impl Metric {
     }
 }
 
+/// How one model output is trained: its loss, the weight of that loss in the
+/// total, and the metrics reported for it (Keras's per-output `compile`
+/// arguments).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputLoss {
+    pub output: String,
+    pub loss: Loss,
+    pub weight: f64,
+    pub metrics: Vec<Metric>,
+}
+
+impl TrainConfig {
+    /// The per-output settings this block gives for a model with outputs
+    /// `outputs`, or an empty list when it gives none (a single `loss`, and
+    /// `metrics` as a plain list). A single loss with weights or a metrics
+    /// map applies to every output, as in Keras.
+    pub fn output_settings(&self, outputs: &[String]) -> Vec<OutputLoss> {
+        let per_output = !self.output_losses.is_empty();
+        if !per_output && self.loss_weights.is_empty() && self.output_metrics.is_empty() {
+            return Vec::new();
+        }
+        let weight = |name: &str| self.loss_weights.iter().find(|(n, _)| n == name).map_or(1.0, |(_, w)| *w);
+        let metrics = |name: &str| {
+            self.output_metrics.iter().find(|(n, _)| n == name).map(|(_, m)| m.clone()).unwrap_or_default()
+        };
+        outputs
+            .iter()
+            .filter_map(|name| {
+                let loss = if per_output {
+                    self.output_losses.iter().find(|(n, _)| n == name).map(|(_, l)| *l)?
+                } else {
+                    self.loss?
+                };
+                Some(OutputLoss { output: name.clone(), loss, weight: weight(name), metrics: metrics(name) })
+            })
+            .collect()
+    }
+}
+
 /// A learning-rate schedule, evaluated by the runtime per step or epoch and
 /// fed to the step function as its learning-rate input.
 #[derive(Clone, Debug, PartialEq)]
@@ -166,8 +205,17 @@ pub enum Validation {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct TrainConfig {
     pub optimizer: Option<Optimizer>,
+    /// One loss for every output (`loss = mse`).
     pub loss: Option<Loss>,
+    /// `loss = { out1: …, out2: … }`, in the order written; every model
+    /// output has an entry (lowering checks it).
+    pub output_losses: Vec<(String, Loss)>,
+    /// `loss_weights`, resolved to output names (a list is given in output order).
+    pub loss_weights: Vec<(String, f64)>,
+    /// One metric list for a single-output model (`metrics = [accuracy]`).
     pub metrics: Vec<Metric>,
+    /// `metrics = { out1: [accuracy], … }`.
+    pub output_metrics: Vec<(String, Vec<Metric>)>,
     pub batch_size: Option<usize>,
     pub epochs: Option<usize>,
     pub shuffle: Option<bool>,

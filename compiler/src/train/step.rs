@@ -2,22 +2,27 @@
 //! custom-loop gradient graph and the gradient-application graph.
 //!
 //! Contract of every graph built here (the runtime binds by it):
-//! - inputs: the model's inputs in order, then `target` (role `Target`;
-//!   i32 class ids for sparse categorical cross-entropy, else f32 shaped like
-//!   the output), then, for graphs that update weights, `learning_rate` (f32
-//!   scalar) and `step` (f32 scalar, the 1-based iteration count; a model
-//!   that already has a `Step` input, for dropout, keeps it and it is reused).
+//! - inputs: the model's inputs in order, then one target input per model
+//!   output, in output order (role `Target`; i32 class ids for sparse
+//!   categorical cross-entropy, else f32 shaped like the output), named
+//!   `target` for a single-output model and after its output otherwise; then,
+//!   for graphs that update weights, `learning_rate` (f32 scalar) and `step`
+//!   (f32 scalar, the 1-based iteration count; a model that already has a
+//!   `Step` input, for dropout, keeps it and it is reused).
 //! - vars: the model's variables unchanged and in order, then the optimizer's
 //!   slots (see `optimizer.rs`).
-//! - outputs: `loss` first (the batch mean plus regularization penalties, as
-//!   Keras reports it), then the metrics by [`Metric::key`]; evaluation also
-//!   returns the model outputs after them.
+//! - outputs: `loss` first (the weighted sum of the per-output batch means
+//!   plus regularization penalties, as Keras reports it); for several outputs
+//!   then `<output>_loss` per output (unweighted, without penalties); then the
+//!   metrics, by [`Metric::key`] (prefixed `<output>_` for several outputs).
+//!   These are [`report_names`]. Evaluation also returns the model outputs
+//!   after them.
 //! - updates: the model's own updates (e.g. moving statistics) are kept by
 //!   the graphs that run the training-mode forward pass; optimizer updates
 //!   follow them.
 
 use super::error::TrainError;
-use super::spec::{Loss, Metric, Optimizer};
+use super::spec::{Loss, Metric, Optimizer, OutputLoss};
 use super::{loss, metric, optimizer, regularize};
 use crate::ir::{Graph, InputRole, NodeId, Op, Origin, Regularizer, Shape, TensorType, VarDecl, VarId};
 use crate::lower::LoweredModel;
@@ -33,6 +38,67 @@ pub struct StepConfig {
     pub metrics: Vec<Metric>,
     /// Applied to every trainable `…/kernel` variable without a regularizer.
     pub kernel_regularizer: Option<Regularizer>,
+    /// Per-output losses, weights and metrics (Keras's dicts). Empty: `loss`
+    /// applies to every output with weight 1, and `metrics` to the only one.
+    pub outputs: Vec<OutputLoss>,
+}
+
+impl StepConfig {
+    /// A single loss and metric list, no per-output settings.
+    pub fn new(loss: Loss, optimizer: Optimizer, metrics: Vec<Metric>) -> StepConfig {
+        StepConfig { loss, optimizer, metrics, kernel_regularizer: None, outputs: Vec::new() }
+    }
+
+    /// How each of the model's outputs (by name, in order) is trained.
+    pub fn heads(&self, outputs: &[String]) -> R<Vec<OutputLoss>> {
+        if outputs.is_empty() {
+            return Err(TrainError::OutputCount { names: Vec::new() });
+        }
+        if let Some(unknown) = self.outputs.iter().find(|o| !outputs.contains(&o.output)) {
+            return Err(TrainError::UnknownOutput { name: unknown.output.clone(), outputs: outputs.to_vec() });
+        }
+        if outputs.len() > 1 && !self.metrics.is_empty() {
+            return Err(TrainError::MetricsNeedOutput { outputs: outputs.to_vec() });
+        }
+        let mut heads = Vec::with_capacity(outputs.len());
+        for name in outputs {
+            let mut head = match (self.outputs.is_empty(), self.outputs.iter().find(|o| &o.output == name)) {
+                (_, Some(given)) => given.clone(),
+                (true, None) => OutputLoss { output: name.clone(), loss: self.loss, weight: 1.0, metrics: Vec::new() },
+                (false, None) => {
+                    return Err(TrainError::MissingOutputLoss { output: name.clone(), outputs: outputs.to_vec() })
+                }
+            };
+            if !(head.weight.is_finite() && head.weight >= 0.0) {
+                return Err(TrainError::LossWeight { output: name.clone(), weight: head.weight });
+            }
+            head.metrics.extend(self.metrics.iter().copied());
+            heads.push(head);
+        }
+        Ok(heads)
+    }
+}
+
+/// The scalar outputs of the training and evaluation graphs, in order:
+/// `loss`, per-output losses (several outputs only), then the metrics. Keras
+/// 3's History keys for the same `compile` arguments.
+pub fn report_names(model: &LoweredModel, cfg: &StepConfig) -> R<Vec<String>> {
+    let outputs: Vec<String> = model.graph.outputs.iter().map(|(n, _)| n.clone()).collect();
+    let heads = cfg.heads(&outputs)?;
+    Ok(names_of(&heads))
+}
+
+fn names_of(heads: &[OutputLoss]) -> Vec<String> {
+    let mut names = vec!["loss".to_string()];
+    if heads.len() > 1 {
+        names.extend(heads.iter().map(|h| format!("{}_loss", h.output)));
+        for h in heads {
+            names.extend(h.metrics.iter().map(|m| format!("{}_{}", h.output, m.key())));
+        }
+    } else {
+        names.extend(heads.iter().flat_map(|h| h.metrics.iter().map(|m| m.key().to_string())));
+    }
+    names
 }
 
 /// Forward (Train mode) + loss + regularization + gradients + optimizer
@@ -40,14 +106,14 @@ pub struct StepConfig {
 pub fn training_step(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
     optimizer::check(&cfg.optimizer)?;
     let mut built = LossGraph::build(model, cfg)?;
-    let metrics = built.metrics(&cfg.metrics)?;
+    let reported = built.reported()?;
     let lr = built.add_input("learning_rate", InputRole::LearningRate)?;
     let step = built.step_input()?;
     let (table, grads) = built.gradients(&cfg.optimizer)?;
     let g = &mut built.g;
     g.set_origin(origin("optimizer"));
     optimizer::emit_updates(g, &cfg.optimizer, &table, &grads, lr, step)?;
-    g.outputs = std::iter::once(("loss".to_string(), built.loss)).chain(metrics).collect();
+    g.outputs = reported;
     Ok(finish(built.g))
 }
 
@@ -55,13 +121,10 @@ pub fn training_step(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
 /// and validation. Outputs: `loss`, the metrics, then the model outputs.
 pub fn evaluation(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
     let mut built = LossGraph::build(model, cfg)?;
-    let metrics = built.metrics(&cfg.metrics)?;
+    let reported = built.reported()?;
     let g = &mut built.g;
     g.updates.clear();
-    g.outputs = std::iter::once(("loss".to_string(), built.loss))
-        .chain(metrics)
-        .chain(built.model_outputs.iter().cloned())
-        .collect();
+    g.outputs = reported.into_iter().chain(built.model_outputs.iter().cloned()).collect();
     Ok(finish(built.g))
 }
 
@@ -118,12 +181,18 @@ fn origin(what: &str) -> Origin {
     Origin { span: None, layer: Some(what.to_string()) }
 }
 
-/// The model's graph extended with a target input and the total loss.
-struct LossGraph {
-    g: Graph,
-    loss_cfg: Loss,
+/// One model output with its target input and its (unweighted) batch loss.
+struct Head {
+    spec: OutputLoss,
     output: NodeId,
     target: NodeId,
+    loss: NodeId,
+}
+
+/// The model's graph extended with target inputs and the total loss.
+struct LossGraph {
+    g: Graph,
+    heads: Vec<Head>,
     model_outputs: Vec<(String, NodeId)>,
     /// The scalar reported as `loss` and differentiated.
     loss: NodeId,
@@ -132,40 +201,71 @@ struct LossGraph {
 impl LossGraph {
     fn build(model: &LoweredModel, cfg: &StepConfig) -> R<LossGraph> {
         let src = &model.graph;
-        let (output_name, output) = match src.outputs.as_slice() {
-            [(name, id)] => (name.clone(), *id),
-            many => return Err(TrainError::OutputCount { names: many.iter().map(|(n, _)| n.clone()).collect() }),
-        };
-        let target_ty = loss::target_type(cfg.loss, &output_name, src.ty(output))?;
-        metric::check(&cfg.metrics, cfg.loss.kind, src.shape(output))?;
+        let names: Vec<String> = src.outputs.iter().map(|(n, _)| n.clone()).collect();
+        let specs = cfg.heads(&names)?;
+        let mut target_types = Vec::with_capacity(specs.len());
+        for (spec, (name, id)) in specs.iter().zip(&src.outputs) {
+            target_types.push(loss::target_type(spec.loss, name, src.ty(*id))?);
+            metric::check(&spec.metrics, spec.loss.kind, src.shape(*id))?;
+        }
         regularize::check(&src.vars, cfg.kernel_regularizer)?;
 
         let mut g = src.clone();
         let model_outputs = std::mem::take(&mut g.outputs);
-        if g.input_index("target").is_some() {
-            return Err(TrainError::InputNameTaken { name: "target".into() });
+        let single = specs.len() == 1;
+        let mut targets = Vec::with_capacity(specs.len());
+        for (spec, ty) in specs.iter().zip(target_types) {
+            // A single-output step keeps the name `target` that its IR dumps,
+            // the custom-loop API and saved runs already use.
+            let name = if single { "target" } else { spec.output.as_str() };
+            if g.input_index(name).is_some() {
+                return Err(TrainError::InputNameTaken { name: name.into() });
+            }
+            targets.push(g.add_input(name, ty, InputRole::Target));
         }
-        let target = g.add_input("target", target_ty, InputRole::Target);
 
         g.set_origin(origin("loss"));
-        let per_sample = loss::per_sample(&mut g, cfg.loss, output, target)?;
-        let mut total = loss::batch_mean(&mut g, per_sample)?;
+        let mut heads = Vec::with_capacity(specs.len());
+        let mut total: Option<NodeId> = None;
+        for ((spec, target), (_, output)) in specs.into_iter().zip(targets).zip(&model_outputs) {
+            let per_sample = loss::per_sample(&mut g, spec.loss, *output, target)?;
+            let mean = loss::batch_mean(&mut g, per_sample)?;
+            let weighted = if spec.weight == 1.0 {
+                mean
+            } else {
+                let w = g.scalar(spec.weight);
+                g.mul(w, mean).map_err(TrainError::internal("loss weight"))?
+            };
+            total = Some(match total {
+                None => weighted,
+                Some(t) => g.add(t, weighted).map_err(TrainError::internal("loss sum"))?,
+            });
+            heads.push(Head { spec, output: *output, target, loss: mean });
+        }
+        let mut total = total.ok_or(TrainError::OutputCount { names: Vec::new() })?;
         g.set_origin(origin("regularization"));
         if let Some(penalty) = regularize::penalty(&mut g, cfg.kernel_regularizer)? {
             total = g.add(total, penalty).map_err(TrainError::internal("regularization"))?;
         }
-        Ok(LossGraph { g, loss_cfg: cfg.loss, output, target, model_outputs, loss: total })
+        Ok(LossGraph { g, heads, model_outputs, loss: total })
     }
 
-    /// The metric outputs, named by [`Metric::key`].
-    fn metrics(&mut self, metrics: &[Metric]) -> R<Vec<(String, NodeId)>> {
-        self.g.set_origin(origin("metrics"));
-        let mut out = Vec::with_capacity(metrics.len());
-        for &m in metrics {
-            let value = metric::emit(&mut self.g, m, self.loss_cfg.kind, self.output, self.target)?;
-            out.push((m.key().to_string(), value));
+    /// The reported scalars named by [`report_names`]: the total loss, the
+    /// per-output losses (several outputs), then each output's metrics.
+    fn reported(&mut self) -> R<Vec<(String, NodeId)>> {
+        let specs: Vec<OutputLoss> = self.heads.iter().map(|h| h.spec.clone()).collect();
+        let names = names_of(&specs);
+        let mut values = vec![self.loss];
+        if self.heads.len() > 1 {
+            values.extend(self.heads.iter().map(|h| h.loss));
         }
-        Ok(out)
+        self.g.set_origin(origin("metrics"));
+        for h in &self.heads {
+            for &m in &h.spec.metrics {
+                values.push(metric::emit(&mut self.g, m, h.spec.loss.kind, h.output, h.target)?);
+            }
+        }
+        Ok(names.into_iter().zip(values).collect())
     }
 
     fn add_input(&mut self, name: &str, role: InputRole) -> R<NodeId> {

@@ -197,6 +197,7 @@ fn softmax_cross_entropy_runs_in_one_pass_and_matches() {
         optimizer: Optimizer::adam(),
         metrics: vec![Metric::Accuracy],
         kernel_regularizer: None,
+        outputs: Vec::new(),
     };
     let g = training_step(&model, &cfg).unwrap();
     let jit = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap();

@@ -31,6 +31,7 @@
 //! ([`Features::Mapped`], [`mapped::MappedArray`]).
 //!
 //! # Other inputs and utilities
+//! [`encode_targets`] encodes one output's labels for its loss (ids, one-hot or a float column).
 //! [`csv::load_csv`] reads numeric CSV tables. [`preprocess`] has `to_categorical` and
 //! `StandardScaler`; [`split`] has shuffles, `train_test_split`, `kfold` and `validation_split_indices`;
 //! [`text`] has `vectorize_sequences` and word-index decoding.
@@ -39,6 +40,7 @@ mod array;
 mod convert;
 pub mod csv;
 pub mod embedded;
+pub mod encode;
 mod error;
 pub mod files;
 pub mod idx;
@@ -55,6 +57,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use array::{Dataset, Features, Split, Targets};
+pub use encode::encode_targets;
 pub use error::DataError;
 pub use locate::default_roots;
 pub use text::{SequenceDataset, SequenceSplit, TextOptions};

@@ -9,10 +9,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::data::{Features, Targets};
 use crate::error::RuntimeError;
 
 use super::history::Logs;
+use super::named::Bound;
 
 /// The sample order of one epoch: `base` as is, or shuffled from (seed, epoch).
 pub(crate) fn epoch_order(base: &[usize], shuffle: bool, seed: u64, epoch: usize) -> Vec<usize> {
@@ -24,35 +24,40 @@ pub(crate) fn epoch_order(base: &[usize], shuffle: bool, seed: u64, epoch: usize
     order
 }
 
-/// Reused host buffers for one batch.
+/// Reused host buffers for one batch: one per model input, one per target.
 #[derive(Default)]
 pub(crate) struct Batch {
-    pub(crate) x: Vec<f32>,
-    pub(crate) y_f32: Vec<f32>,
-    pub(crate) y_i32: Vec<i32>,
+    pub(crate) x: Vec<Vec<f32>>,
+    pub(crate) y: Vec<TargetBuffer>,
     pub(crate) ones: Vec<f32>,
 }
 
+/// One output's targets for a batch: f32 values or i32 class ids.
+#[derive(Default)]
+pub(crate) struct TargetBuffer {
+    pub(crate) f32: Vec<f32>,
+    pub(crate) i32: Vec<i32>,
+}
+
 impl Batch {
-    /// Gathers the samples `idx`; targets as i32 class ids when `int_targets`.
-    pub(crate) fn fill(
-        &mut self,
-        x: &Features,
-        y: Option<&Targets>,
-        idx: &[usize],
-        int_targets: bool,
-    ) -> Result<(), RuntimeError> {
-        self.x.resize(idx.len() * x.sample_size(), 0.0);
-        x.gather_into(idx, &mut self.x);
+    /// Gathers the samples `idx` of every bound array into its own buffer;
+    /// targets as i32 class ids where the output's loss takes them.
+    pub(crate) fn fill(&mut self, data: &Bound<'_>, idx: &[usize]) -> Result<(), RuntimeError> {
+        self.x.resize_with(data.x.len(), Vec::new);
+        for (buf, x) in self.x.iter_mut().zip(&data.x) {
+            buf.resize(idx.len() * x.sample_size(), 0.0);
+            x.gather_into(idx, buf);
+        }
         self.ones.resize(idx.len(), 1.0);
-        if let Some(y) = y {
-            if int_targets {
-                self.y_i32.resize(idx.len(), 0);
-                y.gather_i32_into(idx, &mut self.y_i32).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+        self.y.resize_with(data.y.len(), TargetBuffer::default);
+        for ((buf, y), &int) in self.y.iter_mut().zip(&data.y).zip(&data.int_targets) {
+            if int {
+                buf.i32.resize(idx.len(), 0);
+                y.gather_i32_into(idx, &mut buf.i32).map_err(|e| RuntimeError::invalid(e.to_string()))?;
             } else {
                 let per: usize = y.sample_shape().iter().product();
-                self.y_f32.resize(idx.len() * per, 0.0);
-                y.gather_f32_into(idx, &mut self.y_f32);
+                buf.f32.resize(idx.len() * per, 0.0);
+                y.gather_f32_into(idx, &mut buf.f32);
             }
         }
         Ok(())

@@ -3,10 +3,13 @@
 
 mod batches;
 mod history;
+mod named;
 mod progress;
 mod train_loop;
 
 pub use history::{History, Logs};
+pub use named::{Inputs, IoSpec, TargetSet};
 pub use train_loop::{FitOptions, ValidationData};
 
-pub(crate) use batches::Batch;
+pub(crate) use batches::{Batch, TargetBuffer};
+pub(crate) use named::Bound;

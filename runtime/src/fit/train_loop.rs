@@ -17,6 +17,7 @@ use nn_compiler::train::TrainConfig;
 
 use super::batches::{epoch_order, Batch, MeanTracker};
 use super::history::{History, Logs};
+use super::named::{Bound, Inputs, TargetSet};
 use super::progress::Progress;
 use crate::callbacks::{Callback, FitContext};
 use crate::data::{Features, Targets};
@@ -36,6 +37,8 @@ pub enum ValidationData {
     Split(f64),
     /// Separate samples.
     Data(Features, Targets),
+    /// Separate samples for a model with several inputs or outputs, by name.
+    Named(Inputs, TargetSet),
 }
 
 /// Keras's `fit` arguments.
@@ -114,8 +117,8 @@ impl FitOptions {
     }
 }
 
-/// Validation samples: features, targets and the rows to use.
-type ValidationRows<'a> = Option<(&'a Features, &'a Targets, Vec<usize>)>;
+/// Validation samples: the bound arrays and the rows to use.
+type ValidationRows<'a> = Option<(Bound<'a>, Vec<usize>)>;
 
 fn scalar(a: &ArrayD<f32>) -> f64 {
     a.iter().next().map_or(f64::NAN, |v| f64::from(*v))
@@ -143,20 +146,54 @@ impl Model {
         extra: &mut [&mut dyn Callback],
     ) -> Result<History, RuntimeError> {
         self.compiled_ref()?;
+        let data = self.bind_single(x, Some(y), "x", "y")?;
+        self.fit_bound(data, opts, extra)
+    }
+
+    /// Keras's `fit` with one array per model input and one target array per
+    /// model output, by name (`fit({"a": xa, "b": xb}, {"out1": y1, …})`).
+    pub fn fit_named(&mut self, x: &Inputs, y: &TargetSet, opts: &FitOptions) -> Result<History, RuntimeError> {
+        let mut owned = opts.callbacks.try_borrow_mut().map_err(|_| {
+            RuntimeError::invalid(
+                "these FitOptions are already in use by another fit call; give each call its own options",
+            )
+        })?;
+        let mut refs: Vec<&mut dyn Callback> = owned.iter_mut().map(|b| &mut **b as &mut dyn Callback).collect();
+        self.fit_named_with(x, y, opts, &mut refs)
+    }
+
+    /// [`fit_named`](Self::fit_named) with callbacks owned by the caller.
+    pub fn fit_named_with(
+        &mut self,
+        x: &Inputs,
+        y: &TargetSet,
+        opts: &FitOptions,
+        extra: &mut [&mut dyn Callback],
+    ) -> Result<History, RuntimeError> {
+        self.compiled_ref()?;
+        let data = self.bind_named(x, Some(y), "")?;
+        self.fit_bound(data, opts, extra)
+    }
+
+    fn fit_bound(
+        &mut self,
+        data: Bound<'_>,
+        opts: &FitOptions,
+        extra: &mut [&mut dyn Callback],
+    ) -> Result<History, RuntimeError> {
         if opts.batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
         if opts.validation_freq == 0 {
             return Err(RuntimeError::invalid("validation_freq must be at least 1, got 0"));
         }
-        let int_targets = self.check_data(x, Some(y), "x", "y")?;
         if let Some(seed) = opts.seed {
             self.shuffle_seed = seed;
         }
         if let Some(s) = &opts.schedule {
             self.set_schedule(s.clone())?;
         }
-        let n = x.len();
+        let n = data.len;
         let (train_idx, val): (Vec<usize>, ValidationRows<'_>) = match &opts.validation {
             ValidationData::None => ((0..n).collect(), None),
             ValidationData::Split(f) => {
@@ -170,11 +207,23 @@ impl Model {
                         n - split_at
                     )));
                 }
-                ((0..split_at).collect(), Some((x, y, (split_at..n).collect())))
+                let again = Bound {
+                    x: data.x.clone(),
+                    y: data.y.clone(),
+                    int_targets: data.int_targets.clone(),
+                    len: data.len,
+                };
+                ((0..split_at).collect(), Some((again, (split_at..n).collect())))
             }
             ValidationData::Data(vx, vy) => {
-                self.check_data(vx, Some(vy), "validation x", "validation y")?;
-                ((0..n).collect(), Some((vx, vy, (0..vx.len()).collect())))
+                let v = self.bind_single(vx, Some(vy), "validation x", "validation y")?;
+                let rows = (0..v.len).collect();
+                ((0..n).collect(), Some((v, rows)))
+            }
+            ValidationData::Named(vx, vy) => {
+                let v = self.bind_named(vx, Some(vy), "validation ")?;
+                let rows = (0..v.len).collect();
+                ((0..n).collect(), Some((v, rows)))
             }
         };
         let steps = train_idx.len().div_ceil(opts.batch_size);
@@ -201,7 +250,7 @@ impl Model {
             let mut tracker = MeanTracker::new(&names);
             let mut done = 0;
             for (b, chunk) in order.chunks(opts.batch_size).enumerate() {
-                batch.fill(x, Some(y), chunk, int_targets)?;
+                batch.fill(&data, chunk)?;
                 let logs = self.step_on(&batch, chunk.len(), epoch, &names)?;
                 tracker.add(&logs, chunk.len());
                 done = b + 1;
@@ -213,9 +262,9 @@ impl Model {
                 }
             }
             let mut logs = tracker.logs("");
-            if let Some((vx, vy, idx)) = &val {
+            if let Some((v, idx)) = &val {
                 if (epoch + 1) % opts.validation_freq == 0 {
-                    logs.extend(self.evaluate_indices(vx, vy, idx, opts.batch_size, "val_")?);
+                    logs.extend(self.evaluate_indices(v, idx, opts.batch_size, "val_")?);
                 }
             }
             each_callback!(epoch, |cb, ctx| cb.on_epoch_end(epoch, &mut logs, &mut ctx));
@@ -249,8 +298,7 @@ impl Model {
         let lr = learning_rate_at(&compiled.schedule, compiled.learning_rate, self.iterations(), epoch);
         let data = CallData {
             x: &batch.x,
-            y_f32: &batch.y_f32,
-            y_i32: &batch.y_i32,
+            y: &batch.y,
             grads: &[],
             learning_rate: lr as f32,
             step: (self.iterations() + 1) as f32,
@@ -272,10 +320,21 @@ impl Model {
     /// returns that batch's loss and metrics.
     pub fn train_on_batch(&mut self, x: &Features, y: &Targets) -> Result<Logs, RuntimeError> {
         self.compiled_ref()?;
-        let int_targets = self.check_data(x, Some(y), "x", "y")?;
-        let idx: Vec<usize> = (0..x.len()).collect();
+        let data = self.bind_single(x, Some(y), "x", "y")?;
+        self.train_on_bound(&data)
+    }
+
+    /// [`train_on_batch`](Self::train_on_batch) with arrays by input and output name.
+    pub fn train_on_batch_named(&mut self, x: &Inputs, y: &TargetSet) -> Result<Logs, RuntimeError> {
+        self.compiled_ref()?;
+        let data = self.bind_named(x, Some(y), "")?;
+        self.train_on_bound(&data)
+    }
+
+    fn train_on_bound(&mut self, data: &Bound<'_>) -> Result<Logs, RuntimeError> {
+        let idx: Vec<usize> = (0..data.len).collect();
         let mut batch = Batch::default();
-        batch.fill(x, Some(y), &idx, int_targets)?;
+        batch.fill(data, &idx)?;
         let names = self.metric_names();
         let values = self.step_on(&batch, idx.len(), 0, &names)?;
         Ok(names.into_iter().zip(values).collect())
@@ -284,15 +343,22 @@ impl Model {
     /// Keras's `evaluate`: loss and metrics over all samples (inference mode).
     pub fn evaluate(&mut self, x: &Features, y: &Targets, batch_size: usize) -> Result<Logs, RuntimeError> {
         self.compiled_ref()?;
-        self.check_data(x, Some(y), "x", "y")?;
-        let idx: Vec<usize> = (0..x.len()).collect();
-        self.evaluate_indices(x, y, &idx, batch_size, "")
+        let data = self.bind_single(x, Some(y), "x", "y")?;
+        let idx: Vec<usize> = (0..data.len).collect();
+        self.evaluate_indices(&data, &idx, batch_size, "")
+    }
+
+    /// [`evaluate`](Self::evaluate) with arrays by input and output name.
+    pub fn evaluate_named(&mut self, x: &Inputs, y: &TargetSet, batch_size: usize) -> Result<Logs, RuntimeError> {
+        self.compiled_ref()?;
+        let data = self.bind_named(x, Some(y), "")?;
+        let idx: Vec<usize> = (0..data.len).collect();
+        self.evaluate_indices(&data, &idx, batch_size, "")
     }
 
     fn evaluate_indices(
         &mut self,
-        x: &Features,
-        y: &Targets,
+        data: &Bound<'_>,
         idx: &[usize],
         batch_size: usize,
         prefix: &str,
@@ -300,23 +366,14 @@ impl Model {
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
-        let int_targets = self.compiled_ref()?.config.loss.kind.integer_targets();
         let names = self.metric_names();
         let mut tracker = MeanTracker::new(&names);
         let mut batch = std::mem::take(&mut self.inference_batch);
         let step = self.iterations().max(1) as f32;
         for chunk in idx.chunks(batch_size) {
-            batch.fill(x, Some(y), chunk, int_targets)?;
-            let data = CallData {
-                x: &batch.x,
-                y_f32: &batch.y_f32,
-                y_i32: &batch.y_i32,
-                grads: &[],
-                learning_rate: 0.0,
-                step,
-                ones: &batch.ones,
-            };
-            let outs = self.run_kind(GraphKind::Evaluate, &data, chunk.len())?;
+            batch.fill(data, chunk)?;
+            let call = CallData { x: &batch.x, y: &batch.y, grads: &[], learning_rate: 0.0, step, ones: &batch.ones };
+            let outs = self.run_kind(GraphKind::Evaluate, &call, chunk.len())?;
             let values: Vec<f64> = outs.iter().take(names.len()).map(scalar).collect();
             tracker.add(&values, chunk.len());
         }
@@ -333,28 +390,32 @@ impl Model {
     /// Every model output for all samples, in output order. A large batch of
     /// a model whose samples do not interact runs in pieces (same results).
     pub fn predict_all(&mut self, x: &Features, batch_size: usize) -> Result<Vec<ArrayD<f32>>, RuntimeError> {
+        let data = self.bind_single(x, None, "x", "y")?;
+        self.predict_bound(&data, batch_size)
+    }
+
+    /// Keras's `predict` with one array per model input, by name: every
+    /// output by name, `[n, output dims…]` each.
+    pub fn predict_named(&mut self, x: &Inputs, batch_size: usize) -> Result<Vec<(String, ArrayD<f32>)>, RuntimeError> {
+        let data = self.bind_named(x, None, "")?;
+        let outs = self.predict_bound(&data, batch_size)?;
+        Ok(self.name_outputs(outs))
+    }
+
+    fn predict_bound(&mut self, data: &Bound<'_>, batch_size: usize) -> Result<Vec<ArrayD<f32>>, RuntimeError> {
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
-        self.check_data(x, None, "x", "y")?;
         let mut batch = std::mem::take(&mut self.inference_batch);
-        let idx: Vec<usize> = (0..x.len()).collect();
+        let idx: Vec<usize> = (0..data.len).collect();
         let mut rows: Vec<Vec<f32>> = Vec::new();
         let mut row_shapes: Vec<Vec<usize>> = Vec::new();
         let step = self.iterations().max(1) as f32;
-        let piece = predict_piece(batch_size, x.sample_size(), self.inference_graph());
+        let piece = predict_piece(batch_size, data.sample_size(), self.inference_graph());
         for chunk in idx.chunks(piece) {
-            batch.fill(x, None, chunk, false)?;
-            let data = CallData {
-                x: &batch.x,
-                y_f32: &[],
-                y_i32: &[],
-                grads: &[],
-                learning_rate: 0.0,
-                step,
-                ones: &batch.ones,
-            };
-            let outs = self.run_kind(GraphKind::Predict, &data, chunk.len())?;
+            batch.fill(data, chunk)?;
+            let call = CallData { x: &batch.x, y: &[], grads: &[], learning_rate: 0.0, step, ones: &batch.ones };
+            let outs = self.run_kind(GraphKind::Predict, &call, chunk.len())?;
             if rows.is_empty() {
                 rows = vec![Vec::new(); outs.len()];
                 row_shapes = outs.iter().map(|o| o.shape().get(1..).unwrap_or(&[]).to_vec()).collect();
@@ -369,76 +430,12 @@ impl Model {
         }
         rows.into_iter()
             .zip(row_shapes)
-            .map(|(data, rest)| {
-                let mut shape = vec![x.len()];
+            .map(|(values, rest)| {
+                let mut shape = vec![data.len];
                 shape.extend(rest);
-                array_from(shape, data)
+                array_from(shape, values)
             })
             .collect()
-    }
-
-    /// Checks features (and targets) against the model; returns whether
-    /// targets are integer class ids.
-    pub(crate) fn check_data(
-        &self,
-        x: &Features,
-        y: Option<&Targets>,
-        x_name: &str,
-        y_name: &str,
-    ) -> Result<bool, RuntimeError> {
-        let (input, dims) = self.feature_input()?;
-        if x.is_empty() {
-            return Err(RuntimeError::invalid(format!("{x_name} has no samples")));
-        }
-        if x.sample_shape() != dims.as_slice() {
-            return Err(RuntimeError::invalid(format!(
-                "{x_name} has per-sample shape {:?} but model input `{input}` expects {:?}; reshape the data or change the input declaration",
-                x.sample_shape(),
-                dims
-            )));
-        }
-        let Some(y) = y else { return Ok(false) };
-        if y.len() != x.len() {
-            return Err(RuntimeError::invalid(format!(
-                "{x_name} has {} samples but {y_name} has {}; they must be aligned row by row",
-                x.len(),
-                y.len()
-            )));
-        }
-        let loss = self.compiled_ref()?.config.loss.kind;
-        let out = self.output_dims();
-        let classes: usize = out.iter().product();
-        if loss.integer_targets() {
-            let Targets::Classes(labels) = y else {
-                return Err(RuntimeError::invalid(format!(
-                    "{} needs integer class ids but {y_name} holds dense values of per-sample shape {:?}; \
-                     pass class ids or use categorical_crossentropy",
-                    loss.name(),
-                    y.sample_shape()
-                )));
-            };
-            let n_classes = out.last().copied().unwrap_or(1);
-            if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= n_classes) {
-                return Err(RuntimeError::invalid(format!(
-                    "{y_name} contains class id {bad} but the model outputs {n_classes} classes (ids 0..{})",
-                    n_classes - 1
-                )));
-            }
-            return Ok(true);
-        }
-        let per: usize = y.sample_shape().iter().product();
-        if per != classes {
-            let hint = if matches!(y, Targets::Classes(_)) {
-                "; for integer labels use sparse_categorical_crossentropy or one-hot encode them (to_categorical)"
-            } else {
-                ""
-            };
-            return Err(RuntimeError::invalid(format!(
-                "{y_name} has {per} value(s) per sample but the model output has shape {:?} ({classes} per sample){hint}",
-                out
-            )));
-        }
-        Ok(false)
     }
 }
 

@@ -80,7 +80,7 @@ pub fn apply_compile_overrides(model: &mut Model, overrides: &CompileOverrides) 
             return Err(RuntimeError::invalid(format!("learning rate must be finite and >= 0, got {lr}")));
         }
     }
-    let has_loss = loss.is_some() || model.is_compiled() || model.train_config().loss.is_some();
+    let has_loss = loss.is_some() || model.is_compiled() || has_train_block_loss(model);
     if !has_loss {
         return Ok(false);
     }
@@ -102,11 +102,15 @@ pub fn apply_compile_overrides(model: &mut Model, overrides: &CompileOverrides) 
         opt.set_learning_rate(lr);
         optimizer = Some(opt);
     }
-    let (loss, metrics) = match model.step_config() {
-        Some(c) => (loss.or(Some(c.loss)), metrics.or_else(|| Some(c.metrics.clone()))),
-        None => (loss, metrics),
+    // A recompile keeps what it does not replace, per output too.
+    let (loss, metrics, outputs) = match model.step_config() {
+        Some(c) if loss.is_none() => {
+            (Some(c.loss), metrics.or_else(|| Some(c.metrics.clone())), Some(c.outputs.clone()))
+        }
+        Some(c) => (loss, metrics.or_else(|| Some(c.metrics.clone())), None),
+        None => (loss, metrics, None),
     };
-    model.compile(CompileOptions { optimizer, loss, metrics, ..CompileOptions::default() })?;
+    model.compile(CompileOptions { optimizer, loss, metrics, outputs, ..CompileOptions::default() })?;
     Ok(true)
 }
 
@@ -146,9 +150,15 @@ pub fn fit_options(model: &Model, data: &ModelData, overrides: &FitOverrides) ->
     Ok(opts)
 }
 
+/// Whether the train block names a loss (one for all outputs, or per output).
+fn has_train_block_loss(model: &Model) -> bool {
+    let tc = model.train_config();
+    tc.loss.is_some() || !tc.output_losses.is_empty()
+}
+
 /// The error for training a model that has no loss.
 pub fn require_loss(model: &Model) -> Result<(), RuntimeError> {
-    if model.is_compiled() || model.train_config().loss.is_some() {
+    if model.is_compiled() || has_train_block_loss(model) {
         return Ok(());
     }
     Err(RuntimeError::invalid(format!(

@@ -242,8 +242,8 @@ impl<'a> Lowerer<'a> {
             LayerKind::Custom { .. } => unreachable!("handled above"),
         };
         let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
-        self.record(inst, &xs, out, &class);
-        Ok(Tensor { id: out, source: Some(name) })
+        let source = self.record(inst, &xs, out, &class);
+        Ok(Tensor { id: out, source })
     }
 
     fn apply_dropout(&mut self, name: &str, rate: f64, key: u64, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {
