@@ -261,3 +261,69 @@ fn kfold_reports_each_fold_and_the_mean() {
     assert!((mae(mean_line) - mean).abs() < 1e-3, "{stdout}");
     assert!(!stdout.contains("Test:"), "no final fit without --final-fit: {stdout}");
 }
+
+/// Writes the two-tower task: `label` = whether sum(a) > sum(b), `score` = mean(a) - mean(b).
+fn two_tower_data(path: &Path, n: usize, seed: u64) {
+    use ndarray::{Array1, Array2};
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    };
+    let mut npz = ndarray_npy::NpzWriter::new(std::fs::File::create(path).unwrap());
+    for suffix in ["", "_test"] {
+        let a = Array2::from_shape_fn((n, 4), |_| next());
+        let b = Array2::from_shape_fn((n, 4), |_| next());
+        let diff: Array1<f32> = a.sum_axis(ndarray::Axis(1)) - b.sum_axis(ndarray::Axis(1));
+        let label = diff.mapv(|d| i64::from(d > 0.0));
+        let score = diff.mapv(|d| d / 4.0);
+        npz.add_array(format!("a{suffix}"), &a).unwrap();
+        npz.add_array(format!("b{suffix}"), &b).unwrap();
+        npz.add_array(format!("label{suffix}"), &label).unwrap();
+        npz.add_array(format!("score{suffix}"), &score).unwrap();
+    }
+    npz.finish().unwrap();
+}
+
+#[test]
+fn two_inputs_and_two_outputs_from_an_npz() {
+    let dir = temp_dir("two-towers");
+    let data = dir.join("pairs.npz");
+    two_tower_data(&data, 400, 11);
+    let weights = dir.join("w.safetensors");
+    let (data, weights) = (data.to_str().unwrap(), weights.to_str().unwrap());
+    let model = "tests/cli/two_towers.nn";
+    let out = nn(&["fit", model, "--data", data, "--verbose", "2", "--save", weights]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for key in ["label_loss", "score_loss", "label_accuracy", "score_mae"] {
+        assert!(stdout.contains(key), "History has `{key}`: {stdout}");
+    }
+    let test = stdout.lines().find_map(|l| l.strip_prefix("Test: ")).expect("a test line");
+    let accuracy: f64 = test
+        .split(" - ")
+        .find_map(|p| p.trim().strip_prefix("label_accuracy: "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{test}"));
+    assert!(accuracy >= 0.9, "the shared tower learns the comparison: {test}");
+
+    let out = nn(&["evaluate", model, "--weights", weights, "--input", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("score_mae: "), "{}", text(&out.stdout));
+
+    let preds = dir.join("preds.npz");
+    let out = nn(&["predict", model, "--weights", weights, "--input", data, "--out", preds.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(&preds).unwrap()).unwrap();
+    let label: ndarray::Array2<f32> = npz.by_name("label").unwrap();
+    assert_eq!(label.shape(), &[400, 1]);
+
+    // An npz without an input's array names what it holds.
+    let wrong = dir.join("wrong.npz");
+    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&wrong).unwrap());
+    w.add_array("x", &ndarray::Array2::<f32>::zeros((3, 4))).unwrap();
+    w.finish().unwrap();
+    let out = nn(&["fit", model, "--data", wrong.to_str().unwrap(), "--verbose", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    golden("npz_without_input.stderr", &text(&out.stderr).replace(dir.to_str().unwrap(), "$DIR"));
+}

@@ -82,6 +82,9 @@ pub fn run(args: &FitArgs) -> CmdResult {
     for path in outputs {
         workflow::check_writable(&path).map_err(|e| e.to_string())?;
     }
+    if workflow::is_multi_io(&model) {
+        return run_named(args, model, &extra);
+    }
     let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     model.set_class_names(data.class_names.clone());
     let train = match args.data.limit {
@@ -139,6 +142,21 @@ pub fn run(args: &FitArgs) -> CmdResult {
         );
     }
     let history = model.fit(&train.x, &train.y, &opts).map_err(|e| e.to_string())?;
+    finish_training(args, &model, &history)?;
+    if let Some(test) = &data.test {
+        let logs = model.evaluate(&test.x, &test.y, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
+        println!("Test: {}", logs_line(&logs));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn logs_line(logs: &nn_runtime::Logs) -> String {
+    logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect::<Vec<_>>().join(" - ")
+}
+
+/// After `fit`: the stop reason and History, its files, and the weights —
+/// never weights of a diverged run.
+fn finish_training(args: &FitArgs, model: &nn_runtime::Model, history: &nn_runtime::History) -> Result<(), String> {
     if let Some(reason) = &history.stop_reason {
         println!("Stopped early: {reason}");
     }
@@ -151,7 +169,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         history.save_json(path).map_err(|e| e.to_string())?;
     }
     if let Some(path) = &args.plot {
-        nn_runtime::plot_history(&history, path).map_err(|e| e.to_string())?;
+        nn_runtime::plot_history(history, path).map_err(|e| e.to_string())?;
         println!("Plotted history to {}", path.display());
     }
     let loss_diverged = history.get("loss").is_some_and(|l| l.iter().any(|v| !v.is_finite()));
@@ -174,13 +192,48 @@ pub fn run(args: &FitArgs) -> CmdResult {
         model.save_weights(path).map_err(|e| e.to_string())?;
         println!("Saved weights to {}", path.display());
     }
+    Ok(())
+}
+
+/// `nn fit` for a model with several inputs or outputs: arrays bound by name.
+fn run_named(args: &FitArgs, mut model: nn_runtime::Model, extra: &[CallbackSpec]) -> CmdResult {
+    if args.kfold.is_some() {
+        return Err("--kfold needs a model with one input and one output".into());
+    }
+    let data = workflow::load_named_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
+    let overrides = FitOverrides {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        validation_split: args.validation_split,
+        shuffle: args.shuffle,
+        initial_epoch: args.initial_epoch,
+        seed: None,
+        verbose: Some(args.verbose),
+    };
+    let opts = workflow::fit_options_named(&model, &data, &overrides).map_err(|e| e.to_string())?;
+    let mut opts = extra.iter().fold(opts, |o, spec| o.boxed_callback(nn_runtime::callbacks::from_spec(spec)));
+    if let Some(path) = &args.resume {
+        opts.initial_epoch = model.load_checkpoint(path).map_err(|e| e.to_string())?;
+    }
+    if let Some(path) = &args.checkpoint {
+        opts = opts.callback(ModelCheckpoint::new(path.display().to_string()));
+    }
+    if args.verbose > 0 {
+        println!(
+            "Training `{}` on {} (inputs {}; outputs {}) with the {} engine",
+            model.name(),
+            data.source,
+            model.input_names().join(", "),
+            model.output_names().join(", "),
+            model.engine_name()
+        );
+    }
+    let history = model.fit_named(&data.train.inputs, &data.train.targets, &opts).map_err(|e| e.to_string())?;
+    finish_training(args, &model, &history)?;
     if let Some(test) = &data.test {
-        let logs = model.evaluate(&test.x, &test.y, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
+        let logs =
+            model.evaluate_named(&test.inputs, &test.targets, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
         println!("Test: {}", logs_line(&logs));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn logs_line(logs: &nn_runtime::Logs) -> String {
-    logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect::<Vec<_>>().join(" - ")
 }

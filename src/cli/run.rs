@@ -75,6 +75,19 @@ fn require_weights(command: &str, model: &ModelArgs, untrained: bool) -> Result<
 pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
     require_weights("evaluate", &args.model, args.untrained)?;
     let mut model = load_model(&args.model)?;
+    if workflow::is_multi_io(&model) {
+        let source = match &args.input {
+            Some(path) => workflow::DataSource { name: None, path: Some(path.clone()) },
+            None => args.data.source(),
+        };
+        let data = workflow::load_named_for(&model, &source).map_err(|e| e.to_string())?;
+        let split = if args.input.is_some() { &data.train } else { data.test.as_ref().unwrap_or(&data.train) };
+        let logs = model.evaluate_named(&split.inputs, &split.targets, args.batch_size).map_err(|e| e.to_string())?;
+        for (k, v) in &logs {
+            println!("{k}: {v:.4}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let split = match &args.input {
         Some(path) => {
             let table = model.train_config().table.clone();
@@ -100,6 +113,9 @@ pub fn run_evaluate(args: &EvaluateArgs) -> CmdResult {
 pub fn run_predict(args: &PredictArgs) -> CmdResult {
     require_weights("predict", &args.model, args.untrained)?;
     let mut model = load_model(&args.model)?;
+    if workflow::is_multi_io(&model) {
+        return predict_named(args, &mut model);
+    }
     let (x, file_names, class_names) = match &args.input {
         Some(path) => {
             let table = model.train_config().table.clone();
@@ -212,4 +228,45 @@ impl Predictions<'_> {
             _ => Err(format!("cannot tell the format of `{}`: use a .csv or .npy file name", path.display())),
         }
     }
+}
+
+/// `nn predict` for a model with several inputs or outputs: one array per
+/// input from the file, one block of rows (or one `.npz` member) per output.
+fn predict_named(args: &PredictArgs, model: &mut nn_runtime::Model) -> CmdResult {
+    let table = model.train_config().table.clone();
+    let inputs = match &args.input {
+        Some(path) => workflow::files::load_named_inputs(model, path, &table).map_err(|e| e.to_string())?,
+        None => {
+            let data = workflow::load_named_for(model, &args.data.source()).map_err(|e| e.to_string())?;
+            data.test.unwrap_or(data.train).inputs
+        }
+    };
+    let outputs = model.predict_named(&inputs, args.batch_size).map_err(|e| e.to_string())?;
+    match &args.out {
+        Some(path) if path.extension().is_some_and(|e| e == "npz") => {
+            let file = std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            let mut npz = ndarray_npy::NpzWriter::new(file);
+            for (name, values) in &outputs {
+                npz.add_array(name.as_str(), values).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            }
+            npz.finish().map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        }
+        Some(path) => {
+            return Err(format!(
+                "`{}`: a model with several outputs writes its predictions to an .npz file, one array per output",
+                path.display()
+            ))
+        }
+        None => {
+            let limit = args.data.limit.unwrap_or(args.count);
+            for (name, values) in &outputs {
+                println!("{name}:");
+                for (i, row) in values.outer_iter().take(limit).enumerate() {
+                    let cells: Vec<String> = row.iter().map(|v| format!("{v:.4}")).collect();
+                    println!("{i:>5}  {}", cells.join(" "));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -222,3 +222,35 @@ pub fn encode_targets(
         Some(_) => Ok(Targets::Dense(labels.mapv(|v| v as f32).insert_axis(Axis(1)).into_dyn())),
     }
 }
+
+/// Whether `model` takes or gives more than one array (then its data is
+/// bound by name: [`load_named_for`]).
+pub fn is_multi_io(model: &Model) -> bool {
+    model.inputs().len() > 1 || model.outputs().len() > 1
+}
+
+/// The data file of a model with several inputs or outputs (built-in
+/// datasets have one input and one output).
+pub fn load_named_for(model: &Model, source: &DataSource) -> Result<files::NamedData, RuntimeError> {
+    let name = source.name.clone().or_else(|| model.train_config().dataset.clone());
+    let path = match (&source.path, name) {
+        (Some(path), _) => path.clone(),
+        (None, Some(name)) if !data::is_builtin(&name) => PathBuf::from(name),
+        (None, Some(name)) => {
+            return Err(RuntimeError::invalid(format!(
+                "model `{}` has inputs {} and outputs {}, but dataset `{name}` gives one array of each; \
+                 give an .npz file with one array per input and output, named after them",
+                model.name(),
+                model.input_names().join(", "),
+                model.output_names().join(", ")
+            )))
+        }
+        (None, None) => {
+            return Err(RuntimeError::invalid(format!(
+                "model `{}` names no dataset: add `dataset = \"data.npz\"` to its train block, or pass --data",
+                model.name()
+            )))
+        }
+    };
+    files::load_named(model, &path, &model.train_config().table)
+}

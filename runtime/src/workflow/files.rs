@@ -15,12 +15,13 @@ use nn_compiler::train::TableOptions;
 use crate::data::files::{load_file, Column, FileData, FileOptions};
 use crate::data::{Dataset, Features, Split, Targets};
 use crate::error::RuntimeError;
+use crate::fit::{Inputs, TargetSet};
 use crate::model::Model;
 
 /// File-reading options for `model`: the train block's table options, and
-/// for image folders the model input's height, width and channels.
+/// for image folders the (first) model input's height, width and channels.
 pub fn file_options(model: &Model, table: &TableOptions, labels_required: bool) -> FileOptions {
-    let (_, dims) = model.feature_input().unwrap_or_default();
+    let dims = model.inputs().first().map(|i| i.shape.clone()).unwrap_or_default();
     let (image_size, channels) = match dims.as_slice() {
         [h, w, c] if *c == 1 || *c == 3 => (Some((*h, *w)), Some(*c)),
         [h, w] => (Some((*h, *w)), Some(1)),
@@ -63,7 +64,7 @@ fn features(column: Column, input_dims: &[usize]) -> Features {
 
 /// Targets from a loaded array: integers are class ids; floats are values,
 /// a column when the model has one output unit per sample.
-fn targets(path: &Path, name: &str, column: Column, output_dims: &[usize]) -> Result<Targets, RuntimeError> {
+fn targets_for(path: &Path, name: &str, column: Column, output_dims: &[usize]) -> Result<Targets, RuntimeError> {
     let ids = |values: Vec<i64>| -> Result<Targets, RuntimeError> {
         let labels = values
             .into_iter()
@@ -124,7 +125,7 @@ fn split(
     let Some(x) = take_any(data, &candidates(&input, "x", suffix)) else { return Ok(None) };
     let x = features(x, &input_dims);
     let y = match take_any(data, &candidates(&output, "y", suffix)) {
-        Some(y) => targets(path, &format!("y{suffix}"), y, &output_dims)?,
+        Some(y) => targets_for(path, &format!("y{suffix}"), y, &output_dims)?,
         None if labels_required => {
             return Err(invalid(
                 path,
@@ -193,4 +194,91 @@ pub fn load_inputs(
         )
     })?;
     Ok((split.x, names))
+}
+
+/// One split of a model with several inputs or outputs: arrays by name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedSplit {
+    pub inputs: Inputs,
+    pub targets: TargetSet,
+}
+
+/// A file's data for a model with several inputs or outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedData {
+    pub source: String,
+    pub train: NamedSplit,
+    pub test: Option<NamedSplit>,
+    pub validation: Option<NamedSplit>,
+}
+
+/// The arrays of split `suffix` named after every model input and output
+/// (`a`, `b`, `out1`; `a_test`, …), targets encoded for each output's loss.
+/// `None` when the split's first input is absent.
+fn named_split(
+    path: &Path,
+    data: &mut FileData,
+    model: &Model,
+    suffix: &str,
+) -> Result<Option<NamedSplit>, RuntimeError> {
+    let (ins, outs) = (model.inputs(), model.outputs());
+    if ins.first().is_some_and(|i| data.get(&format!("{}{suffix}", i.name)).is_none()) {
+        return Ok(None);
+    }
+    let mut inputs = Inputs::new();
+    for spec in &ins {
+        let name = format!("{}{suffix}", spec.name);
+        let column = data.take(&name).ok_or_else(|| {
+            invalid(
+                path,
+                format!("no array `{name}` for input `{}` (the file holds: {})", spec.name, data.names().join(", ")),
+            )
+        })?;
+        inputs = inputs.with(spec.name.clone(), features(column, &spec.shape));
+    }
+    let mut targets = TargetSet::new();
+    for spec in &outs {
+        let name = format!("{}{suffix}", spec.name);
+        let column = data.take(&name).ok_or_else(|| {
+            invalid(
+                path,
+                format!("no array `{name}` for output `{}` (the file holds: {})", spec.name, data.names().join(", ")),
+            )
+        })?;
+        targets = targets.with(spec.name.clone(), targets_for(path, &name, column, &spec.shape)?);
+    }
+    let targets = model.encode_targets(targets).map_err(|e| invalid(path, e))?;
+    Ok(Some(NamedSplit { inputs, targets }))
+}
+
+/// The data in `path` for a model with several inputs or outputs: one array
+/// per input and per output, named after them (`.npz` keys).
+pub fn load_named(model: &Model, path: &Path, table: &TableOptions) -> Result<NamedData, RuntimeError> {
+    let mut data =
+        load_file(path, &file_options(model, table, true)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let first = model.inputs().first().map(|i| i.name.clone()).unwrap_or_default();
+    let train = named_split(path, &mut data, model, "")?.ok_or_else(|| {
+        invalid(path, format!("no array `{first}` for input `{first}`: name each array after a model input or output (the file holds: {})", data.names().join(", ")))
+    })?;
+    let test = named_split(path, &mut data, model, "_test")?;
+    let validation = named_split(path, &mut data, model, "_val")?;
+    Ok(NamedData { source: path.display().to_string(), train, test, validation })
+}
+
+/// The samples to predict on for a model with several inputs: one array per
+/// input, named after it.
+pub fn load_named_inputs(model: &Model, path: &Path, table: &TableOptions) -> Result<Inputs, RuntimeError> {
+    let mut data =
+        load_file(path, &file_options(model, table, false)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let mut inputs = Inputs::new();
+    for spec in model.inputs() {
+        let column = data.take(&spec.name).ok_or_else(|| {
+            invalid(
+                path,
+                format!("no array `{0}` for input `{0}` (the file holds: {1})", spec.name, data.names().join(", ")),
+            )
+        })?;
+        inputs = inputs.with(spec.name.clone(), features(column, &spec.shape));
+    }
+    Ok(inputs)
 }

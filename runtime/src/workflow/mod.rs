@@ -20,5 +20,8 @@ pub mod files;
 pub mod kfold;
 pub mod options;
 
-pub use data::{load_for, prepare, DataSource, ModelData};
-pub use options::{apply_compile_overrides, check_writable, fit_options, require_loss, CompileOverrides, FitOverrides};
+pub use data::{is_multi_io, load_for, load_named_for, prepare, DataSource, ModelData};
+pub use options::{
+    apply_compile_overrides, check_writable, fit_options, fit_options_named, require_loss, CompileOverrides,
+    FitOverrides,
+};

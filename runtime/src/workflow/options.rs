@@ -4,9 +4,10 @@
 
 use nn_compiler::diag::Diagnostic;
 use nn_compiler::lower::train_setting;
-use nn_compiler::train::{CallbackSpec, TrainConfig};
+use nn_compiler::train::{CallbackSpec, TrainConfig, Validation};
 
 use super::data::ModelData;
+use super::files::NamedData;
 use crate::callbacks::TerminateOnNan;
 use crate::error::RuntimeError;
 use crate::fit::{FitOptions, ValidationData};
@@ -117,8 +118,45 @@ pub fn apply_compile_overrides(model: &mut Model, overrides: &CompileOverrides) 
 /// Keras's `fit` arguments for `model` on `data`: the train block's, its
 /// `validation_data` split, then `overrides`.
 pub fn fit_options(model: &Model, data: &ModelData, overrides: &FitOverrides) -> Result<FitOptions, RuntimeError> {
+    fit_options_with(model, data.validation_from_config(model)?, overrides)
+}
+
+/// [`fit_options`] for data bound by name: validation data from the file's
+/// `*_val` arrays, or its test split for `validation_data = "test"`.
+pub fn fit_options_named(
+    model: &Model,
+    data: &NamedData,
+    overrides: &FitOverrides,
+) -> Result<FitOptions, RuntimeError> {
+    let validation = match (&model.train_config().validation, &data.validation) {
+        (Some(Validation::Data(which)), _) if which == "test" => {
+            let test = data.test.as_ref().ok_or_else(|| {
+                RuntimeError::invalid(format!(
+                    "`validation_data = \"test\"`, but `{}` has no `*_test` arrays",
+                    data.source
+                ))
+            })?;
+            Some(ValidationData::Named(test.inputs.clone(), test.targets.clone()))
+        }
+        (Some(Validation::Data(which)), _) => {
+            return Err(RuntimeError::invalid(format!(
+                "`validation_data = \"{which}\"`: a model with several inputs or outputs takes its validation data \
+                 from the `*_val` arrays of its data file, or from its `*_test` arrays with \"test\""
+            )))
+        }
+        (None, Some(v)) => Some(ValidationData::Named(v.inputs.clone(), v.targets.clone())),
+        _ => None,
+    };
+    fit_options_with(model, validation, overrides)
+}
+
+fn fit_options_with(
+    model: &Model,
+    validation: Option<ValidationData>,
+    overrides: &FitOverrides,
+) -> Result<FitOptions, RuntimeError> {
     let mut opts = FitOptions::from_train_config(model.train_config());
-    if let Some(validation) = data.validation_from_config(model)? {
+    if let Some(validation) = validation {
         opts.validation = validation;
     }
     if let Some(e) = overrides.epochs {
