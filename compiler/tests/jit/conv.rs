@@ -148,3 +148,49 @@ fn one_and_two_threads_are_bit_identical() {
         }
     }
 }
+
+/// relu(conv(x, k) + b): the bias and activation run in the convolution's
+/// epilogue, match the interpreter on every ISA level and are bit-identical
+/// with one and two threads (the pre-activation is an output too).
+#[test]
+fn conv_epilogue_is_fused_and_matches() {
+    let mut g = Graph::new();
+    let x = super::input(&mut g, "x", &[13, 13, 32]);
+    let k = var(&mut g, "k", &[3, 3, 32, 64]);
+    let b = var(&mut g, "b", &[64]);
+    let w = Window { size: (3, 3), strides: (1, 1), padding: Padding::Valid };
+    let y = g.push(Op::Conv2d(w), &[x, k]).unwrap();
+    let pre = g.binary(BinaryOp::Add, y, b).unwrap();
+    let act = g.unary(UnaryOp::Relu, pre).unwrap();
+    g.outputs.push(("act".into(), act));
+    g.outputs.push(("pre".into(), pre));
+    let mut rng = StdRng::seed_from_u64(77);
+    for isa in levels() {
+        let mut one = compile(&g, &opts(isa, 1)).unwrap();
+        let mut two = compile(&g, &opts(isa, 2)).unwrap();
+        let plan = one.kernel_plan();
+        assert!(plan.contains("epilogue ->"), "{isa:?}: bias + relu not fused:\n{plan}");
+        assert_eq!(plan.matches("fused loop").count(), 0, "{isa:?}: a separate loop is left:\n{plan}");
+        for batch in [1, 9] {
+            let (inputs, vars) = super::random_args(&g, batch, &mut rng, 10);
+            super::check_run(&g, &mut one, &inputs, &vars, batch).unwrap_or_else(|e| panic!("{isa:?} {batch}: {e}"));
+            let host: Vec<HostInput> =
+                inputs.iter().map(|v| HostInput::F32(v.as_f().unwrap().as_slice().unwrap())).collect();
+            let mut d1: Vec<Vec<f32>> = vars.iter().map(|v| v.iter().copied().collect()).collect();
+            let mut d2 = d1.clone();
+            let mut r1: Vec<&mut [f32]> = d1.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let mut r2: Vec<&mut [f32]> = d2.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let bits = |o: Vec<HostOutput>| -> Vec<u32> {
+                o.into_iter()
+                    .flat_map(|o| match o {
+                        HostOutput::F32(d, _) => d.into_iter().map(f32::to_bits).collect::<Vec<_>>(),
+                        HostOutput::I32(d, _) => d.into_iter().map(|v| v as u32).collect(),
+                    })
+                    .collect()
+            };
+            let o1 = bits(one.run(&host, &mut r1, batch).unwrap());
+            let o2 = bits(two.run(&host, &mut r2, batch).unwrap());
+            assert!(o1 == o2, "{isa:?} batch {batch}: one and two threads differ");
+        }
+    }
+}
