@@ -362,6 +362,8 @@ fn dropout_masks_are_bit_exact() {
     }
 }
 
+#[path = "jit/conv.rs"]
+mod conv;
 #[path = "jit/epilogue.rs"]
 mod epilogue;
 #[path = "jit/gemm.rs"]

@@ -1,11 +1,11 @@
-//! Convolution and pooling kernels (NHWC images, HWIO kernels), called from
-//! generated code through [`super::native`].
+//! Pooling kernels (NHWC images), called from generated code through
+//! [`super::native`]; convolutions are contractions (`convgemm`).
 //!
-//! Direct loops whose innermost loop runs over contiguous channels or
-//! filters, so the compiler vectorizes them. Padding follows Keras: `same`
-//! pads `max((out - 1) * stride + size - in, 0)` cells, the smaller half
-//! before. Padded cells contribute zero to convolutions and are skipped by
-//! pooling (average pooling divides by the number of real cells).
+//! Direct loops whose innermost loop runs over contiguous channels, so the
+//! compiler vectorizes them. Padding follows Keras: `same` pads
+//! `max((out - 1) * stride + size - in, 0)` cells, the smaller half before.
+//! Padded cells are skipped (average pooling divides by the number of real
+//! cells).
 
 use super::native::Dims;
 use crate::ir::{Padding, PoolKind, Window};
@@ -26,126 +26,6 @@ fn pad_before(w: &Window, h: usize, wd: usize, oh: usize, ow: usize) -> (usize, 
 fn cell(o: usize, stride: usize, k: usize, pad: usize, limit: usize) -> Option<usize> {
     let i = (o * stride + k).checked_sub(pad)?;
     (i < limit).then_some(i)
-}
-
-/// # Safety
-/// Pointers cover their dims.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn conv2d(w: &Window, xd: &Dims, kd: &Dims, x: *const f32, k: *const f32, od: &Dims, out: *mut f32) {
-    let (n, h, wd, c) = (xd.d[0], xd.d[1], xd.d[2], xd.d[3]);
-    let (kh, kw, f) = (kd.d[0], kd.d[1], kd.d[3]);
-    let (oh, ow) = (od.d[1], od.d[2]);
-    let (pt, pl) = pad_before(w, h, wd, oh, ow);
-    let out = std::slice::from_raw_parts_mut(out, od.numel());
-    let x = std::slice::from_raw_parts(x, xd.numel());
-    let k = std::slice::from_raw_parts(k, kd.numel());
-    for b in 0..n {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let o = &mut out[((b * oh + oy) * ow + ox) * f..][..f];
-                o.fill(0.0);
-                for ky in 0..kh {
-                    let Some(iy) = cell(oy, w.strides.0, ky, pt, h) else { continue };
-                    for kx in 0..kw {
-                        let Some(ix) = cell(ox, w.strides.1, kx, pl, wd) else { continue };
-                        let xr = &x[((b * h + iy) * wd + ix) * c..][..c];
-                        for (ci, &xv) in xr.iter().enumerate() {
-                            let kr = &k[((ky * kw + kx) * c + ci) * f..][..f];
-                            for (ov, &kv) in o.iter_mut().zip(kr) {
-                                *ov += xv * kv;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// d input from dy `[N,OH,OW,F]` and the kernel.
-///
-/// # Safety
-/// Pointers cover their dims.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn conv2d_grad_input(
-    w: &Window,
-    dyd: &Dims,
-    kd: &Dims,
-    dy: *const f32,
-    k: *const f32,
-    xd: &Dims,
-    dx: *mut f32,
-) {
-    let (n, h, wd, c) = (xd.d[0], xd.d[1], xd.d[2], xd.d[3]);
-    let (kh, kw, f) = (kd.d[0], kd.d[1], kd.d[3]);
-    let (oh, ow) = (dyd.d[1], dyd.d[2]);
-    let (pt, pl) = pad_before(w, h, wd, oh, ow);
-    let dx = std::slice::from_raw_parts_mut(dx, xd.numel());
-    let dy = std::slice::from_raw_parts(dy, dyd.numel());
-    let k = std::slice::from_raw_parts(k, kd.numel());
-    dx.fill(0.0);
-    for b in 0..n {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let g = &dy[((b * oh + oy) * ow + ox) * f..][..f];
-                for ky in 0..kh {
-                    let Some(iy) = cell(oy, w.strides.0, ky, pt, h) else { continue };
-                    for kx in 0..kw {
-                        let Some(ix) = cell(ox, w.strides.1, kx, pl, wd) else { continue };
-                        let d = &mut dx[((b * h + iy) * wd + ix) * c..][..c];
-                        for (ci, dv) in d.iter_mut().enumerate() {
-                            let kr = &k[((ky * kw + kx) * c + ci) * f..][..f];
-                            *dv += kr.iter().zip(g).map(|(a, b)| a * b).sum::<f32>();
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// d kernel `[KH,KW,C,F]` from the input and dy.
-///
-/// # Safety
-/// Pointers cover their dims.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn conv2d_grad_kernel(
-    w: &Window,
-    xd: &Dims,
-    dyd: &Dims,
-    x: *const f32,
-    dy: *const f32,
-    kd: &Dims,
-    dk: *mut f32,
-) {
-    let (n, h, wd, c) = (xd.d[0], xd.d[1], xd.d[2], xd.d[3]);
-    let (kh, kw, f) = (kd.d[0], kd.d[1], kd.d[3]);
-    let (oh, ow) = (dyd.d[1], dyd.d[2]);
-    let (pt, pl) = pad_before(w, h, wd, oh, ow);
-    let dk = std::slice::from_raw_parts_mut(dk, kd.numel());
-    let dy = std::slice::from_raw_parts(dy, dyd.numel());
-    let x = std::slice::from_raw_parts(x, xd.numel());
-    dk.fill(0.0);
-    for b in 0..n {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let g = &dy[((b * oh + oy) * ow + ox) * f..][..f];
-                for ky in 0..kh {
-                    let Some(iy) = cell(oy, w.strides.0, ky, pt, h) else { continue };
-                    for kx in 0..kw {
-                        let Some(ix) = cell(ox, w.strides.1, kx, pl, wd) else { continue };
-                        let xr = &x[((b * h + iy) * wd + ix) * c..][..c];
-                        for (ci, &xv) in xr.iter().enumerate() {
-                            let d = &mut dk[((ky * kw + kx) * c + ci) * f..][..f];
-                            for (dv, &gv) in d.iter_mut().zip(g) {
-                                *dv += xv * gv;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// # Safety

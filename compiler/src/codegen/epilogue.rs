@@ -1,6 +1,6 @@
 //! Bias + activation (any elementwise f32 tail) fused into the contraction
-//! that feeds it. The plan rule moves a fused loop over a matmul's result
-//! into the matmul kernel; the kernel then evaluates the loop's program on
+//! that feeds it. The plan rule moves a fused loop over a matmul's (or a
+//! convolution's) result into that kernel; the kernel then evaluates the loop's program on
 //! each block of C it has just finished (rows × one 64-column strip, still
 //! in L1) and writes the loop's outputs directly, so the separate pass over
 //! C disappears. Lane by lane the program computes exactly what the
@@ -104,11 +104,13 @@ fn reduction_producer(plan: &Plan, r: usize) -> Option<usize> {
     Some(gi)
 }
 
-/// Leaf kinds of a loop over a rank-1 or rank-2 shape; `acc` is the
-/// contraction result's buffer, if the loop becomes an epilogue.
+/// Leaf kinds of a loop over a rank-1 or rank-2 shape, or (as an epilogue,
+/// `acc` being the contraction result's buffer) over a convolution's
+/// output, whose leading dimensions are C's rows; there a leaf is per
+/// element, per filter or one value.
 fn classify_leaves(g: &Group, acc: Option<BufId>) -> Option<Vec<(BufId, LeafKind)>> {
     let rank = g.shape.rank();
-    if rank == 0 || rank > 2 {
+    if rank == 0 || (rank > 2 && acc.is_none()) {
         return None;
     }
     let n = g.shape.0[rank - 1];
@@ -123,7 +125,7 @@ fn classify_leaves(g: &Group, acc: Option<BufId>) -> Option<Vec<(BufId, LeafKind
                 LeafKind::Full
             } else if l.shape.0.iter().all(|d| d.known() == Some(1)) {
                 LeafKind::Scalar
-            } else if rank == 2
+            } else if rank >= 2
                 && l.shape.0.last() == Some(&n)
                 && l.shape.0.iter().rev().skip(1).all(|d| d.known() == Some(1))
             {
@@ -145,7 +147,14 @@ fn classify_leaves(g: &Group, acc: Option<BufId>) -> Option<Vec<(BufId, LeafKind
 /// The fused loop that can become kernel `k`'s epilogue, if any.
 fn candidate(plan: &Plan, k: usize) -> Option<(usize, Epilogue)> {
     let Kernel::Native(nk) = &plan.kernels[k] else { return None };
-    if !matches!(nk.op, Op::MatMul { .. }) || nk.epilogue.is_some() || nk.out.1.rank() != 2 || nk.out.2 != DType::F32 {
+    // A convolution's output [N, OH, OW, F] is its contraction's C viewed
+    // as [pixels, F], so the same per-block evaluation applies.
+    let rank = match nk.op {
+        Op::MatMul { .. } => 2,
+        Op::Conv2d(_) => 4,
+        _ => return None,
+    };
+    if nk.epilogue.is_some() || nk.out.1.rank() != rank || nk.out.2 != DType::F32 {
         return None;
     }
     let c = nk.out.0;

@@ -15,6 +15,7 @@
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
 mod conv;
+mod convgemm;
 mod epilogue;
 mod expr;
 mod fuse;
@@ -28,6 +29,7 @@ mod pool;
 use crate::ir::{DType, Graph};
 use std::fmt;
 
+pub use convgemm::{conv2d, conv2d_grad_input, conv2d_grad_kernel, ConvGeom};
 pub use gemm::{cpu_has, resolve_isa, sgemm, GemmKernel, Mat};
 pub use pool::join;
 

@@ -10,6 +10,7 @@
 //! op set defines.
 
 use super::conv;
+use super::convgemm::{self, ConvGeom};
 use super::epilogue::Bound;
 use super::gemm::{sgemm_with, Mat};
 use super::plan::NativeKernel;
@@ -41,6 +42,11 @@ impl Dims {
         let inner = self.d[axis + 1..self.n].iter().product();
         (outer, self.d[axis], inner)
     }
+}
+
+/// A convolution's geometry from its input's and kernel's dims.
+fn geom(w: &crate::ir::Window, x: &Dims, k: &Dims) -> ConvGeom {
+    ConvGeom::new(w, [x.d[0], x.d[1], x.d[2], x.d[3]], [k.d[0], k.d[1], k.d[2], k.d[3]])
 }
 
 /// Entry point called from generated code.
@@ -219,26 +225,40 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             dropout(*rate, *seed, *key, step, o);
         }
         Op::Conv2d(w) => {
-            conv::conv2d(w, &adims(0), &adims(1), arg(0) as *const f32, arg(1) as *const f32, &odims, out as *mut f32)
+            let g = geom(w, &adims(0), &adims(1));
+            let epilogue = k.epilogue.as_ref().map(|ep| Bound { ep, table, n: g.f, row0: 0, col0: 0, batch });
+            convgemm::conv2d_with(
+                k.gemm,
+                k.threads,
+                &g,
+                arg(0) as *const f32,
+                arg(1) as *const f32,
+                out as *mut f32,
+                epilogue,
+            )
         }
-        Op::Conv2dGradInput { window, .. } => conv::conv2d_grad_input(
-            window,
-            &adims(0),
-            &adims(1),
-            arg(0) as *const f32,
-            arg(1) as *const f32,
-            &odims,
-            out as *mut f32,
-        ),
-        Op::Conv2dGradKernel { window } => conv::conv2d_grad_kernel(
-            window,
-            &adims(0),
-            &adims(1),
-            arg(0) as *const f32,
-            arg(1) as *const f32,
-            &odims,
-            out as *mut f32,
-        ),
+        Op::Conv2dGradInput { window, .. } => {
+            let g = geom(window, &odims, &adims(1));
+            convgemm::conv2d_grad_input(
+                k.gemm,
+                k.threads,
+                &g,
+                arg(0) as *const f32,
+                arg(1) as *const f32,
+                out as *mut f32,
+            )
+        }
+        Op::Conv2dGradKernel { window } => {
+            let g = geom(window, &adims(0), &odims);
+            convgemm::conv2d_grad_kernel(
+                k.gemm,
+                k.threads,
+                &g,
+                arg(0) as *const f32,
+                arg(1) as *const f32,
+                out as *mut f32,
+            )
+        }
         Op::Pool2d { kind, window } => {
             conv::pool2d(*kind, window, &adims(0), arg(0) as *const f32, &odims, out as *mut f32)
         }

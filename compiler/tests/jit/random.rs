@@ -27,7 +27,7 @@ fn random_graph(rng: &mut StdRng) -> Graph {
         let b = pool[rng.random_range(0..pool.len())];
         let rank = g.shape(a).rank();
         let is_f = g.ty(a).dtype == DType::F32;
-        let made = match rng.random_range(0..16) {
+        let made = match rng.random_range(0..17) {
             0 | 1 if is_f => {
                 let u = [
                     UnaryOp::Neg,
@@ -137,6 +137,7 @@ fn random_graph(rng: &mut StdRng) -> Graph {
                 let t = g.mul(a, c).ok();
                 t.and_then(|t| g.add(t, bs).ok())
             }
+            16 if is_f && rank > 1 && g.shape(a).0[0] == Dim::Batch => random_conv(&mut g, rng, a),
             _ => None,
         };
         if let Some(n) = made {
@@ -166,11 +167,59 @@ fn random_graph(rng: &mut StdRng) -> Graph {
     g
 }
 
+/// A convolution of `a` (`[B, d1]` or `[B, d1, d2]` read as an image with
+/// one channel, larger ranks with their last dimension as channels), with
+/// random window, strides and padding, sometimes followed by a bias and a
+/// relu (an epilogue candidate) and sometimes by its gradient ops; the
+/// result is flattened back to `[B, n]`.
+fn random_conv(g: &mut Graph, rng: &mut StdRng, a: NodeId) -> Option<NodeId> {
+    let dims: Vec<usize> = g.shape(a).0[1..].iter().map(|d| d.known()).collect::<Option<_>>()?;
+    let (h, w, c) = match dims[..] {
+        [d] => (d, 1, 1),
+        [d1, d2] => (d1, d2, 1),
+        [d1, d2, c] => (d1, d2, c),
+        _ => return None,
+    };
+    let x = g.reshape(a, Shape::batched(&[h, w, c])).ok()?;
+    let padding = if rng.random_bool(0.5) { Padding::Valid } else { Padding::Same };
+    let size = (rng.random_range(1..=h.min(3)), rng.random_range(1..=w.min(3)));
+    let window = Window { size, strides: (rng.random_range(1..4), rng.random_range(1..4)), padding };
+    let f = rng.random_range(1..6);
+    let name = format!("conv{}", g.nodes.len());
+    let k = var(g, &name, &[size.0, size.1, c, f]);
+    let mut y = g.push(Op::Conv2d(window), &[x, k]).ok()?;
+    if rng.random_bool(0.5) {
+        let b = var(g, &format!("{name}_b"), &[f]);
+        y = g.binary(BinaryOp::Add, y, b).ok()?;
+        y = g.unary(UnaryOp::Relu, y).ok()?;
+    }
+    if rng.random_bool(0.3) {
+        let xs = g.shape(x).clone();
+        let gi = g.push(Op::Conv2dGradInput { window, input: xs }, &[y, k]).ok()?;
+        let gk = g.push(Op::Conv2dGradKernel { window }, &[x, y]).ok()?;
+        g.outputs.push((format!("{name}_gi"), gi));
+        g.outputs.push((format!("{name}_gk"), gk));
+    }
+    let n: usize = g.shape(y).0[1..].iter().map(|d| d.known().unwrap_or(1)).product();
+    g.reshape(y, Shape::batched(&[n])).ok()
+}
+
+/// Whether a plan has a convolution, and one with a fused epilogue.
+fn conv_marks(plan: &str) -> [bool; 2] {
+    let lines: Vec<&str> = plan.lines().collect();
+    let is_conv = |l: &str| l.contains("conv2d") && !l.contains("conv2d_grad");
+    [
+        lines.iter().any(|l| is_conv(l)),
+        lines.windows(2).any(|w| is_conv(w[0]) && w[1].trim_start().starts_with("epilogue ->")),
+    ]
+}
+
 /// Runs `graphs` random graphs; returns how many plans used each fusion
-/// rule (contraction epilogue, sum fused with its producer, paired softmax).
-fn run_seed(seed: u64, graphs: usize) -> [usize; 3] {
+/// rule (contraction epilogue, sum fused with its producer, paired softmax)
+/// and how many had a convolution, and one with an epilogue.
+fn run_seed(seed: u64, graphs: usize) -> [usize; 5] {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut fused = [0usize; 3];
+    let mut fused = [0usize; 5];
     for i in 0..graphs {
         let g = random_graph(&mut rng);
         let isa = if i % 4 == 3 { IsaLevel::Scalar } else { IsaLevel::Auto };
@@ -181,6 +230,9 @@ fn run_seed(seed: u64, graphs: usize) -> [usize; 3] {
         let plan = jit.kernel_plan();
         for (count, mark) in fused.iter_mut().zip(["epilogue ->", "fused producer", "+ log_softmax"]) {
             *count += plan.contains(mark) as usize;
+        }
+        for (count, mark) in fused[3..].iter_mut().zip(conv_marks(&plan)) {
+            *count += mark as usize;
         }
         for batch in [1, 3] {
             let (inputs, vars) = random_args(&g, batch, &mut rng, 6);
@@ -199,7 +251,8 @@ fn run_seed(seed: u64, graphs: usize) -> [usize; 3] {
 #[test]
 fn random_graphs_match_interpreter() {
     let fused = run_seed(0x5eed, 1000);
-    println!("plans with an epilogue / a fused sum / a paired softmax: {fused:?}");
+    println!("plans with an epilogue / a fused sum / a paired softmax / a conv / a conv epilogue: {fused:?}");
+    assert!(fused[3] > 0 && fused[4] > 0, "the random graphs no longer build convolutions with epilogues: {fused:?}");
     // Softmax pairs need two different ops on one node, which random
     // graphs rarely build; tests/jit/mlp.rs covers them.
     assert!(fused[0] > 0 && fused[1] > 0, "the random graphs no longer exercise the fusion rules: {fused:?}");

@@ -76,7 +76,7 @@ pub fn cpu_has(level: IsaLevel) -> bool {
 /// worker costs a few microseconds. 2 M lets every W1 contraction (3.2 M,
 /// ≈ 45 µs on one core) split; `pool::join` takes an unstarted half back,
 /// so a busy machine degrades to one thread (docs/performance.md).
-const SPLIT_MIN_MACS: usize = 2_000_000;
+pub(crate) const SPLIT_MIN_MACS: usize = 2_000_000;
 
 /// Largest right operand (elements) read in place: the direct kernel
 /// streams B once per 6 rows of C, which pays only while B stays in L2.
@@ -150,7 +150,7 @@ pub(crate) unsafe fn sgemm_with(
     let can_split_rows = m >= 16;
     let can_split_columns = n >= 2 * SPLIT_COLUMNS;
     if threads < 2 || m * k * n < SPLIT_MIN_MACS || !(can_split_rows || can_split_columns) {
-        single(kernel, m, k, n, a, b, c, rsc, epilogue);
+        single(kernel, m, k, n, a, b, c, rsc, epilogue, false);
         return;
     }
     let (a_addr, b_addr, c_addr) = (a.ptr as usize, b.ptr as usize, c as usize);
@@ -164,7 +164,9 @@ pub(crate) unsafe fn sgemm_with(
             let b2 = b_at((b_addr as *const f32).wrapping_offset(lo as isize * b.cs) as usize);
             let c2 = (c_addr as *mut f32).wrapping_add(lo);
             // SAFETY: disjoint column ranges of C; A and B are only read.
-            unsafe { single(kernel, m, k, hi - lo, a_at(a_addr), b2, c2, rsc, epilogue.map(|e| e.shifted(0, lo))) }
+            unsafe {
+                single(kernel, m, k, hi - lo, a_at(a_addr), b2, c2, rsc, epilogue.map(|e| e.shifted(0, lo)), false)
+            }
         };
         pool::join(&|| part(0, half), &|| part(half, n));
     } else {
@@ -173,7 +175,9 @@ pub(crate) unsafe fn sgemm_with(
             let a2 = a_at((a_addr as *const f32).wrapping_offset(lo as isize * a.rs) as usize);
             let c2 = (c_addr as *mut f32).wrapping_add(lo * rsc);
             // SAFETY: disjoint row ranges of C; A and B are only read.
-            unsafe { single(kernel, hi - lo, k, n, a2, b_at(b_addr), c2, rsc, epilogue.map(|e| e.shifted(lo, 0))) }
+            unsafe {
+                single(kernel, hi - lo, k, n, a2, b_at(b_addr), c2, rsc, epilogue.map(|e| e.shifted(lo, 0)), false)
+            }
         };
         pool::join(&|| part(0, half), &|| part(half, m));
     }
@@ -191,8 +195,15 @@ fn worth_packing(m: usize, k: usize, n: usize, b: Mat) -> bool {
     b.cs != 1 || k * n > DIRECT_MAX_B || m >= PACK_MIN_ROWS
 }
 
+/// One thread's `C (+)= A·B`: with `accumulate`, each element's chain
+/// continues from the value already in C (an exact f32 round trip), so a
+/// contraction over k split into consecutive calls equals one call.
+/// Convolutions use it to sum a weight gradient over image chunks.
+///
+/// # Safety
+/// As [`sgemm`]; with `accumulate`, C holds the sums so far.
 #[allow(clippy::too_many_arguments)]
-unsafe fn single(
+pub(crate) unsafe fn single(
     kernel: GemmKernel,
     m: usize,
     k: usize,
@@ -202,18 +213,35 @@ unsafe fn single(
     c: *mut f32,
     rsc: usize,
     ep: Option<Bound>,
+    accumulate: bool,
 ) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                std::slice::from_raw_parts_mut(c.add(i * rsc), n).fill(0.0);
+            }
+        }
+        if let Some(ep) = ep {
+            apply_all(&ep, c, rsc, m, n);
+        }
+        return;
+    }
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        GemmKernel::Avx512 if !worth_packing(m, k, n, b) => direct::gemm(m, k, n, a, b, c, rsc, ep.as_ref()),
+        GemmKernel::Avx512 if !worth_packing(m, k, n, b) => {
+            direct::gemm(m, k, n, a, b, c, rsc, ep.as_ref(), accumulate)
+        }
         #[cfg(target_arch = "x86_64")]
-        GemmKernel::Avx512Direct if b.cs == 1 => direct::gemm(m, k, n, a, b, c, rsc, ep.as_ref()),
+        GemmKernel::Avx512Direct if b.cs == 1 => direct::gemm(m, k, n, a, b, c, rsc, ep.as_ref(), accumulate),
         #[cfg(target_arch = "x86_64")]
         GemmKernel::Avx512 | GemmKernel::Avx512Direct | GemmKernel::Avx512Packed => {
-            packed::gemm(m, k, n, a, b, c, rsc, ep.as_ref())
+            packed::gemm(m, k, n, a, b, c, rsc, ep.as_ref(), accumulate)
         }
         _ => {
-            portable(kernel, m, k, n, a, b, c, rsc);
+            portable(kernel, m, k, n, a, b, c, rsc, accumulate);
             if let Some(ep) = ep {
                 apply_all(&ep, c, rsc, m, n);
             }
@@ -223,17 +251,30 @@ unsafe fn single(
 
 /// The non-AVX-512 kernels: `matrixmultiply`, or plain loops.
 #[allow(clippy::too_many_arguments)]
-unsafe fn portable(kernel: GemmKernel, m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize) {
+unsafe fn portable(
+    kernel: GemmKernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    accumulate: bool,
+) {
     match kernel {
         // (The AVX-512 kinds only reach here on other architectures.)
         GemmKernel::Packed | GemmKernel::Avx512 | GemmKernel::Avx512Direct | GemmKernel::Avx512Packed => {
-            matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, 0.0, c, rsc as isize, 1);
+            let beta = if accumulate { 1.0 } else { 0.0 };
+            matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, beta, c, rsc as isize, 1);
         }
         GemmKernel::Scalar => {
             for i in 0..m {
                 let crow = c.add(i * rsc);
-                for j in 0..n {
-                    *crow.add(j) = 0.0;
+                if !accumulate {
+                    for j in 0..n {
+                        *crow.add(j) = 0.0;
+                    }
                 }
                 for p in 0..k {
                     let av = *a.ptr.offset(i as isize * a.rs + p as isize * a.cs);

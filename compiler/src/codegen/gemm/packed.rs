@@ -37,7 +37,17 @@ thread_local! {
 /// overlap `a` or `b`.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize, ep: Option<&Bound>) {
+pub unsafe fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    ep: Option<&Bound>,
+    accumulate: bool,
+) {
     let strips = n.div_ceil(NR);
     let b_lines = strips * k * (NR / 16);
     let lines = b_lines + (MC * KC).div_ceil(16);
@@ -48,7 +58,7 @@ pub unsafe fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rs
         }
         let packed = buf.as_mut_ptr() as *mut f32;
         pack(k, n, b, packed);
-        blocks(m, k, n, a, packed, packed.add(b_lines * 16), c, rsc, ep);
+        blocks(m, k, n, a, packed, packed.add(b_lines * 16), c, rsc, ep, accumulate);
     });
 }
 
@@ -163,6 +173,7 @@ unsafe fn blocks(
     c: *mut f32,
     rsc: usize,
     ep: Option<&Bound>,
+    accumulate: bool,
 ) {
     // A transposed A reads one cache line per k step for a 6-row tile and
     // uses 6 of its 16 floats; copied into 6-row panels it streams.
@@ -184,10 +195,10 @@ unsafe fn blocks(
                     for t in 0..mc.div_ceil(MR) {
                         let panel = Mat { ptr: a_panels.add(t * MR * kc), rs: 1, cs: MR as isize };
                         let at = Rows { a: panel, c: c.add((ic + t * MR) * rsc + j0), rsc };
-                        tile::rows(at, (mc - t * MR).min(MR), kc, strip, pc > 0);
+                        tile::rows(at, (mc - t * MR).min(MR), kc, strip, pc > 0 || accumulate);
                     }
                 } else {
-                    tile::rows(Rows { a: a_block, c: c.add(ic * rsc + j0), rsc }, mc, kc, strip, pc > 0);
+                    tile::rows(Rows { a: a_block, c: c.add(ic * rsc + j0), rsc }, mc, kc, strip, pc > 0 || accumulate);
                 }
                 if let (Some(ep), true) = (ep, pc + kc == k) {
                     ep.apply(c, rsc, ic, mc, j0, strip.w);

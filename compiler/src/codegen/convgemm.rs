@@ -1,0 +1,333 @@
+//! Convolutions as contractions on the GEMM tile (NHWC images, HWIO
+//! kernels): the input's receptive fields are copied into rows of a
+//! column matrix ("im2col", one row per output pixel, one column per
+//! kernel tap `(ky, kx, c)`, the kernel's own row order), so
+//!
+//! - forward:          `out[pixels, F] = cols[pixels, K] · kernel[K, F]`
+//! - by the input:     `dcols = dy[pixels, F] · kernelᵀ`, then each row of
+//!   `dcols` is added back onto the input cells it came from ("col2im")
+//! - by the kernel:    `dkernel[K, F] = colsᵀ · dy`
+//!
+//! with `K = KH·KW·C`. The column matrix is built a chunk of pixels at a
+//! time (≈ 256 KiB, so it is still in L2 when the tile reads it), which
+//! bounds the scratch memory whatever the batch. Chunk boundaries never
+//! change a result: forward and input-gradient elements do not depend on
+//! which rows share a chunk, and the kernel gradient continues each
+//! element's FMA chain from chunk to chunk (`gemm::single` with
+//! `accumulate`). Two threads split work so that no element is shared:
+//! forward by pixel chunks, input gradient by images (their receptive
+//! fields never overlap), kernel gradient by rows of `dkernel` (kernel
+//! taps), each thread building only its own columns. So results are
+//! bit-identical with one or two threads.
+//!
+//! Padding follows Keras: `same` pads `max((out - 1) * stride + size - in, 0)`
+//! cells, the smaller half before; padded cells read as zero.
+
+use super::epilogue::Bound;
+use super::gemm::{single, GemmKernel, Mat, SPLIT_MIN_MACS};
+use super::pool;
+use crate::ir::{Padding, Window};
+use std::cell::RefCell;
+
+/// Floats of the column matrix built at once: it stays in L2 while the
+/// tile streams it.
+const CHUNK_FLOATS: usize = 64 * 1024;
+
+thread_local! {
+    /// The column matrix, per thread; it only grows.
+    static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Geometry of one convolution at a concrete batch size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Images, height, width, channels of the input.
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    /// Kernel height, width, filters.
+    pub kh: usize,
+    pub kw: usize,
+    pub f: usize,
+    /// Output height and width.
+    pub oh: usize,
+    pub ow: usize,
+    pub sh: usize,
+    pub sw: usize,
+    /// Padding before the first row and column.
+    pub pt: usize,
+    pub pl: usize,
+}
+
+impl ConvGeom {
+    /// Input `[N, H, W, C]`, kernel `[KH, KW, C, F]`; the output size is the
+    /// shape rule's (`valid`: `(in - size) / stride + 1`, `same`:
+    /// `ceil(in / stride)`).
+    pub fn new(window: &Window, input: [usize; 4], kernel: [usize; 4]) -> ConvGeom {
+        let [n, h, w, c] = input;
+        let [kh, kw, _, f] = kernel;
+        let (sh, sw) = window.strides;
+        let (oh, ow) = match window.padding {
+            Padding::Valid => ((h.saturating_sub(kh)) / sh + 1, (w.saturating_sub(kw)) / sw + 1),
+            Padding::Same => (h.div_ceil(sh), w.div_ceil(sw)),
+        };
+        let (pt, pl) = match window.padding {
+            Padding::Valid => (0, 0),
+            Padding::Same => {
+                let total = |o: usize, s: usize, k: usize, i: usize| ((o - 1) * s + k).saturating_sub(i);
+                (total(oh, sh, kh, h) / 2, total(ow, sw, kw, w) / 2)
+            }
+        };
+        ConvGeom { n, h, w, c, kh, kw, f, oh, ow, sh, sw, pt, pl }
+    }
+
+    /// Columns of the column matrix (kernel taps).
+    pub fn taps(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+
+    /// Rows of the column matrix (output pixels of the whole batch).
+    pub fn pixels(&self) -> usize {
+        self.n * self.oh * self.ow
+    }
+
+    pub fn macs(&self) -> usize {
+        self.pixels() * self.taps() * self.f
+    }
+
+    /// A 1×1 kernel with unit strides and no padding reads the input as
+    /// its own column matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
+    }
+
+    /// Rows per chunk for a column matrix `width` floats wide: a whole
+    /// number of 6-row tiles.
+    fn chunk_rows(width: usize) -> usize {
+        (CHUNK_FLOATS / width.max(1) / 6 * 6).max(6)
+    }
+
+    /// Input row (or column) of output cell `o` at kernel offset `k`, if
+    /// it lies inside the image.
+    #[inline]
+    fn cell(o: usize, stride: usize, k: usize, pad: usize, limit: usize) -> Option<usize> {
+        let i = (o * stride + k).checked_sub(pad)?;
+        (i < limit).then_some(i)
+    }
+}
+
+/// Runs `f` with this thread's column buffer of at least `len` floats.
+fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLS.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        f(&mut buf[..len])
+    })
+}
+
+/// Rows `p0..p0 + rows` of the column matrix, columns `t0..t1`, into `dst`
+/// (row stride `t1 - t0`).
+fn im2col(g: &ConvGeom, x: &[f32], p0: usize, rows: usize, t0: usize, t1: usize, dst: &mut [f32]) {
+    let width = t1 - t0;
+    let whole = t0 == 0 && t1 == g.taps();
+    let per_image = g.oh * g.ow;
+    let span = g.kw * g.c;
+    for r in 0..rows {
+        let p = p0 + r;
+        let (b, oy, ox) = (p / per_image, p % per_image / g.ow, p % g.ow);
+        let drow = &mut dst[r * width..][..width];
+        for ky in 0..g.kh {
+            let iy = ConvGeom::cell(oy, g.sh, ky, g.pt, g.h);
+            let image_row = iy.map(|iy| &x[(b * g.h + iy) * g.w * g.c..][..g.w * g.c]);
+            // Fast path: the window's row lies inside the image and every
+            // tap is wanted, so it is one contiguous run of KW·C floats.
+            let ix0 = (ox * g.sw).wrapping_sub(g.pl);
+            if let (true, Some(src)) = (whole && ox * g.sw >= g.pl && ix0 + g.kw <= g.w, image_row) {
+                drow[ky * span..][..span].copy_from_slice(&src[ix0 * g.c..][..span]);
+                continue;
+            }
+            for kx in 0..g.kw {
+                let base = (ky * g.kw + kx) * g.c;
+                let (lo, hi) = (base.max(t0), (base + g.c).min(t1));
+                if lo >= hi {
+                    continue;
+                }
+                let d = &mut drow[lo - t0..hi - t0];
+                match (image_row, ConvGeom::cell(ox, g.sw, kx, g.pl, g.w)) {
+                    (Some(src), Some(ix)) => d.copy_from_slice(&src[ix * g.c + lo - base..][..hi - lo]),
+                    _ => d.fill(0.0),
+                }
+            }
+        }
+    }
+}
+
+/// Adds rows `p0..p0 + rows` of a full-width gradient column matrix back
+/// onto the input cells they were copied from. Each input cell receives
+/// its terms in a fixed order (pixel, then tap).
+fn col2im(g: &ConvGeom, cols: &[f32], p0: usize, rows: usize, dx: &mut [f32]) {
+    let taps = g.taps();
+    let per_image = g.oh * g.ow;
+    for r in 0..rows {
+        let p = p0 + r;
+        let (b, oy, ox) = (p / per_image, p % per_image / g.ow, p % g.ow);
+        let crow = &cols[r * taps..][..taps];
+        for ky in 0..g.kh {
+            let Some(iy) = ConvGeom::cell(oy, g.sh, ky, g.pt, g.h) else { continue };
+            for kx in 0..g.kw {
+                let Some(ix) = ConvGeom::cell(ox, g.sw, kx, g.pl, g.w) else { continue };
+                let d = &mut dx[((b * g.h + iy) * g.w + ix) * g.c..][..g.c];
+                for (dv, &v) in d.iter_mut().zip(&crow[(ky * g.kw + kx) * g.c..][..g.c]) {
+                    *dv += v;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `part(lo, hi)` over `0..total`, in two halves on two threads when
+/// it pays; the halves cut at `split`.
+fn two_halves(threads: usize, macs: usize, total: usize, split: usize, part: &(dyn Fn(usize, usize) + Sync)) {
+    if threads < 2 || macs < SPLIT_MIN_MACS || split == 0 || split >= total {
+        part(0, total);
+    } else {
+        pool::join(&|| part(0, split), &|| part(split, total));
+    }
+}
+
+/// `out [N, OH, OW, F] = conv2d(x [N, H, W, C], kernel [KH, KW, C, F])`.
+///
+/// # Safety
+/// The pointers cover their shapes; `out` overlaps neither input.
+pub unsafe fn conv2d(kernel: GemmKernel, threads: usize, g: &ConvGeom, x: *const f32, k: *const f32, out: *mut f32) {
+    conv2d_with(kernel, threads, g, x, k, out, None)
+}
+
+/// [`conv2d`], then `ep` on each finished block of the output (viewed as
+/// `[pixels, F]`) while it is in cache.
+///
+/// # Safety
+/// As [`conv2d`]; the epilogue's buffers cover the output's shape.
+pub(crate) unsafe fn conv2d_with(
+    kernel: GemmKernel,
+    threads: usize,
+    g: &ConvGeom,
+    x: *const f32,
+    k: *const f32,
+    out: *mut f32,
+    ep: Option<Bound>,
+) {
+    let (m, taps, f) = (g.pixels(), g.taps(), g.f);
+    let xs = std::slice::from_raw_parts(x, g.n * g.h * g.w * g.c);
+    let (x_addr, k_addr, out_addr) = (x as usize, k as usize, out as usize);
+    let rows = ConvGeom::chunk_rows(taps);
+    let chunks = m.div_ceil(rows);
+    let part = |c0: usize, c1: usize| {
+        let out = out_addr as *mut f32;
+        let b = Mat { ptr: k_addr as *const f32, rs: f as isize, cs: 1 };
+        for chunk in c0..c1 {
+            let p0 = chunk * rows;
+            let r = (m - p0).min(rows);
+            let ep = ep.map(|e| e.shifted(p0, 0));
+            // SAFETY: this chunk's rows of `out` are written by this thread only.
+            unsafe {
+                if g.is_pointwise() {
+                    let a = Mat { ptr: (x_addr as *const f32).add(p0 * taps), rs: taps as isize, cs: 1 };
+                    single(kernel, r, taps, f, a, b, out.add(p0 * f), f, ep, false);
+                } else {
+                    with_cols(r * taps, |cols| {
+                        im2col(g, xs, p0, r, 0, taps, cols);
+                        let a = Mat { ptr: cols.as_ptr(), rs: taps as isize, cs: 1 };
+                        single(kernel, r, taps, f, a, b, out.add(p0 * f), f, ep, false);
+                    });
+                }
+            }
+        }
+    };
+    two_halves(threads, g.macs(), chunks, chunks / 2, &part);
+}
+
+/// `dx [N, H, W, C]` of a convolution from `dy [N, OH, OW, F]` and the
+/// kernel.
+///
+/// # Safety
+/// The pointers cover their shapes; `dx` overlaps neither input.
+pub unsafe fn conv2d_grad_input(
+    kernel: GemmKernel,
+    threads: usize,
+    g: &ConvGeom,
+    dy: *const f32,
+    k: *const f32,
+    dx: *mut f32,
+) {
+    let (taps, f) = (g.taps(), g.f);
+    let image = g.h * g.w * g.c;
+    let per_image = g.oh * g.ow;
+    // kernelᵀ: [F, K] read through the kernel's [K, F] layout.
+    let (dy_addr, k_addr, dx_addr) = (dy as usize, k as usize, dx as usize);
+    let rows = ConvGeom::chunk_rows(taps);
+    let part = |i0: usize, i1: usize| {
+        let b = Mat { ptr: k_addr as *const f32, rs: 1, cs: f as isize };
+        // SAFETY: images i0..i1 of dx belong to this thread alone.
+        let dx = unsafe { std::slice::from_raw_parts_mut((dx_addr as *mut f32).add(i0 * image), (i1 - i0) * image) };
+        dx.fill(0.0);
+        let (first, end) = (i0 * per_image, i1 * per_image);
+        let mut p0 = first;
+        while p0 < end {
+            let r = (end - p0).min(rows);
+            with_cols(r * taps, |cols| {
+                let a = Mat { ptr: (dy_addr as *const f32).add(p0 * f), rs: f as isize, cs: 1 };
+                // SAFETY: `cols` holds r × taps floats.
+                unsafe { single(kernel, r, f, taps, a, b, cols.as_mut_ptr(), taps, None, false) };
+                // Pixel indices relative to the part's first image, as `dx` is.
+                col2im(g, cols, p0 - first, r, dx);
+            });
+            p0 += r;
+        }
+    };
+    two_halves(threads, g.macs(), g.n, g.n / 2, &part);
+}
+
+/// `dkernel [KH, KW, C, F]` of a convolution from its input and `dy`.
+///
+/// # Safety
+/// The pointers cover their shapes; `dk` overlaps neither input.
+pub unsafe fn conv2d_grad_kernel(
+    kernel: GemmKernel,
+    threads: usize,
+    g: &ConvGeom,
+    x: *const f32,
+    dy: *const f32,
+    dk: *mut f32,
+) {
+    let (m, taps, f) = (g.pixels(), g.taps(), g.f);
+    let xs = std::slice::from_raw_parts(x, g.n * g.h * g.w * g.c);
+    let (dy_addr, dk_addr) = (dy as usize, dk as usize);
+    if m == 0 {
+        std::slice::from_raw_parts_mut(dk, taps * f).fill(0.0);
+        return;
+    }
+    // Rows t0..t1 of dkernel need only columns t0..t1 of the column matrix.
+    let part = |t0: usize, t1: usize| {
+        let width = t1 - t0;
+        let rows = ConvGeom::chunk_rows(width);
+        let c = (dk_addr as *mut f32).wrapping_add(t0 * f);
+        let mut p0 = 0;
+        while p0 < m {
+            let r = (m - p0).min(rows);
+            with_cols(r * width, |cols| {
+                im2col(g, xs, p0, r, t0, t1, cols);
+                let a = Mat { ptr: cols.as_ptr(), rs: 1, cs: width as isize };
+                let bm = Mat { ptr: (dy_addr as *const f32).wrapping_add(p0 * f), rs: f as isize, cs: 1 };
+                // SAFETY: rows t0..t1 of dk belong to this thread alone.
+                unsafe { single(kernel, width, r, f, a, bm, c, f, None, p0 > 0) };
+            });
+            p0 += r;
+        }
+    };
+    let split = if taps >= 32 { (taps / 2).div_ceil(16) * 16 } else { 0 };
+    two_halves(threads, g.macs(), taps, split, &part);
+}
