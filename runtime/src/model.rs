@@ -152,6 +152,11 @@ impl Model {
         let seed = seed.or(probe.train.seed).unwrap_or(DEFAULT_SEED);
         let infer = if seed == guess { probe } else { lower(Mode::Infer, seed)? };
         let train = lower(Mode::Train, seed)?;
+        crate::budget::ensure_fits(
+            &infer.name,
+            "its weights",
+            &crate::budget::weights_estimate(&infer.graph, &infer.layers)?,
+        )?;
         let mut weights = VarStore::new();
         for decl in &infer.graph.vars {
             let data = initialize(&decl.init, &decl.shape, var_seed(seed, &decl.name))

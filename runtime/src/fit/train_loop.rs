@@ -143,6 +143,7 @@ impl Model {
             return Err(RuntimeError::invalid("validation_freq must be at least 1, got 0"));
         }
         let int_targets = self.check_data(x, Some(y), "x", "y")?;
+        self.ensure_training_fits(opts.batch_size)?;
         if let Some(seed) = opts.seed {
             self.shuffle_seed = seed;
         }
