@@ -31,6 +31,7 @@
 //! [`text`] has `vectorize_sequences` and word-index decoding.
 
 mod array;
+mod bounded;
 mod convert;
 pub mod csv;
 pub mod embedded;
