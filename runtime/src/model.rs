@@ -115,8 +115,8 @@ impl Model {
     /// Reads and compiles a `.nn` file; `model_name` picks a model when the file has several.
     pub fn from_file(path: impl AsRef<Path>, model_name: Option<&str>) -> Result<Model, ModelError> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| ModelError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let source =
+            crate::io::read_source(path).map_err(|message| ModelError::Io { path: path.to_path_buf(), message })?;
         Model::build(&source, &path.display().to_string(), model_name, None)
     }
 
@@ -134,8 +134,8 @@ impl Model {
     /// Like [`from_file`](Self::from_file) with an explicit seed.
     pub fn from_file_seeded(path: impl AsRef<Path>, model_name: Option<&str>, seed: u64) -> Result<Model, ModelError> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| ModelError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let source =
+            crate::io::read_source(path).map_err(|message| ModelError::Io { path: path.to_path_buf(), message })?;
         Model::build(&source, &path.display().to_string(), model_name, Some(seed))
     }
 
