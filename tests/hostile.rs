@@ -141,7 +141,7 @@ fn idx_dir(tmp: &Path, name: &str, train_images: Option<Vec<u8>>) -> PathBuf {
 /// A `.npy` object array (`|O`, shape (1,)) whose payload is `pickle`.
 fn npy_object(pickle: &[u8]) -> Vec<u8> {
     let mut header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
@@ -320,7 +320,6 @@ fn generated_cases(tmp: &Path) -> Vec<Case> {
     add("checkpoint_dev_zero", resume("/dev/zero"), 1);
     let meta = format!("{{\"__metadata__\":{{\"format\":\"nn-checkpoint-v1\",\"epoch\":\"-3\"}},{kernel},{bias}}}");
     add("checkpoint_bad_metadata", resume(&write(&t("meta.safetensors"), safetensors(&meta, 60))), 1);
-    drop(add);
     cases
 }
 

@@ -197,6 +197,16 @@ fn address_space_limit(text: &str) -> Option<u64> {
     soft.parse().ok()
 }
 
+impl crate::Model {
+    /// Refuses to train when weights, optimizer state, gradients and one
+    /// batch's activations would not fit in memory.
+    pub(crate) fn ensure_training_fits(&self, batch: usize) -> Result<(), RuntimeError> {
+        let step = self.training_graph()?;
+        let est = training_estimate(self.training_forward_graph(), self.layers(), &step, batch)?;
+        ensure_fits(self.name(), &format!("training with batches of {batch}"), &est)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,15 +261,5 @@ mod tests {
         let unlimited = "Max address space         unlimited            unlimited            bytes\n";
         assert_eq!(address_space_limit(unlimited), None);
         assert!(available_bytes() > 0);
-    }
-}
-
-impl crate::Model {
-    /// Refuses to train when weights, optimizer state, gradients and one
-    /// batch's activations would not fit in memory.
-    pub(crate) fn ensure_training_fits(&self, batch: usize) -> Result<(), RuntimeError> {
-        let step = self.training_graph()?;
-        let est = training_estimate(self.training_forward_graph(), self.layers(), &step, batch)?;
-        ensure_fits(self.name(), &format!("training with batches of {batch}"), &est)
     }
 }

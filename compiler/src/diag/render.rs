@@ -81,7 +81,8 @@ mod tests {
         assert_eq!(char_range(s, 6..7), 2..3);
         // Past the end: clamped.
         assert_eq!(char_range(s, 40..50), 4..4);
-        assert_eq!(char_range("", 3..1), 0..0);
+        let (start, end) = (3, 1);
+        assert_eq!(char_range("", start..end), 0..0);
     }
 
     #[test]
