@@ -28,6 +28,9 @@ pub enum RuntimeError {
     Format { path: PathBuf, message: String },
     /// Rendering a plot failed (missing fonts, unsupported extension, …).
     Plot(String),
+    /// The model's weights, optimizer state or activations would not fit in
+    /// the memory available; checked before anything is allocated.
+    TooLarge(String),
 }
 
 impl RuntimeError {
@@ -54,6 +57,7 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Io { path, message } => write!(f, "{}: {message}", path.display()),
             RuntimeError::Format { path, message } => write!(f, "{}: {message}", path.display()),
             RuntimeError::Plot(m) => write!(f, "cannot draw the plot: {m}"),
+            RuntimeError::TooLarge(m) => write!(f, "model too large: {m}"),
         }
     }
 }

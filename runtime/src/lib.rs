@@ -16,6 +16,7 @@
 
 pub mod data;
 
+pub mod budget;
 pub mod callbacks;
 pub mod custom_loop;
 pub mod engine;

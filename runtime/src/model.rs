@@ -120,8 +120,8 @@ impl Model {
     /// Reads and compiles a `.nn` file; `model_name` picks a model when the file has several.
     pub fn from_file(path: impl AsRef<Path>, model_name: Option<&str>) -> Result<Model, ModelError> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| ModelError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let source =
+            crate::io::read_source(path).map_err(|message| ModelError::Io { path: path.to_path_buf(), message })?;
         Model::build(&source, &path.display().to_string(), model_name, None)
     }
 
@@ -139,8 +139,8 @@ impl Model {
     /// Like [`from_file`](Self::from_file) with an explicit seed.
     pub fn from_file_seeded(path: impl AsRef<Path>, model_name: Option<&str>, seed: u64) -> Result<Model, ModelError> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| ModelError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let source =
+            crate::io::read_source(path).map_err(|message| ModelError::Io { path: path.to_path_buf(), message })?;
         Model::build(&source, &path.display().to_string(), model_name, Some(seed))
     }
 
@@ -149,6 +149,11 @@ impl Model {
             ModelError::Diagnostics { rendered: render_all(&diagnostics, file_name, source, false), diagnostics }
         })?;
         let CompiledModel { infer, train, seed } = compiled;
+        crate::budget::ensure_fits(
+            &infer.name,
+            "its weights",
+            &crate::budget::weights_estimate(&infer.graph, &infer.layers)?,
+        )?;
         let mut weights = VarStore::new();
         for decl in &infer.graph.vars {
             let data = initialize(&decl.init, &decl.shape, var_seed(seed, &decl.name))

@@ -29,6 +29,35 @@ pub struct SummaryInput<'a> {
     pub optimizer_slots: Option<usize>,
 }
 
+/// The summary of a lowered model from its declared shapes alone: no
+/// weights are allocated, so a model too large to build still has one.
+/// Counts saturate instead of wrapping (they are displayed, never allocated).
+pub fn declared(model: &nn_compiler::lower::LoweredModel) -> String {
+    let g = &model.graph;
+    let numel = |v: &nn_compiler::ir::VarDecl| v.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d));
+    let layer_params =
+        model.layers.iter().map(|l| l.vars.iter().fold(0usize, |n, v| n.saturating_add(numel(g.var(*v))))).collect();
+    let (mut trainable, mut non_trainable) = (0usize, 0usize);
+    for v in &g.vars {
+        let count = if v.is_trainable() { &mut trainable } else { &mut non_trainable };
+        *count = count.saturating_add(numel(v));
+    }
+    render(&SummaryInput {
+        name: &model.name,
+        layers: &model.layers,
+        inputs: g
+            .inputs
+            .iter()
+            .filter(|i| i.role == nn_compiler::ir::InputRole::Feature)
+            .map(|i| (i.name.clone(), i.ty.shape.clone()))
+            .collect(),
+        layer_params,
+        trainable,
+        non_trainable,
+        optimizer_slots: None,
+    })
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Align {
     Left,
@@ -81,7 +110,8 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     // Keras's optimizer variables: the slots, an int64 iteration counter and
     // the f32 learning rate.
     let opt = input.optimizer_slots.map(|slots| (slots as u64 + 2, slots as f64 * 4.0 + 8.0 + 4.0));
-    let total = (input.trainable + input.non_trainable) as u64 + opt.map_or(0, |o| o.0);
+    let total =
+        (input.trainable as u64).saturating_add(input.non_trainable as u64).saturating_add(opt.map_or(0, |o| o.0));
     let total_bytes = train_bytes + non_train_bytes + opt.map_or(0.0, |o| o.1);
     out += &format!(" Total params: {} ({})\n", group_thousands(total), memory_size(total_bytes));
     out += &format!(" Trainable params: {} ({})\n", group_thousands(input.trainable as u64), memory_size(train_bytes));

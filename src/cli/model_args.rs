@@ -55,6 +55,19 @@ impl DataArgs {
     }
 }
 
+/// The summary of the model the arguments name, from its declared shapes:
+/// nothing is allocated, so even a model too large to build is described.
+pub fn declared_summary(args: &ModelArgs) -> Result<String, String> {
+    let file = SourceFile::read(&args.file)?;
+    let lowered =
+        nn_compiler::lower::lower_source(&file.text, args.model.as_deref(), nn_compiler::lower::Mode::Infer, 0)
+            .map_err(|diagnostics| {
+                file.report(&diagnostics);
+                format!("`{}` has errors; see above", file.name)
+            })?;
+    Ok(nn_runtime::summary::declared(&lowered))
+}
+
 /// Builds and compiles the model the arguments name, with their overrides.
 pub fn load_model(args: &ModelArgs) -> Result<Model, String> {
     let file = SourceFile::read(&args.file)?;

@@ -55,6 +55,10 @@ pub struct PredictArgs {
 }
 
 pub fn run_summary(args: &SummaryArgs) -> CmdResult {
+    if args.model.weights.is_none() {
+        print!("{}", super::model_args::declared_summary(&args.model)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let model = load_model(&args.model)?;
     print!("{}", model.summary());
     Ok(ExitCode::SUCCESS)

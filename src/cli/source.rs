@@ -12,8 +12,7 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn read(path: &Path) -> Result<SourceFile, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read model file `{}`: {e}", path.display()))?;
+        let text = nn_runtime::io::read_source(path)?;
         Ok(SourceFile { name: path.display().to_string(), text })
     }
 

@@ -278,7 +278,7 @@ impl Session {
 
     /// `:load FILE`: defines the file's items and remembers it for `:reload`.
     pub fn load_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let text = nn_runtime::io::read_source(path)?;
         // Remembered even when it has errors, so `:reload` picks up the fix;
         // the text is recorded only once it compiled.
         let ok = self.define(&text, Origin::File(path.to_path_buf()));
@@ -298,7 +298,7 @@ impl Session {
         let mut changed = 0;
         for i in 0..self.files.len() {
             let path = self.files[i].0.clone();
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let text = nn_runtime::io::read_source(&path)?;
             if text == self.files[i].1 {
                 continue;
             }

@@ -17,6 +17,9 @@ const P_NEG: u8 = 4;
 const P_POW: u8 = 5;
 const P_ATOM: u8 = 6;
 
+/// The deepest expression printed inline; see `Printer::new`.
+const MAX_INLINE_DEPTH: usize = 24;
+
 pub(super) fn math(graph: &Graph, node: NodeId) -> String {
     if node.index() >= graph.nodes.len() {
         return format!("<{node} is not a node of this graph>");
@@ -54,11 +57,30 @@ impl<'g> Printer<'g> {
                 reached[a.index()] = true;
             }
         }
-        let bound = (0..n)
-            .map(|i| {
-                reached[i] && uses[i] > 1 && !g.nodes[i].args.is_empty() && !matches!(g.nodes[i].op, Op::Broadcast(_))
-            })
-            .collect();
+        let bindable = |i: usize| !g.nodes[i].args.is_empty() && !matches!(g.nodes[i].op, Op::Broadcast(_));
+        let mut bound: Vec<bool> = (0..n).map(|i| reached[i] && uses[i] > 1 && bindable(i)).collect();
+        // A value nested more than MAX_INLINE_DEPTH levels inside one
+        // expression becomes a `let` too, so printing recurses at most that
+        // deep (graphs may be thousands of layers deep) and each line stays
+        // readable. Arguments have smaller ids, so one ascending pass sees
+        // every argument's height before its users.
+        let mut height = vec![0usize; n];
+        for i in 0..n {
+            if !reached[i] || matches!(g.nodes[i].op, Op::Broadcast(_)) {
+                continue;
+            }
+            let inner = g.nodes[i]
+                .args
+                .iter()
+                .map(|&a| transparent(g, a).index())
+                .map(|a| if bound[a] { 0 } else { height[a] })
+                .max()
+                .unwrap_or(0);
+            height[i] = inner + 1;
+            if height[i] > MAX_INLINE_DEPTH && bindable(i) {
+                bound[i] = true;
+            }
+        }
         Printer { g, bound }
     }
 

@@ -6,7 +6,7 @@
 
 mod render;
 
-pub use render::{render, render_all};
+pub use render::{char_range, render, render_all};
 
 /// A byte range `[start, end)` in one source text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]

@@ -137,7 +137,7 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Tensor, Diagnostic> {
         let def = *self.defs.get(def_name).expect("custom instances name an existing definition");
-        if self.custom_stack.iter().any(|n| n == def_name) {
+        if self.custom_stack.iter().any(|(n, _)| n == def_name) {
             return Err(Diagnostic::error(RECURSION, format!("custom layer `{def_name}` applies itself"), span)
                 .with_label("recursive application")
                 .with_secondary(def.name.span, "defined here")
@@ -163,11 +163,13 @@ impl<'a> Lowerer<'a> {
             .with_label(format!("{} input(s) given", inputs.len()))
             .with_secondary(def.name.span, "defined here"));
         }
+        self.enter_custom(def_name, span)?;
         self.reserve_row(inst, def_name);
         self.scopes.push(Scope { instance: Some(inst), warn_unused: true, ..Scope::default() });
-        self.custom_stack.push(def_name.to_string());
-        let result = self.run_custom_body(def, attrs, &tparams, inputs, span);
+        self.custom_stack.push((def_name.to_string(), span));
+        let result = super::limits::with_stack(|| self.run_custom_body(def, attrs, &tparams, inputs, span));
         self.custom_stack.pop();
+        self.depth -= super::limits::CUSTOM_DEPTH_COST;
         if matches!(result, Ok(Some(_))) {
             let roots: Vec<_> = result.iter().flatten().map(|t| t.id).collect();
             self.warn_unused(&roots);
@@ -204,8 +206,10 @@ impl<'a> Lowerer<'a> {
         if self.diags[first_new..].iter().any(|d| d.is_error()) {
             // Errors inside the body also point at the application that
             // exposed them, since they may depend on its input shapes.
+            // Limit errors already name their chain of layers.
+            let limits = [super::errors::NESTING, super::errors::EXPANSION];
             for d in &mut self.diags[first_new..] {
-                if !d.secondary.iter().any(|l| l.span == span) {
+                if !limits.contains(&d.code) && !d.secondary.iter().any(|l| l.span == span) {
                     d.secondary
                         .push(crate::diag::Label { span, message: format!("in `{}` applied here", def.name.name) });
                 }

@@ -79,6 +79,10 @@ pub const SHARED_SHAPE: &str = "E0132";
 pub const BAD_OPERAND: &str = "E0133";
 /// An unknown regularizer name.
 pub const UNKNOWN_REGULARIZER: &str = "E0134";
+/// Custom layers (or expressions) nested inside each other too deeply to lower.
+pub const NESTING: &str = "E0135";
+/// Custom layers whose expansion exceeds the total number of layer applications.
+pub const EXPANSION: &str = "E0136";
 /// An unknown key in a `train` block.
 pub const TRAIN_KEY: &str = "E0140";
 /// A `train` value of the wrong type.

@@ -18,6 +18,13 @@ pub const MATH_FNS: &[&str] =
 
 impl<'a> Lowerer<'a> {
     pub fn eval(&mut self, e: &ast::Expr) -> Result<Sv, Diagnostic> {
+        self.enter_expr(e.span)?;
+        let result = super::limits::with_stack(|| self.eval_inner(e));
+        self.depth -= 1;
+        result
+    }
+
+    fn eval_inner(&mut self, e: &ast::Expr) -> Result<Sv, Diagnostic> {
         let span = e.span;
         let value = match &e.kind {
             ExprKind::Int(v) => Value::Int(*v),

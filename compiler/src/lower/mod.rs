@@ -47,11 +47,13 @@ pub mod errors;
 mod expr;
 mod init;
 mod layers;
+mod limits;
 mod state;
 mod stmt;
 mod train_block;
 mod train_callbacks;
 
+pub use limits::{MAX_APPLICATIONS, MAX_DEPTH};
 /// The keys a `train { … }` block accepts (for completion and docs).
 pub use train_block::KEYS as TRAIN_KEYS;
 mod values;

@@ -62,8 +62,13 @@ pub struct Lowerer<'a> {
     step: Option<NodeId>,
     pub scopes: Vec<Scope>,
     pub diags: Vec<Diagnostic>,
-    /// Custom layers being applied, innermost last (recursion guard).
-    pub custom_stack: Vec<String>,
+    /// Custom layers being applied with their application sites, innermost
+    /// last (recursion guard, and the chain a depth diagnostic shows).
+    pub custom_stack: Vec<(String, Span)>,
+    /// How deep lowering recursion currently is, in [`super::limits`] units.
+    pub depth: usize,
+    /// Layer applications so far (bounds the expansion of custom layers).
+    pub applications: usize,
     /// Layers created inside a custom layer body, keyed by (outer instance,
     /// call site), so re-applying a shared custom layer reuses them.
     pub sub_instances: HashMap<(usize, u32), usize>,
@@ -97,6 +102,8 @@ impl<'a> Lowerer<'a> {
             scopes: vec![Scope::default()],
             diags: Vec::new(),
             custom_stack: Vec::new(),
+            depth: 0,
+            applications: 0,
             sub_instances: HashMap::new(),
             functional: false,
             unbatched_inputs: false,
@@ -236,14 +243,19 @@ impl<'a> Lowerer<'a> {
         if !self.scope().warn_unused {
             return;
         }
-        let mut consumed = vec![false; self.g.nodes.len()];
-        for node in &self.g.nodes {
-            for a in &node.args {
-                consumed[a.index()] = true;
+        // Scanning the graph for consumers costs its size, once per custom
+        // layer application; only pay it when some tensor binding is unread.
+        let needs_scan = self.scope().bindings.iter().any(|b| !b.used && matches!(b.value.value, Value::Tensor(_)));
+        let mut consumed = vec![false; if needs_scan { self.g.nodes.len() } else { 0 }];
+        if needs_scan {
+            for node in &self.g.nodes {
+                for a in &node.args {
+                    consumed[a.index()] = true;
+                }
             }
-        }
-        for r in roots {
-            consumed[r.index()] = true;
+            for r in roots {
+                consumed[r.index()] = true;
+            }
         }
         let mut found = Vec::new();
         for b in &self.scope().bindings {

@@ -51,7 +51,7 @@ fn parse_error(path: &Path, line_idx: usize, col_idx: Option<usize>, detail: imp
 
 /// Loads a numeric CSV file; `target_column` names the header of the target column.
 pub fn load_csv(path: &Path, target_column: &str) -> Result<Split, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = super::bounded::read_text(path)?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (header_no, header_line) =
         lines.next().ok_or_else(|| parse_error(path, 0, None, "the file is empty; expected a header row"))?;

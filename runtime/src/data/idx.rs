@@ -17,24 +17,54 @@ pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of a 1-D u8 IDX file (labels).
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
 
-/// Reads a file, transparently gunzipping it when it starts with the gzip signature.
+/// Reads an IDX file, transparently gunzipping it when it starts with the
+/// gzip signature. Reading stops one byte past the size its header promises
+/// (header plus the product of its dimensions), so a small gzip that
+/// inflates to gigabytes is refused after the promised size, not after
+/// inflating; `parse_idx` then reports the surplus as trailing bytes.
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        // Deflate expands at most ~1032:1, so a stream that inflates further is corrupt (or a bomb).
-        let limit = (raw.len() as u64).saturating_mul(1100).saturating_add(1 << 20);
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .take(limit)
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::corrupt(path, format!("invalid gzip data ({e})")))?;
-        if out.len() as u64 == limit {
-            return Err(DataError::corrupt(path, format!("gzip data inflates beyond {limit} bytes")));
-        }
-        Ok(out)
+    let (mut file, _) = super::bounded::open_regular(path)?;
+    let mut magic = [0u8; 2];
+    let got = file.read(&mut magic).map_err(|e| DataError::io(path, e))?;
+    let raw = std::io::Read::chain(&magic[..got], file);
+    if magic[..got] == [0x1f, 0x8b] {
+        read_promised(path, flate2::read::GzDecoder::new(raw))
+            .map_err(|e| DataError::corrupt(path, format!("invalid gzip data ({e})")))?
     } else {
-        Ok(raw)
+        read_promised(path, raw).map_err(|e| DataError::io(path, e))?
     }
+}
+
+/// The header and at most one byte more than the data it promises; the
+/// outer error is the reader's, the inner one a size the header cannot have.
+fn read_promised(path: &Path, mut reader: impl Read) -> std::io::Result<Result<Vec<u8>, DataError>> {
+    let mut bytes = Vec::new();
+    (&mut reader).take(4).read_to_end(&mut bytes)?;
+    if bytes.len() < 4 {
+        return Ok(Ok(bytes));
+    }
+    let ndims = bytes[3] as u64;
+    (&mut reader).take(4 * ndims).read_to_end(&mut bytes)?;
+    if bytes.len() < 4 + 4 * ndims as usize {
+        return Ok(Ok(bytes));
+    }
+    let promised = bytes[4..]
+        .chunks_exact(4)
+        .try_fold(1u64, |n, c| n.checked_mul(u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))));
+    let Some(promised) = promised else {
+        // parse_idx names the overflowing dimensions.
+        return Ok(Ok(bytes));
+    };
+    if let Err(e) = super::bounded::ensure_memory(path, promised, "the IDX data its header declares") {
+        return Ok(Err(e));
+    }
+    bytes.reserve(promised.min(1 << 30) as usize);
+    super::bounded::read_at_most(reader, promised, &mut bytes).map(|more| {
+        if more {
+            bytes.push(0);
+        }
+        Ok(bytes)
+    })
 }
 
 /// Parses an IDX u8 file whose magic must be `expected_magic`; returns its dimensions and data.
@@ -68,11 +98,16 @@ fn parse_idx(path: &Path, bytes: &[u8], expected_magic: u32) -> Result<(Vec<usiz
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| DataError::corrupt(path, format!("IDX dimensions {dims:?} overflow")))?;
     let data = &bytes[header_len..];
-    if data.len() != expected {
-        let what = if data.len() < expected { "truncated" } else { "has trailing bytes" };
+    if data.len() < expected {
         return Err(DataError::corrupt(
             path,
-            format!("IDX data {what}: dimensions {dims:?} need {expected} bytes, found {}", data.len()),
+            format!("IDX data truncated: dimensions {dims:?} need {expected} bytes, found {}", data.len()),
+        ));
+    }
+    if data.len() > expected {
+        return Err(DataError::corrupt(
+            path,
+            format!("IDX data has trailing bytes: dimensions {dims:?} need {expected} bytes, but the file holds more"),
         ));
     }
     Ok((dims, data.to_vec()))

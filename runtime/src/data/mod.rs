@@ -37,6 +37,7 @@
 //! [`text`] has `vectorize_sequences` and word-index decoding.
 
 mod array;
+mod bounded;
 mod convert;
 pub mod csv;
 pub mod embedded;

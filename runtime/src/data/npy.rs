@@ -6,7 +6,6 @@
 //! else is a [`DataError::Corrupt`] naming the archive and the member.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
@@ -270,10 +269,8 @@ pub fn read_npz(path: &Path) -> Result<NpzArchive, DataError> {
         let mut entry = archive.by_index(i).map_err(|e| DataError::corrupt(path, format!("zip entry {i}: {e}")))?;
         let name = entry.name().to_string();
         let Some(key) = name.strip_suffix(".npy") else { continue };
-        let mut bytes = Vec::with_capacity(entry.size().min(1 << 30) as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| DataError::corrupt(path, format!("cannot decompress `{name}`: {e}")))?;
+        let declared = entry.size();
+        let bytes = super::bounded::read_member(&mut entry, declared, path, &name)?;
         let origin = Origin { path: path.to_path_buf(), member: key.to_string() };
         let array = parse_npy(&bytes, &origin)?;
         names.push(key.to_string());

@@ -46,6 +46,55 @@ impl Py {
     }
 }
 
+/// Dropping a value frees its children by hand, with a worklist: the
+/// derived drop would recurse once per nesting level, and a pickle of a few
+/// kilobytes can nest hundreds of thousands of tuples (or lists appended
+/// into each other through the memo), which would overflow the stack.
+impl Drop for Py {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.take_children(&mut pending);
+        while let Some(mut value) = pending.pop() {
+            value.take_children(&mut pending);
+        }
+    }
+}
+
+impl Py {
+    /// Moves the children of a value nothing else refers to into `out`,
+    /// leaving it shallow. Shared values keep theirs: another owner drops them.
+    fn take_children(&mut self, out: &mut Vec<Py>) {
+        match self {
+            Py::List(items) => {
+                if let Some(items) = Rc::get_mut(items) {
+                    out.append(items.get_mut());
+                }
+            }
+            Py::Tuple(items) => {
+                if let Some(items) = Rc::get_mut(items) {
+                    out.append(items);
+                }
+            }
+            Py::Dict(pairs) => {
+                if let Some(pairs) = Rc::get_mut(pairs) {
+                    for (k, v) in pairs.get_mut().drain(..) {
+                        out.push(k);
+                        out.push(v);
+                    }
+                }
+            }
+            Py::Object(obj) => {
+                if let Some(obj) = Rc::get_mut(obj) {
+                    out.push(std::mem::replace(&mut obj.callable, Py::None));
+                    out.push(std::mem::replace(&mut obj.args, Py::None));
+                    out.extend(obj.state.get_mut().take());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct PyObject {
     pub callable: Py,
@@ -123,8 +172,11 @@ pub fn parse(bytes: &[u8]) -> Result<Py, String> {
         }
         Ok(stack.split_off(m))
     }
-    fn put(memo: &mut Vec<Option<Py>>, idx: usize, value: Py) -> Result<(), String> {
-        if idx > 1 << 24 {
+    // A stream stores at most one memo entry per opcode, so an index beyond
+    // its length is not from a real pickler and would only allocate.
+    let memo_limit = bytes.len();
+    let put = |memo: &mut Vec<Option<Py>>, idx: usize, value: Py| -> Result<(), String> {
+        if idx > memo_limit {
             return Err(format!("pickle memo index {idx} is unreasonably large"));
         }
         if memo.len() <= idx {
@@ -132,7 +184,7 @@ pub fn parse(bytes: &[u8]) -> Result<Py, String> {
         }
         memo[idx] = Some(value);
         Ok(())
-    }
+    };
     fn top(stack: &[Py]) -> Result<&Py, String> {
         stack.last().ok_or_else(|| "pickle stack underflow".to_string())
     }
@@ -270,8 +322,8 @@ pub fn parse(bytes: &[u8]) -> Result<Py, String> {
             0x93 => {
                 let name = pop(&mut stack)?;
                 let module = pop(&mut stack)?;
-                match (module, name) {
-                    (Py::Str(m), Py::Str(n)) => stack.push(Py::Global(Rc::new((m, n)))),
+                match (&module, &name) {
+                    (Py::Str(m), Py::Str(n)) => stack.push(Py::Global(Rc::new((m.clone(), n.clone())))),
                     _ => return Err("pickle STACK_GLOBAL expects two strings".into()),
                 }
             }
@@ -353,7 +405,7 @@ pub fn ndarray_items(value: &Py) -> Result<(Vec<usize>, Vec<Py>), String> {
         Py::Bytes(_) => return Err("pickled array holds raw numeric bytes, not Python objects".into()),
         other => return Err(format!("pickled array data is neither a list nor bytes: {}", other.kind())),
     };
-    if items.len() != shape.iter().product::<usize>() {
+    if Some(items.len()) != shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
         return Err(format!("pickled array has shape {shape:?} but {} elements", items.len()));
     }
     Ok((shape, items))
@@ -423,5 +475,37 @@ mod tests {
         assert!(parse(b"e.").is_err());
         assert!(parse(&[b'h', 5, b'.']).unwrap_err().contains("memo entry 5"));
         assert!(parse(b"I").unwrap_err().contains("opcode 0x49"));
+        assert!(parse(&[b']', b'r', 0, 0, 0, 1, b'.']).unwrap_err().contains("memo index 16777216"));
+    }
+
+    #[test]
+    fn deeply_nested_tuples_parse_and_drop_without_recursion() {
+        // `()` wrapped in 200,000 one-tuples: about 200 KB of pickle.
+        let mut bytes = vec![b')'];
+        bytes.extend(std::iter::repeat_n(0x85, 200_000));
+        bytes.push(b'.');
+        let value = parse(&bytes).unwrap();
+        assert_eq!(value.kind(), "tuple");
+        assert!(int_list(&value).unwrap_err().contains("found tuple"));
+        drop(value);
+    }
+
+    #[test]
+    fn lists_nested_through_the_memo_drop_without_recursion() {
+        // L0 = []; then for each k: push L(k) from the memo, append a new
+        // list L(k+1) to it, pop it. The stack stays shallow while the
+        // value's depth grows by one per step.
+        let n: u32 = 100_000;
+        let mut bytes = vec![b']', b'r', 0, 0, 0, 0, b'('];
+        for k in 0..n {
+            bytes.push(b'j');
+            bytes.extend(k.to_le_bytes());
+            bytes.extend([b']', b'r']);
+            bytes.extend((k + 1).to_le_bytes());
+            bytes.extend([b'a', b'0']);
+        }
+        bytes.extend([b'1', b'.']);
+        let value = parse(&bytes).unwrap();
+        assert_eq!(value.kind(), "list");
     }
 }

@@ -179,7 +179,7 @@ pub(crate) fn multi_hot_u8(sequences: &[Vec<i32>], dim: usize) -> Result<ndarray
 
 /// Reads a Keras word index (`imdb_word_index.json`: `{"word": rank, ...}`).
 pub fn read_word_index(path: &Path) -> Result<HashMap<String, i32>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = super::bounded::read_text(path)?;
     serde_json::from_str(&text)
         .map_err(|e| DataError::corrupt(path, format!("not a JSON object of word -> integer id: {e}")))
 }

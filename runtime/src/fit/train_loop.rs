@@ -187,6 +187,7 @@ impl Model {
         if opts.validation_freq == 0 {
             return Err(RuntimeError::invalid("validation_freq must be at least 1, got 0"));
         }
+        self.ensure_training_fits(opts.batch_size)?;
         if let Some(seed) = opts.seed {
             self.shuffle_seed = seed;
         }

@@ -211,6 +211,7 @@ impl<'a> Lowerer<'a> {
 
     /// Applies instance `inst` to `inputs` (each with its source span).
     pub fn apply(&mut self, inst: usize, inputs: &[(Tensor, Span)], span: Span) -> Result<Tensor, Diagnostic> {
+        self.count_application(span)?;
         let kind = self.instances[inst].kind.clone();
         if let LayerKind::Custom { def, attrs } = &kind {
             return self.apply_custom(inst, def, attrs, inputs, span);
