@@ -61,6 +61,21 @@ pub struct FitArgs {
     final_fit: bool,
 }
 
+impl FitArgs {
+    /// The flags that replace the train block's fit settings.
+    fn overrides(&self) -> FitOverrides {
+        FitOverrides {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            validation_split: self.validation_split,
+            shuffle: self.shuffle,
+            initial_epoch: self.initial_epoch,
+            seed: None,
+            verbose: Some(self.verbose),
+        }
+    }
+}
+
 pub fn run(args: &FitArgs) -> CmdResult {
     let mut model = load_model(&args.model)?;
     workflow::require_loss(&model).map_err(|e| e.to_string())?;
@@ -91,15 +106,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         Some(n) => workflow::data::head(&data.train, n),
         None => data.train.clone(),
     };
-    let overrides = FitOverrides {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        validation_split: args.validation_split,
-        shuffle: args.shuffle,
-        initial_epoch: args.initial_epoch,
-        seed: None,
-        verbose: Some(args.verbose),
-    };
+    let overrides = args.overrides();
     let options = |model: &nn_runtime::Model| -> Result<nn_runtime::FitOptions, String> {
         let opts = workflow::fit_options(model, &data, &overrides).map_err(|e| e.to_string())?;
         Ok(extra.iter().fold(opts, |o, spec| o.boxed_callback(nn_runtime::callbacks::from_spec(spec))))
@@ -201,15 +208,7 @@ fn run_named(args: &FitArgs, mut model: nn_runtime::Model, extra: &[CallbackSpec
         return Err("--kfold needs a model with one input and one output".into());
     }
     let data = workflow::load_named_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
-    let overrides = FitOverrides {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        validation_split: args.validation_split,
-        shuffle: args.shuffle,
-        initial_epoch: args.initial_epoch,
-        seed: None,
-        verbose: Some(args.verbose),
-    };
+    let overrides = args.overrides();
     let opts = workflow::fit_options_named(&model, &data, &overrides).map_err(|e| e.to_string())?;
     let mut opts = extra.iter().fold(opts, |o, spec| o.boxed_callback(nn_runtime::callbacks::from_spec(spec)));
     if let Some(path) = &args.resume {

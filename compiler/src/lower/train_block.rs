@@ -288,7 +288,7 @@ fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), D
 }
 
 /// Argument type and range errors inside `train` get the train codes.
-fn train_err(mut d: Diagnostic) -> Diagnostic {
+pub(super) fn train_err(mut d: Diagnostic) -> Diagnostic {
     d.code = match d.code {
         ARG_TYPE => TRAIN_TYPE,
         ARG_RANGE => TRAIN_RANGE,

@@ -5,6 +5,7 @@
 use super::args::{bind, opt, req, Bound};
 use super::errors::*;
 use super::init::callish;
+use super::train_block::train_err;
 use super::values::{self, Sv, Value};
 use crate::diag::Diagnostic;
 use crate::ir::Graph;
@@ -12,16 +13,6 @@ use crate::train::{CallbackSpec, MonitorMode, TableOptions};
 
 const CALLBACKS: &[&str] =
     &["early_stopping", "reduce_lr_on_plateau", "model_checkpoint", "csv_logger", "terminate_on_nan"];
-
-/// The train codes for argument errors, as for every other setting.
-fn train_err(mut d: Diagnostic) -> Diagnostic {
-    d.code = match d.code {
-        ARG_TYPE => TRAIN_TYPE,
-        ARG_RANGE => TRAIN_RANGE,
-        other => other,
-    };
-    d
-}
 
 /// `callbacks = [early_stopping(patience = 3), csv_logger("log.csv")]` (one callback may stand alone).
 pub fn callbacks(v: &Sv, g: &Graph) -> Result<Vec<CallbackSpec>, Diagnostic> {

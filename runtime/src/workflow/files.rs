@@ -212,6 +212,14 @@ pub struct NamedData {
     pub validation: Option<NamedSplit>,
 }
 
+/// The array `{name}{suffix}` for the model's input or output `name`.
+fn take_named(path: &Path, data: &mut FileData, name: &str, suffix: &str, role: &str) -> Result<Column, RuntimeError> {
+    let key = format!("{name}{suffix}");
+    data.take(&key).ok_or_else(|| {
+        invalid(path, format!("no array `{key}` for {role} `{name}` (the file holds: {})", data.names().join(", ")))
+    })
+}
+
 /// The arrays of split `suffix` named after every model input and output
 /// (`a`, `b`, `out1`; `a_test`, …), targets encoded for each output's loss.
 /// `None` when the split's first input is absent.
@@ -227,24 +235,13 @@ fn named_split(
     }
     let mut inputs = Inputs::new();
     for spec in &ins {
-        let name = format!("{}{suffix}", spec.name);
-        let column = data.take(&name).ok_or_else(|| {
-            invalid(
-                path,
-                format!("no array `{name}` for input `{}` (the file holds: {})", spec.name, data.names().join(", ")),
-            )
-        })?;
+        let column = take_named(path, data, &spec.name, suffix, "input")?;
         inputs = inputs.with(spec.name.clone(), features(column, &spec.shape));
     }
     let mut targets = TargetSet::new();
     for spec in &outs {
+        let column = take_named(path, data, &spec.name, suffix, "output")?;
         let name = format!("{}{suffix}", spec.name);
-        let column = data.take(&name).ok_or_else(|| {
-            invalid(
-                path,
-                format!("no array `{name}` for output `{}` (the file holds: {})", spec.name, data.names().join(", ")),
-            )
-        })?;
         targets = targets.with(spec.name.clone(), targets_for(path, &name, column, &spec.shape)?);
     }
     let targets = model.encode_targets(targets).map_err(|e| invalid(path, e))?;
@@ -272,12 +269,7 @@ pub fn load_named_inputs(model: &Model, path: &Path, table: &TableOptions) -> Re
         load_file(path, &file_options(model, table, false)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
     let mut inputs = Inputs::new();
     for spec in model.inputs() {
-        let column = data.take(&spec.name).ok_or_else(|| {
-            invalid(
-                path,
-                format!("no array `{0}` for input `{0}` (the file holds: {1})", spec.name, data.names().join(", ")),
-            )
-        })?;
+        let column = take_named(path, &mut data, &spec.name, "", "input")?;
         inputs = inputs.with(spec.name.clone(), features(column, &spec.shape));
     }
     Ok(inputs)
