@@ -221,7 +221,7 @@ fn generated_cases(tmp: &Path) -> Vec<Case> {
     add("dense_max_check", s(&["check", huge]), 0);
     add("dense_max_summary", s(&["summary", huge]), 0);
     add("dense_max_fit", s(&["fit", huge]), 1);
-    add("dense_max_evaluate", s(&["evaluate", huge]), 1);
+    add("dense_max_evaluate", s(&["evaluate", huge, "--untrained"]), 1);
 
     // IDX files (Fashion-MNIST).
     let fmnist = "examples/fashion_mlp.nn";

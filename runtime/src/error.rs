@@ -28,6 +28,9 @@ pub enum RuntimeError {
     Format { path: PathBuf, message: String },
     /// Rendering a plot failed (missing fonts, unsupported extension, …).
     Plot(String),
+    /// A data file or dataset could not be used; the message names the
+    /// file (row, column) and what to do.
+    Data(String),
     /// The model's weights, optimizer state or activations would not fit in
     /// the memory available; checked before anything is allocated.
     TooLarge(String),
@@ -57,12 +60,19 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Io { path, message } => write!(f, "{}: {message}", path.display()),
             RuntimeError::Format { path, message } => write!(f, "{}: {message}", path.display()),
             RuntimeError::Plot(m) => write!(f, "cannot draw the plot: {m}"),
+            RuntimeError::Data(m) => f.write_str(m),
             RuntimeError::TooLarge(m) => write!(f, "model too large: {m}"),
         }
     }
 }
 
 impl std::error::Error for RuntimeError {}
+
+impl From<crate::data::DataError> for RuntimeError {
+    fn from(e: crate::data::DataError) -> Self {
+        RuntimeError::Data(e.to_string())
+    }
+}
 
 /// A failure while building a model from source.
 #[derive(Debug, Clone, PartialEq)]

@@ -99,10 +99,10 @@ pub fn load_for(model: &Model, source: &DataSource) -> Result<ModelData, Runtime
     let looks_like_a_name = !name.contains(['/', '\\', '.']);
     if source.path.is_none() && looks_like_a_name && !data::is_builtin(&name) && !Path::new(&name).exists() {
         // Neither a dataset nor a file: the loader's error lists the datasets.
-        data::load(&name, None).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+        data::load(&name, None).map_err(RuntimeError::from)?;
     }
     let (dataset, validation) = match (data::is_builtin(&name), &source.path) {
-        (true, path) => (data::load(&name, path.as_deref()).map_err(|e| RuntimeError::invalid(e.to_string()))?, None),
+        (true, path) => (data::load(&name, path.as_deref()).map_err(RuntimeError::from)?, None),
         (false, Some(path)) => files::load_dataset(model, path, &tc.table)?,
         (false, None) => files::load_dataset(model, Path::new(&name), &tc.table)?,
     };

@@ -148,8 +148,7 @@ pub fn load_dataset(
     path: &Path,
     table: &TableOptions,
 ) -> Result<(Dataset, Option<Split>), RuntimeError> {
-    let mut data =
-        load_file(path, &file_options(model, table, true)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let mut data = load_file(path, &file_options(model, table, true)).map_err(RuntimeError::from)?;
     let (input, ..) = model_io(model)?;
     let train = split(path, &mut data, model, "", true)?.ok_or_else(|| {
         invalid(
@@ -173,8 +172,7 @@ pub fn load_inputs(
     path: &Path,
     table: &TableOptions,
 ) -> Result<(Features, Option<Vec<String>>), RuntimeError> {
-    let mut data =
-        load_file(path, &file_options(model, table, false)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let mut data = load_file(path, &file_options(model, table, false)).map_err(RuntimeError::from)?;
     let (input, ..) = model_io(model)?;
     let names = data.file_names.take();
     if let [(only, _)] = data.arrays.as_slice() {
@@ -251,8 +249,7 @@ fn named_split(
 /// The data in `path` for a model with several inputs or outputs: one array
 /// per input and per output, named after them (`.npz` keys).
 pub fn load_named(model: &Model, path: &Path, table: &TableOptions) -> Result<NamedData, RuntimeError> {
-    let mut data =
-        load_file(path, &file_options(model, table, true)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let mut data = load_file(path, &file_options(model, table, true)).map_err(RuntimeError::from)?;
     let first = model.inputs().first().map(|i| i.name.clone()).unwrap_or_default();
     let train = named_split(path, &mut data, model, "")?.ok_or_else(|| {
         invalid(path, format!("no array `{first}` for input `{first}`: name each array after a model input or output (the file holds: {})", data.names().join(", ")))
@@ -265,8 +262,7 @@ pub fn load_named(model: &Model, path: &Path, table: &TableOptions) -> Result<Na
 /// The samples to predict on for a model with several inputs: one array per
 /// input, named after it.
 pub fn load_named_inputs(model: &Model, path: &Path, table: &TableOptions) -> Result<Inputs, RuntimeError> {
-    let mut data =
-        load_file(path, &file_options(model, table, false)).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let mut data = load_file(path, &file_options(model, table, false)).map_err(RuntimeError::from)?;
     let mut inputs = Inputs::new();
     for spec in model.inputs() {
         let column = take_named(path, &mut data, &spec.name, "", "input")?;

@@ -23,7 +23,7 @@ pub fn cross_validate(
     k: usize,
     mut make_options: impl FnMut(usize) -> Result<FitOptions, RuntimeError>,
 ) -> Result<KFoldReport, RuntimeError> {
-    let folds = split::kfold(data.len(), k).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+    let folds = split::kfold(data.len(), k).map_err(RuntimeError::from)?;
     let mut report = KFoldReport::default();
     for (i, (train_idx, val_idx)) in folds.iter().enumerate() {
         let mut opts = make_options(i)?;
