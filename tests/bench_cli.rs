@@ -49,7 +49,7 @@ fn smoke_run_reports_every_row_on_both_engines() {
         "predict 512 test images (one call, median of 2): nn/jit",
         "predict 512 test images (one call, median of 2): nn/interp",
         "peak RSS, 1-epoch W1 fit",
-        "targets (issue 3):",
+        "targets:",
     ] {
         assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
     }

@@ -1,5 +1,5 @@
 //! The reference anchors: the same workloads trained by JAX and PyTorch
-//! through `../shared/anchors/fmnist_mlp.py`, run as child processes.
+//! through the project's `bench/anchors/fmnist_mlp.py`, run as child processes.
 //!
 //! Guarantees: an anchor that cannot run (no Python, no framework, a crash)
 //! becomes [`AnchorOutcome::Unavailable`] with the reason — the benchmark
@@ -42,7 +42,7 @@ impl AnchorOutcome {
     }
 }
 
-/// `--python`, else `$NN_BENCH_PYTHON`, else the project venv, else `python3`.
+/// `--python`, else `$NN_BENCH_PYTHON`, else `python3`.
 pub fn resolve_python(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
@@ -50,15 +50,11 @@ pub fn resolve_python(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("NN_BENCH_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let venv = Path::new("/work/venv/bin/python");
-    if venv.exists() {
-        return venv.to_path_buf();
-    }
     PathBuf::from("python3")
 }
 
-/// `--anchors`, else `../shared/anchors` next to the repository this binary
-/// was built from, else relative to the current directory.
+/// `--anchors`, else the repository's `bench/anchors` (of the checkout this
+/// binary was built from, else of the current directory).
 pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(dir) = explicit {
         return if dir.join(SCRIPT).is_file() {
@@ -68,9 +64,9 @@ pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, String> {
         };
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates = vec![repo.join("../shared/anchors")];
+    let mut candidates = vec![repo.join("bench/anchors")];
     if let Ok(cwd) = std::env::current_dir() {
-        candidates.push(cwd.join("../shared/anchors"));
+        candidates.push(cwd.join("bench/anchors"));
     }
     candidates.iter().find(|d| d.join(SCRIPT).is_file()).cloned().ok_or_else(|| {
         format!(

@@ -1,8 +1,8 @@
-//! `nn bench`: the issue-3 benchmark. One run measures nn on the Fashion-MNIST
+//! `nn bench`: the performance benchmark. One run measures nn on the Fashion-MNIST
 //! MLP workloads (seconds per epoch, source → ready-to-run step, predict over
 //! the test images, peak RSS of a W1 fit, test accuracy), runs the JAX and
 //! PyTorch anchors on the same workloads when a Python with them exists, and
-//! reports ratios next to the issue's targets.
+//! reports ratios next to the performance targets.
 //!
 //! Timing goals live here, never in tests: tests check that the benchmark
 //! runs and reports every row, not how fast anything is. Nothing in a report

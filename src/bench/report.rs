@@ -1,5 +1,5 @@
 //! Renders [`BenchResults`] as the side-by-side text table and as JSON, with
-//! the issue's targets marked met or missed.
+//! the performance targets marked met or missed.
 //!
 //! Guarantees: every number shown comes from `BenchResults`; a target whose
 //! inputs are missing (no JAX, one epoch only, a failed run) says "not
@@ -73,7 +73,7 @@ fn epoch_ratio(w: &WorkloadResults, o: &NnOutcome, framework: &str) -> Result<f6
     Ok(nn_s / a_s)
 }
 
-/// The issue's five targets, per nn engine.
+/// The five performance targets, per nn engine.
 pub fn targets(r: &BenchResults) -> Vec<TargetRow> {
     let find = |key: &str| r.workloads.iter().find(|w| w.workload.key == key);
     let mut rows = Vec::new();
@@ -266,7 +266,7 @@ pub fn render_text(r: &BenchResults) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\ntargets (issue 3):");
+    let _ = writeln!(out, "\ntargets:");
     let _ = writeln!(out, "  {:<32} {:<8} {:>12} {:>12}  status", "goal", "engine", "measured", "target");
     for t in targets(r) {
         let measured = t.measured.as_ref().map_or("-".to_string(), |v| format!("{v:.2} {}", t.unit));

@@ -28,7 +28,7 @@ pub struct RssSample {
 }
 
 impl RssSample {
-    /// Peak in MB (10^6 bytes), the unit of the target.
+    /// Peak in MB (10^6 bytes), the unit of its target.
     pub fn peak_mb(&self) -> f64 {
         self.peak_kib as f64 * 1024.0 / 1e6
     }

@@ -17,7 +17,7 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The tutorial MLP the per-epoch target is about.
+    /// The tutorial MLP the per-epoch target is about.
     pub fn w1() -> Workload {
         Workload { key: "W1", hidden: vec![128], batch: 32 }
     }

@@ -1,5 +1,5 @@
 //! `nn bench`: times nn against the JAX/PyTorch anchors on the Fashion-MNIST
-//! MLP workloads and marks the targets met or missed (see
+//! MLP workloads and marks the performance targets met or missed (see
 //! `crate::bench`). This file only turns arguments into a `BenchConfig`.
 
 use std::path::PathBuf;
@@ -24,10 +24,10 @@ pub struct BenchArgs {
     /// Do not run the JAX/PyTorch anchors.
     #[arg(long)]
     skip_anchors: bool,
-    /// Python for the anchors (default: $NN_BENCH_PYTHON, then /work/venv/bin/python, then python3).
+    /// Python for the anchors (default: $NN_BENCH_PYTHON, then python3); see bench/anchors/requirements.txt.
     #[arg(long)]
     python: Option<PathBuf>,
-    /// Directory holding fmnist_mlp.py (default: ../shared/anchors next to the repository).
+    /// Directory holding fmnist_mlp.py (default: the repository's bench/anchors).
     #[arg(long)]
     anchors: Option<PathBuf>,
     /// Also write the results as JSON to this file.

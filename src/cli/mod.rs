@@ -39,7 +39,7 @@ enum Command {
     Grad(inspect::GradArgs),
     /// Interactive session: define, train and inspect models at a prompt.
     Repl(crate::repl::ReplArgs),
-    /// Benchmark nn against the JAX/PyTorch anchors on the Fashion-MNIST MLPs (issue 3 targets).
+    /// Benchmark nn against the JAX/PyTorch anchors on the Fashion-MNIST MLPs, with the performance targets.
     Bench(bench::BenchArgs),
 }
 

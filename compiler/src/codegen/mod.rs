@@ -59,7 +59,7 @@ pub struct JitOptions {
 
 impl Default for JitOptions {
     /// Two threads where the machine has two cores: a single core is at its
-    /// FMA and divider limits on the issue-3 workloads (docs/performance.md),
+    /// FMA and divider limits on the MLP benchmark workloads (docs/performance.md),
     /// and the split is fixed, so results do not depend on the thread count.
     fn default() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
