@@ -312,3 +312,17 @@ fn literals_are_whole_tensors_and_layers_take_one_sample() {
     // Wrong either way: the whole-tensor diagnostic.
     assert!(err.contains("[3, 1]"), "{err}");
 }
+
+#[test]
+fn fit_evaluate_and_predict_on_a_csv_file() {
+    let (out, err) = session(
+        "model flowers {\n  input features: [4]\n  dense(3, activation = softmax)\n  train {\n    optimizer = adam(learning_rate = 0.05)\n    loss = categorical_crossentropy\n    metrics = [accuracy]\n    epochs = 5\n    dataset = csv(\"runtime/tests/data/iris.csv\", label = \"species\")\n  }\n}\n\
+         :fit flowers\n\
+         :evaluate flowers\n\
+         :predict flowers n=2\n",
+    );
+    assert!(out.contains("`flowers` has trained 5 epoch(s) in total"), "{out}\n{err}");
+    assert!(out.contains("150 training samples - "), "{out}\n{err}");
+    // One-hot targets show their class name.
+    assert!(out.contains("true 0 (setosa)"), "{out}\n{err}");
+}

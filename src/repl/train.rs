@@ -47,6 +47,21 @@ fn dataset<'d>(datasets: &'d mut BTreeMap<String, Dataset>, name: &str) -> Resul
     Ok(&datasets[&key])
 }
 
+/// The data `name` names, prepared for `model`: a built-in dataset (loaded
+/// once per session), else a file or folder, through the same path as `nn fit`.
+fn model_data(
+    datasets: &mut BTreeMap<String, Dataset>,
+    model: &nn_runtime::Model,
+    name: &str,
+) -> Result<workflow::ModelData, String> {
+    if nn_runtime::data::is_builtin(name) {
+        let raw = dataset(datasets, name)?;
+        return workflow::prepare(model, raw.clone()).map_err(|e| e.to_string());
+    }
+    let source = workflow::DataSource { name: Some(name.to_string()), path: None };
+    workflow::load_for(model, &source).map_err(|e| e.to_string())
+}
+
 /// The dataset named on the command line, else the train block's.
 fn dataset_name(session: &mut Session, args: &Args, model: &str) -> Result<String, String> {
     if let Some(d) = args.positional.get(1) {
@@ -79,7 +94,6 @@ pub fn fit(session: &mut Session, args: &Args) -> Result<(), String> {
     let seed = session.seed;
     let Session { models, datasets, .. } = session;
     let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
-    let raw = dataset(datasets, &data_name)?;
     let model = &mut state.model;
 
     let was = model.is_compiled();
@@ -91,7 +105,7 @@ pub fn fit(session: &mut Session, args: &Args) -> Result<(), String> {
         let (opt, loss) = model.step_config().map_or(("?", "?"), |c| (c.optimizer.name(), c.loss.kind.name()));
         println!("recompiled `{name}` with optimizer {opt} and loss {loss} (optimizer state restarts)");
     }
-    let data = workflow::prepare(model, raw.clone()).map_err(|e| e.to_string())?;
+    let data = model_data(datasets, model, &data_name)?;
     let initial_epoch = state.history.epochs.len();
     let run_epochs = epochs.or(model.train_config().epochs).unwrap_or(1);
     let overrides = FitOverrides {
@@ -144,9 +158,8 @@ pub fn evaluate(session: &mut Session, args: &Args) -> Result<(), String> {
     let batch: usize = args.option("batch_size", "a whole number")?.unwrap_or(32);
     let Session { models, datasets, .. } = session;
     let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
-    let raw = dataset(datasets, &data_name)?;
     ensure_compiled(&mut state.model)?;
-    let data = workflow::prepare(&state.model, raw.clone()).map_err(|e| e.to_string())?;
+    let data = model_data(datasets, &state.model, &data_name)?;
     let (split, which) = data.evaluation_split();
     let logs = state.model.evaluate(&split.x, &split.y, batch).map_err(|e| e.to_string())?;
     let line: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
@@ -167,11 +180,8 @@ pub fn predict(session: &mut Session, args: &Args) -> Result<(), String> {
     let n: usize = args.option("n", "a number of samples")?.unwrap_or(5);
     let Session { models, datasets, .. } = session;
     let state = models.get_mut(&name).ok_or_else(|| format!("no model named `{name}`"))?;
-    let raw = dataset(datasets, &data_name)?;
-    let (split, which) = match &raw.test {
-        Some(test) => (test, "test"),
-        None => (&raw.train, "training"),
-    };
+    let data = model_data(datasets, &state.model, &data_name)?;
+    let (split, which) = data.evaluation_split();
     let n = n.min(split.len());
     if n == 0 {
         return Err("n must be at least 1".into());
@@ -181,7 +191,7 @@ pub fn predict(session: &mut Session, args: &Args) -> Result<(), String> {
     let out = state.model.predict(&x, 32).map_err(|e| e.to_string())?;
     let per: usize = out.shape()[1..].iter().product();
     let values: Vec<f32> = out.iter().copied().collect();
-    let names = raw.class_names.as_ref();
+    let names = data.class_names.as_ref();
     println!("first {n} {which} samples:");
     for i in 0..n {
         let row = &values[i * per..(i + 1) * per];
@@ -198,6 +208,16 @@ pub fn predict(session: &mut Session, args: &Args) -> Result<(), String> {
         };
         let truth = match &split.y {
             Targets::Classes(c) => format!("true {}", label(names, c[i].max(0) as usize)),
+            // One-hot rows (categorical cross-entropy) show their class.
+            Targets::Dense(d) if d.ndim() == 2 && d.shape()[1] > 1 => {
+                let row = d.index_axis(ndarray::Axis(0), i);
+                let class = row
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |a, (j, &v)| if v > a.1 { (j, v) } else { a })
+                    .0;
+                format!("true {}", label(names, class))
+            }
             Targets::Dense(d) => {
                 let row: Vec<String> = d.index_axis(ndarray::Axis(0), i).iter().map(|v| format!("{v:.4}")).collect();
                 format!("true {}", row.join(", "))
