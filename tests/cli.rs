@@ -247,6 +247,23 @@ fn callbacks_from_the_command_line_and_the_train_block() {
 }
 
 #[test]
+fn backup_and_restore_continues_a_run_started_again() {
+    let dir = temp_dir("backup");
+    let backups = dir.join("backups");
+    let callback = format!("backup_and_restore(\"{}\", delete_checkpoint = false)", backups.display());
+    let fit = |epochs: &str| nn(&["fit", "examples/iris.nn", "--verbose", "2", "--epochs", epochs, "--callback", &callback]);
+    let out = fit("3");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(backups.join("backup.ckpt").exists());
+    // The same command with more epochs continues after epoch 3.
+    let out = fit("5");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let epochs: Vec<&str> = stdout.lines().filter(|l| l.starts_with("Epoch ")).collect();
+    assert_eq!(epochs, ["Epoch 4/5", "Epoch 5/5"], "{stdout}");
+}
+
+#[test]
 fn kfold_reports_each_fold_and_the_mean() {
     let out = nn(&["fit", "examples/boston.nn", "--kfold", "3", "--epochs", "5", "--verbose", "0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -337,6 +337,7 @@ fn callbacks_in_the_train_block_take_keras_arguments_and_defaults() {
                 model_checkpoint(\"best.safetensors\", save_best_only = true),
                 csv_logger(\"log.csv\", separator = \";\"),
                 terminate_on_nan,
+                backup_and_restore(\"backups\", save_freq = \"epoch\"),
             ]
         } }";
     let t = lower(src, Mode::Infer).train;
@@ -368,6 +369,7 @@ fn callbacks_in_the_train_block_take_keras_arguments_and_defaults() {
             },
             CallbackSpec::CsvLogger { filename: "log.csv".into(), separator: ';', append: false },
             CallbackSpec::TerminateOnNan,
+            CallbackSpec::BackupAndRestore { backup_dir: "backups".into(), delete_checkpoint: true },
         ]
     );
     let one = lower("model m { input x: [4] dense(1) train { callbacks = terminate_on_nan } }", Mode::Infer).train;

@@ -35,8 +35,8 @@ pub mod vars;
 pub mod workflow;
 
 pub use callbacks::{
-    Callback, CsvLogger, EarlyStopping, FitContext, LearningRateScheduler, ModelCheckpoint, ReduceLrOnPlateau,
-    TerminateOnNan,
+    BackupAndRestore, Callback, CsvLogger, EarlyStopping, FitContext, LearningRateScheduler, ModelCheckpoint,
+    ReduceLrOnPlateau, TerminateOnNan,
 };
 pub use custom_loop::Gradients;
 pub use engine::{Engine, Executable, InterpEngine, Tensor};

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use nn_runtime::callbacks::Mode;
 use nn_runtime::{
-    Callback, CsvLogger, EarlyStopping, FitOptions, LearningRateScheduler, Model, ModelCheckpoint, ReduceLrOnPlateau,
-    TerminateOnNan, ValidationData,
+    BackupAndRestore, Callback, CsvLogger, EarlyStopping, FitOptions, LearningRateScheduler, Model, ModelCheckpoint,
+    ReduceLrOnPlateau, TerminateOnNan, ValidationData,
 };
 
 fn opts(epochs: usize) -> FitOptions {
@@ -260,4 +260,67 @@ fn custom_callbacks_see_hooks_in_order() {
     // Callbacks given in the options run too.
     let with_opts = opts(1).callback(TerminateOnNan::new());
     model.fit(&x, &y, &with_opts).unwrap();
+}
+
+/// Fails `fit` at the end of epoch `at` (0-based), as a killed process would
+/// end it: no `on_train_end`.
+struct CrashAfter(usize);
+impl Callback for CrashAfter {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        _logs: &mut nn_runtime::Logs,
+        _ctx: &mut nn_runtime::FitContext<'_>,
+    ) -> Result<(), nn_runtime::RuntimeError> {
+        if epoch == self.0 {
+            return Err(nn_runtime::RuntimeError::InvalidArgument("simulated crash".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn backup_and_restore_resumes_a_crashed_run_bit_exactly() {
+    let dir = temp_dir("backup");
+    let (x, y) = blobs(60, 3);
+    let shuffled = |epochs| FitOptions { shuffle: true, ..opts(epochs) };
+    let mut uninterrupted = compiled(&blob_source("adam"), 1);
+    uninterrupted.fit(&x, &y, &shuffled(5)).unwrap();
+
+    let mut first = compiled(&blob_source("adam"), 1);
+    let mut backup = BackupAndRestore::new(&dir);
+    let err = first.fit_with(&x, &y, &shuffled(5), &mut [&mut backup, &mut CrashAfter(2)]).unwrap_err();
+    assert!(err.to_string().contains("simulated crash"), "{err}");
+    assert!(backup.backup_path().exists(), "the backup survives the crash");
+    assert_eq!(backup.restored_epoch(), None);
+
+    // A new process: the model is built from scratch with other weights.
+    let mut second = compiled(&blob_source("adam"), 9);
+    let mut backup = BackupAndRestore::new(&dir);
+    let history = second.fit_with(&x, &y, &shuffled(5), &mut [&mut backup]).unwrap();
+    assert_eq!(backup.restored_epoch(), Some(3), "epochs 1–3 completed before the crash");
+    assert_eq!(history.epochs, [3, 4]);
+    assert_eq!(weights(&second), weights(&uninterrupted));
+    assert_eq!(second.iterations(), uninterrupted.iterations());
+    assert!(!backup.backup_path().exists(), "a finished run deletes its backup");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn backup_and_restore_keeps_the_backup_when_asked_and_reports_a_file_in_the_way() {
+    let dir = temp_dir("backup-keep");
+    let (x, y) = blobs(40, 4);
+    let mut model = compiled(&blob_source("sgd"), 1);
+    let mut backup = BackupAndRestore::new(&dir).delete_checkpoint(false);
+    model.fit_with(&x, &y, &opts(2), &mut [&mut backup]).unwrap();
+    let mut again = compiled(&blob_source("sgd"), 1);
+    assert_eq!(again.load_checkpoint(backup.backup_path()).unwrap(), 2);
+    assert_eq!(weights(&again), weights(&model));
+
+    let file = dir.join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let mut backup = BackupAndRestore::new(&file);
+    let err = model.fit_with(&x, &y, &opts(1), &mut [&mut backup]).unwrap_err().to_string();
+    assert!(err.contains("not-a-folder") && err.contains("backup"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -11,8 +11,14 @@ use crate::diag::Diagnostic;
 use crate::ir::Graph;
 use crate::train::{CallbackSpec, MonitorMode, TableOptions};
 
-const CALLBACKS: &[&str] =
-    &["early_stopping", "reduce_lr_on_plateau", "model_checkpoint", "csv_logger", "terminate_on_nan"];
+const CALLBACKS: &[&str] = &[
+    "early_stopping",
+    "reduce_lr_on_plateau",
+    "model_checkpoint",
+    "csv_logger",
+    "terminate_on_nan",
+    "backup_and_restore",
+];
 
 /// `callbacks = [early_stopping(patience = 3), csv_logger("log.csv")]` (one callback may stand alone).
 pub fn callbacks(v: &Sv, g: &Graph) -> Result<Vec<CallbackSpec>, Diagnostic> {
@@ -156,6 +162,28 @@ fn callback(v: &Sv, g: &Graph) -> Result<CallbackSpec, Diagnostic> {
         "terminate_on_nan" => {
             bind(name, &[], args, span)?;
             CallbackSpec::TerminateOnNan
+        }
+        "backup_and_restore" => {
+            let b = bind(name, &[req("backup_dir"), opt("save_freq"), opt("delete_checkpoint")], args, span)?;
+            if let Some(x) = b.get(1) {
+                let freq = values::name(x, "save_freq", g).map_err(train_err)?;
+                if freq != "epoch" {
+                    return Err(Diagnostic::error(
+                        TRAIN_RANGE,
+                        format!("save_freq must be \"epoch\", not `{freq}`"),
+                        x.span,
+                    )
+                    .with_label("backups are written at the end of every epoch")
+                    .with_help("remove `save_freq`, or write `save_freq = \"epoch\"`"));
+                }
+            }
+            CallbackSpec::BackupAndRestore {
+                backup_dir: text(&b, 0, "backup_dir", "")?,
+                delete_checkpoint: match b.get(2) {
+                    Some(_) => flag(&b, 2, "delete_checkpoint")?,
+                    None => true,
+                },
+            }
         }
         other => {
             let mut d = Diagnostic::error(TRAIN_TYPE, format!("unknown callback `{other}`"), span)

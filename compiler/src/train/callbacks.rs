@@ -42,6 +42,10 @@ pub enum CallbackSpec {
     CsvLogger { filename: String, separator: char, append: bool },
     /// `terminate_on_nan`
     TerminateOnNan,
+    /// `backup_and_restore(backup_dir, delete_checkpoint = true)`: a backup
+    /// after every epoch; a run started again with a backup in place resumes
+    /// from it.
+    BackupAndRestore { backup_dir: String, delete_checkpoint: bool },
 }
 
 impl CallbackSpec {
@@ -53,10 +57,13 @@ impl CallbackSpec {
             CallbackSpec::ModelCheckpoint { .. } => "model_checkpoint",
             CallbackSpec::CsvLogger { .. } => "csv_logger",
             CallbackSpec::TerminateOnNan => "terminate_on_nan",
+            CallbackSpec::BackupAndRestore { .. } => "backup_and_restore",
         }
     }
 
-    /// The file the callback writes, if any (checked for writability before training).
+    /// The file the callback writes, if any (checked for writability before
+    /// training; `backup_and_restore` creates and checks its folder itself
+    /// when training begins).
     pub fn output_path(&self) -> Option<&str> {
         match self {
             CallbackSpec::ModelCheckpoint { filepath, .. } => Some(filepath),

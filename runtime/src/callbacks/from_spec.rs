@@ -2,7 +2,9 @@
 
 use nn_compiler::train::{CallbackSpec, MonitorMode};
 
-use super::{Callback, CsvLogger, EarlyStopping, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan};
+use super::{
+    BackupAndRestore, Callback, CsvLogger, EarlyStopping, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
+};
 
 fn mode(m: MonitorMode) -> Mode {
     match m {
@@ -51,5 +53,8 @@ pub fn from_spec(spec: &CallbackSpec) -> Box<dyn Callback> {
             Box::new(CsvLogger::new(filename.clone()).separator(*separator).append(*append))
         }
         CallbackSpec::TerminateOnNan => Box::new(TerminateOnNan::new()),
+        CallbackSpec::BackupAndRestore { backup_dir, delete_checkpoint } => {
+            Box::new(BackupAndRestore::new(backup_dir).delete_checkpoint(*delete_checkpoint))
+        }
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! A callback sees the running model through [`FitContext`]: it can read
 //! and change the learning rate, snapshot and restore weights, save
-//! checkpoints, and stop training with a reason (recorded in
+//! checkpoints, resume from a backup, and stop training with a reason (recorded in
 //! `History::stop_reason`). Hooks run in list order; an error from a hook
 //! aborts `fit` with that error.
 
+mod backup;
 mod checkpoint;
 mod csv_logger;
 mod early_stopping;
@@ -13,6 +14,7 @@ mod from_spec;
 mod lr;
 mod terminate_nan;
 
+pub use backup::BackupAndRestore;
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
@@ -29,6 +31,8 @@ pub struct FitContext<'a> {
     pub(crate) model: &'a mut Model,
     pub(crate) epoch: usize,
     pub(crate) stop: &'a mut Option<String>,
+    /// The epoch to start at instead of `initial_epoch`, set in `on_train_begin`.
+    pub(crate) resume_at: &'a mut Option<usize>,
 }
 
 impl FitContext<'_> {
@@ -64,6 +68,12 @@ impl FitContext<'_> {
 
     pub fn is_stopping(&self) -> bool {
         self.stop.is_some()
+    }
+
+    /// From `on_train_begin`: start at `epoch` (0-based) instead of the
+    /// options' `initial_epoch`, as after restoring a backup. Ignored later.
+    pub fn resume_at(&mut self, epoch: usize) {
+        *self.resume_at = Some(epoch);
     }
 }
 

@@ -231,20 +231,23 @@ impl Model {
         let names = self.metric_names();
         let mut history = History::default();
         let mut stop: Option<String> = None;
+        let mut resume_at: Option<usize> = None;
 
         let mut extra_refs: Vec<&mut dyn Callback> = extra.iter_mut().map(|c| &mut **c).collect();
         macro_rules! each_callback {
             ($epoch:expr, |$cb:ident, $ctx:ident| $body:expr) => {
                 for $cb in extra_refs.iter_mut() {
-                    let mut $ctx = FitContext { model: &mut *self, epoch: $epoch, stop: &mut stop };
+                    let mut $ctx =
+                        FitContext { model: &mut *self, epoch: $epoch, stop: &mut stop, resume_at: &mut resume_at };
                     $body?;
                 }
             };
         }
 
         each_callback!(opts.initial_epoch, |cb, ctx| cb.on_train_begin(&mut ctx));
+        let first_epoch = resume_at.take().unwrap_or(opts.initial_epoch);
         let mut batch = Batch::default();
-        for epoch in opts.initial_epoch..opts.epochs {
+        for epoch in first_epoch..opts.epochs {
             each_callback!(epoch, |cb, ctx| cb.on_epoch_begin(epoch, &mut ctx));
             let order = epoch_order(&train_idx, opts.shuffle, self.shuffle_seed, epoch);
             let progress = Progress::new(opts.verbose, epoch, opts.epochs, steps);
@@ -278,7 +281,7 @@ impl Model {
                 break;
             }
         }
-        let last = history.epochs.last().copied().unwrap_or(opts.initial_epoch);
+        let last = history.epochs.last().copied().unwrap_or(first_epoch);
         each_callback!(last, |cb, ctx| cb.on_train_end(&mut ctx));
         if let (Some(reason), true) = (&stop, opts.verbose > 0) {
             println!("{reason}");

@@ -1,0 +1,110 @@
+//! Keras's `BackupAndRestore`: a run that is killed can be started again
+//! with the same command and continues where the last completed epoch left
+//! off, with the same weights, optimizer state and epoch count.
+//!
+//! The backup is one checkpoint file in the backup folder, replaced
+//! atomically after every epoch, so a kill at any moment leaves either the
+//! previous backup or the new one. It is deleted when training ends normally
+//! (Keras's `delete_checkpoint = True`), but kept when the weights have
+//! diverged: the last finite backup is the one thing worth keeping then.
+
+use std::path::{Path, PathBuf};
+
+use super::{Callback, FitContext};
+use crate::error::RuntimeError;
+use crate::fit::Logs;
+
+/// The backup's file name inside the backup folder.
+const BACKUP_FILE: &str = "backup.ckpt";
+
+pub struct BackupAndRestore {
+    dir: PathBuf,
+    delete_checkpoint: bool,
+    restored_epoch: Option<usize>,
+}
+
+impl BackupAndRestore {
+    pub fn new(backup_dir: impl Into<PathBuf>) -> BackupAndRestore {
+        BackupAndRestore { dir: backup_dir.into(), delete_checkpoint: true, restored_epoch: None }
+    }
+
+    /// Keep the backup after training completes (Keras's `delete_checkpoint = False`).
+    pub fn delete_checkpoint(mut self, yes: bool) -> Self {
+        self.delete_checkpoint = yes;
+        self
+    }
+
+    /// The backup file this callback reads and writes.
+    pub fn backup_path(&self) -> PathBuf {
+        self.dir.join(BACKUP_FILE)
+    }
+
+    /// The number of completed epochs the last `fit` resumed after, if it
+    /// found a backup.
+    pub fn restored_epoch(&self) -> Option<usize> {
+        self.restored_epoch
+    }
+}
+
+fn prepare_folder(dir: &Path) -> Result<(), RuntimeError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        RuntimeError::invalid(format!(
+            "backup_and_restore: cannot create the backup folder `{}`: {e}; choose a writable folder",
+            dir.display()
+        ))
+    })?;
+    if !dir.is_dir() {
+        return Err(RuntimeError::invalid(format!(
+            "backup_and_restore: `{}` is a file, not a folder; give a folder for the backups",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+impl Callback for BackupAndRestore {
+    fn on_train_begin(&mut self, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        prepare_folder(&self.dir)?;
+        self.restored_epoch = None;
+        let path = self.backup_path();
+        if path.exists() {
+            let done = ctx.model().load_checkpoint(&path)?;
+            self.restored_epoch = Some(done);
+            ctx.resume_at(done);
+        } else {
+            // Fail before the first epoch, not after it, if the folder is read-only.
+            let probe = self.dir.join(format!(".nn-write-check-{}", std::process::id()));
+            std::fs::File::create(&probe).map_err(|e| {
+                RuntimeError::invalid(format!(
+                    "backup_and_restore: cannot write in `{}`: {e}; choose a writable folder",
+                    self.dir.display()
+                ))
+            })?;
+            let _ = std::fs::remove_file(&probe);
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, _logs: &mut Logs, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        // A diverged model never replaces the last good backup.
+        if !ctx.model().weights().all_finite() {
+            return Ok(());
+        }
+        ctx.model().save_checkpoint(self.backup_path(), epoch + 1)
+    }
+
+    fn on_train_end(&mut self, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        if self.delete_checkpoint && ctx.model().weights().all_finite() {
+            let path = self.backup_path();
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| {
+                    RuntimeError::invalid(format!(
+                        "backup_and_restore: training finished but the backup `{}` could not be deleted: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
