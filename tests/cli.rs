@@ -251,7 +251,8 @@ fn backup_and_restore_continues_a_run_started_again() {
     let dir = temp_dir("backup");
     let backups = dir.join("backups");
     let callback = format!("backup_and_restore(\"{}\", delete_checkpoint = false)", backups.display());
-    let fit = |epochs: &str| nn(&["fit", "examples/iris.nn", "--verbose", "2", "--epochs", epochs, "--callback", &callback]);
+    let fit =
+        |epochs: &str| nn(&["fit", "examples/iris.nn", "--verbose", "2", "--epochs", epochs, "--callback", &callback]);
     let out = fit("3");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(backups.join("backup.ckpt").exists());

@@ -19,7 +19,8 @@ use crate::fit::{Inputs, TargetSet};
 use crate::model::Model;
 
 /// File-reading options for `model`: the train block's table options, and
-/// for image folders the (first) model input's height, width and channels.
+/// for image folders the (first) model input's height, width and channels
+/// and the model's seed for the file order.
 pub fn file_options(model: &Model, table: &TableOptions, labels_required: bool) -> FileOptions {
     let dims = model.inputs().first().map(|i| i.shape.clone()).unwrap_or_default();
     let (image_size, channels) = match dims.as_slice() {
@@ -35,6 +36,8 @@ pub fn file_options(model: &Model, table: &TableOptions, labels_required: bool) 
         image_size,
         channels,
         labels_required,
+        // Keras seeds its file shuffle; nn uses the model's seed (NumPy seeds are 32-bit).
+        shuffle_seed: Some(model.shuffle_seed as u32),
     }
 }
 

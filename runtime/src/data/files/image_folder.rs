@@ -2,7 +2,8 @@
 //! (sorted names give the class ids), PNG and JPEG files (sorted by name within a class), each
 //! converted to `channels` and resized to `image_size` with bilinear interpolation (half-pixel
 //! centers, no antialiasing, as `tf.image.resize`). Pixels stay `u8` (rounded to nearest), shape
-//! `[N, height, width, channels]`. Samples come in class order; training shuffles them anyway.
+//! `[N, height, width, channels]`. Samples come in class order, or shuffled like Keras's file list
+//! when a seed is given (so that a validation split is not just the last classes).
 //!
 //! Grayscale uses the ITU-R 601 weights 0.299/0.587/0.114, as the PNG and JPEG decoders behind
 //! Keras do; alpha is dropped.
@@ -13,6 +14,7 @@ use image::{DynamicImage, ImageReader, Limits};
 use ndarray::{Array1, ArrayD, IxDyn};
 
 use super::{suggest, Column, FileData, FileOptions, DEFAULT_IMAGE_SIZE};
+use crate::data::split::shuffled_indices;
 use crate::data::DataError;
 
 const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -196,6 +198,12 @@ pub(super) fn load(dir: &Path, opts: &FileOptions) -> Result<FileData, DataError
             files.extend(images.iter().map(|f| class_dir.join(f)));
         }
         class_names = Some(names);
+        if let Some(seed) = opts.shuffle_seed {
+            // Keras shuffles the paths and the labels with two generators seeded alike: one permutation.
+            let order = shuffled_indices(files.len(), seed);
+            files = order.iter().map(|&i| files[i].clone()).collect();
+            labels = order.iter().map(|&i| labels[i]).collect();
+        }
     } else if flat.is_empty() {
         return Err(mismatch("the folder holds no PNG or JPEG images".into()));
     } else if opts.labels_required {

@@ -113,6 +113,11 @@ pub struct FileOptions {
     pub channels: Option<usize>,
     /// When false (predict inputs), a missing label column or a flat image folder is accepted.
     pub labels_required: bool,
+    /// Image folders with class subfolders: the samples are shuffled with NumPy's
+    /// `RandomState(seed)`, as Keras's `image_dataset_from_directory(shuffle = True, seed)`
+    /// does, so a `validation_split` (the last fraction) holds every class. `None` keeps
+    /// class order.
+    pub shuffle_seed: Option<u32>,
 }
 
 impl Default for FileOptions {
@@ -125,6 +130,7 @@ impl Default for FileOptions {
             image_size: None,
             channels: None,
             labels_required: true,
+            shuffle_seed: None,
         }
     }
 }
