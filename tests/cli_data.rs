@@ -264,3 +264,48 @@ fn fashion_mnist_from_a_folder_of_png_images() {
     assert!(right >= 60, "{right} of 100 new images predicted right:\n{rows}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_model_without_a_dataset_trains_on_the_file_given_with_data() {
+    let dir = temp_dir("npz");
+    let model = write(
+        &dir,
+        "pairs.nn",
+        "model pairs {
+    input x: [2]
+    dense(2, activation = softmax)
+    train {
+        optimizer = adam(learning_rate = 0.1)
+        loss = sparse_categorical_crossentropy
+        metrics = [accuracy]
+        epochs = 20
+    }
+}
+",
+    );
+    // Class 1 when x0 > x1.
+    let x = ndarray::Array2::from_shape_fn((200, 2), |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0);
+    let y = ndarray::Array1::from_shape_fn(200, |i| i64::from(x[[i, 0]] > x[[i, 1]]));
+    let npz = dir.join("pairs.npz");
+    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&npz).unwrap());
+    w.add_array("x", &x).unwrap();
+    w.add_array("y", &y).unwrap();
+    w.finish().unwrap();
+    let stdout = ok(&nn(&["fit", &model, "--data", npz.to_str().unwrap(), "--verbose", "2"]));
+    assert!(stdout.contains("pairs.npz"), "the data source is named: {stdout}");
+    // Features alone cannot train: the error says how to add the labels.
+    let features_only = dir.join("x.npy");
+    ndarray_npy::write_npy(&features_only, &x).unwrap();
+    let out = nn(&["fit", &model, "--data", features_only.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("x.npy") && stderr.contains("holds: x)") && stderr.contains("np.savez"), "{stderr}");
+
+    let out = nn(&["fit", &model]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("names no dataset") && text(&out.stderr).contains("--data"),
+        "{}",
+        text(&out.stderr)
+    );
+}

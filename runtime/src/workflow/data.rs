@@ -89,12 +89,19 @@ pub fn head(split: &Split, n: usize) -> Split {
 /// Loads the dataset `source` names (else the train block's) and prepares it
 /// for `model`.
 pub fn load_for(model: &Model, source: &DataSource) -> Result<ModelData, RuntimeError> {
-    let name = source.name.clone().or_else(|| model.train_config().dataset.clone()).ok_or_else(|| {
-        RuntimeError::invalid(format!(
-            "model `{}` names no dataset: add `dataset = \"iris\"` (or another) to its train block, or name one",
-            model.name()
-        ))
-    })?;
+    // With no name anywhere, a given file is the dataset (`nn fit model.nn --data pairs.npz`).
+    let name = source
+        .name
+        .clone()
+        .or_else(|| model.train_config().dataset.clone())
+        .or_else(|| source.path.as_ref().map(|p| p.display().to_string()))
+        .ok_or_else(|| {
+            RuntimeError::invalid(format!(
+                "model `{}` names no dataset: add `dataset = \"iris\"` (or a file's path) to its train block, \
+                 or pass --data FILE",
+                model.name()
+            ))
+        })?;
     let tc = model.train_config();
     let looks_like_a_name = !name.contains(['/', '\\', '.']);
     if source.path.is_none() && looks_like_a_name && !data::is_builtin(&name) && !Path::new(&name).exists() {

@@ -125,6 +125,7 @@ fn split(
     labels_required: bool,
 ) -> Result<Option<Split>, RuntimeError> {
     let (input, input_dims, output, output_dims) = model_io(model)?;
+    let held = data.names().join(", ");
     let Some(x) = take_any(data, &candidates(&input, "x", suffix)) else { return Ok(None) };
     let x = features(x, &input_dims);
     let y = match take_any(data, &candidates(&output, "y", suffix)) {
@@ -133,8 +134,9 @@ fn split(
             return Err(invalid(
                 path,
                 format!(
-                    "no labels for the features: name them `y{suffix}` or `{output}{suffix}` (the file holds: {})",
-                    data.names().join(", ")
+                    "no labels for the features (the file holds: {held}); training needs labels: save features \
+                     and labels together, e.g. `np.savez(\"data.npz\", x{suffix}=x, y{suffix}=y)`, naming the labels \
+                     `y{suffix}` or `{output}{suffix}`"
                 ),
             ))
         }
