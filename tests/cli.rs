@@ -127,6 +127,20 @@ fn resume_continues_from_checkpoint() {
     let stdout = text(&resumed.stdout);
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     assert!(stdout.contains("Epoch 3/3") && !stdout.contains("Epoch 1/3"), "{stdout}");
+
+    // The checkpoint decides weights, seeds and epoch; --lr is applied and said.
+    for flag in [["--weights", "w.safetensors"], ["--seed", "3"], ["--initial-epoch", "1"]] {
+        let out = run("3", &["--resume", ckpt.to_str().unwrap(), flag[0], flag[1]]);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}");
+        assert!(text(&out.stderr).contains("cannot be used with"), "{}", text(&out.stderr));
+    }
+    let resumed = run("3", &["--resume", ckpt.to_str().unwrap(), "--lr", "0.5"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stdout).contains("learning rate 0.5 from --lr replaces the checkpoint's 0.001"),
+        "{}",
+        text(&resumed.stdout)
+    );
 }
 
 #[test]

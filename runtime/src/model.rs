@@ -410,7 +410,7 @@ impl Model {
 
     // ---- graphs and execution ---------------------------------------------------------
 
-    fn graph_for(&self, kind: GraphKind) -> Result<Graph, RuntimeError> {
+    pub(crate) fn graph_for(&self, kind: GraphKind) -> Result<Graph, RuntimeError> {
         let compile_err = |e: train::TrainError| RuntimeError::Compile(e.to_string());
         Ok(match kind {
             GraphKind::Predict => self.infer.graph.clone(),

@@ -12,8 +12,9 @@ use ndarray::ArrayD;
 
 use crate::error::RuntimeError;
 use crate::io::{read_tensors, write_tensors, Checkpoint};
-use crate::model::Model;
+use crate::model::{GraphKind, Model};
 use crate::vars::{VarStore, Variable};
+use nn_compiler::ir::VarKind;
 
 /// Weights-file metadata holding the class names as a JSON list.
 const CLASS_NAMES_KEY: &str = "class_names";
@@ -155,6 +156,39 @@ impl Model {
         self.checkpoint(epoch).save(path.as_ref())
     }
 
+    /// A checkpoint taken after some updates must hold exactly the
+    /// optimizer state this model's training step uses: a missing slot
+    /// would restart silently from zero, a foreign one means another model.
+    fn check_checkpoint_slots(&self, slots: &VarStore) -> Result<(), String> {
+        let step = self.graph_for(GraphKind::TrainStep).map_err(|e| e.to_string())?;
+        let expected: Vec<_> = step.vars.iter().filter(|d| matches!(d.kind, VarKind::Slot { .. })).collect();
+        for decl in &expected {
+            match slots.get(&decl.name) {
+                None => {
+                    return Err(format!(
+                        "the optimizer state `{}` is missing; the checkpoint is incomplete or from another model",
+                        decl.name
+                    ))
+                }
+                Some(v) if v.shape != decl.shape => {
+                    return Err(format!(
+                        "the optimizer state `{}` has shape {:?} but the model needs {:?}; the checkpoint is from \
+                         another model",
+                        decl.name, v.shape, decl.shape
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = slots.iter().find(|v| !expected.iter().any(|d| d.name == v.name)) {
+            return Err(format!(
+                "the checkpoint holds optimizer state `{}`, which model `{}` does not have; it is from another model",
+                extra.name, self.name
+            ));
+        }
+        Ok(())
+    }
+
     /// Restores a checkpoint into a compiled model and returns the number of
     /// completed epochs (pass it as `initial_epoch` to continue).
     pub fn load_checkpoint(&mut self, path: impl AsRef<Path>) -> Result<usize, RuntimeError> {
@@ -172,6 +206,9 @@ impl Model {
             ));
         }
         self.set_weights(&ckpt.weights).map_err(|e| RuntimeError::format(path, e.to_string()))?;
+        if ckpt.iterations > 0 {
+            self.check_checkpoint_slots(&ckpt.slots).map_err(|e| RuntimeError::format(path, e))?;
+        }
         if ckpt.seed != self.seed {
             self.relower(ckpt.seed)?;
         }

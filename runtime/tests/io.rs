@@ -108,3 +108,40 @@ fn checkpoint_of_another_optimizer_is_rejected() {
     assert!(sgd.load_checkpoint(&path).unwrap_err().to_string().contains("load_weights"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn checkpoint_with_missing_or_foreign_optimizer_state_is_rejected() {
+    use nn_runtime::io::Checkpoint;
+    use nn_runtime::vars::VarStore;
+    let dir = temp_dir("ckpt-slots");
+    let path = dir.join("c.safetensors");
+    let (x, y) = blobs(16, 1);
+    let mut adam = compiled(&blob_source("adam"), 1);
+    adam.fit(&x, &y, &quiet(1)).unwrap();
+    adam.save_checkpoint(&path, 1).unwrap();
+    let full = Checkpoint::load(&path).unwrap();
+    assert!(full.slots.len() >= 2, "adam keeps slots: {:?}", full.slots.names());
+
+    let mut missing = full.clone();
+    missing.slots = VarStore::new();
+    for v in full.slots.iter().skip(1) {
+        missing.slots.insert(v.clone()).unwrap();
+    }
+    missing.save(&path).unwrap();
+    let mut fresh = compiled(&blob_source("adam"), 1);
+    let err = fresh.load_checkpoint(&path).unwrap_err().to_string();
+    let first = full.slots.iter().next().unwrap().name.clone();
+    assert!(err.contains(&format!("`{first}` is missing")) && err.contains("c.safetensors"), "{err}");
+
+    let mut foreign = full.clone();
+    let mut extra = full.slots.iter().next().unwrap().clone();
+    extra.name = "dense_9/kernel/m".into();
+    foreign.slots.insert(extra).unwrap();
+    foreign.save(&path).unwrap();
+    let err = fresh.load_checkpoint(&path).unwrap_err().to_string();
+    assert!(err.contains("`dense_9/kernel/m`") && err.contains("another model"), "{err}");
+
+    full.save(&path).unwrap();
+    assert_eq!(fresh.load_checkpoint(&path).unwrap(), 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}

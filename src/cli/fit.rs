@@ -39,8 +39,10 @@ pub struct FitArgs {
     /// Write a checkpoint (weights, optimizer state, epoch) here after every epoch, atomically.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Resume from a checkpoint written by --checkpoint.
-    #[arg(long)]
+    /// Resume from a checkpoint written by --checkpoint: its weights, optimizer state, seeds and
+    /// epoch (so --weights, --seed and --initial-epoch cannot be given with it; --lr is applied
+    /// after restoring).
+    #[arg(long, conflicts_with_all = ["weights", "seed", "initial_epoch"])]
     resume: Option<PathBuf>,
     /// Write the History as JSON here.
     #[arg(long)]
@@ -131,7 +133,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
     }
     let mut opts = options(&model)?;
     if let Some(path) = &args.resume {
-        opts.initial_epoch = model.load_checkpoint(path).map_err(|e| e.to_string())?;
+        opts.initial_epoch = resume(args, &mut model, path)?;
         if opts.initial_epoch >= opts.epochs {
             println!("checkpoint `{}` is already at epoch {}; nothing to do", path.display(), opts.initial_epoch);
         }
@@ -202,6 +204,20 @@ fn finish_training(args: &FitArgs, model: &nn_runtime::Model, history: &nn_runti
     Ok(())
 }
 
+/// Restores `path` into `model` and returns the completed epochs. A `--lr`
+/// given with `--resume` replaces the checkpoint's rate, and says so.
+fn resume(args: &FitArgs, model: &mut nn_runtime::Model, path: &std::path::Path) -> Result<usize, String> {
+    let done = model.load_checkpoint(path).map_err(|e| e.to_string())?;
+    if let Some(lr) = args.model.lr {
+        let saved = model.learning_rate();
+        model.set_learning_rate(lr).map_err(|e| e.to_string())?;
+        if saved != lr {
+            println!("learning rate {lr} from --lr replaces the checkpoint's {saved}");
+        }
+    }
+    Ok(done)
+}
+
 /// `nn fit` for a model with several inputs or outputs: arrays bound by name.
 fn run_named(args: &FitArgs, mut model: nn_runtime::Model, extra: &[CallbackSpec]) -> CmdResult {
     if args.kfold.is_some() {
@@ -212,7 +228,7 @@ fn run_named(args: &FitArgs, mut model: nn_runtime::Model, extra: &[CallbackSpec
     let opts = workflow::fit_options_named(&model, &data, &overrides).map_err(|e| e.to_string())?;
     let mut opts = extra.iter().fold(opts, |o, spec| o.boxed_callback(nn_runtime::callbacks::from_spec(spec)));
     if let Some(path) = &args.resume {
-        opts.initial_epoch = model.load_checkpoint(path).map_err(|e| e.to_string())?;
+        opts.initial_epoch = resume(args, &mut model, path)?;
     }
     if let Some(path) = &args.checkpoint {
         opts = opts.callback(ModelCheckpoint::new(path.display().to_string()));
