@@ -201,6 +201,46 @@ fn a_diverging_fit_stops_and_keeps_no_weights() {
 }
 
 #[test]
+fn check_numerics_names_the_operation_and_its_source() {
+    let dir = temp_dir("numerics");
+    let model = dir.join("fragile.nn");
+    std::fs::write(
+        &model,
+        "// log of a relu output: a zero activation gives -inf
+layer log_layer(x) {
+    return log(x)
+}
+
+model fragile {
+    input x: [2]
+    dense(2, activation = relu)
+    log_layer
+    dense(1)
+    train {
+        optimizer = sgd
+        loss = mse
+        epochs = 2
+        batch_size = 4
+    }
+}
+",
+    )
+    .unwrap();
+    // Inputs (0, 0) make every relu output 0 at the first step.
+    let data = dir.join("zeros.csv");
+    std::fs::write(&data, format!("a,b,y\n{}", "0,0,1\n".repeat(16))).unwrap();
+    let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let out = nn(&["fit", model, "--data", data, "--verbose", "0", "--check-numerics"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("step 1"), "{}", text(&out.stdout));
+    golden("check_numerics.stderr", &text(&out.stderr).replace(dir.to_str().unwrap(), "$DIR"));
+    // Without the flag, the same run only says that it diverged.
+    let out = nn(&["fit", model, "--data", data, "--verbose", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stderr).contains("E0300"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn outputs_are_checked_before_training() {
     let out = nn(&["fit", "examples/iris.nn", "--verbose", "0", "--history", "no-such-folder/history.json"]);
     assert_eq!(out.status.code(), Some(1));

@@ -114,6 +114,32 @@ pub fn check_call(graph: &Graph, inputs: &[Tensor<'_>], vars: &[Vec<f32>], batch
 }
 
 /// Runs graphs on the reference interpreter, in f32.
+/// A call's inputs and variables as the interpreter takes them.
+pub(crate) type InterpArguments = (Vec<Value<f32>>, Vec<ArrayD<f32>>);
+
+/// The call's buffers as the interpreter's arrays (inputs, then variables).
+pub(crate) fn interp_arguments(
+    graph: &Graph,
+    inputs: &[Tensor<'_>],
+    vars: &[Vec<f32>],
+    batch: usize,
+) -> Result<InterpArguments, RuntimeError> {
+    let shape_err = |e: ndarray::ShapeError| RuntimeError::Engine(format!("cannot shape a buffer: {e}"));
+    let mut values = Vec::with_capacity(inputs.len());
+    for (decl, t) in graph.inputs.iter().zip(inputs) {
+        let dims = IxDyn(&decl.ty.shape.resolve(batch));
+        values.push(match t {
+            Tensor::F32(s) => Value::F(ArrayD::from_shape_vec(dims, s.to_vec()).map_err(shape_err)?),
+            Tensor::I32(s) => Value::I(ArrayD::from_shape_vec(dims, s.to_vec()).map_err(shape_err)?),
+        });
+    }
+    let mut arrays = Vec::with_capacity(vars.len());
+    for (decl, v) in graph.vars.iter().zip(vars.iter()) {
+        arrays.push(ArrayD::from_shape_vec(IxDyn(&decl.shape), v.clone()).map_err(shape_err)?);
+    }
+    Ok((values, arrays))
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InterpEngine;
 
@@ -139,19 +165,7 @@ impl Executable for InterpExecutable {
         batch: usize,
     ) -> Result<Vec<ArrayD<f32>>, RuntimeError> {
         check_call(&self.graph, inputs, vars, batch)?;
-        let shape_err = |e: ndarray::ShapeError| RuntimeError::Engine(format!("cannot shape a buffer: {e}"));
-        let mut values = Vec::with_capacity(inputs.len());
-        for (decl, t) in self.graph.inputs.iter().zip(inputs) {
-            let dims = IxDyn(&decl.ty.shape.resolve(batch));
-            values.push(match t {
-                Tensor::F32(s) => Value::F(ArrayD::from_shape_vec(dims, s.to_vec()).map_err(shape_err)?),
-                Tensor::I32(s) => Value::I(ArrayD::from_shape_vec(dims, s.to_vec()).map_err(shape_err)?),
-            });
-        }
-        let mut arrays = Vec::with_capacity(vars.len());
-        for (decl, v) in self.graph.vars.iter().zip(vars.iter()) {
-            arrays.push(ArrayD::from_shape_vec(IxDyn(&decl.shape), v.clone()).map_err(shape_err)?);
-        }
+        let (values, arrays) = interp_arguments(&self.graph, inputs, vars, batch)?;
         let out = interp::run::<f32>(&self.graph, &values, &arrays, batch)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         for ((var, _), new) in self.graph.updates.iter().zip(out.updates) {

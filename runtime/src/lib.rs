@@ -28,6 +28,7 @@ pub mod jit;
 pub mod metrics;
 pub mod model;
 mod model_files;
+pub mod numerics;
 pub mod optim;
 pub mod plot;
 pub mod summary;

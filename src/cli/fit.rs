@@ -1,6 +1,7 @@
 //! `nn fit FILE`: train a model on its dataset, Keras-style.
 
 use super::model_args::{load_model, DataArgs, ModelArgs};
+use super::numerics;
 use super::CmdResult;
 use clap::Args;
 use nn_compiler::train::CallbackSpec;
@@ -61,6 +62,10 @@ pub struct FitArgs {
     /// After --kfold, train once more on all the training data (then save, evaluate, …).
     #[arg(long, requires = "kfold")]
     final_fit: bool,
+    /// If training diverges, name the operation that produced the first NaN or infinity and show
+    /// it in the model source (replays the failing step in the interpreter; slower training).
+    #[arg(long)]
+    check_numerics: bool,
 }
 
 impl FitArgs {
@@ -80,6 +85,7 @@ impl FitArgs {
 
 pub fn run(args: &FitArgs) -> CmdResult {
     let mut model = load_model(&args.model)?;
+    let numerics = args.check_numerics.then(|| numerics::install(&mut model, &args.model)).transpose()?;
     workflow::require_loss(&model).map_err(|e| e.to_string())?;
     let extra: Vec<CallbackSpec> = args
         .callback
@@ -100,7 +106,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         workflow::check_writable(&path).map_err(|e| e.to_string())?;
     }
     if workflow::is_multi_io(&model) {
-        return run_named(args, model, &extra);
+        return run_named(args, model, &extra, numerics.as_ref());
     }
     let data = workflow::load_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
     model.set_class_names(data.class_names.clone());
@@ -151,7 +157,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         );
     }
     let history = model.fit(&train.x, &train.y, &opts).map_err(|e| e.to_string())?;
-    finish_training(args, &model, &history)?;
+    finish_training(args, &model, &history, numerics.as_ref())?;
     if let Some(test) = &data.test {
         let logs = model.evaluate(&test.x, &test.y, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
         println!("Test: {}", logs_line(&logs));
@@ -165,7 +171,12 @@ fn logs_line(logs: &nn_runtime::Logs) -> String {
 
 /// After `fit`: the stop reason and History, its files, and the weights —
 /// never weights of a diverged run.
-fn finish_training(args: &FitArgs, model: &nn_runtime::Model, history: &nn_runtime::History) -> Result<(), String> {
+fn finish_training(
+    args: &FitArgs,
+    model: &nn_runtime::Model,
+    history: &nn_runtime::History,
+    numerics: Option<&numerics::Finding>,
+) -> Result<(), String> {
     if let Some(reason) = &history.stop_reason {
         println!("Stopped early: {reason}");
     }
@@ -193,6 +204,9 @@ fn finish_training(args: &FitArgs, model: &nn_runtime::Model, history: &nn_runti
             None => "the loss is not finite".to_string(),
         };
         let reason = history.stop_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        if let Some(finding) = numerics {
+            numerics::report(&args.model, finding);
+        }
         return Err(format!(
             "training diverged{reason}: {what}{saved}; lower the learning rate (--lr) or check the data for huge values"
         ));
@@ -219,7 +233,12 @@ fn resume(args: &FitArgs, model: &mut nn_runtime::Model, path: &std::path::Path)
 }
 
 /// `nn fit` for a model with several inputs or outputs: arrays bound by name.
-fn run_named(args: &FitArgs, mut model: nn_runtime::Model, extra: &[CallbackSpec]) -> CmdResult {
+fn run_named(
+    args: &FitArgs,
+    mut model: nn_runtime::Model,
+    extra: &[CallbackSpec],
+    numerics: Option<&numerics::Finding>,
+) -> CmdResult {
     if args.kfold.is_some() {
         return Err("--kfold needs a model with one input and one output".into());
     }
@@ -244,7 +263,7 @@ fn run_named(args: &FitArgs, mut model: nn_runtime::Model, extra: &[CallbackSpec
         );
     }
     let history = model.fit_named(&data.train.inputs, &data.train.targets, &opts).map_err(|e| e.to_string())?;
-    finish_training(args, &model, &history)?;
+    finish_training(args, &model, &history, numerics)?;
     if let Some(test) = &data.test {
         let logs =
             model.evaluate_named(&test.inputs, &test.targets, opts.batch_size.max(256)).map_err(|e| e.to_string())?;

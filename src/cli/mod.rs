@@ -6,6 +6,7 @@ mod check;
 mod fit;
 mod inspect;
 mod model_args;
+mod numerics;
 mod run;
 mod source;
 
