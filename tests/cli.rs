@@ -241,6 +241,39 @@ model fragile {
 }
 
 #[test]
+fn identical_runs_write_identical_files() {
+    let dir = temp_dir("reproducible");
+    let run = |tag: &str| -> Vec<Vec<u8>> {
+        let files = ["w.safetensors", "c.safetensors", "h.json", "log.csv"].map(|f| dir.join(format!("{tag}-{f}")));
+        let [w, c, h, log] = files.each_ref().map(|p| p.to_str().unwrap().to_string());
+        let logger = format!("csv_logger(\"{log}\")");
+        let out = nn(&[
+            "fit",
+            "examples/iris.nn",
+            "--epochs",
+            "20",
+            "--verbose",
+            "0",
+            "--save",
+            &w,
+            "--checkpoint",
+            &c,
+            "--history",
+            &h,
+            "--callback",
+            &logger,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    };
+    let (first, second) = (run("a"), run("b"));
+    for (name, (a, b)) in ["weights", "checkpoint", "History JSON", "CSV log"].iter().zip(first.iter().zip(&second)) {
+        assert!(!a.is_empty(), "{name} is written");
+        assert!(a == b, "the {name} files of two identical runs differ");
+    }
+}
+
+#[test]
 fn outputs_are_checked_before_training() {
     let out = nn(&["fit", "examples/iris.nn", "--verbose", "0", "--history", "no-such-folder/history.json"]);
     assert_eq!(out.status.code(), Some(1));
