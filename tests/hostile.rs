@@ -222,6 +222,19 @@ fn generated_cases(tmp: &Path) -> Vec<Case> {
     add("dense_max_summary", s(&["summary", huge]), 0);
     add("dense_max_fit", s(&["fit", huge]), 1);
     add("dense_max_evaluate", s(&["evaluate", huge, "--untrained"]), 1);
+    // Weights that fit, activations that do not: 32 samples × 20M outputs.
+    let wide = write(&t("wide.nn"), "model wide { input x: [1] dense(20000000, activation = relu) }\n");
+    let mut x_npy = b"\x93NUMPY\x01\x00".to_vec();
+    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (32, 1), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    x_npy.extend((header.len() as u16).to_le_bytes());
+    x_npy.extend(header.as_bytes());
+    x_npy.extend([0u8; 32 * 4]);
+    let samples = write(&t("x32.npy"), x_npy);
+    add("wide_activations_predict", s(&["predict", &wide, "--untrained", "--input", &samples]), 1);
 
     // IDX files (Fashion-MNIST).
     let fmnist = "examples/fashion_mlp.nn";

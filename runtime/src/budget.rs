@@ -82,17 +82,30 @@ pub fn training_estimate(
             .ok_or_else(|| overflow("gradients"))?;
     }
     est.gradients = grads;
+    est.activations = activations(forward, batch)?;
+    // Per layer, slots and gradients scale with its weights.
+    let factor = if est.weights == 0 { 1 } else { 1 + (slots + grads).div_ceil(est.weights.max(1)) };
+    est.biggest_layer = biggest_layer(forward, layers, factor)?;
+    Ok(est)
+}
+
+/// Weights plus the activations of one inference pass over `batch` samples.
+pub fn inference_estimate(forward: &Graph, layers: &[LayerInfo], batch: usize) -> Result<Estimate, RuntimeError> {
+    let mut est = weights_estimate(forward, layers)?;
+    est.activations = activations(forward, batch)?;
+    Ok(est)
+}
+
+/// The bytes of every node of `forward` for `batch` samples (an upper bound:
+/// the engines reuse memory between nodes whose lifetimes do not overlap).
+fn activations(forward: &Graph, batch: usize) -> Result<u64, RuntimeError> {
     let mut act = 0u64;
     for node in &forward.nodes {
         let dims: Vec<usize> = node.ty.shape.0.iter().map(|d| d.resolve(batch)).collect();
         let b = bytes_of(&dims).ok_or_else(|| overflow("activations"))?;
         act = act.checked_add(b).ok_or_else(|| overflow("activations"))?;
     }
-    est.activations = act;
-    // Per layer, slots and gradients scale with its weights.
-    let factor = if est.weights == 0 { 1 } else { 1 + (slots + grads).div_ceil(est.weights.max(1)) };
-    est.biggest_layer = biggest_layer(forward, layers, factor)?;
-    Ok(est)
+    Ok(act)
 }
 
 fn biggest_layer(g: &Graph, layers: &[LayerInfo], factor: u64) -> Result<Option<(String, u64)>, RuntimeError> {
@@ -204,6 +217,13 @@ impl crate::Model {
         let step = self.training_graph()?;
         let est = training_estimate(self.training_forward_graph(), self.layers(), &step, batch)?;
         ensure_fits(self.name(), &format!("training with batches of {batch}"), &est)
+    }
+
+    /// Refuses to predict or evaluate when the weights and one batch's
+    /// activations would not fit in memory.
+    pub(crate) fn ensure_inference_fits(&self, what: &str, batch: usize) -> Result<(), RuntimeError> {
+        let est = inference_estimate(self.inference_graph(), self.layers(), batch)?;
+        ensure_fits(self.name(), &format!("{what} with batches of {batch}"), &est)
     }
 }
 

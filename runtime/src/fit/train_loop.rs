@@ -370,6 +370,7 @@ impl Model {
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
+        self.ensure_inference_fits("evaluating", batch_size.min(idx.len()).max(1))?;
         let names = self.metric_names();
         let mut tracker = MeanTracker::new(&names);
         let mut batch = std::mem::take(&mut self.inference_batch);
@@ -416,6 +417,7 @@ impl Model {
         let mut row_shapes: Vec<Vec<usize>> = Vec::new();
         let step = self.iterations().max(1) as f32;
         let piece = predict_piece(batch_size, data.sample_size(), self.inference_graph());
+        self.ensure_inference_fits("predicting", piece.min(data.len).max(1))?;
         for chunk in idx.chunks(piece) {
             batch.fill(data, chunk)?;
             let call = CallData { x: &batch.x, y: &[], grads: &[], learning_rate: 0.0, step, ones: &batch.ones };
