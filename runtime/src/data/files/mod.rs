@@ -113,6 +113,9 @@ pub struct FileOptions {
     pub channels: Option<usize>,
     /// When false (predict inputs), a missing label column or a flat image folder is accepted.
     pub labels_required: bool,
+    /// CSV: the column of per-sample loss weights, read into the array `sample_weight` and kept out
+    /// of the features.
+    pub sample_weight: Option<String>,
 }
 
 impl Default for FileOptions {
@@ -125,6 +128,7 @@ impl Default for FileOptions {
             image_size: None,
             channels: None,
             labels_required: true,
+            sample_weight: None,
         }
     }
 }
