@@ -170,3 +170,197 @@ fn weighted_evaluate_matches_keras_and_leaves_metrics_unweighted() {
         assert!((plain["loss"] - weighted["loss"]).abs() > 1e-3);
     }
 }
+
+const TWO_HEADS: &str = "
+model two_heads {
+    input a: [3]
+    h = dense(4, activation = tanh)(a)
+    label = dense(1, activation = sigmoid)(h)
+    value = dense(2)(h)
+    output label, value
+    train {
+        optimizer = sgd(learning_rate = 0)
+        loss = { label: binary_crossentropy, value: mse }
+        loss_weights = { label: 1.0, value: 0.5 }
+    }
+}";
+
+fn two_heads_data(n: usize) -> (nn_runtime::Inputs, nn_runtime::TargetSet) {
+    let a: Vec<f32> = (0..n * 3).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
+    let label: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    let value: Vec<f32> = (0..n * 2).map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0).collect();
+    let arr = |shape: &[usize], v: Vec<f32>| ArrayD::from_shape_vec(IxDyn(shape), v).unwrap();
+    (
+        nn_runtime::Inputs::new().with("a", arr(&[n, 3], a)),
+        nn_runtime::TargetSet::new()
+            .with("label", Targets::Dense(arr(&[n, 1], label)))
+            .with("value", Targets::Dense(arr(&[n, 2], value))),
+    )
+}
+
+/// Each output gets its own weights: weighting one output's samples by 2
+/// doubles that output's loss and leaves the other's (learning rate 0, one
+/// batch, so the History holds the losses at the initial weights).
+#[test]
+fn sample_weights_apply_per_output() {
+    let (x, y) = two_heads_data(6);
+    let n = 6;
+    for engine in engines() {
+        let run = |sw: Option<SampleWeight>| {
+            let mut model = compiled_on(TWO_HEADS, 3, engine.clone());
+            let opts = FitOptions { batch_size: n, verbose: 0, sample_weight: sw, ..FitOptions::default() };
+            model.fit_named(&x, &y, &opts).unwrap().history
+        };
+        let plain = run(None);
+        let doubled = run(Some(SampleWeight::Named(vec![("value".into(), vec![2.0; n])])));
+        let first = |h: &BTreeMap<String, Vec<f64>>, k: &str| h[k][0];
+        assert!(close(first(&doubled, "value_loss"), 2.0 * first(&plain, "value_loss")), "{}", engine.name());
+        assert_eq!(first(&doubled, "label_loss"), first(&plain, "label_loss"));
+        let total = first(&plain, "label_loss") + 0.5 * 2.0 * first(&plain, "value_loss");
+        assert!(close(first(&doubled, "loss"), total), "{}", engine.name());
+        // Zero weights on every sample of one output remove it from the total.
+        let zero = run(Some(SampleWeight::Named(vec![("label".into(), vec![0.0; n])])));
+        assert_eq!(first(&zero, "label_loss"), 0.0);
+        assert!(close(first(&zero, "loss"), 0.5 * first(&plain, "value_loss")));
+    }
+}
+
+/// Each weighting mistake through the Rust API, with its message (golden:
+/// tests/sample_weights/errors.txt; NN_BLESS=1 rewrites it).
+#[test]
+fn weighting_errors_match_golden() {
+    let f = fixture();
+    let (x, y) = data(&f);
+    let mut model = compiled(&source("sgd"), 1);
+    let mut out = String::new();
+    let mut case = |name: &str, model: &mut Model, x: &Features, y: &Targets, opts: FitOptions| {
+        let message = match model.fit(x, y, &opts) {
+            Ok(_) => panic!("{name}: expected an error"),
+            Err(e) => e.to_string(),
+        };
+        out.push_str(&format!("== {name}\n{message}\n"));
+    };
+    let sw = |w: Vec<f32>| FitOptions { sample_weight: Some(SampleWeight::All(w)), ..one_epoch() };
+    let cw = |c: ClassWeight| FitOptions { class_weight: Some(c), ..one_epoch() };
+    case("too few weights", &mut model, &x, &y, sw(vec![1.0; 9]));
+    let mut negative = vec![1.0; 10];
+    negative[7] = -0.5;
+    case("negative weight", &mut model, &x, &y, sw(negative));
+    let mut nan = vec![1.0; 10];
+    nan[4] = f32::NAN;
+    case("NaN weight", &mut model, &x, &y, sw(nan));
+    let named = SampleWeight::Named(vec![("outt".into(), vec![1.0; 10])]);
+    case("unknown output", &mut model, &x, &y, FitOptions { sample_weight: Some(named), ..one_epoch() });
+    case("class id out of range", &mut model, &x, &y, cw(ClassWeight::ids(&[(3, 2.0)])));
+    case("negative class weight", &mut model, &x, &y, cw(ClassWeight::ids(&[(1, -1.0)])));
+    case("duplicate class", &mut model, &x, &y, cw(ClassWeight::ids(&[(1, 1.0), (1, 2.0)])));
+    case(
+        "class name without names",
+        &mut model,
+        &x,
+        &y,
+        cw(ClassWeight::Map(vec![(ClassKey::Name("cat".into()), 2.0)])),
+    );
+    model.set_class_names(Some(vec!["ant".into(), "bee".into(), "cat".into()]));
+    case("unknown class name", &mut model, &x, &y, cw(ClassWeight::Map(vec![(ClassKey::Name("dog".into()), 2.0)])));
+    let both = FitOptions {
+        class_weight: Some(ClassWeight::Balanced),
+        sample_weight: Some(SampleWeight::All(vec![1.0; 10])),
+        ..one_epoch()
+    };
+    case("class and sample weights", &mut model, &x, &y, both);
+    let mut regression = compiled("model r { input x: [4] dense(2) train { loss = mse optimizer = sgd } }", 1);
+    let dense = Targets::Dense(ArrayD::zeros(IxDyn(&[10, 2])));
+    case("regression loss", &mut regression, &x, &dense, cw(ClassWeight::Balanced));
+    let mut two = compiled(TWO_HEADS, 1);
+    let (nx, ny) = two_heads_data(4);
+    let message = two
+        .fit_named(&nx, &ny, &cw(ClassWeight::Balanced))
+        .map(|_| panic!("several outputs: expected an error"))
+        .unwrap_err()
+        .to_string();
+    out.push_str(&format!("== several outputs\n{message}\n"));
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sample_weights/errors.txt");
+    if std::env::var("NN_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &out).unwrap();
+        return;
+    }
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden {} (run with NN_BLESS=1 to create it)", path.display()));
+    assert_eq!(golden, out, "weighting errors changed; rerun with NN_BLESS=1 and review the diff");
+}
+
+/// `.npz` data: a `sample_weight` array reaches `fit` through the workflow
+/// (and trains exactly like the same weights passed to `fit`); a named one
+/// (`sample_weight_<output>`) weighs that output of a model with several.
+#[test]
+fn npz_sample_weight_arrays_are_bound() {
+    use ndarray_npy::NpzWriter;
+    use nn_runtime::workflow::{self, DataSource, FitOverrides};
+    let f = fixture();
+    let dir = temp_dir("sample-weight-npz");
+    let write = |name: &str, weights: &[(&str, Vec<f32>)]| {
+        let path = dir.join(name);
+        let mut npz = NpzWriter::new(std::fs::File::create(&path).unwrap());
+        let x = ndarray::Array2::from_shape_fn((10, 4), |(i, j)| f.x[i][j]);
+        npz.add_array("x", &x).unwrap();
+        npz.add_array("y", &Array1::from(f.y.iter().map(|&v| i64::from(v)).collect::<Vec<_>>())).unwrap();
+        for (n, w) in weights {
+            npz.add_array(*n, &Array1::from(w.clone())).unwrap();
+        }
+        npz.finish().unwrap();
+        path
+    };
+    let good = write("good.npz", &[("sample_weight", f.sample_weight.clone())]);
+    let model = compiled(&source("sgd(learning_rate = 0.1)"), 1);
+    let by_name = |p: &std::path::Path| DataSource { name: Some(p.display().to_string()), path: None };
+    let source = by_name(&good);
+    let data = workflow::load_for(&model, &source).unwrap();
+    assert_eq!(data.train.sample_weight.as_deref(), Some(f.sample_weight.as_slice()));
+    let quiet = FitOverrides { verbose: Some(0), epochs: Some(2), ..FitOverrides::default() };
+    let opts = workflow::fit_options(&model, &data, &quiet).unwrap();
+    assert_eq!(opts.sample_weight, Some(SampleWeight::All(f.sample_weight.clone())));
+    let mut from_file = model.reinitialized().unwrap();
+    from_file.fit(&data.train.x, &data.train.y, &opts).unwrap();
+    let mut by_hand = model.reinitialized().unwrap();
+    let mut plain = workflow::fit_options(&model, &data, &quiet).unwrap();
+    plain.sample_weight = None;
+    let mut unweighted = model.reinitialized().unwrap();
+    unweighted.fit(&data.train.x, &data.train.y, &plain).unwrap();
+    plain.sample_weight = Some(SampleWeight::All(f.sample_weight.clone()));
+    by_hand.fit(&data.train.x, &data.train.y, &plain).unwrap();
+    assert_eq!(weights(&from_file), weights(&by_hand));
+    assert_ne!(weights(&from_file), weights(&unweighted));
+
+    let short = write("short.npz", &[("sample_weight", vec![1.0; 9])]);
+    let err = workflow::load_for(&model, &by_name(&short)).unwrap_err();
+    assert!(err.to_string().contains("`x` holds 10 samples but `sample_weight` holds 9"), "{err}");
+    let mut bad = vec![1.0; 10];
+    bad[6] = -1.0;
+    let negative = write("negative.npz", &[("sample_weight", bad)]);
+    let err = workflow::load_for(&model, &by_name(&negative)).unwrap_err();
+    assert!(err.to_string().contains("negative.npz: `sample_weight` has weight -1 at row 6"), "{err}");
+
+    // Several outputs: the array named after one output weighs that output only.
+    let two = compiled(TWO_HEADS, 1);
+    let (x, y) = two_heads_data(5);
+    let path = dir.join("two.npz");
+    let mut npz = NpzWriter::new(std::fs::File::create(&path).unwrap());
+    let column = |v: &Features| match v {
+        Features::F32(a) => a.clone(),
+        other => panic!("{other:?}"),
+    };
+    npz.add_array("a", &column(x.get("a").unwrap())).unwrap();
+    for (name, t) in &y.0 {
+        let Targets::Dense(values) = t else { panic!("dense targets") };
+        npz.add_array(name.as_str(), values).unwrap();
+    }
+    npz.add_array("sample_weight_value", &Array1::from(vec![0.5f32, 1.0, 1.5, 2.0, 0.0])).unwrap();
+    npz.finish().unwrap();
+    let named = workflow::load_named_for(&two, &DataSource { name: None, path: Some(path) }).unwrap();
+    let opts = workflow::fit_options_named(&two, &named, &FitOverrides::default()).unwrap();
+    assert_eq!(opts.sample_weight, Some(SampleWeight::Named(vec![("value".into(), vec![0.5, 1.0, 1.5, 2.0, 0.0])])));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -213,7 +213,10 @@ fn weights_of(path: &Path, name: &str, column: Column, samples: usize) -> Result
             ),
         ));
     }
-    crate::fit::check_weights(&values, &format!("`{name}`")).map_err(|e| invalid(path, e))?;
+    crate::fit::check_weights(&values, &format!("`{name}`")).map_err(|e| match e {
+        RuntimeError::InvalidArgument(message) => invalid(path, message),
+        other => other,
+    })?;
     Ok(values)
 }
 
