@@ -167,11 +167,7 @@ impl LabelColumn {
 /// Feature columns, then the label and sample weight columns if any.
 type Columns = (Vec<usize>, Option<usize>, Option<usize>);
 
-fn resolve_columns(
-    path: &Path,
-    header: &[String],
-    opts: &FileOptions,
-) -> Result<Columns, DataError> {
+fn resolve_columns(path: &Path, header: &[String], opts: &FileOptions) -> Result<Columns, DataError> {
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
     let find = |name: &str, role: &str| -> Result<usize, DataError> {
         names.iter().position(|h| *h == name).ok_or_else(|| {
