@@ -389,6 +389,32 @@ fn train_settings_typed_from_text_match_the_language() {
 }
 
 #[test]
+fn class_and_sample_weights_are_typed() {
+    use nn_compiler::lower::train_setting;
+    use nn_compiler::train::{ClassKey, ClassWeight};
+    let cfg = train_setting("class_weight", r#"{0: 1, 1: 5.5, "cat": 2, dog: 0}"#).unwrap();
+    assert_eq!(
+        cfg.class_weight,
+        Some(ClassWeight::Map(vec![
+            (ClassKey::Id(0), 1.0),
+            (ClassKey::Id(1), 5.5),
+            (ClassKey::Name("cat".into()), 2.0),
+            (ClassKey::Name("dog".into()), 0.0),
+        ]))
+    );
+    assert_eq!(train_setting("class_weight", "balanced").unwrap().class_weight, Some(ClassWeight::Balanced));
+    assert_eq!(train_setting("class_weight", "{0: 1, 0: 2}").unwrap_err()[0].code, "E0148");
+    assert_eq!(train_setting("class_weight", "balance").unwrap_err()[0].code, "E0141");
+    let model = "model m { input x: [4] dense(2, activation = softmax) train { loss = sparse_categorical_crossentropy \
+                 sample_weight = \"w\" } }";
+    assert_eq!(lower(model, Mode::Infer).train.sample_weight.as_deref(), Some("w"));
+    // A sigmoid unit has the two classes 0 and 1.
+    let binary = "model m { input x: [4] dense(1, activation = sigmoid) train { loss = binary_crossentropy \
+                  class_weight = { 0: 1, 1: 3 } } }";
+    assert_eq!(lower(binary, Mode::Infer).train.class_weight, Some(ClassWeight::ids(&[(0, 1.0), (1, 3.0)])));
+}
+
+#[test]
 fn model_selection() {
     let two = "model a { input x: [2] dense(1) } model b { input x: [3] dense(2) }";
     let err = lower_source(two, None, Mode::Infer, 0).expect_err("ambiguous");

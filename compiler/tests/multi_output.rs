@@ -9,7 +9,8 @@ use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::{print_graph, Graph, InputRole};
 use nn_compiler::lower::{lower_source, LoweredModel, Mode};
 use nn_compiler::train::{
-    evaluation, gradients, report_names, training_step, Loss, LossKind, Metric, Optimizer, OutputLoss, StepConfig,
+    evaluation, gradients, report_names, training_step, weighted_evaluation, weighted_training_step, Loss, LossKind,
+    Metric, Optimizer, OutputLoss, StepConfig,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -141,6 +142,77 @@ fn total_loss_is_the_weighted_sum_of_per_output_losses() {
         close("loss", bce + 0.2 * mse);
         close("label_accuracy", acc);
         close("value_mae", mae);
+    }
+}
+
+/// The weighted variants add one `[batch]` weight input per output after the
+/// targets; each output's loss becomes `Σ wᵢ·lᵢ / N` (Keras 3's
+/// `sum_over_batch_size`: divided by the batch size, not by `Σ wᵢ`), metrics
+/// stay unweighted, and the unweighted graphs do not change.
+#[test]
+fn sample_weights_scale_each_samples_loss_and_divide_by_the_batch_size() {
+    let train = lowered(TWO_HEADS, Mode::Train);
+    let step = weighted_training_step(&train, &config(&train)).unwrap();
+    let inputs: Vec<(&str, InputRole)> = step.inputs.iter().map(|d| (d.name.as_str(), d.role)).collect();
+    assert_eq!(
+        inputs,
+        [
+            ("a", InputRole::Feature),
+            ("b", InputRole::Feature),
+            ("label", InputRole::Target),
+            ("value", InputRole::Target),
+            ("sample_weight_label", InputRole::SampleWeight),
+            ("sample_weight_value", InputRole::SampleWeight),
+            ("learning_rate", InputRole::LearningRate),
+            ("step", InputRole::Step),
+        ]
+    );
+    assert!(!print_graph(&training_step(&train, &config(&train)).unwrap()).contains("sample_weight"));
+
+    let m = lowered(TWO_HEADS, Mode::Infer);
+    let g = weighted_evaluation(&m, &config(&m)).unwrap();
+    let plain = evaluation(&m, &config(&m)).unwrap();
+    let batch = 5;
+    let (inputs, vars) = random_data(&g, batch, 11);
+    let w1 = [0.0, 1.0, 2.5, 0.5, 3.0];
+    let w2 = [1.0, 0.0, 0.0, 2.0, 4.0];
+    let mut weighted_inputs = inputs.clone();
+    for (name, w) in [("sample_weight_label", &w1), ("sample_weight_value", &w2)] {
+        let i = g.inputs.iter().position(|d| d.name == name).unwrap();
+        weighted_inputs[i] = Value::F(ArrayD::from_shape_vec(IxDyn(&[batch]), w.to_vec()).unwrap());
+    }
+    let out = interp::run::<f64>(&g, &weighted_inputs, &vars, batch).unwrap();
+    // The unweighted graph has no weight inputs: the same data without them.
+    let plain_inputs: Vec<Value<f64>> = g
+        .inputs
+        .iter()
+        .zip(&inputs)
+        .filter(|(d, _)| d.role != InputRole::SampleWeight)
+        .map(|(_, v)| v.clone())
+        .collect();
+    let plain_out = interp::run::<f64>(&plain, &plain_inputs, &vars, batch).unwrap();
+    let (p, v) = (array_out(&g, &out, "label"), array_out(&g, &out, "value"));
+    let (y1, y2) = (input_array(&g, &inputs, "label"), input_array(&g, &inputs, "value"));
+    let clip = |p: f64| p.clamp(1e-7, 1.0 - 1e-7);
+    let bce: f64 = p
+        .iter()
+        .zip(&y1)
+        .zip(&w1)
+        .map(|((&p, &y), w)| -w * (y * clip(p).ln() + (1.0 - y) * (1.0 - clip(p)).ln()))
+        .sum::<f64>()
+        / batch as f64;
+    let mse: f64 =
+        (0..batch).map(|i| w2[i] * (0..2).map(|j| (v[[i, j]] - y2[[i, j]]).powi(2)).sum::<f64>() / 2.0).sum::<f64>()
+            / batch as f64;
+    let close = |name: &str, want: f64| {
+        let got = scalar_out(&g, &out, name);
+        assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{name}: {got} vs {want}");
+    };
+    close("label_loss", bce);
+    close("value_loss", mse);
+    close("loss", bce + 0.2 * mse);
+    for metric in ["label_accuracy", "value_mae"] {
+        close(metric, scalar_out(&plain, &plain_out, metric));
     }
 }
 

@@ -47,6 +47,7 @@ impl Model {
             learning_rate: 0.0,
             step: (self.iterations() + 1) as f32,
             ones: &batch.ones,
+            sample_weights: &[],
         };
         let outs = self.run_kind(GraphKind::Gradients, &data, idx.len())?;
         let names: Vec<String> =
@@ -95,6 +96,7 @@ impl Model {
             learning_rate: learning_rate as f32,
             step: (self.iterations() + 1) as f32,
             ones: &[],
+            sample_weights: &[],
         };
         // The graph has no batch dimension; 1 is a valid placeholder.
         self.run_kind(GraphKind::ApplyGradients, &data, 1)?;

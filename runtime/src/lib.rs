@@ -42,9 +42,10 @@ pub use callbacks::{
 pub use custom_loop::Gradients;
 pub use engine::{Engine, Executable, InterpEngine, Tensor};
 pub use error::{ModelError, RuntimeError};
-pub use fit::{FitOptions, History, Inputs, IoSpec, Logs, TargetSet, ValidationData};
+pub use fit::{check_weights, FitOptions, History, Inputs, IoSpec, Logs, SampleWeight, TargetSet, ValidationData};
 pub use jit::{AutoEngine, EngineChoice, JitEngine};
 pub use metrics::{confusion_matrix, predicted_classes};
 pub use model::{CompileOptions, Model};
+pub use nn_compiler::train::{ClassKey, ClassWeight};
 pub use plot::plot_history;
 pub use vars::{VarStore, Variable};

@@ -57,6 +57,9 @@ pub(crate) enum GraphKind {
     Predict,
     TrainStep,
     Evaluate,
+    /// The training step and evaluation with per-sample weight inputs.
+    WeightedTrainStep,
+    WeightedEvaluate,
     Gradients,
     ApplyGradients,
 }
@@ -90,6 +93,8 @@ pub(crate) struct CallData<'a> {
     pub(crate) learning_rate: f32,
     pub(crate) step: f32,
     pub(crate) ones: &'a [f32],
+    /// Per output, the batch's sample weights (weighted graphs only).
+    pub(crate) sample_weights: &'a [Vec<f32>],
 }
 
 pub struct Model {
@@ -418,6 +423,12 @@ impl Model {
                 train::training_step(&self.train, &self.compiled_ref()?.config).map_err(compile_err)?
             }
             GraphKind::Evaluate => train::evaluation(&self.infer, &self.compiled_ref()?.config).map_err(compile_err)?,
+            GraphKind::WeightedTrainStep => {
+                train::weighted_training_step(&self.train, &self.compiled_ref()?.config).map_err(compile_err)?
+            }
+            GraphKind::WeightedEvaluate => {
+                train::weighted_evaluation(&self.infer, &self.compiled_ref()?.config).map_err(compile_err)?
+            }
             GraphKind::Gradients => train::gradients(&self.train, &self.compiled_ref()?.config).map_err(compile_err)?,
             GraphKind::ApplyGradients => {
                 train::apply_gradients(&self.train.graph.vars, &self.compiled_ref()?.config.optimizer)
@@ -510,7 +521,7 @@ impl Model {
         }
         let missing =
             |what: &str, name: &str| RuntimeError::Engine(format!("no {what} data was bound for graph input `{name}`"));
-        let (mut feature, mut target) = (0, 0);
+        let (mut feature, mut target, mut weight) = (0, 0, 0);
         let mut inputs = Vec::with_capacity(prepared.graph.inputs.len());
         for decl in &prepared.graph.inputs {
             let t = if let Some(var) = decl.name.strip_prefix("grad:") {
@@ -538,7 +549,14 @@ impl Model {
                     }
                     InputRole::LearningRate => Tensor::F32(&lr),
                     InputRole::Step => Tensor::F32(&step),
-                    InputRole::SampleWeight => Tensor::F32(&data.ones[..batch.min(data.ones.len())]),
+                    InputRole::SampleWeight => {
+                        let k = weight;
+                        weight += 1;
+                        match data.sample_weights.get(k) {
+                            Some(w) => Tensor::F32(w),
+                            None => Tensor::F32(&data.ones[..batch.min(data.ones.len())]),
+                        }
+                    }
                 }
             };
             inputs.push(t);

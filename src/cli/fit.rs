@@ -66,6 +66,10 @@ pub struct FitArgs {
     /// it in the model source (replays the failing step in the interpreter; slower training).
     #[arg(long)]
     check_numerics: bool,
+    /// Per-class loss weights, written as in a train block's `class_weight`:
+    /// `balanced` or `'{0: 1, 1: 5}'` (class ids, or labels for string labels).
+    #[arg(long)]
+    class_weight: Option<String>,
 }
 
 impl FitArgs {
@@ -79,6 +83,7 @@ impl FitArgs {
             initial_epoch: self.initial_epoch,
             seed: None,
             verbose: Some(self.verbose),
+            class_weight: self.class_weight.clone(),
         }
     }
 }
@@ -138,6 +143,8 @@ pub fn run(args: &FitArgs) -> CmdResult {
         println!("Final fit on all {} training samples", train.len());
     }
     let mut opts = options(&model)?;
+    // The weights of the rows trained on (`--limit` keeps the first ones).
+    opts.sample_weight = train.sample_weight.clone().map(nn_runtime::SampleWeight::All);
     if let Some(path) = &args.resume {
         opts.initial_epoch = resume(args, &mut model, path)?;
         if opts.initial_epoch >= opts.epochs {

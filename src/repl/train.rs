@@ -116,6 +116,7 @@ pub fn fit(session: &mut Session, args: &Args) -> Result<(), String> {
         seed,
         verbose: Some(1),
         shuffle: None,
+        class_weight: None,
     };
     let opts = fit_options(model, &data, &overrides).map_err(|e| e.to_string())?;
     let mut stopper = StopOnInterrupt;

@@ -134,6 +134,8 @@ pub enum ExprKind {
     Neg(Box<Expr>),
     /// `{ key: value, … }`, the value of a per-output `train` setting
     /// (`loss = { out1: mse }`); the grammar allows it nowhere else.
+    /// Keys are written as identifiers, integers or strings; an `Ident` holds
+    /// the key's text as written (a string key with its quotes).
     Map(Vec<(Ident, Expr)>),
 }
 

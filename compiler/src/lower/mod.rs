@@ -52,6 +52,7 @@ mod state;
 mod stmt;
 mod train_block;
 mod train_callbacks;
+mod train_weights;
 
 pub use limits::{MAX_APPLICATIONS, MAX_DEPTH};
 /// The keys a `train { … }` block accepts (for completion and docs).

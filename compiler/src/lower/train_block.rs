@@ -28,6 +28,8 @@ pub const KEYS: &[&str] = &[
     "seed",
     "callbacks",
     "test",
+    "class_weight",
+    "sample_weight",
 ];
 
 const OPTIMIZERS: &[&str] = &["sgd", "rmsprop", "adam", "adagrad", "adadelta"];
@@ -60,6 +62,8 @@ pub fn lower(block: &TrainBlock, outputs: &[(String, Shape)]) -> (TrainConfig, V
     let mut seen: Vec<(&str, Span)> = Vec::new();
     let mut loss_spans: Vec<(String, Span)> = Vec::new();
     let mut loss_map_span = None;
+    let mut weight_spans =
+        super::train_weights::WeightSpans { class_weight: None, keys: Vec::new(), sample_weight: None };
     for entry in &block.entries {
         let key = entry.key.name.as_str();
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
@@ -76,6 +80,10 @@ pub fn lower(block: &TrainBlock, outputs: &[(String, Shape)]) -> (TrainConfig, V
                 per_output(&mut cfg, key, items, outputs, &mut loss_spans)
             }
             (_, "loss_weights") => weight_list(&mut cfg, &entry.value, outputs),
+            (_, "class_weight") => super::train_weights::class_weight(&mut cfg, &entry.value).map(|keys| {
+                weight_spans.class_weight = Some(entry.key.span);
+                weight_spans.keys = keys;
+            }),
             _ => eval_const(&entry.value).and_then(|v| set(&mut cfg, key, &v, entry.key.span)),
         };
         if let Err(d) = result {
@@ -123,6 +131,10 @@ pub fn lower(block: &TrainBlock, outputs: &[(String, Shape)]) -> (TrainConfig, V
             );
         }
     }
+    if let Some((_, span)) = seen.iter().find(|(k, _)| *k == "sample_weight") {
+        weight_spans.sample_weight = Some(*span);
+    }
+    diags.extend(super::train_weights::check(&cfg, &weight_spans, outputs));
     // Each output's loss against that output's shape.
     let losses: Vec<(String, Loss)> = if cfg.output_losses.is_empty() {
         cfg.loss.iter().flat_map(|l| outputs.iter().map(move |(n, _)| (n.clone(), *l))).collect()
@@ -265,6 +277,7 @@ fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), D
             cfg.table = table;
         }
         "test" => cfg.test = Some(values::name(v, "test", g).map_err(train_err)?),
+        "sample_weight" => cfg.sample_weight = Some(values::name(v, "sample_weight", g).map_err(train_err)?),
         "callbacks" => cfg.callbacks = super::train_callbacks::callbacks(v, g)?,
         "seed" => {
             let s = values::int(v, "seed", g).map_err(train_err)?;

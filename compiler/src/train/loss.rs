@@ -210,3 +210,19 @@ pub(crate) fn batch_mean(g: &mut Graph, x: NodeId) -> R<NodeId> {
         None => Ok(total),
     }
 }
+
+/// Multiplies each sample's loss values by its weight (`w`: f32 `[batch]`).
+/// A per-sample loss with more axes than the batch (a sequence's steps) gets
+/// the weight on every value of its sample, as Keras's
+/// `squeeze_or_expand_to_same_rank` expands the weights.
+pub(crate) fn weight_samples(g: &mut Graph, per_sample: NodeId, w: NodeId) -> R<NodeId> {
+    let shape = g.shape(per_sample).clone();
+    let w = if shape.rank() > 1 {
+        let mut dims = vec![Dim::Batch];
+        dims.resize(shape.rank(), Dim::Known(1));
+        g.reshape(w, Shape(dims)).map_err(err)?
+    } else {
+        w
+    };
+    g.mul(per_sample, w).map_err(err)
+}

@@ -10,6 +10,7 @@
 //! return. Keras 3 is the reference for every formula.
 
 mod callbacks;
+mod class_weight;
 mod data_source;
 mod error;
 mod inspect;
@@ -21,8 +22,12 @@ mod spec;
 mod step;
 
 pub use callbacks::{CallbackSpec, MonitorMode};
+pub use class_weight::{ClassKey, ClassWeight};
 pub use data_source::TableOptions;
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
 pub use spec::*;
-pub use step::{apply_gradients, evaluation, gradients, report_names, training_step, StepConfig};
+pub use step::{
+    apply_gradients, evaluation, gradients, report_names, training_step, weighted_evaluation, weighted_training_step,
+    StepConfig,
+};

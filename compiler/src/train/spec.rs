@@ -232,4 +232,9 @@ pub struct TrainConfig {
     pub test: Option<String>,
     pub seed: Option<u64>,
     pub callbacks: Vec<super::CallbackSpec>,
+    /// `class_weight = {0: 1.0, 1: 5.0}` or `class_weight = balanced`.
+    pub class_weight: Option<super::ClassWeight>,
+    /// `sample_weight = "column"`: the data column (or array) holding each
+    /// sample's loss weight.
+    pub sample_weight: Option<String>,
 }

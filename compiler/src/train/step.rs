@@ -6,15 +6,20 @@
 //!   output, in output order (role `Target`; i32 class ids for sparse
 //!   categorical cross-entropy, else f32 shaped like the output), named
 //!   `target` for a single-output model and after its output otherwise; then,
-//!   for graphs that update weights, `learning_rate` (f32 scalar) and `step`
+//!   for the weighted variants only, one `SampleWeight` input per output
+//!   (f32 `[batch]`, named `sample_weight` for a single output and
+//!   `sample_weight_<output>` otherwise); then, for graphs that update weights, `learning_rate` (f32 scalar) and `step`
 //!   (f32 scalar, the 1-based iteration count; a model that already has a
 //!   `Step` input, for dropout, keeps it and it is reused).
 //! - vars: the model's variables unchanged and in order, then the optimizer's
 //!   slots (see `optimizer.rs`).
 //! - outputs: `loss` first (the weighted sum of the per-output batch means
-//!   plus regularization penalties, as Keras reports it); for several outputs
+//!   plus regularization penalties, as Keras reports it; with sample weights
+//!   each batch mean is `Σ wᵢ·lᵢ / N`, Keras 3's `sum_over_batch_size`, which
+//!   divides by the number of loss values, not by `Σ wᵢ`); for several outputs
 //!   then `<output>_loss` per output (unweighted, without penalties); then the
-//!   metrics, by [`Metric::key`] (prefixed `<output>_` for several outputs).
+//!   metrics, by [`Metric::key`] (prefixed `<output>_` for several outputs),
+//!   never weighted by sample weights (Keras's plain `metrics`).
 //!   These are [`report_names`]. Evaluation also returns the model outputs
 //!   after them.
 //! - updates: the model's own updates (e.g. moving statistics) are kept by
@@ -104,8 +109,18 @@ fn names_of(heads: &[OutputLoss]) -> Vec<String> {
 /// Forward (Train mode) + loss + regularization + gradients + optimizer
 /// update, for `fit` and `train_on_batch`.
 pub fn training_step(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
+    step_graph(model, cfg, false)
+}
+
+/// [`training_step`] with one per-sample weight input per output (Keras's
+/// `sample_weight`, and `class_weight` once turned into sample weights).
+pub fn weighted_training_step(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
+    step_graph(model, cfg, true)
+}
+
+fn step_graph(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<Graph> {
     optimizer::check(&cfg.optimizer)?;
-    let mut built = LossGraph::build(model, cfg)?;
+    let mut built = LossGraph::build(model, cfg, weighted)?;
     let reported = built.reported()?;
     let lr = built.add_input("learning_rate", InputRole::LearningRate)?;
     let step = built.step_input()?;
@@ -120,7 +135,17 @@ pub fn training_step(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
 /// Forward (Infer mode model) + loss + metrics, no updates, for `evaluate`
 /// and validation. Outputs: `loss`, the metrics, then the model outputs.
 pub fn evaluation(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
-    let mut built = LossGraph::build(model, cfg)?;
+    evaluation_graph(model, cfg, false)
+}
+
+/// [`evaluation`] with one per-sample weight input per output; the loss is
+/// weighted, the metrics are not.
+pub fn weighted_evaluation(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
+    evaluation_graph(model, cfg, true)
+}
+
+fn evaluation_graph(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<Graph> {
+    let mut built = LossGraph::build(model, cfg, weighted)?;
     let reported = built.reported()?;
     let g = &mut built.g;
     g.updates.clear();
@@ -132,7 +157,7 @@ pub fn evaluation(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
 /// `grad:<var name>` per trainable variable, in variable order. No optimizer
 /// updates (the model's own updates, if any, are kept).
 pub fn gradients(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
-    let mut built = LossGraph::build(model, cfg)?;
+    let mut built = LossGraph::build(model, cfg, false)?;
     let (table, grads) = built.gradients_only()?;
     let mut outputs = vec![("loss".to_string(), built.loss)];
     for (param, grad) in table.iter().zip(grads) {
@@ -199,7 +224,7 @@ struct LossGraph {
 }
 
 impl LossGraph {
-    fn build(model: &LoweredModel, cfg: &StepConfig) -> R<LossGraph> {
+    fn build(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<LossGraph> {
         let src = &model.graph;
         let names: Vec<String> = src.outputs.iter().map(|(n, _)| n.clone()).collect();
         let specs = cfg.heads(&names)?;
@@ -223,12 +248,28 @@ impl LossGraph {
             }
             targets.push(g.add_input(name, ty, InputRole::Target));
         }
+        let mut weights = Vec::with_capacity(specs.len());
+        if weighted {
+            for spec in &specs {
+                let name = if single { "sample_weight".to_string() } else { format!("sample_weight_{}", spec.output) };
+                if g.input_index(&name).is_some() {
+                    return Err(TrainError::InputNameTaken { name });
+                }
+                let ty = TensorType::f32(Shape(vec![crate::ir::Dim::Batch]));
+                weights.push(Some(g.add_input(name, ty, InputRole::SampleWeight)));
+            }
+        } else {
+            weights.resize(specs.len(), None);
+        }
 
         g.set_origin(origin("loss"));
         let mut heads = Vec::with_capacity(specs.len());
         let mut total: Option<NodeId> = None;
-        for ((spec, target), (_, output)) in specs.into_iter().zip(targets).zip(&model_outputs) {
-            let per_sample = loss::per_sample(&mut g, spec.loss, *output, target)?;
+        for (((spec, target), weight), (_, output)) in specs.into_iter().zip(targets).zip(weights).zip(&model_outputs) {
+            let mut per_sample = loss::per_sample(&mut g, spec.loss, *output, target)?;
+            if let Some(w) = weight {
+                per_sample = loss::weight_samples(&mut g, per_sample, w)?;
+            }
             let mean = loss::batch_mean(&mut g, per_sample)?;
             let weighted = if spec.weight == 1.0 {
                 mean

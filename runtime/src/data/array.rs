@@ -34,6 +34,9 @@ pub enum Targets {
 pub struct Split {
     pub x: Features,
     pub y: Targets,
+    /// Keras's `sample_weight`: one loss weight per sample, when the data
+    /// gives them (a CSV column, an `.npz` array).
+    pub sample_weight: Option<Vec<f32>>,
 }
 
 /// A named dataset as Keras's `load_data()` returns it: a training split and, when the source has one,
@@ -300,7 +303,7 @@ impl Split {
                 ),
             ));
         }
-        Ok(Split { x, y })
+        Ok(Split { x, y, sample_weight: None })
     }
 
     pub fn len(&self) -> usize {
@@ -313,7 +316,11 @@ impl Split {
 
     /// The samples `indices` (in order) of both features and targets.
     pub fn select(&self, indices: &[usize]) -> Split {
-        Split { x: self.x.select(indices), y: self.y.select(indices) }
+        Split {
+            x: self.x.select(indices),
+            y: self.y.select(indices),
+            sample_weight: self.sample_weight.as_ref().map(|w| indices.iter().map(|&i| w[i]).collect()),
+        }
     }
 }
 

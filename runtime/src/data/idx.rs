@@ -143,5 +143,5 @@ pub fn read_split(images: &Path, labels: &Path) -> Result<super::Split, DataErro
             ),
         ));
     }
-    Ok(super::Split { x: super::Features::images_u8(x), y: super::Targets::Classes(y) })
+    Ok(super::Split { x: super::Features::images_u8(x), y: super::Targets::Classes(y), sample_weight: None })
 }

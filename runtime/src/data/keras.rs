@@ -95,7 +95,7 @@ pub(crate) fn load_image_dataset(
                         format!("`{x_key}` has shape {:?} but `{y_key}` holds {} labels", x.shape(), y.len()),
                     ));
                 }
-                Ok(Split { x: Features::images_u8(x), y: Targets::Classes(y) })
+                Ok(Split { x: Features::images_u8(x), y: Targets::Classes(y), sample_weight: None })
             };
             (split("x_train", "y_train")?, split("x_test", "y_test")?)
         }
@@ -193,6 +193,7 @@ pub(crate) fn vectorized(data: SequenceDataset, class_names: Option<Vec<String>>
         Ok(Split {
             x: Features::U8 { data: multi_hot_u8(&s.sequences, dim)?, scale: 1.0, offset: 0.0 },
             y: Targets::Classes(s.labels),
+            sample_weight: None,
         })
     };
     Ok(Dataset { name: data.name, train: to_split(data.train)?, test: Some(to_split(data.test)?), class_names })
@@ -224,8 +225,11 @@ pub(crate) fn boston_split(name: &str, x: ndarray::ArrayD<f32>, y: ndarray::Arra
     NumpyRandomState::new(113).shuffle(&mut order);
     let n_train = (n as f64 * 0.8) as usize;
     let (train_idx, test_idx) = order.split_at(n_train);
-    let part =
-        |idx: &[usize]| Split { x: Features::F32(x.select(Axis(0), idx)), y: Targets::Dense(y.select(Axis(0), idx)) };
+    let part = |idx: &[usize]| Split {
+        x: Features::F32(x.select(Axis(0), idx)),
+        y: Targets::Dense(y.select(Axis(0), idx)),
+        sample_weight: None,
+    };
     Dataset { name: name.to_string(), train: part(train_idx), test: Some(part(test_idx)), class_names: None }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct Batch {
     pub(crate) x: Vec<Vec<f32>>,
     pub(crate) y: Vec<TargetBuffer>,
     pub(crate) ones: Vec<f32>,
+    /// Per output, the batch's sample weights; empty when unweighted.
+    pub(crate) w: Vec<Vec<f32>>,
 }
 
 /// One output's targets for a batch: f32 values or i32 class ids.
@@ -49,6 +51,16 @@ impl Batch {
             x.gather_into(idx, buf);
         }
         self.ones.resize(idx.len(), 1.0);
+        match &data.weights {
+            None => self.w.clear(),
+            Some(all) => {
+                self.w.resize_with(all.len(), Vec::new);
+                for (buf, w) in self.w.iter_mut().zip(all) {
+                    buf.clear();
+                    buf.extend(idx.iter().map(|&i| w[i]));
+                }
+            }
+        }
         self.y.resize_with(data.y.len(), TargetBuffer::default);
         for ((buf, y), &int) in self.y.iter_mut().zip(&data.y).zip(&data.int_targets) {
             if int {

@@ -6,10 +6,12 @@ mod history;
 mod named;
 mod progress;
 mod train_loop;
+mod weights;
 
 pub use history::{History, Logs};
 pub use named::{Inputs, IoSpec, TargetSet};
 pub use train_loop::{FitOptions, ValidationData};
+pub use weights::{check_weights, SampleWeight};
 
 pub(crate) use batches::{Batch, TargetBuffer};
 pub(crate) use named::Bound;

@@ -72,6 +72,8 @@ pub(crate) struct Bound<'a> {
     /// Per target: whether it is fed as i32 class ids.
     pub(crate) int_targets: Vec<bool>,
     pub(crate) len: usize,
+    /// Per output, one loss weight per sample (`len` each); `None`: unweighted.
+    pub(crate) weights: Option<Vec<Vec<f32>>>,
 }
 
 impl Bound<'_> {
@@ -287,7 +289,7 @@ impl Model {
                 int_targets.push(check_target(t, head.loss.kind, &spec.shape, &name, &spec.name)?);
             }
         }
-        Ok(Bound { x, y, int_targets, len })
+        Ok(Bound { x, y, int_targets, len, weights: None })
     }
 
     /// Encodes each output's labels for that output's compiled loss

@@ -13,12 +13,13 @@
 use std::cell::RefCell;
 
 use ndarray::ArrayD;
-use nn_compiler::train::TrainConfig;
+use nn_compiler::train::{ClassWeight, TrainConfig};
 
 use super::batches::{epoch_order, Batch, MeanTracker};
 use super::history::{History, Logs};
 use super::named::{Bound, Inputs, TargetSet};
 use super::progress::Progress;
+use super::weights::SampleWeight;
 use crate::callbacks::{Callback, FitContext};
 use crate::data::{Features, Targets};
 use crate::error::RuntimeError;
@@ -59,6 +60,12 @@ pub struct FitOptions {
     pub callbacks: RefCell<Vec<Box<dyn Callback>>>,
     /// Overrides the compiled learning-rate schedule.
     pub schedule: Option<Schedule>,
+    /// Keras's `class_weight`: per-class loss weights for a single-output
+    /// classifier, applied to training batches (not to validation).
+    pub class_weight: Option<ClassWeight>,
+    /// Keras's `sample_weight`: per-sample loss weights; a validation split
+    /// takes its rows' weights along.
+    pub sample_weight: Option<SampleWeight>,
 }
 
 impl Default for FitOptions {
@@ -74,6 +81,8 @@ impl Default for FitOptions {
             seed: None,
             callbacks: RefCell::new(Vec::new()),
             schedule: None,
+            class_weight: None,
+            sample_weight: None,
         }
     }
 }
@@ -102,6 +111,7 @@ impl FitOptions {
             o.validation_freq = f;
         }
         o.seed = tc.seed;
+        o.class_weight = tc.class_weight.clone();
         o
     }
 
@@ -194,6 +204,7 @@ impl Model {
         if let Some(s) = &opts.schedule {
             self.set_schedule(s.clone())?;
         }
+        let mut data = data;
         let n = data.len;
         let (train_idx, val): (Vec<usize>, ValidationRows<'_>) = match &opts.validation {
             ValidationData::None => ((0..n).collect(), None),
@@ -213,6 +224,7 @@ impl Model {
                     y: data.y.clone(),
                     int_targets: data.int_targets.clone(),
                     len: data.len,
+                    weights: None,
                 };
                 ((0..split_at).collect(), Some((again, (split_at..n).collect())))
             }
@@ -226,6 +238,16 @@ impl Model {
                 let rows = (0..v.len).collect();
                 ((0..n).collect(), Some((v, rows)))
             }
+        };
+        data.weights =
+            self.resolve_sample_weights(&data, &train_idx, opts.sample_weight.as_ref(), opts.class_weight.as_ref())?;
+        let val = match (val, &opts.sample_weight) {
+            // Keras splits sample_weight with x and y; class weights stay off validation.
+            (Some((mut v, rows)), Some(_)) if matches!(opts.validation, ValidationData::Split(_)) => {
+                v.weights = data.weights.clone();
+                Some((v, rows))
+            }
+            (val, _) => val,
         };
         let steps = train_idx.len().div_ceil(opts.batch_size);
         let names = self.metric_names();
@@ -307,8 +329,10 @@ impl Model {
             learning_rate: lr as f32,
             step: (self.iterations() + 1) as f32,
             ones: &batch.ones,
+            sample_weights: &batch.w,
         };
-        let outs = self.run_kind(GraphKind::TrainStep, &data, size)?;
+        let kind = if batch.w.is_empty() { GraphKind::TrainStep } else { GraphKind::WeightedTrainStep };
+        let outs = self.run_kind(kind, &data, size)?;
         self.count_update();
         if outs.len() < names.len() {
             return Err(RuntimeError::Engine(format!(
@@ -352,6 +376,22 @@ impl Model {
         self.evaluate_indices(&data, &idx, batch_size, "")
     }
 
+    /// [`evaluate`](Self::evaluate) with Keras's `sample_weight`: the loss
+    /// weighs each sample; metrics do not.
+    pub fn evaluate_weighted(
+        &mut self,
+        x: &Features,
+        y: &Targets,
+        sample_weight: &SampleWeight,
+        batch_size: usize,
+    ) -> Result<Logs, RuntimeError> {
+        self.compiled_ref()?;
+        let mut data = self.bind_single(x, Some(y), "x", "y")?;
+        let idx: Vec<usize> = (0..data.len).collect();
+        data.weights = self.resolve_sample_weights(&data, &idx, Some(sample_weight), None)?;
+        self.evaluate_indices(&data, &idx, batch_size, "")
+    }
+
     /// [`evaluate`](Self::evaluate) with arrays by input and output name.
     pub fn evaluate_named(&mut self, x: &Inputs, y: &TargetSet, batch_size: usize) -> Result<Logs, RuntimeError> {
         self.compiled_ref()?;
@@ -377,8 +417,17 @@ impl Model {
         let step = self.iterations().max(1) as f32;
         for chunk in idx.chunks(batch_size) {
             batch.fill(data, chunk)?;
-            let call = CallData { x: &batch.x, y: &batch.y, grads: &[], learning_rate: 0.0, step, ones: &batch.ones };
-            let outs = self.run_kind(GraphKind::Evaluate, &call, chunk.len())?;
+            let call = CallData {
+                x: &batch.x,
+                y: &batch.y,
+                grads: &[],
+                learning_rate: 0.0,
+                step,
+                ones: &batch.ones,
+                sample_weights: &batch.w,
+            };
+            let kind = if batch.w.is_empty() { GraphKind::Evaluate } else { GraphKind::WeightedEvaluate };
+            let outs = self.run_kind(kind, &call, chunk.len())?;
             let values: Vec<f64> = outs.iter().take(names.len()).map(scalar).collect();
             tracker.add(&values, chunk.len());
         }
@@ -420,7 +469,15 @@ impl Model {
         self.ensure_inference_fits("predicting", piece.min(data.len).max(1))?;
         for chunk in idx.chunks(piece) {
             batch.fill(data, chunk)?;
-            let call = CallData { x: &batch.x, y: &[], grads: &[], learning_rate: 0.0, step, ones: &batch.ones };
+            let call = CallData {
+                x: &batch.x,
+                y: &[],
+                grads: &[],
+                learning_rate: 0.0,
+                step,
+                ones: &batch.ones,
+                sample_weights: &[],
+            };
             let outs = self.run_kind(GraphKind::Predict, &call, chunk.len())?;
             if rows.is_empty() {
                 rows = vec![Vec::new(); outs.len()];

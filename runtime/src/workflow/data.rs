@@ -168,7 +168,9 @@ pub fn prepare(model: &Model, dataset: Dataset) -> Result<ModelData, RuntimeErro
     let encode = |split: Split, which: &str| -> Result<Split, RuntimeError> {
         check_labels(&split.y, loss, classes, &dataset.name, which)?;
         let y = encode_targets(split.y, loss, classes, &dataset.name)?;
-        Split::new(split.x, y).map_err(|e| RuntimeError::invalid(e.to_string()))
+        let mut encoded = Split::new(split.x, y).map_err(|e| RuntimeError::invalid(e.to_string()))?;
+        encoded.sample_weight = split.sample_weight;
+        Ok(encoded)
     };
     Ok(ModelData {
         dataset_name: dataset.name.clone(),

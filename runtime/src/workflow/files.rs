@@ -4,7 +4,10 @@
 //! Names: the features are the array named like the model's input, else `x`
 //! (`x_train`); the targets the array named like its output, else `y`
 //! (`y_train`); `*_test` arrays form the test split and `*_val` arrays the
-//! validation data. Byte arrays (images, IDX files, `uint8` arrays) are
+//! validation data. Per-sample loss weights are the array `sample_weight`
+//! (or `sample_weight_<output>`, or the name the train block's
+//! `sample_weight` gives; a CSV column of that name), with the same suffixes.
+//! Byte arrays (images, IDX files, `uint8` arrays) are
 //! scaled by 1/255 into [0, 1], as nn's built-in image datasets are.
 
 use std::path::Path;
@@ -38,6 +41,7 @@ pub fn file_options(model: &Model, table: &TableOptions, labels_required: bool) 
         labels_required,
         // Keras seeds its file shuffle; nn uses the model's seed (NumPy seeds are 32-bit).
         shuffle_seed: Some(model.shuffle_seed as u32),
+        sample_weight: model.train_config().sample_weight.clone(),
     }
 }
 
@@ -143,7 +147,82 @@ fn split(
         // Predict inputs need no labels; zeros keep the split's shape.
         None => Targets::Classes(vec![0; x.len()].into()),
     };
-    Split::new(x, y).map(Some).map_err(|e| invalid(path, e))
+    let mut split = Split::new(x, y).map_err(|e| invalid(path, e))?;
+    split.sample_weight = sample_weights(path, data, model, &output, suffix, split.len(), labels_required)?;
+    Ok(Some(split))
+}
+
+/// The split's per-sample loss weights, if the file has them: one finite
+/// weight >= 0 per sample. A train block that names a weight array requires
+/// it for the training split.
+fn sample_weights(
+    path: &Path,
+    data: &mut FileData,
+    model: &Model,
+    output: &str,
+    suffix: &str,
+    samples: usize,
+    required: bool,
+) -> Result<Option<Vec<f32>>, RuntimeError> {
+    let named = model.train_config().sample_weight.clone();
+    let mut names = vec![format!("sample_weight{suffix}"), format!("sample_weight_{output}{suffix}")];
+    if let Some(n) = &named {
+        names.insert(0, format!("{n}{suffix}"));
+    }
+    let Some((name, column)) = names.iter().find_map(|n| data.take(n).map(|c| (n.clone(), c))) else {
+        return match (&named, suffix) {
+            (Some(n), "") if required => Err(invalid(
+                path,
+                format!(
+                    "the train block's `sample_weight = \"{n}\"` names no column or array here (the file holds: {})",
+                    data.names().join(", ")
+                ),
+            )),
+            _ => Ok(None),
+        };
+    };
+    weights_of(path, &name, column, samples).map(Some)
+}
+
+/// The array `name` as sample weights, if the file has it.
+fn weight_array(
+    path: &Path,
+    data: &mut FileData,
+    name: &str,
+    samples: usize,
+) -> Result<Option<Vec<f32>>, RuntimeError> {
+    data.take(name).map(|column| weights_of(path, name, column, samples)).transpose()
+}
+
+/// One finite weight >= 0 per sample, from any numeric array of `samples` numbers.
+fn weights_of(path: &Path, name: &str, column: Column, samples: usize) -> Result<Vec<f32>, RuntimeError> {
+    let values: Vec<f32> = match column {
+        Column::F32(f) if f.sample_shape().iter().product::<usize>() == 1 => f.to_f32().iter().copied().collect(),
+        Column::I64(a) if a.len() == a.shape().first().copied().unwrap_or(0) => a.iter().map(|&v| v as f32).collect(),
+        Column::U8(a) if a.len() == a.shape().first().copied().unwrap_or(0) => {
+            a.iter().map(|&v| f32::from(v)).collect()
+        }
+        other => {
+            return Err(invalid(
+                path,
+                format!("`{name}` has shape {:?}; sample weights are one number per sample", other.shape()),
+            ))
+        }
+    };
+    if values.len() != samples {
+        return Err(invalid(
+            path,
+            format!(
+                "`{name}` has {} weights but the split has {samples} samples; give one weight per sample",
+                values.len()
+            ),
+        ));
+    }
+    crate::fit::check_weights(&values, &format!("`{name}`")).map_err(|e| match e {
+        RuntimeError::InvalidArgument(message) => invalid(path, message),
+        other => other,
+    })?;
+    Ok(values)
 }
 
 /// The data in `path`, bound to `model`: training split, and the test split
@@ -204,6 +283,9 @@ pub fn load_inputs(
 pub struct NamedSplit {
     pub inputs: Inputs,
     pub targets: TargetSet,
+    /// Per-sample loss weights by output name (`sample_weight_<output>`, or
+    /// `sample_weight` for every output); empty when the file has none.
+    pub sample_weights: Vec<(String, Vec<f32>)>,
 }
 
 /// A file's data for a model with several inputs or outputs.
@@ -248,7 +330,16 @@ fn named_split(
         targets = targets.with(spec.name.clone(), targets_for(path, &name, column, &spec.shape)?);
     }
     let targets = model.encode_targets(targets).map_err(|e| invalid(path, e))?;
-    Ok(Some(NamedSplit { inputs, targets }))
+    let samples = inputs.0.first().map_or(0, |(_, x)| x.len());
+    let mut sample_weights = Vec::new();
+    let shared = weight_array(path, data, &format!("sample_weight{suffix}"), samples)?;
+    for spec in &outs {
+        let own = weight_array(path, data, &format!("sample_weight_{}{suffix}", spec.name), samples)?;
+        if let Some(w) = own.or_else(|| shared.clone()) {
+            sample_weights.push((spec.name.clone(), w));
+        }
+    }
+    Ok(Some(NamedSplit { inputs, targets, sample_weights }))
 }
 
 /// The data in `path` for a model with several inputs or outputs: one array

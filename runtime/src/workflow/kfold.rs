@@ -4,7 +4,7 @@
 
 use crate::data::{split, Split};
 use crate::error::RuntimeError;
-use crate::fit::{FitOptions, Logs, ValidationData};
+use crate::fit::{FitOptions, Logs, SampleWeight, ValidationData};
 use crate::model::Model;
 
 /// The validation logs of each fold, and their means.
@@ -17,6 +17,7 @@ pub struct KFoldReport {
 /// Trains a fresh copy of `model` on each of `k` folds of `data` with
 /// `make_options` (called once per fold, 0-based, so each fold gets its own
 /// callbacks), evaluating on the held-out fold. `model` itself is untouched.
+/// Sample weights that `data` carries are trained with, fold by fold.
 pub fn cross_validate(
     model: &Model,
     data: &Split,
@@ -33,6 +34,9 @@ pub fn cross_validate(
         }
         let mut fold_model = model.reinitialized()?;
         let (train, val) = (data.select(train_idx), data.select(val_idx));
+        if let Some(w) = &train.sample_weight {
+            opts.sample_weight = Some(SampleWeight::All(w.clone()));
+        }
         fold_model.fit(&train.x, &train.y, &opts)?;
         let logs = fold_model.evaluate(&val.x, &val.y, opts.batch_size.max(1))?;
         report.folds.push(logs.into_iter().map(|(k, v)| (format!("val_{k}"), v)).collect());

@@ -10,7 +10,7 @@ use super::data::ModelData;
 use super::files::NamedData;
 use crate::callbacks::TerminateOnNan;
 use crate::error::RuntimeError;
-use crate::fit::{FitOptions, ValidationData};
+use crate::fit::{FitOptions, SampleWeight, ValidationData};
 use crate::model::{CompileOptions, Model};
 
 /// Compile settings given as text, typed like the same key in a `train`
@@ -42,6 +42,9 @@ pub struct FitOverrides {
     pub initial_epoch: Option<usize>,
     pub seed: Option<u64>,
     pub verbose: Option<u8>,
+    /// Replaces the train block's `class_weight`, typed like it
+    /// (`balanced`, `{0: 1, 1: 5}`).
+    pub class_weight: Option<String>,
 }
 
 /// One train-block setting typed from text; errors name the flag and give
@@ -118,7 +121,9 @@ pub fn apply_compile_overrides(model: &mut Model, overrides: &CompileOverrides) 
 /// Keras's `fit` arguments for `model` on `data`: the train block's, its
 /// `validation_data` split, then `overrides`.
 pub fn fit_options(model: &Model, data: &ModelData, overrides: &FitOverrides) -> Result<FitOptions, RuntimeError> {
-    fit_options_with(model, data.validation_from_config(model)?, overrides)
+    let mut opts = fit_options_with(model, data.validation_from_config(model)?, overrides)?;
+    opts.sample_weight = data.train.sample_weight.clone().map(SampleWeight::All);
+    Ok(opts)
 }
 
 /// [`fit_options`] for data bound by name: validation data from the file's
@@ -147,7 +152,11 @@ pub fn fit_options_named(
         (None, Some(v)) => Some(ValidationData::Named(v.inputs.clone(), v.targets.clone())),
         _ => None,
     };
-    fit_options_with(model, validation, overrides)
+    let mut opts = fit_options_with(model, validation, overrides)?;
+    if !data.train.sample_weights.is_empty() {
+        opts.sample_weight = Some(SampleWeight::Named(data.train.sample_weights.clone()));
+    }
+    Ok(opts)
 }
 
 fn fit_options_with(
@@ -179,6 +188,9 @@ fn fit_options_with(
     }
     if let Some(v) = overrides.verbose {
         opts.verbose = v;
+    }
+    if let Some(text) = &overrides.class_weight {
+        opts.class_weight = setting("class_weight", text)?.class_weight;
     }
     // Front ends stop a diverging run at once (Keras's TerminateOnNaN), so
     // it never spends hours on NaN or saves NaN weights.

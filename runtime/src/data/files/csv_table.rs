@@ -164,11 +164,10 @@ impl LabelColumn {
 }
 
 /// Which columns are features and which one is the label, from the header and the options.
-fn resolve_columns(
-    path: &Path,
-    header: &[String],
-    opts: &FileOptions,
-) -> Result<(Vec<usize>, Option<usize>), DataError> {
+/// Feature columns, then the label and sample weight columns if any.
+type Columns = (Vec<usize>, Option<usize>, Option<usize>);
+
+fn resolve_columns(path: &Path, header: &[String], opts: &FileOptions) -> Result<Columns, DataError> {
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
     let find = |name: &str, role: &str| -> Result<usize, DataError> {
         names.iter().position(|h| *h == name).ok_or_else(|| {
@@ -182,24 +181,38 @@ fn resolve_columns(
         (None, true) => Some(header.len() - 1),
         (None, false) => None,
     };
+    // Predict inputs may lack the weight column, as they may lack labels.
+    let weight = match (&opts.sample_weight, opts.labels_required) {
+        (Some(name), true) => Some(find(name, "sample weight")?),
+        (Some(name), false) => names.iter().position(|h| h == name),
+        (None, _) => None,
+    };
+    if let (Some(w), true) = (weight, weight == label) {
+        return Err(at(
+            path,
+            1,
+            Some(w),
+            format!("column `{}` is the label column and cannot also hold the sample weights", header[w]),
+        ));
+    }
     let features = match &opts.features {
         Some(list) => {
             let mut cols = Vec::with_capacity(list.len());
             for name in list {
                 let col = find(name, "feature")?;
-                if Some(col) == label {
-                    return Err(at(
-                        path,
-                        1,
-                        Some(col),
-                        format!("column `{name}` is the label column and cannot also be a feature"),
-                    ));
-                }
-                cols.push(col);
+                let role = if Some(col) == label {
+                    "the label column"
+                } else if Some(col) == weight {
+                    "the sample weight column"
+                } else {
+                    cols.push(col);
+                    continue;
+                };
+                return Err(at(path, 1, Some(col), format!("column `{name}` is {role} and cannot also be a feature")));
             }
             cols
         }
-        None => (0..header.len()).filter(|&c| Some(c) != label).collect(),
+        None => (0..header.len()).filter(|&c| Some(c) != label && Some(c) != weight).collect(),
     };
     if features.is_empty() {
         let detail = match label {
@@ -211,7 +224,23 @@ fn resolve_columns(
         };
         return Err(at(path, 1, None, detail));
     }
-    Ok((features, label))
+    Ok((features, label, weight))
+}
+
+/// One sample weight: a finite number, at least 0.
+fn weight_value(path: &Path, line: u64, col: usize, name: &str, text: &str) -> Result<f32, DataError> {
+    let value: f32 = text
+        .parse()
+        .map_err(|_| at(path, line, Some(col), format!("sample weight column `{name}`: `{text}` is not a number")))?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(at(
+            path,
+            line,
+            Some(col),
+            format!("sample weight column `{name}`: {text} is not a valid weight; weights must be finite and >= 0"),
+        ));
+    }
+    Ok(value)
 }
 
 pub(super) fn load(path: &Path, opts: &FileOptions) -> Result<FileData, DataError> {
@@ -252,7 +281,8 @@ pub(super) fn load(path: &Path, opts: &FileOptions) -> Result<FileData, DataErro
             ));
         }
     }
-    let (features, label_col) = resolve_columns(path, &header, opts)?;
+    let (features, label_col, weight_col) = resolve_columns(path, &header, opts)?;
+    let mut weights: Vec<f32> = Vec::new();
     let mut label = label_col.map(|col| LabelColumn {
         name: header[col].clone(),
         col,
@@ -299,6 +329,9 @@ pub(super) fn load(path: &Path, opts: &FileOptions) -> Result<FileData, DataErro
         if let Some(label) = &mut label {
             label.push(path, line, &record[label.col], opts.class_names.as_deref())?;
         }
+        if let Some(col) = weight_col {
+            weights.push(weight_value(path, line, col, &header[col], &record[col])?);
+        }
         rows += 1;
     }
     if rows == 0 {
@@ -311,6 +344,10 @@ pub(super) fn load(path: &Path, opts: &FileOptions) -> Result<FileData, DataErro
         let (y, names) = label.finish();
         arrays.push(("y".to_string(), y));
         class_names = names;
+    }
+    if weight_col.is_some() {
+        let w = ArrayD::from_shape_vec(IxDyn(&[rows]), weights).expect("one weight per row");
+        arrays.push(("sample_weight".to_string(), Column::F32(Features::F32(w))));
     }
     Ok(FileData { arrays, class_names, file_names: None, source: path.to_path_buf() })
 }

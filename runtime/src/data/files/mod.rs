@@ -118,6 +118,9 @@ pub struct FileOptions {
     /// does, so a `validation_split` (the last fraction) holds every class. `None` keeps
     /// class order.
     pub shuffle_seed: Option<u32>,
+    /// CSV: the column of per-sample loss weights, read into the array `sample_weight` and kept out
+    /// of the features.
+    pub sample_weight: Option<String>,
 }
 
 impl Default for FileOptions {
@@ -131,6 +134,7 @@ impl Default for FileOptions {
             channels: None,
             labels_required: true,
             shuffle_seed: None,
+            sample_weight: None,
         }
     }
 }
