@@ -67,7 +67,13 @@ fn model(graph: Graph) -> LoweredModel {
 }
 
 fn cfg(kind: LossKind, from_logits: bool, optimizer: Optimizer, metrics: Vec<Metric>) -> StepConfig {
-    StepConfig { loss: Loss { kind, from_logits }, optimizer, metrics, kernel_regularizer: None, outputs: Vec::new() }
+    StepConfig {
+        loss: Loss { from_logits, ..Loss::new(kind) },
+        optimizer,
+        metrics,
+        kernel_regularizer: None,
+        outputs: Vec::new(),
+    }
 }
 
 fn mse_cfg(optimizer: Optimizer) -> StepConfig {

@@ -32,6 +32,10 @@ pub enum TrainError {
     TooFewClasses { loss: LossKind, shape: Shape },
     /// `from_logits` was set for a loss that has no logits form.
     FromLogitsNotApplicable { loss: LossKind },
+    /// A loss argument outside the range its formula needs.
+    LossArgument { loss: LossKind, name: &'static str, value: f64, expected: &'static str },
+    /// `cosine_similarity(axis)` names no feature axis of the output.
+    LossAxis { loss: LossKind, axis: i64, shape: Shape },
     /// A metric that cannot be computed against the loss's targets.
     MetricTarget { metric: Metric, loss: LossKind, output: Shape, reason: String },
     /// The same metric was requested twice (History keys must be unique).
@@ -117,6 +121,15 @@ impl fmt::Display for TrainError {
                 f,
                 "from_logits applies to the cross-entropy losses only, not to {}; remove it",
                 loss.name()
+            ),
+            LossArgument { loss, name, value, expected } => {
+                write!(f, "{}: {name} = {value} is invalid; it must be {expected}", loss.name())
+            }
+            LossAxis { loss, axis, shape } => write!(
+                f,
+                "{}: axis = {axis} is not a feature axis of the model output {}; pick an axis other than the batch axis",
+                loss.name(),
+                shape.keras()
             ),
             MetricTarget { metric, loss, output, reason } => write!(
                 f,

@@ -29,8 +29,8 @@ pub(crate) fn resolve(metric: Metric, loss: LossKind, output: &Shape) -> Metric 
     match loss {
         LossKind::SparseCategoricalCrossentropy => Metric::SparseCategoricalAccuracy,
         LossKind::CategoricalCrossentropy => Metric::CategoricalAccuracy,
-        LossKind::BinaryCrossentropy => Metric::BinaryAccuracy,
-        LossKind::MeanSquaredError | LossKind::MeanAbsoluteError => match output.dims().last() {
+        LossKind::BinaryCrossentropy | LossKind::BinaryFocalCrossentropy => Metric::BinaryAccuracy,
+        _ => match output.dims().last() {
             Some(Dim::Known(1)) => Metric::BinaryAccuracy,
             _ => Metric::CategoricalAccuracy,
         },

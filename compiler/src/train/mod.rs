@@ -14,6 +14,7 @@ mod data_source;
 mod error;
 mod inspect;
 mod loss;
+mod loss_extra;
 mod metric;
 mod optimizer;
 mod regularize;
