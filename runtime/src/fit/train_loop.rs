@@ -4,7 +4,9 @@
 //! - `validation: Split(f)` takes the last `f` of the samples before any
 //!   shuffling (Keras's `validation_split`); only the rest is trained on.
 //! - Reported loss and metrics are running means over the epoch weighted by
-//!   batch size; the last, partial batch is trained on, not dropped.
+//!   batch size, except stateful metrics (`auc`, `precision`, `r2_score`, …),
+//!   whose statistics are summed over the epoch and finalized, as Keras's
+//!   metric objects do; the last, partial batch is trained on, not dropped.
 //! - The learning rate fed to each step is the schedule evaluated at the
 //!   number of updates done, starting from the base rate that callbacks may
 //!   change between epochs.
@@ -120,8 +122,13 @@ impl FitOptions {
 /// Validation samples: the bound arrays and the rows to use.
 type ValidationRows<'a> = Option<(Bound<'a>, Vec<usize>)>;
 
-fn scalar(a: &ArrayD<f32>) -> f64 {
-    a.iter().next().map_or(f64::NAN, |v| f64::from(*v))
+/// A reported output as f64 values: one for a loss or mean metric, the
+/// statistics vector for a stateful metric.
+fn flat(a: &ArrayD<f32>) -> Vec<f64> {
+    if a.is_empty() {
+        return vec![f64::NAN];
+    }
+    a.iter().map(|v| f64::from(*v)).collect()
 }
 
 impl Model {
@@ -229,6 +236,7 @@ impl Model {
         };
         let steps = train_idx.len().div_ceil(opts.batch_size);
         let names = self.metric_names();
+        let reductions = self.metric_reductions();
         let mut history = History::default();
         let mut stop: Option<String> = None;
 
@@ -248,7 +256,7 @@ impl Model {
             each_callback!(epoch, |cb, ctx| cb.on_epoch_begin(epoch, &mut ctx));
             let order = epoch_order(&train_idx, opts.shuffle, self.shuffle_seed, epoch);
             let progress = Progress::new(opts.verbose, epoch, opts.epochs, steps);
-            let mut tracker = MeanTracker::new(&names);
+            let mut tracker = MeanTracker::new(&names, &reductions);
             let mut done = 0;
             for (b, chunk) in order.chunks(opts.batch_size).enumerate() {
                 batch.fill(&data, chunk)?;
@@ -294,7 +302,7 @@ impl Model {
         size: usize,
         epoch: usize,
         names: &[String],
-    ) -> Result<Vec<f64>, RuntimeError> {
+    ) -> Result<Vec<Vec<f64>>, RuntimeError> {
         let compiled = self.compiled_ref()?;
         let lr = learning_rate_at(&compiled.schedule, compiled.learning_rate, self.iterations(), epoch);
         let data = CallData {
@@ -314,7 +322,7 @@ impl Model {
                 names.len()
             )));
         }
-        Ok(outs[..names.len()].iter().map(scalar).collect())
+        Ok(outs[..names.len()].iter().map(flat).collect())
     }
 
     /// Keras's `train_on_batch`: one update on all of `x` as a single batch;
@@ -338,7 +346,9 @@ impl Model {
         batch.fill(data, &idx)?;
         let names = self.metric_names();
         let values = self.step_on(&batch, idx.len(), 0, &names)?;
-        Ok(names.into_iter().zip(values).collect())
+        let mut tracker = MeanTracker::new(&names, &self.metric_reductions());
+        tracker.add(&values, idx.len());
+        Ok(tracker.logs(""))
     }
 
     /// Keras's `evaluate`: loss and metrics over all samples (inference mode).
@@ -368,14 +378,14 @@ impl Model {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
         let names = self.metric_names();
-        let mut tracker = MeanTracker::new(&names);
+        let mut tracker = MeanTracker::new(&names, &self.metric_reductions());
         let mut batch = std::mem::take(&mut self.inference_batch);
         let step = self.iterations().max(1) as f32;
         for chunk in idx.chunks(batch_size) {
             batch.fill(data, chunk)?;
             let call = CallData { x: &batch.x, y: &batch.y, grads: &[], learning_rate: 0.0, step, ones: &batch.ones };
             let outs = self.run_kind(GraphKind::Evaluate, &call, chunk.len())?;
-            let values: Vec<f64> = outs.iter().take(names.len()).map(scalar).collect();
+            let values: Vec<Vec<f64>> = outs.iter().take(names.len()).map(flat).collect();
             tracker.add(&values, chunk.len());
         }
         self.inference_batch = batch;
