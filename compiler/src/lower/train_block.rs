@@ -9,7 +9,9 @@ use super::values::{self, eval_const, ArgVal, Sv, Value};
 use crate::ast::{Expr, ExprKind, Ident, TrainBlock};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, Shape};
-use crate::train::{AucCurve, F1Average, Loss, LossKind, Metric, Optimizer, Schedule, TrainConfig, Validation};
+use crate::train::{
+    AucCurve, F1Average, Loss, LossKind, Metric, Optimizer, OptimizerOptions, Schedule, TrainConfig, Validation,
+};
 
 pub const KEYS: &[&str] = &[
     "optimizer",
@@ -30,7 +32,9 @@ pub const KEYS: &[&str] = &[
     "test",
 ];
 
-const OPTIMIZERS: &[&str] = &["sgd", "rmsprop", "adam", "adagrad", "adadelta"];
+pub const OPTIMIZERS: &[&str] = &["sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam", "adamw", "adamax", "lion"];
+/// The arguments every optimizer takes after its own (Keras's base optimizer).
+const COMMON: [&str; 4] = ["weight_decay", "clipnorm", "clipvalue", "global_clipnorm"];
 pub const LOSSES: &[&str] = &[
     "mse",
     "mean_squared_error",
@@ -355,53 +359,115 @@ fn optimizer(v: &Sv, g: &Graph) -> Result<Optimizer, Diagnostic> {
         b.get(i).map(|x| values::boolean(x, what, g).map_err(train_err)).transpose().map(|o| o.unwrap_or(false))
     };
     let span = v.span;
-    Ok(match name {
-        "sgd" => {
-            let b = bind(name, &[lr, opt("momentum"), opt("nesterov")], args, span)?;
-            Optimizer::Sgd {
-                learning_rate: num(&b, 0, "learning_rate", 0.01)?,
-                momentum: num(&b, 1, "momentum", 0.0)?,
-                nesterov: flag(&b, 2, "nesterov")?,
-            }
+    // Each optimizer's own parameters, then the base optimizer's.
+    let bind_with = |own: &[Param]| {
+        let mut params = own.to_vec();
+        if name != "adamw" {
+            params.push(opt(COMMON[0]));
         }
-        "rmsprop" => {
-            let b = bind(name, &[lr, opt("rho"), opt("momentum"), opt("epsilon"), opt("centered")], args, span)?;
-            Optimizer::RmsProp {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                rho: num(&b, 1, "rho", 0.9)?,
-                momentum: num(&b, 2, "momentum", 0.0)?,
-                epsilon: num(&b, 3, "epsilon", 1e-7)?,
-                centered: flag(&b, 4, "centered")?,
-            }
-        }
-        "adam" => {
-            let b = bind(name, &[lr, opt("beta_1"), opt("beta_2"), opt("epsilon"), opt("amsgrad")], args, span)?;
-            Optimizer::Adam {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                beta_1: num(&b, 1, "beta_1", 0.9)?,
-                beta_2: num(&b, 2, "beta_2", 0.999)?,
-                epsilon: num(&b, 3, "epsilon", 1e-7)?,
-                amsgrad: flag(&b, 4, "amsgrad")?,
-            }
-        }
-        "adagrad" => {
-            let b = bind(name, &[lr, opt("initial_accumulator_value"), opt("epsilon")], args, span)?;
-            Optimizer::Adagrad {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                initial_accumulator_value: num(&b, 1, "initial_accumulator_value", 0.1)?,
-                epsilon: num(&b, 2, "epsilon", 1e-7)?,
-            }
-        }
-        "adadelta" => {
-            let b = bind(name, &[lr, opt("rho"), opt("epsilon")], args, span)?;
-            Optimizer::Adadelta {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                rho: num(&b, 1, "rho", 0.95)?,
-                epsilon: num(&b, 2, "epsilon", 1e-7)?,
-            }
-        }
+        params.extend(COMMON[1..].iter().map(|c| opt(c)));
+        bind(name, &params, args, span).map(|b| (b, own.len()))
+    };
+    let (b, n) = match name {
+        "sgd" => bind_with(&[lr, opt("momentum"), opt("nesterov")])?,
+        "rmsprop" => bind_with(&[lr, opt("rho"), opt("momentum"), opt("epsilon"), opt("centered")])?,
+        "adam" => bind_with(&[lr, opt("beta_1"), opt("beta_2"), opt("epsilon"), opt("amsgrad")])?,
+        "adagrad" => bind_with(&[lr, opt("initial_accumulator_value"), opt("epsilon")])?,
+        "adadelta" => bind_with(&[lr, opt("rho"), opt("epsilon")])?,
+        "nadam" | "adamax" => bind_with(&[lr, opt("beta_1"), opt("beta_2"), opt("epsilon")])?,
+        "adamw" => bind_with(&[lr, opt("weight_decay"), opt("beta_1"), opt("beta_2"), opt("epsilon"), opt("amsgrad")])?,
+        "lion" => bind_with(&[lr, opt("beta_1"), opt("beta_2")])?,
         other => return Err(unknown(UNKNOWN_OPTIMIZER, "optimizer", other, span, OPTIMIZERS)),
-    })
+    };
+    let base = match name {
+        "sgd" => Optimizer::Sgd {
+            learning_rate: num(&b, 0, "learning_rate", 0.01)?,
+            momentum: num(&b, 1, "momentum", 0.0)?,
+            nesterov: flag(&b, 2, "nesterov")?,
+        },
+        "rmsprop" => Optimizer::RmsProp {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            rho: num(&b, 1, "rho", 0.9)?,
+            momentum: num(&b, 2, "momentum", 0.0)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+            centered: flag(&b, 4, "centered")?,
+        },
+        "adam" => Optimizer::Adam {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.999)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+            amsgrad: flag(&b, 4, "amsgrad")?,
+        },
+        "adagrad" => Optimizer::Adagrad {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            initial_accumulator_value: num(&b, 1, "initial_accumulator_value", 0.1)?,
+            epsilon: num(&b, 2, "epsilon", 1e-7)?,
+        },
+        "adadelta" => Optimizer::Adadelta {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            rho: num(&b, 1, "rho", 0.95)?,
+            epsilon: num(&b, 2, "epsilon", 1e-7)?,
+        },
+        "nadam" => Optimizer::Nadam {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.999)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+        },
+        "adamax" => Optimizer::Adamax {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.999)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+        },
+        "adamw" => Optimizer::AdamW {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            weight_decay: num(&b, 1, "weight_decay", 0.004)?,
+            beta_1: num(&b, 2, "beta_1", 0.9)?,
+            beta_2: num(&b, 3, "beta_2", 0.999)?,
+            epsilon: num(&b, 4, "epsilon", 1e-7)?,
+            amsgrad: flag(&b, 5, "amsgrad")?,
+        },
+        _ => Optimizer::Lion {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.99)?,
+        },
+    };
+    // The base optimizer's arguments follow the optimizer's own.
+    let common_names: &[&str] = if name == "adamw" { &COMMON[1..] } else { &COMMON };
+    let mut options = OptimizerOptions::default();
+    let mut clip_spans: Vec<(&str, Span)> = Vec::new();
+    for (i, what) in common_names.iter().enumerate() {
+        let Some(x) = b.get(n + i) else { continue };
+        let value = if *what == "weight_decay" {
+            values::number_in(x, what, "at least 0", |f| f.is_finite() && f >= 0.0, g)
+        } else {
+            values::number_in(x, what, "greater than 0", |f| f.is_finite() && f > 0.0, g)
+        }
+        .map_err(train_err)?;
+        match *what {
+            "weight_decay" => options.weight_decay = Some(value),
+            "clipnorm" => options.clipnorm = Some(value),
+            "clipvalue" => options.clipvalue = Some(value),
+            _ => options.global_clipnorm = Some(value),
+        }
+        if *what != "weight_decay" {
+            clip_spans.push((what, x.span));
+        }
+    }
+    if let [(first, first_span), (second, second_span), ..] = clip_spans[..] {
+        return Err(Diagnostic::error(
+            TRAIN_CONFLICT,
+            format!("`{second}` and `{first}` exclude each other"),
+            second_span,
+        )
+        .with_label("second clipping rule")
+        .with_secondary(first_span, "clipping already set here")
+        .with_help("Keras applies one of clipnorm, clipvalue and global_clipnorm; keep one"));
+    }
+    Ok(base.with_options(options))
 }
 
 fn loss(v: &Sv, g: &Graph) -> Result<Loss, Diagnostic> {

@@ -44,6 +44,8 @@ pub enum TrainError {
     InputNameTaken { name: String },
     /// An optimizer hyperparameter outside its valid range.
     Hyperparameter { optimizer: &'static str, name: &'static str, value: f64, expected: &'static str },
+    /// More than one of `clipnorm`, `clipvalue`, `global_clipnorm`.
+    ClipConflict { optimizer: &'static str },
     /// A regularizer with a negative or non-finite factor.
     Regularizer { var: String, l1: f64, l2: f64 },
     /// A shape error while emitting training nodes: a compiler bug, reported
@@ -146,6 +148,10 @@ impl fmt::Display for TrainError {
             Hyperparameter { optimizer, name, value, expected } => {
                 write!(f, "{optimizer}: {name} = {value} is invalid; it must be {expected}")
             }
+            ClipConflict { optimizer } => write!(
+                f,
+                "{optimizer}: only one of clipnorm, clipvalue and global_clipnorm can be set; keep one"
+            ),
             Regularizer { var, l1, l2 } => write!(
                 f,
                 "the regularizer of `{var}` has l1 = {l1}, l2 = {l2}; both factors must be finite and >= 0"

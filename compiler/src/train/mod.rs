@@ -18,6 +18,7 @@ mod loss_extra;
 mod metric;
 mod metric_state;
 mod optimizer;
+mod optimizer_extra;
 mod regularize;
 mod spec;
 mod step;

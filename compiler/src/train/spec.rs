@@ -14,6 +14,30 @@ pub enum Optimizer {
     Adagrad { learning_rate: f64, initial_accumulator_value: f64, epsilon: f64 },
     /// `adadelta(learning_rate = 0.001, rho = 0.95, epsilon = 1e-7)`
     Adadelta { learning_rate: f64, rho: f64, epsilon: f64 },
+    /// `nadam(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7)`
+    Nadam { learning_rate: f64, beta_1: f64, beta_2: f64, epsilon: f64 },
+    /// `adamw(learning_rate = 0.001, weight_decay = 0.004, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, amsgrad = false)`
+    AdamW { learning_rate: f64, weight_decay: f64, beta_1: f64, beta_2: f64, epsilon: f64, amsgrad: bool },
+    /// `adamax(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7)`
+    Adamax { learning_rate: f64, beta_1: f64, beta_2: f64, epsilon: f64 },
+    /// `lion(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.99)`
+    Lion { learning_rate: f64, beta_1: f64, beta_2: f64 },
+    /// An optimizer with the arguments every Keras optimizer takes
+    /// (`weight_decay`, `clipnorm`, `clipvalue`, `global_clipnorm`).
+    With { base: Box<Optimizer>, options: OptimizerOptions },
+}
+
+/// The arguments of Keras's base optimizer, applied around any algorithm:
+/// gradients are clipped first (by `clipnorm` per tensor, else by
+/// `global_clipnorm` over all of them, else to `±clipvalue`; Keras allows
+/// one of the three), then weights decay by `w -= w * weight_decay * lr`,
+/// then the algorithm's update runs on the decayed weights.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerOptions {
+    pub weight_decay: Option<f64>,
+    pub clipnorm: Option<f64>,
+    pub clipvalue: Option<f64>,
+    pub global_clipnorm: Option<f64>,
 }
 
 impl Optimizer {
@@ -32,6 +56,62 @@ impl Optimizer {
     pub fn adadelta() -> Self {
         Optimizer::Adadelta { learning_rate: 0.001, rho: 0.95, epsilon: 1e-7 }
     }
+    pub fn nadam() -> Self {
+        Optimizer::Nadam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+    }
+    pub fn adamw() -> Self {
+        Optimizer::AdamW {
+            learning_rate: 0.001,
+            weight_decay: 0.004,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            amsgrad: false,
+        }
+    }
+    pub fn adamax() -> Self {
+        Optimizer::Adamax { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+    }
+    pub fn lion() -> Self {
+        Optimizer::Lion { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.99 }
+    }
+
+    /// This optimizer with Keras's base-optimizer arguments (none given is
+    /// the optimizer itself).
+    pub fn with_options(self, options: OptimizerOptions) -> Self {
+        if options == OptimizerOptions::default() {
+            return self;
+        }
+        match self {
+            Optimizer::With { base, .. } => Optimizer::With { base, options },
+            base => Optimizer::With { base: Box::new(base), options },
+        }
+    }
+
+    /// The algorithm, without base-optimizer arguments.
+    pub fn base(&self) -> &Optimizer {
+        match self {
+            Optimizer::With { base, .. } => base.base(),
+            other => other,
+        }
+    }
+
+    /// The base-optimizer arguments (all `None` when none were given).
+    pub fn options(&self) -> OptimizerOptions {
+        match self {
+            Optimizer::With { options, .. } => options.clone(),
+            _ => OptimizerOptions::default(),
+        }
+    }
+
+    /// The weight decay in force: AdamW's own, else the `weight_decay` argument.
+    pub fn weight_decay(&self) -> Option<f64> {
+        match (self.base(), self.options().weight_decay) {
+            (_, Some(wd)) => Some(wd),
+            (Optimizer::AdamW { weight_decay, .. }, None) => Some(*weight_decay),
+            _ => None,
+        }
+    }
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -40,16 +120,26 @@ impl Optimizer {
             Optimizer::Adam { .. } => "adam",
             Optimizer::Adagrad { .. } => "adagrad",
             Optimizer::Adadelta { .. } => "adadelta",
+            Optimizer::Nadam { .. } => "nadam",
+            Optimizer::AdamW { .. } => "adamw",
+            Optimizer::Adamax { .. } => "adamax",
+            Optimizer::Lion { .. } => "lion",
+            Optimizer::With { base, .. } => base.name(),
         }
     }
 
     pub fn learning_rate(&self) -> f64 {
-        match *self {
+        match self {
             Optimizer::Sgd { learning_rate, .. }
             | Optimizer::RmsProp { learning_rate, .. }
             | Optimizer::Adam { learning_rate, .. }
             | Optimizer::Adagrad { learning_rate, .. }
-            | Optimizer::Adadelta { learning_rate, .. } => learning_rate,
+            | Optimizer::Adadelta { learning_rate, .. }
+            | Optimizer::Nadam { learning_rate, .. }
+            | Optimizer::AdamW { learning_rate, .. }
+            | Optimizer::Adamax { learning_rate, .. }
+            | Optimizer::Lion { learning_rate, .. } => *learning_rate,
+            Optimizer::With { base, .. } => base.learning_rate(),
         }
     }
 
@@ -59,7 +149,12 @@ impl Optimizer {
             | Optimizer::RmsProp { learning_rate, .. }
             | Optimizer::Adam { learning_rate, .. }
             | Optimizer::Adagrad { learning_rate, .. }
-            | Optimizer::Adadelta { learning_rate, .. } => *learning_rate = lr,
+            | Optimizer::Adadelta { learning_rate, .. }
+            | Optimizer::Nadam { learning_rate, .. }
+            | Optimizer::AdamW { learning_rate, .. }
+            | Optimizer::Adamax { learning_rate, .. }
+            | Optimizer::Lion { learning_rate, .. } => *learning_rate = lr,
+            Optimizer::With { base, .. } => base.set_learning_rate(lr),
         }
     }
 }
