@@ -467,6 +467,29 @@ pub enum Schedule {
     LinearEpochDecay {
         total_epochs: usize,
     },
+    /// Keras's `CosineDecay` from lr (the optimizer's rate) to `alpha * lr`
+    /// over `decay_steps`, after an optional linear warmup to `warmup_target`
+    /// over `warmup_steps` (the cosine then starts from `warmup_target`).
+    CosineDecay {
+        decay_steps: usize,
+        alpha: f64,
+        warmup_target: Option<f64>,
+        warmup_steps: usize,
+    },
+    /// Keras's `PiecewiseConstantDecay`: `values[i]` while the step is at
+    /// most `boundaries[i]` (and past the previous boundary); one more value
+    /// than boundaries. Ignores the optimizer's rate.
+    PiecewiseConstantDecay {
+        boundaries: Vec<usize>,
+        values: Vec<f64>,
+    },
+    /// Keras's `InverseTimeDecay`: lr / (1 + decay_rate * step / decay_steps),
+    /// the quotient floored per interval if `staircase`.
+    InverseTimeDecay {
+        decay_steps: usize,
+        decay_rate: f64,
+        staircase: bool,
+    },
 }
 
 /// Where validation data comes from.
