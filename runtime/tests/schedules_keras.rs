@@ -1,6 +1,6 @@
 //! Learning-rate schedules against Keras 3 (`keras/schedules.json`, from
 //! `tests/keras/make_optimizer_fixtures.py`): each schedule parsed from the
-//! text a train block or `--lr-schedule` takes, evaluated at steps 0..20
+//! text a train block takes as `lr_schedule`, evaluated at steps 0..20
 //! from the optimizer's learning rate, equals Keras's schedule called at the
 //! same steps (Keras computes in float32, hence the tolerance).
 
