@@ -64,7 +64,7 @@ pub fn run(settings: &Settings) -> Res<Outcome> {
     }
     settings.say(model.summary());
     model.compile(CompileOptions {
-        loss: Some(Loss { kind: LossKind::CategoricalCrossentropy, from_logits: true }),
+        loss: Some(Loss::logits(LossKind::CategoricalCrossentropy)),
         metrics: Some(vec![Metric::Accuracy]),
         kernel_regularizer: Some(Regularizer { l1: 0.0, l2: 1e-4 }),
         ..CompileOptions::default()

@@ -6,7 +6,7 @@
 use nn_compiler::diag::{render, Diagnostic};
 use nn_compiler::ir::{print_graph, DType, InputRole, Op, VarKind};
 use nn_compiler::lower::{check_source, lower_source, LoweredModel, Mode};
-use nn_compiler::train::{LossKind, Optimizer, Schedule, Validation};
+use nn_compiler::train::{LossKind, Metric, Optimizer, Schedule, Validation};
 use std::path::{Path, PathBuf};
 
 fn cases() -> Vec<PathBuf> {
@@ -303,7 +303,7 @@ fn train_block_is_typed_with_keras_defaults() {
         train {
             optimizer = sgd(lr = 0.05, momentum = 0.9)
             loss = sparse_categorical_crossentropy(from_logits = true)
-            metrics = [acc, mae]
+            metrics = [acc, sparse_top_k_categorical_accuracy(k = 2)]
             batch_size = 16, epochs = 3, shuffle = false
             validation_data = test
             lr_schedule = exponential_decay(100, 0.5, staircase = true)
@@ -315,7 +315,10 @@ fn train_block_is_typed_with_keras_defaults() {
     assert_eq!(t.optimizer, Some(Optimizer::Sgd { learning_rate: 0.05, momentum: 0.9, nesterov: false }));
     let loss = t.loss.expect("loss");
     assert_eq!((loss.kind, loss.from_logits), (LossKind::SparseCategoricalCrossentropy, true));
-    assert_eq!(t.metrics.len(), 2);
+    assert_eq!(t.metrics, vec![Metric::Accuracy, Metric::SparseTopKCategoricalAccuracy { k: 2 }]);
+    // A metric that cannot read this loss's integer targets is reported at lowering.
+    let mae = src.replace("sparse_top_k_categorical_accuracy(k = 2)", "mae");
+    assert_eq!(errors(&mae), vec!["E0151"]);
     assert_eq!((t.batch_size, t.epochs, t.shuffle), (Some(16), Some(3), Some(false)));
     assert_eq!(t.validation, Some(Validation::Data("test".into())));
     assert_eq!(t.schedule, Some(Schedule::ExponentialDecay { decay_steps: 100, decay_rate: 0.5, staircase: true }));

@@ -296,7 +296,7 @@ model one {
 #[test]
 fn a_single_output_keeps_its_graph_with_or_without_per_output_settings() {
     let m = lowered(ONE_HEAD, Mode::Train);
-    let loss = Loss { kind: LossKind::SparseCategoricalCrossentropy, from_logits: false };
+    let loss = Loss::new(LossKind::SparseCategoricalCrossentropy);
     let plain = StepConfig::new(loss, Optimizer::adam(), vec![Metric::Accuracy]);
     let mut per_output = StepConfig::new(loss, Optimizer::adam(), Vec::new());
     let output = m.graph.outputs[0].0.clone();
@@ -310,8 +310,7 @@ fn a_single_output_keeps_its_graph_with_or_without_per_output_settings() {
 #[test]
 fn a_single_loss_applies_to_every_output() {
     let m = lowered(TWO_HEADS, Mode::Train);
-    let cfg =
-        StepConfig::new(Loss { kind: LossKind::MeanSquaredError, from_logits: false }, Optimizer::sgd(), Vec::new());
+    let cfg = StepConfig::new(Loss::new(LossKind::MeanSquaredError), Optimizer::sgd(), Vec::new());
     assert_eq!(report_names(&m, &cfg).unwrap(), ["loss", "label_loss", "value_loss"]);
     let g = evaluation(&lowered(TWO_HEADS, Mode::Infer), &cfg).unwrap();
     let (inputs, vars) = random_data(&g, 3, 2);
@@ -323,7 +322,7 @@ fn a_single_loss_applies_to_every_output() {
 #[test]
 fn per_output_configuration_errors_name_the_outputs() {
     let m = lowered(TWO_HEADS, Mode::Train);
-    let mse = Loss { kind: LossKind::MeanSquaredError, from_logits: false };
+    let mse = Loss::new(LossKind::MeanSquaredError);
     let head = |output: &str, weight: f64| OutputLoss { output: output.into(), loss: mse, weight, metrics: Vec::new() };
     let err = |outputs: Vec<OutputLoss>, metrics: Vec<Metric>| {
         let mut cfg = StepConfig::new(mse, Optimizer::sgd(), metrics);
@@ -351,8 +350,8 @@ fn per_output_configuration_errors_name_the_outputs() {
 #[test]
 fn train_block_maps_become_per_output_settings() {
     let m = lowered(TWO_HEADS, Mode::Infer);
-    let bce = Loss { kind: LossKind::BinaryCrossentropy, from_logits: false };
-    let mse = Loss { kind: LossKind::MeanSquaredError, from_logits: false };
+    let bce = Loss::new(LossKind::BinaryCrossentropy);
+    let mse = Loss::new(LossKind::MeanSquaredError);
     assert_eq!(
         config(&m).outputs,
         [

@@ -67,7 +67,13 @@ fn model(graph: Graph) -> LoweredModel {
 }
 
 fn cfg(kind: LossKind, from_logits: bool, optimizer: Optimizer, metrics: Vec<Metric>) -> StepConfig {
-    StepConfig { loss: Loss { kind, from_logits }, optimizer, metrics, kernel_regularizer: None, outputs: Vec::new() }
+    StepConfig {
+        loss: Loss { from_logits, ..Loss::new(kind) },
+        optimizer,
+        metrics,
+        kernel_regularizer: None,
+        outputs: Vec::new(),
+    }
 }
 
 fn mse_cfg(optimizer: Optimizer) -> StepConfig {
@@ -195,7 +201,16 @@ fn backprop_dense(x: &[f64], dz: &[f64], n: usize, i: usize, o: usize, loss: f64
 fn keras_update(opt: &Optimizer, w: &mut [f64], g: &[f64], slots: &mut [(String, Vec<f64>)], lr: f64, t: f64) {
     let slot = |name: &str| slots.iter().position(|(n, _)| n == name).unwrap_or_else(|| panic!("no slot {name}"));
     match *opt {
+        // These are checked against Keras itself (optimizers_keras.rs).
+        Optimizer::Nadam { .. }
+        | Optimizer::AdamW { .. }
+        | Optimizer::Adamax { .. }
+        | Optimizer::Lion { .. }
+        | Optimizer::With { .. } => panic!("no plain-Rust reference for {}", opt.name()),
         Optimizer::Sgd { momentum, nesterov, .. } => {
+            // Keras casts momentum and the Adam betas of the bias correction
+            // through float32 (`ops.cast` of a Python float).
+            let momentum = f64::from(momentum as f32);
             if momentum == 0.0 {
                 for (w, g) in w.iter_mut().zip(g) {
                     *w -= g * lr;
@@ -240,7 +255,8 @@ fn keras_update(opt: &Optimizer, w: &mut [f64], g: &[f64], slots: &mut [(String,
         Optimizer::Adam { beta_1, beta_2, epsilon, amsgrad, .. } => {
             let (m, v) = (slot("momentum"), slot("velocity"));
             let vh = amsgrad.then(|| slot("velocity_hat"));
-            let alpha = lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
+            let cast = |b: f64| f64::from(b as f32);
+            let alpha = lr * (1.0 - cast(beta_2).powf(t)).sqrt() / (1.0 - cast(beta_1).powf(t));
             for j in 0..w.len() {
                 let mj = beta_1 * slots[m].1[j] + (1.0 - beta_1) * g[j];
                 let mut vj = beta_2 * slots[v].1[j] + (1.0 - beta_2) * g[j] * g[j];

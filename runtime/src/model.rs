@@ -382,6 +382,15 @@ impl Model {
         }
     }
 
+    /// How each of [`metric_names`](Self::metric_names)' values is combined
+    /// over the batches of an epoch.
+    pub fn metric_reductions(&self) -> Vec<train::Reduction> {
+        match &self.compiled {
+            Some(c) => train::report_reductions(&self.train, &c.config).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
     /// The base learning rate (what schedules start from).
     pub fn learning_rate(&self) -> f64 {
         self.compiled.as_ref().map_or(0.0, |c| c.learning_rate)

@@ -97,9 +97,33 @@ pub const ARGUMENTS: &[&str] = &[
     "factor",
     "every_epochs",
     "total_epochs",
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "label_smoothing",
+    "delta",
+    "gamma",
+    "apply_class_balancing",
+    "k",
+    "num_thresholds",
+    "curve",
+    "average",
+    "warmup_target",
+    "warmup_steps",
+    "boundaries",
+    "values",
     "keepdims",
     "l1",
     "l2",
+];
+
+/// Loss, metric, optimizer and schedule names: the compiler's own lists.
+const TRAIN_NAMES: [&[&str]; 4] = [
+    nn_compiler::lower::LOSSES,
+    nn_compiler::lower::METRICS,
+    nn_compiler::lower::OPTIMIZERS,
+    nn_compiler::lower::SCHEDULES,
 ];
 
 /// The language's keywords; `train { … }` keys come from the compiler
@@ -172,6 +196,7 @@ pub fn candidates(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>)
     offer(&mut MATH_FUNCTIONS.iter().map(|s| s.to_string()));
     offer(&mut names.models.iter().cloned());
     offer(&mut KEYWORDS.iter().chain(nn_compiler::lower::TRAIN_KEYS).map(|s| s.to_string()));
+    offer(&mut TRAIN_NAMES.iter().flat_map(|list| list.iter()).map(|s| s.to_string()));
     if !after_open {
         offer(&mut ARGUMENTS.iter().map(|s| s.to_string()));
     }
@@ -247,6 +272,34 @@ mod tests {
             let args = if matches!(*name, "maximum" | "minimum") { "[0.5, 1.0], [1.0, 0.5]" } else { "[0.5, 1.0]" };
             let value = super::super::eval::evaluate(&format!("{name}({args})"), "", 0);
             assert!(value.is_ok(), "`{name}` is not a function the compiler knows: {value:?}");
+        }
+    }
+
+    #[test]
+    fn completes_training_vocabulary() {
+        for (prefix, name) in [
+            ("binary_foc", "binary_focal_crossentropy"),
+            ("hub", "huber"),
+            ("r2", "r2_score"),
+            ("sparse_top", "sparse_top_k_categorical_accuracy"),
+            ("lio", "lion"),
+            ("cosine_d", "cosine_decay"),
+            ("global_cl", "global_clipnorm"),
+        ] {
+            let list = candidates(&names(), prefix, prefix.len()).1;
+            assert!(list.contains(&name.to_string()), "`{prefix}` does not offer {name}: {list:?}");
+        }
+        for loss in nn_compiler::lower::LOSSES {
+            assert!(
+                nn_compiler::lower::train_setting("loss", loss).is_ok(),
+                "loss `{loss}` is listed but not accepted"
+            );
+        }
+        for metric in nn_compiler::lower::METRICS {
+            assert!(nn_compiler::lower::train_setting("metrics", metric).is_ok(), "metric `{metric}`");
+        }
+        for opt in nn_compiler::lower::OPTIMIZERS {
+            assert!(nn_compiler::lower::train_setting("optimizer", opt).is_ok(), "optimizer `{opt}`");
         }
     }
 

@@ -107,6 +107,8 @@ pub const TRAIN_OUTPUT: &str = "E0149";
 /// outputs (an output without a loss, a weight list of the wrong length, a
 /// plain metric list on a model with several outputs).
 pub const TRAIN_OUTPUTS: &str = "E0150";
+/// A metric that cannot be computed for its output's loss or shape.
+pub const METRIC_OUTPUT: &str = "E0151";
 
 /// Not a user-facing code: an error whose cause was already reported. It
 /// travels like an error (so evaluation stops) but is never shown.

@@ -57,6 +57,9 @@ mod train_weights;
 pub use limits::{MAX_APPLICATIONS, MAX_DEPTH};
 /// The keys a `train { … }` block accepts (for completion and docs).
 pub use train_block::KEYS as TRAIN_KEYS;
+/// The loss, metric, optimizer and schedule names a train block accepts
+/// (for completion lists that must not drift from the compiler).
+pub use train_block::{LOSSES, METRICS, OPTIMIZERS, SCHEDULES};
 mod values;
 
 use crate::ast;

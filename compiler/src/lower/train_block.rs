@@ -9,7 +9,9 @@ use super::values::{self, eval_const, ArgVal, Sv, Value};
 use crate::ast::{Expr, ExprKind, Ident, TrainBlock};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, Shape};
-use crate::train::{Loss, LossKind, Metric, Optimizer, Schedule, TrainConfig, Validation};
+use crate::train::{
+    AucCurve, F1Average, Loss, LossKind, Metric, Optimizer, OptimizerOptions, Schedule, TrainConfig, Validation,
+};
 
 pub const KEYS: &[&str] = &[
     "optimizer",
@@ -32,28 +34,63 @@ pub const KEYS: &[&str] = &[
     "sample_weight",
 ];
 
-const OPTIMIZERS: &[&str] = &["sgd", "rmsprop", "adam", "adagrad", "adadelta"];
-const LOSSES: &[&str] = &[
+pub const OPTIMIZERS: &[&str] = &["sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam", "adamw", "adamax", "lion"];
+/// The arguments every optimizer takes after its own (Keras's base optimizer).
+const COMMON: [&str; 4] = ["weight_decay", "clipnorm", "clipvalue", "global_clipnorm"];
+pub const LOSSES: &[&str] = &[
     "mse",
     "mean_squared_error",
     "mae",
     "mean_absolute_error",
+    "mape",
+    "mean_absolute_percentage_error",
+    "msle",
+    "mean_squared_logarithmic_error",
+    "bce",
     "binary_crossentropy",
+    "binary_focal_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
+    "huber",
+    "log_cosh",
+    "kld",
+    "kl_divergence",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "cosine_similarity",
 ];
-const METRICS: &[&str] = &[
+pub const METRICS: &[&str] = &[
     "accuracy",
     "acc",
     "binary_accuracy",
     "categorical_accuracy",
     "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
     "mae",
     "mean_absolute_error",
     "mse",
     "mean_squared_error",
+    "mape",
+    "mean_absolute_percentage_error",
+    "root_mean_squared_error",
+    "precision",
+    "recall",
+    "auc",
+    "r2_score",
+    "f1_score",
 ];
-const SCHEDULES: &[&str] = &["exponential_decay", "polynomial_decay", "step_decay", "linear_epoch_decay"];
+pub const SCHEDULES: &[&str] = &[
+    "exponential_decay",
+    "polynomial_decay",
+    "step_decay",
+    "linear_epoch_decay",
+    "cosine_decay",
+    "piecewise_constant_decay",
+    "inverse_time_decay",
+];
 
 /// Lowers a `train` block; `outputs` are the model's outputs (name, shape).
 pub fn lower(block: &TrainBlock, outputs: &[(String, Shape)]) -> (TrainConfig, Vec<Diagnostic>) {
@@ -141,6 +178,9 @@ pub fn lower(block: &TrainBlock, outputs: &[(String, Shape)]) -> (TrainConfig, V
     } else {
         cfg.output_losses.clone()
     };
+    if diags.is_empty() {
+        diags.extend(metric_mismatches(block, &cfg, outputs, &losses));
+    }
     let mut reported: Vec<Span> = Vec::new();
     for (name, loss) in losses {
         let shape = outputs.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
@@ -340,53 +380,115 @@ fn optimizer(v: &Sv, g: &Graph) -> Result<Optimizer, Diagnostic> {
         b.get(i).map(|x| values::boolean(x, what, g).map_err(train_err)).transpose().map(|o| o.unwrap_or(false))
     };
     let span = v.span;
-    Ok(match name {
-        "sgd" => {
-            let b = bind(name, &[lr, opt("momentum"), opt("nesterov")], args, span)?;
-            Optimizer::Sgd {
-                learning_rate: num(&b, 0, "learning_rate", 0.01)?,
-                momentum: num(&b, 1, "momentum", 0.0)?,
-                nesterov: flag(&b, 2, "nesterov")?,
-            }
+    // Each optimizer's own parameters, then the base optimizer's.
+    let bind_with = |own: &[Param]| {
+        let mut params = own.to_vec();
+        if name != "adamw" {
+            params.push(opt(COMMON[0]));
         }
-        "rmsprop" => {
-            let b = bind(name, &[lr, opt("rho"), opt("momentum"), opt("epsilon"), opt("centered")], args, span)?;
-            Optimizer::RmsProp {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                rho: num(&b, 1, "rho", 0.9)?,
-                momentum: num(&b, 2, "momentum", 0.0)?,
-                epsilon: num(&b, 3, "epsilon", 1e-7)?,
-                centered: flag(&b, 4, "centered")?,
-            }
-        }
-        "adam" => {
-            let b = bind(name, &[lr, opt("beta_1"), opt("beta_2"), opt("epsilon"), opt("amsgrad")], args, span)?;
-            Optimizer::Adam {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                beta_1: num(&b, 1, "beta_1", 0.9)?,
-                beta_2: num(&b, 2, "beta_2", 0.999)?,
-                epsilon: num(&b, 3, "epsilon", 1e-7)?,
-                amsgrad: flag(&b, 4, "amsgrad")?,
-            }
-        }
-        "adagrad" => {
-            let b = bind(name, &[lr, opt("initial_accumulator_value"), opt("epsilon")], args, span)?;
-            Optimizer::Adagrad {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                initial_accumulator_value: num(&b, 1, "initial_accumulator_value", 0.1)?,
-                epsilon: num(&b, 2, "epsilon", 1e-7)?,
-            }
-        }
-        "adadelta" => {
-            let b = bind(name, &[lr, opt("rho"), opt("epsilon")], args, span)?;
-            Optimizer::Adadelta {
-                learning_rate: num(&b, 0, "learning_rate", 0.001)?,
-                rho: num(&b, 1, "rho", 0.95)?,
-                epsilon: num(&b, 2, "epsilon", 1e-7)?,
-            }
-        }
+        params.extend(COMMON[1..].iter().map(|c| opt(c)));
+        bind(name, &params, args, span).map(|b| (b, own.len()))
+    };
+    let (b, n) = match name {
+        "sgd" => bind_with(&[lr, opt("momentum"), opt("nesterov")])?,
+        "rmsprop" => bind_with(&[lr, opt("rho"), opt("momentum"), opt("epsilon"), opt("centered")])?,
+        "adam" => bind_with(&[lr, opt("beta_1"), opt("beta_2"), opt("epsilon"), opt("amsgrad")])?,
+        "adagrad" => bind_with(&[lr, opt("initial_accumulator_value"), opt("epsilon")])?,
+        "adadelta" => bind_with(&[lr, opt("rho"), opt("epsilon")])?,
+        "nadam" | "adamax" => bind_with(&[lr, opt("beta_1"), opt("beta_2"), opt("epsilon")])?,
+        "adamw" => bind_with(&[lr, opt("weight_decay"), opt("beta_1"), opt("beta_2"), opt("epsilon"), opt("amsgrad")])?,
+        "lion" => bind_with(&[lr, opt("beta_1"), opt("beta_2")])?,
         other => return Err(unknown(UNKNOWN_OPTIMIZER, "optimizer", other, span, OPTIMIZERS)),
-    })
+    };
+    let base = match name {
+        "sgd" => Optimizer::Sgd {
+            learning_rate: num(&b, 0, "learning_rate", 0.01)?,
+            momentum: num(&b, 1, "momentum", 0.0)?,
+            nesterov: flag(&b, 2, "nesterov")?,
+        },
+        "rmsprop" => Optimizer::RmsProp {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            rho: num(&b, 1, "rho", 0.9)?,
+            momentum: num(&b, 2, "momentum", 0.0)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+            centered: flag(&b, 4, "centered")?,
+        },
+        "adam" => Optimizer::Adam {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.999)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+            amsgrad: flag(&b, 4, "amsgrad")?,
+        },
+        "adagrad" => Optimizer::Adagrad {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            initial_accumulator_value: num(&b, 1, "initial_accumulator_value", 0.1)?,
+            epsilon: num(&b, 2, "epsilon", 1e-7)?,
+        },
+        "adadelta" => Optimizer::Adadelta {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            rho: num(&b, 1, "rho", 0.95)?,
+            epsilon: num(&b, 2, "epsilon", 1e-7)?,
+        },
+        "nadam" => Optimizer::Nadam {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.999)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+        },
+        "adamax" => Optimizer::Adamax {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.999)?,
+            epsilon: num(&b, 3, "epsilon", 1e-7)?,
+        },
+        "adamw" => Optimizer::AdamW {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            weight_decay: num(&b, 1, "weight_decay", 0.004)?,
+            beta_1: num(&b, 2, "beta_1", 0.9)?,
+            beta_2: num(&b, 3, "beta_2", 0.999)?,
+            epsilon: num(&b, 4, "epsilon", 1e-7)?,
+            amsgrad: flag(&b, 5, "amsgrad")?,
+        },
+        _ => Optimizer::Lion {
+            learning_rate: num(&b, 0, "learning_rate", 0.001)?,
+            beta_1: num(&b, 1, "beta_1", 0.9)?,
+            beta_2: num(&b, 2, "beta_2", 0.99)?,
+        },
+    };
+    // The base optimizer's arguments follow the optimizer's own.
+    let common_names: &[&str] = if name == "adamw" { &COMMON[1..] } else { &COMMON };
+    let mut options = OptimizerOptions::default();
+    let mut clip_spans: Vec<(&str, Span)> = Vec::new();
+    for (i, what) in common_names.iter().enumerate() {
+        let Some(x) = b.get(n + i) else { continue };
+        let value = if *what == "weight_decay" {
+            values::number_in(x, what, "at least 0", |f| f.is_finite() && f >= 0.0, g)
+        } else {
+            values::number_in(x, what, "greater than 0", |f| f.is_finite() && f > 0.0, g)
+        }
+        .map_err(train_err)?;
+        match *what {
+            "weight_decay" => options.weight_decay = Some(value),
+            "clipnorm" => options.clipnorm = Some(value),
+            "clipvalue" => options.clipvalue = Some(value),
+            _ => options.global_clipnorm = Some(value),
+        }
+        if *what != "weight_decay" {
+            clip_spans.push((what, x.span));
+        }
+    }
+    if let [(first, first_span), (second, second_span), ..] = clip_spans[..] {
+        return Err(Diagnostic::error(
+            TRAIN_CONFLICT,
+            format!("`{second}` and `{first}` exclude each other"),
+            second_span,
+        )
+        .with_label("second clipping rule")
+        .with_secondary(first_span, "clipping already set here")
+        .with_help("Keras applies one of clipnorm, clipvalue and global_clipnorm; keep one"));
+    }
+    Ok(base.with_options(options))
 }
 
 fn loss(v: &Sv, g: &Graph) -> Result<Loss, Diagnostic> {
@@ -394,34 +496,198 @@ fn loss(v: &Sv, g: &Graph) -> Result<Loss, Diagnostic> {
     let kind = match name {
         "mse" | "mean_squared_error" => LossKind::MeanSquaredError,
         "mae" | "mean_absolute_error" => LossKind::MeanAbsoluteError,
-        "binary_crossentropy" => LossKind::BinaryCrossentropy,
+        "mape" | "mean_absolute_percentage_error" => LossKind::MeanAbsolutePercentageError,
+        "msle" | "mean_squared_logarithmic_error" => LossKind::MeanSquaredLogarithmicError,
+        "bce" | "binary_crossentropy" => LossKind::BinaryCrossentropy,
+        "binary_focal_crossentropy" => LossKind::BinaryFocalCrossentropy,
         "categorical_crossentropy" => LossKind::CategoricalCrossentropy,
         "sparse_categorical_crossentropy" => LossKind::SparseCategoricalCrossentropy,
+        "huber" => LossKind::Huber,
+        "log_cosh" => LossKind::LogCosh,
+        "kld" | "kl_divergence" => LossKind::KlDivergence,
+        "poisson" => LossKind::Poisson,
+        "hinge" => LossKind::Hinge,
+        "squared_hinge" => LossKind::SquaredHinge,
+        "categorical_hinge" => LossKind::CategoricalHinge,
+        "cosine_similarity" => LossKind::CosineSimilarity,
         other => return Err(unknown(UNKNOWN_LOSS, "loss", other, v.span, LOSSES)),
     };
-    let cross = matches!(
-        kind,
-        LossKind::BinaryCrossentropy | LossKind::CategoricalCrossentropy | LossKind::SparseCategoricalCrossentropy
-    );
-    let params: &[Param] = if cross { &[opt("from_logits")] } else { &[] };
+    // Keras's positional order for each loss.
+    let params: &[Param] = match kind {
+        LossKind::BinaryCrossentropy | LossKind::CategoricalCrossentropy => {
+            &[opt("from_logits"), opt("label_smoothing")]
+        }
+        LossKind::SparseCategoricalCrossentropy => &[opt("from_logits")],
+        LossKind::BinaryFocalCrossentropy => {
+            &[opt("apply_class_balancing"), opt("alpha"), opt("gamma"), opt("from_logits"), opt("label_smoothing")]
+        }
+        LossKind::Huber => &[opt("delta")],
+        LossKind::CosineSimilarity => &[opt("axis")],
+        _ => &[],
+    };
     let b = bind(name, params, args, v.span)?;
-    let from_logits =
-        b.get(0).map(|x| values::boolean(x, "from_logits", g).map_err(train_err)).transpose()?.unwrap_or(false);
-    Ok(Loss { kind, from_logits })
+    let mut loss = Loss::new(kind);
+    for (i, p) in params.iter().enumerate() {
+        let Some(x) = b.get(i) else { continue };
+        match p.name {
+            "from_logits" => loss.from_logits = values::boolean(x, "from_logits", g).map_err(train_err)?,
+            "apply_class_balancing" => {
+                loss.apply_class_balancing = values::boolean(x, "apply_class_balancing", g).map_err(train_err)?
+            }
+            "label_smoothing" => {
+                loss.label_smoothing =
+                    values::number_in(x, "label_smoothing", "between 0 and 1", |f| (0.0..=1.0).contains(&f), g)
+                        .map_err(train_err)?
+            }
+            "alpha" => {
+                loss.alpha = values::number_in(x, "alpha", "between 0 and 1", |f| (0.0..=1.0).contains(&f), g)
+                    .map_err(train_err)?
+            }
+            "gamma" => {
+                loss.gamma =
+                    values::number_in(x, "gamma", "at least 0", |f| f.is_finite() && f >= 0.0, g).map_err(train_err)?
+            }
+            "delta" => {
+                loss.delta = values::number_in(x, "delta", "greater than 0", |f| f.is_finite() && f > 0.0, g)
+                    .map_err(train_err)?
+            }
+            "axis" => loss.axis = values::int(x, "axis", g).map_err(train_err)?,
+            _ => {}
+        }
+    }
+    Ok(loss)
 }
 
 fn metric(v: &Sv, g: &Graph) -> Result<Metric, Diagnostic> {
     let (name, args) = name_or_call(v, "metric", g)?;
-    bind(name, &[], args, v.span)?;
+    let span = v.span;
+    let k = |args: &[ArgVal]| -> Result<usize, Diagnostic> {
+        let b = bind(name, &[opt("k")], args, span)?;
+        b.get(0).map(|x| values::positive(x, "k", g).map_err(train_err)).transpose().map(|k| k.unwrap_or(5))
+    };
     Ok(match name {
-        "accuracy" | "acc" => Metric::Accuracy,
-        "binary_accuracy" => Metric::BinaryAccuracy,
-        "categorical_accuracy" => Metric::CategoricalAccuracy,
-        "sparse_categorical_accuracy" => Metric::SparseCategoricalAccuracy,
-        "mae" | "mean_absolute_error" => Metric::MeanAbsoluteError,
-        "mse" | "mean_squared_error" => Metric::MeanSquaredError,
-        other => return Err(unknown(UNKNOWN_METRIC, "metric", other, v.span, METRICS)),
+        "accuracy" | "acc" => plain(name, args, span, Metric::Accuracy)?,
+        "binary_accuracy" => plain(name, args, span, Metric::BinaryAccuracy)?,
+        "categorical_accuracy" => plain(name, args, span, Metric::CategoricalAccuracy)?,
+        "sparse_categorical_accuracy" => plain(name, args, span, Metric::SparseCategoricalAccuracy)?,
+        "mae" | "mean_absolute_error" => plain(name, args, span, Metric::MeanAbsoluteError)?,
+        "mse" | "mean_squared_error" => plain(name, args, span, Metric::MeanSquaredError)?,
+        "mape" | "mean_absolute_percentage_error" => plain(name, args, span, Metric::MeanAbsolutePercentageError)?,
+        "root_mean_squared_error" => plain(name, args, span, Metric::RootMeanSquaredError)?,
+        "precision" => plain(name, args, span, Metric::Precision)?,
+        "recall" => plain(name, args, span, Metric::Recall)?,
+        "r2_score" => plain(name, args, span, Metric::R2Score)?,
+        "top_k_categorical_accuracy" => Metric::TopKCategoricalAccuracy { k: k(args)? },
+        "sparse_top_k_categorical_accuracy" => Metric::SparseTopKCategoricalAccuracy { k: k(args)? },
+        "auc" => {
+            let b = bind(name, &[opt("num_thresholds"), opt("curve")], args, span)?;
+            let num_thresholds = match b.get(0) {
+                None => 200,
+                Some(x) => match values::positive(x, "num_thresholds", g).map_err(train_err)? {
+                    n if n > 1 => n,
+                    n => {
+                        return Err(Diagnostic::error(
+                            TRAIN_RANGE,
+                            format!("num_thresholds must be greater than 1 but is {n}"),
+                            x.span,
+                        )
+                        .with_label("at least 2 thresholds"))
+                    }
+                },
+            };
+            let curve = match b.get(1) {
+                None => AucCurve::Roc,
+                Some(x) => match values::name(x, "curve", g).map_err(train_err)?.to_ascii_uppercase().as_str() {
+                    "ROC" => AucCurve::Roc,
+                    "PR" => AucCurve::Pr,
+                    other => {
+                        return Err(Diagnostic::error(TRAIN_RANGE, format!("unknown auc curve `{other}`"), x.span)
+                            .with_label("expected \"ROC\" or \"PR\""))
+                    }
+                },
+            };
+            Metric::Auc { num_thresholds, curve }
+        }
+        "f1_score" => {
+            let b = bind(name, &[opt("average")], args, span)?;
+            let average = match b.get(0) {
+                None => F1Average::None,
+                Some(x) => match values::name(x, "average", g).map_err(train_err)?.as_str() {
+                    "micro" => F1Average::Micro,
+                    "macro" => F1Average::Macro,
+                    "weighted" => F1Average::Weighted,
+                    other => {
+                        return Err(Diagnostic::error(
+                            TRAIN_RANGE,
+                            format!("unknown f1_score average `{other}`"),
+                            x.span,
+                        )
+                        .with_label("expected \"micro\", \"macro\" or \"weighted\""))
+                    }
+                },
+            };
+            Metric::F1Score { average }
+        }
+        other => return Err(unknown(UNKNOWN_METRIC, "metric", other, span, METRICS)),
     })
+}
+
+/// A metric without arguments.
+fn plain(name: &str, args: &[ArgVal], span: Span, metric: Metric) -> Result<Metric, Diagnostic> {
+    bind(name, &[], args, span)?;
+    Ok(metric)
+}
+
+/// Each metric against its output's loss and shape, at the metric's span.
+fn metric_mismatches(
+    block: &TrainBlock,
+    cfg: &TrainConfig,
+    outputs: &[(String, Shape)],
+    losses: &[(String, Loss)],
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let Some(entry) = block.entries.iter().find(|e| e.key.name == "metrics") else { return diags };
+    let mut spanned: Vec<(&str, Vec<Metric>, &Expr)> = Vec::new();
+    match &entry.value.kind {
+        ExprKind::Map(items) => {
+            for (k, value) in items {
+                if let Some((_, m)) = cfg.output_metrics.iter().find(|(n, _)| *n == k.name) {
+                    spanned.push((k.name.as_str(), m.clone(), value));
+                }
+            }
+        }
+        _ => {
+            if let Some((name, _)) = outputs.first() {
+                spanned.push((name.as_str(), cfg.metrics.clone(), &entry.value));
+            }
+        }
+    }
+    for (output, metrics, expr) in spanned {
+        let (Some((_, shape)), Some((_, loss))) =
+            (outputs.iter().find(|(n, _)| n == output), losses.iter().find(|(n, _)| n == output))
+        else {
+            continue;
+        };
+        let Ok(v) = eval_const(expr) else { continue };
+        let spans: Vec<Span> = match &v.value {
+            Value::List(items) => items.iter().map(|i| i.span).collect(),
+            _ => vec![v.span],
+        };
+        for (metric, span) in metrics.iter().zip(spans) {
+            if let Some(reason) = crate::train::metric_mismatch(*metric, loss.kind, shape) {
+                diags.push(
+                    Diagnostic::error(
+                        METRIC_OUTPUT,
+                        format!("metric {} does not fit the output {}", metric.key(), super::errors::per_sample(shape)),
+                        span,
+                    )
+                    .with_label("this metric")
+                    .with_help(reason),
+                );
+            }
+        }
+    }
+    diags
 }
 
 fn schedule(v: &Sv, g: &Graph) -> Result<Schedule, Diagnostic> {
@@ -435,6 +701,9 @@ fn schedule(v: &Sv, g: &Graph) -> Result<Schedule, Diagnostic> {
             .map(|x| values::number_in(x, what, "at least 0", |f| f >= 0.0, g).map_err(train_err))
             .transpose()
             .map(|o| o.unwrap_or(default))
+    };
+    let num_at = |x: &Sv, what: &str| {
+        values::number_in(x, what, "at least 0", |f| f.is_finite() && f >= 0.0, g).map_err(train_err)
     };
     use super::args::req;
     Ok(match name {
@@ -464,12 +733,86 @@ fn schedule(v: &Sv, g: &Graph) -> Result<Schedule, Diagnostic> {
             let b = bind(name, &[req("total_epochs")], args, span)?;
             Schedule::LinearEpochDecay { total_epochs: pos(&b, 0, "total_epochs")? }
         }
+        "cosine_decay" => {
+            let b =
+                bind(name, &[req("decay_steps"), opt("alpha"), opt("warmup_target"), opt("warmup_steps")], args, span)?;
+            let alpha = b
+                .get(1)
+                .map(|x| values::number_in(x, "alpha", "between 0 and 1", |f| (0.0..=1.0).contains(&f), g))
+                .transpose()
+                .map_err(train_err)?
+                .unwrap_or(0.0);
+            let warmup_target = b.get(2).map(|x| num_at(x, "warmup_target")).transpose()?;
+            let warmup_steps = match b.get(3) {
+                None => 0,
+                Some(x) => {
+                    let n = values::int(x, "warmup_steps", g).map_err(train_err)?;
+                    usize::try_from(n).map_err(|_| {
+                        Diagnostic::error(TRAIN_RANGE, format!("warmup_steps must be at least 0 but is {n}"), x.span)
+                            .with_label("negative step count")
+                    })?
+                }
+            };
+            Schedule::CosineDecay { decay_steps: pos(&b, 0, "decay_steps")?, alpha, warmup_target, warmup_steps }
+        }
+        "piecewise_constant_decay" => {
+            let b = bind(name, &[req("boundaries"), req("values")], args, span)?;
+            let list = |x: &Sv| match &x.value {
+                Value::List(items) => Ok(items.clone()),
+                _ => Err(Diagnostic::error(
+                    TRAIN_TYPE,
+                    format!("expected a list but found {}", x.value.describe(g)),
+                    x.span,
+                )
+                .with_label("expected `[…]`")),
+            };
+            let bounds_sv = b.get(0).expect("required");
+            let values_sv = b.get(1).expect("required");
+            let boundaries = list(bounds_sv)?
+                .iter()
+                .map(|x| values::positive(x, "boundaries", g).map_err(train_err))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rates = list(values_sv)?.iter().map(|x| num_at(x, "values")).collect::<Result<Vec<_>, _>>()?;
+            if rates.len() != boundaries.len() + 1 {
+                return Err(Diagnostic::error(
+                    TRAIN_RANGE,
+                    format!(
+                        "{} boundaries need {} values, but {} are given",
+                        boundaries.len(),
+                        boundaries.len() + 1,
+                        rates.len()
+                    ),
+                    values_sv.span,
+                )
+                .with_label("one value per interval")
+                .with_secondary(bounds_sv.span, "these boundaries make the intervals"));
+            }
+            if boundaries.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(Diagnostic::error(TRAIN_RANGE, "boundaries must increase", bounds_sv.span)
+                    .with_label("not increasing"));
+            }
+            Schedule::PiecewiseConstantDecay { boundaries, values: rates }
+        }
+        "inverse_time_decay" => {
+            let b = bind(name, &[req("decay_steps"), req("decay_rate"), opt("staircase")], args, span)?;
+            let staircase =
+                b.get(2).map(|x| values::boolean(x, "staircase", g).map_err(train_err)).transpose()?.unwrap_or(false);
+            Schedule::InverseTimeDecay {
+                decay_steps: pos(&b, 0, "decay_steps")?,
+                decay_rate: num(&b, 1, "decay_rate", 0.0)?,
+                staircase,
+            }
+        }
         "constant" => {
             bind(name, &[], args, span)?;
             Schedule::Constant
         }
         other => return Err(unknown(UNKNOWN_SCHEDULE, "schedule", other, span, SCHEDULES)),
     })
+}
+
+fn is_binary_ce(kind: LossKind) -> bool {
+    matches!(kind, LossKind::BinaryCrossentropy | LossKind::BinaryFocalCrossentropy)
 }
 
 /// Mismatches that are certain from the output shape alone; `output` names
@@ -490,7 +833,7 @@ fn loss_mismatch(loss: Loss, out: &Shape, span: Span, output: Option<&str>) -> O
             .with_label("a single unit cannot hold class scores")
             .with_help("for two classes with one unit use `binary_crossentropy`, or give the last layer one unit per class"),
         ),
-        (_, _) if out.rank() < 2 && loss.kind != LossKind::MeanSquaredError && loss.kind != LossKind::MeanAbsoluteError => Some(
+        (_, _) if out.rank() < 2 && (loss.kind.sums_last_axis() || is_binary_ce(loss.kind) || loss.kind == LossKind::CosineSimilarity) => Some(
             Diagnostic::error(LOSS_OUTPUT, format!("{} needs a per-sample output but the model outputs {per}", loss.kind.name()), span)
                 .with_label("output has no feature axis"),
         ),

@@ -8,7 +8,7 @@ use super::values::{self, eval_const, Value};
 use crate::ast::{Expr, ExprKind, Ident};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, Shape};
-use crate::train::{ClassKey, ClassWeight, LossKind, TrainConfig};
+use crate::train::{ClassKey, ClassWeight, TrainConfig};
 
 /// `class_weight = balanced` or `class_weight = { 0: 1.0, "cat": 2.0 }`.
 /// Returns the spans of the map's keys (parallel to its entries) for the
@@ -103,11 +103,7 @@ pub(super) fn check(cfg: &TrainConfig, spans: &WeightSpans, outputs: &[(String, 
     }
     let loss = cfg.loss.or(cfg.output_losses.first().map(|(_, l)| *l));
     if let Some(loss) = loss {
-        let classification = matches!(
-            loss.kind,
-            LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy | LossKind::BinaryCrossentropy
-        );
-        if !classification {
+        if !loss.kind.is_classification() {
             diags.push(
                 Diagnostic::error(
                     TRAIN_CONFLICT,

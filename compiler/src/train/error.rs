@@ -32,6 +32,10 @@ pub enum TrainError {
     TooFewClasses { loss: LossKind, shape: Shape },
     /// `from_logits` was set for a loss that has no logits form.
     FromLogitsNotApplicable { loss: LossKind },
+    /// A loss argument outside the range its formula needs.
+    LossArgument { loss: LossKind, name: &'static str, value: f64, expected: &'static str },
+    /// `cosine_similarity(axis)` names no feature axis of the output.
+    LossAxis { loss: LossKind, axis: i64, shape: Shape },
     /// A metric that cannot be computed against the loss's targets.
     MetricTarget { metric: Metric, loss: LossKind, output: Shape, reason: String },
     /// The same metric was requested twice (History keys must be unique).
@@ -40,6 +44,8 @@ pub enum TrainError {
     InputNameTaken { name: String },
     /// An optimizer hyperparameter outside its valid range.
     Hyperparameter { optimizer: &'static str, name: &'static str, value: f64, expected: &'static str },
+    /// More than one of `clipnorm`, `clipvalue`, `global_clipnorm`.
+    ClipConflict { optimizer: &'static str },
     /// A regularizer with a negative or non-finite factor.
     Regularizer { var: String, l1: f64, l2: f64 },
     /// A shape error while emitting training nodes: a compiler bug, reported
@@ -118,6 +124,15 @@ impl fmt::Display for TrainError {
                 "from_logits applies to the cross-entropy losses only, not to {}; remove it",
                 loss.name()
             ),
+            LossArgument { loss, name, value, expected } => {
+                write!(f, "{}: {name} = {value} is invalid; it must be {expected}", loss.name())
+            }
+            LossAxis { loss, axis, shape } => write!(
+                f,
+                "{}: axis = {axis} is not a feature axis of the model output {}; pick an axis other than the batch axis",
+                loss.name(),
+                shape.keras()
+            ),
             MetricTarget { metric, loss, output, reason } => write!(
                 f,
                 "metric {} does not fit loss {} with model output {}: {reason}",
@@ -133,6 +148,10 @@ impl fmt::Display for TrainError {
             Hyperparameter { optimizer, name, value, expected } => {
                 write!(f, "{optimizer}: {name} = {value} is invalid; it must be {expected}")
             }
+            ClipConflict { optimizer } => write!(
+                f,
+                "{optimizer}: only one of clipnorm, clipvalue and global_clipnorm can be set; keep one"
+            ),
             Regularizer { var, l1, l2 } => write!(
                 f,
                 "the regularizer of `{var}` has l1 = {l1}, l2 = {l2}; both factors must be finite and >= 0"

@@ -23,7 +23,7 @@ pub(crate) const EPSILON: f64 = 1e-7;
 
 type R<T> = Result<T, TrainError>;
 
-fn err(e: crate::shape::ShapeError) -> TrainError {
+pub(crate) fn err(e: crate::shape::ShapeError) -> TrainError {
     TrainError::internal("loss")(e)
 }
 
@@ -33,15 +33,12 @@ pub(crate) fn target_type(loss: Loss, output_name: &str, output: &TensorType) ->
     if output.dtype != DType::F32 {
         return Err(TrainError::OutputDType { output: output_name.to_string(), dtype: output.dtype });
     }
+    check_arguments(loss)?;
     let shape = &output.shape;
-    let categorical = matches!(loss.kind, LossKind::CategoricalCrossentropy | LossKind::SparseCategoricalCrossentropy);
-    if loss.from_logits && matches!(loss.kind, LossKind::MeanSquaredError | LossKind::MeanAbsoluteError) {
-        return Err(TrainError::FromLogitsNotApplicable { loss: loss.kind });
-    }
     if shape.rank() == 0 {
         return Err(TrainError::OutputRank { loss: loss.kind, shape: shape.clone() });
     }
-    if categorical {
+    if loss.kind.needs_classes() {
         // The class axis must be a known size (and not the batch axis).
         match shape.dims().last() {
             Some(Dim::Known(n)) if shape.rank() >= 2 => {
@@ -52,6 +49,11 @@ pub(crate) fn target_type(loss: Loss, output_name: &str, output: &TensorType) ->
             _ => return Err(TrainError::OutputRank { loss: loss.kind, shape: shape.clone() }),
         }
     }
+    if loss.kind == LossKind::CosineSimilarity {
+        cosine_axis(loss, shape)?;
+    } else if loss.kind.sums_last_axis() && shape.rank() < 2 {
+        return Err(TrainError::OutputRank { loss: loss.kind, shape: shape.clone() });
+    }
     if loss.kind.integer_targets() {
         let dims = shape.dims()[..shape.rank() - 1].to_vec();
         Ok(TensorType::i32(Shape(dims)))
@@ -60,9 +62,49 @@ pub(crate) fn target_type(loss: Loss, output_name: &str, output: &TensorType) ->
     }
 }
 
+/// Checks the loss's arguments against the ranges Keras's formulas need.
+pub(crate) fn check_arguments(loss: Loss) -> R<()> {
+    let fail = |name: &'static str, value: f64, expected: &'static str| {
+        Err(TrainError::LossArgument { loss: loss.kind, name, value, expected })
+    };
+    if loss.from_logits && !loss.kind.has_logits() {
+        return Err(TrainError::FromLogitsNotApplicable { loss: loss.kind });
+    }
+    let ls = loss.label_smoothing;
+    if ls != 0.0 && !loss.kind.has_label_smoothing() {
+        return fail("label_smoothing", ls, "0: this loss has no label smoothing");
+    }
+    if !(0.0..=1.0).contains(&ls) {
+        return fail("label_smoothing", ls, "between 0 and 1");
+    }
+    match loss.kind {
+        LossKind::Huber if !(loss.delta.is_finite() && loss.delta > 0.0) => {
+            fail("delta", loss.delta, "a finite number > 0")
+        }
+        LossKind::BinaryFocalCrossentropy if !(loss.gamma.is_finite() && loss.gamma >= 0.0) => {
+            fail("gamma", loss.gamma, "a finite number >= 0")
+        }
+        LossKind::BinaryFocalCrossentropy if !(0.0..=1.0).contains(&loss.alpha) => {
+            fail("alpha", loss.alpha, "between 0 and 1")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The axis `cosine_similarity` reduces, as a non-batch axis of `shape`.
+fn cosine_axis(loss: Loss, shape: &Shape) -> R<usize> {
+    let rank = shape.rank() as i64;
+    let axis = if loss.axis < 0 { rank + loss.axis } else { loss.axis };
+    match usize::try_from(axis) {
+        Ok(a) if axis < rank && shape.dims()[a] != Dim::Batch => Ok(a),
+        _ => Err(TrainError::LossAxis { loss: loss.kind, axis: loss.axis, shape: shape.clone() }),
+    }
+}
+
 /// The per-sample loss (the output's shape without its last axis, or the
 /// output's shape itself for a rank-1 output, where every element is a sample).
 pub(crate) fn per_sample(g: &mut Graph, loss: Loss, output: NodeId, target: NodeId) -> R<NodeId> {
+    let target = smooth_labels(g, loss, output, target)?;
     match loss.kind {
         LossKind::MeanSquaredError => {
             let d = g.sub(output, target).map_err(err)?;
@@ -75,10 +117,7 @@ pub(crate) fn per_sample(g: &mut Graph, loss: Loss, output: NodeId, target: Node
             mean_last(g, abs)
         }
         LossKind::BinaryCrossentropy => {
-            let elems = match logits_of(g, output, loss.from_logits, LogitsOf::Sigmoid) {
-                Some(x) => sigmoid_ce_with_logits(g, x, target)?,
-                None => binary_ce_probs(g, output, target)?,
-            };
+            let elems = binary_ce(g, loss.from_logits, output, target)?;
             mean_last(g, elems)
         }
         LossKind::CategoricalCrossentropy => categorical(g, loss.from_logits, output, target),
@@ -88,6 +127,49 @@ pub(crate) fn per_sample(g: &mut Graph, loss: Loss, output: NodeId, target: Node
             let one_hot = g.push(Op::OneHot { depth }, &[target]).map_err(err)?;
             categorical(g, loss.from_logits, output, one_hot)
         }
+        LossKind::BinaryFocalCrossentropy => {
+            let elems = super::loss_extra::binary_focal(g, loss, output, target)?;
+            mean_last(g, elems)
+        }
+        LossKind::CosineSimilarity => {
+            let axis = cosine_axis(loss, g.shape(output))?;
+            super::loss_extra::cosine_similarity(g, output, target, axis)
+        }
+        other => {
+            let elems = super::loss_extra::elementwise(g, loss, other, output, target)?;
+            match elems {
+                super::loss_extra::Reduced::PerElement(x) => mean_last(g, x),
+                super::loss_extra::Reduced::PerSample(x) => Ok(x),
+            }
+        }
+    }
+}
+
+/// Keras's `label_smoothing`: `y (1 - s) + s / 2` for the binary losses,
+/// `y (1 - s) + s / classes` for the categorical cross-entropy.
+fn smooth_labels(g: &mut Graph, loss: Loss, output: NodeId, target: NodeId) -> R<NodeId> {
+    let s = loss.label_smoothing;
+    if s == 0.0 || !loss.kind.has_label_smoothing() {
+        return Ok(target);
+    }
+    let share = if loss.kind == LossKind::CategoricalCrossentropy {
+        let classes = last_dim(g, output)
+            .ok_or_else(|| TrainError::OutputRank { loss: loss.kind, shape: g.shape(output).clone() })?;
+        s / classes as f64
+    } else {
+        0.5 * s
+    };
+    let keep = g.scalar(1.0 - s);
+    let kept = g.mul(target, keep).map_err(err)?;
+    let share = g.scalar(share);
+    g.add(kept, share).map_err(err)
+}
+
+/// Elementwise binary cross-entropy, from logits when available.
+pub(crate) fn binary_ce(g: &mut Graph, from_logits: bool, output: NodeId, target: NodeId) -> R<NodeId> {
+    match logits_of(g, output, from_logits, LogitsOf::Sigmoid) {
+        Some(x) => sigmoid_ce_with_logits(g, x, target),
+        None => binary_ce_probs(g, output, target),
     }
 }
 
@@ -169,7 +251,7 @@ fn clip(g: &mut Graph, p: NodeId) -> R<NodeId> {
     g.binary(BinaryOp::Max, capped, lo).map_err(err)
 }
 
-fn last_dim(g: &Graph, x: NodeId) -> Option<usize> {
+pub(crate) fn last_dim(g: &Graph, x: NodeId) -> Option<usize> {
     g.shape(x).dims().last().and_then(|d| d.known())
 }
 

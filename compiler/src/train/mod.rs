@@ -15,8 +15,11 @@ mod data_source;
 mod error;
 mod inspect;
 mod loss;
+mod loss_extra;
 mod metric;
+mod metric_state;
 mod optimizer;
+mod optimizer_extra;
 mod regularize;
 mod spec;
 mod step;
@@ -26,8 +29,9 @@ pub use class_weight::{ClassKey, ClassWeight};
 pub use data_source::TableOptions;
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
+pub use metric::mismatch as metric_mismatch;
 pub use spec::*;
 pub use step::{
-    apply_gradients, evaluation, gradients, report_names, training_step, weighted_evaluation, weighted_training_step,
-    StepConfig,
+    apply_gradients, evaluation, gradients, report_names, report_reductions, training_step, weighted_evaluation,
+    weighted_training_step, StepConfig,
 };

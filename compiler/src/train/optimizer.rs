@@ -1,5 +1,7 @@
-//! Optimizer updates as IR: the one definition of SGD, RMSprop, Adam, Adagrad
-//! and Adadelta that both the interpreter and the JIT run.
+//! Optimizer updates as IR: the one definition of SGD, RMSprop, Adam, Adagrad,
+//! Adadelta (here) and Nadam, AdamW, Adamax, Lion, gradient clipping and
+//! weight decay (`optimizer_extra.rs`) that both the interpreter and the JIT
+//! run.
 //!
 //! Every formula follows the `update_step` of Keras 3
 //! (`keras/src/optimizers/*.py`), including the order of operations, so a
@@ -12,7 +14,8 @@
 //! (the order of Keras's `optimizer.variables`), named `<param>/<slot>` with
 //! Keras's slot names (`dense/kernel/momentum`, `dense/kernel/velocity`).
 //! All slots start at zero except Adagrad's accumulator, which starts at
-//! `initial_accumulator_value`.
+//! `initial_accumulator_value`, and Nadam's scalar `optimizer/u_product`
+//! (one for the whole optimizer, declared last), which starts at one.
 //!
 //! Updates are simultaneous (the IR applies them after the whole graph ran),
 //! so a formula that reads a slot's new value uses the new value's node.
@@ -32,6 +35,8 @@ fn err(e: crate::shape::ShapeError) -> TrainError {
 pub(crate) struct ParamSlots {
     pub param: VarId,
     pub slots: Vec<VarId>,
+    /// Scalar state shared by every parameter (only the first entry has any).
+    pub globals: Vec<VarId>,
 }
 
 /// Checks the hyperparameters against the ranges where the formulas make sense.
@@ -47,7 +52,26 @@ pub(crate) fn check(opt: &Optimizer) -> R<()> {
     let in_closed = |v: f64| (0.0..=1.0).contains(&v);
     let in_half_open = |v: f64| (0.0..1.0).contains(&v);
     let non_negative = |v: f64| v.is_finite() && v >= 0.0;
-    match *opt {
+    let options = opt.options();
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    for (param, value) in
+        [("clipnorm", options.clipnorm), ("clipvalue", options.clipvalue), ("global_clipnorm", options.global_clipnorm)]
+    {
+        match value {
+            Some(v) if !positive(v) => return fail(param, v, "a finite number > 0"),
+            _ => {}
+        }
+    }
+    let clips = [options.clipnorm, options.clipvalue, options.global_clipnorm].iter().filter(|c| c.is_some()).count();
+    if clips > 1 {
+        return Err(TrainError::ClipConflict { optimizer: name });
+    }
+    if let Some(wd) = opt.weight_decay() {
+        if !non_negative(wd) {
+            return fail("weight_decay", wd, "a finite number >= 0");
+        }
+    }
+    match *opt.base() {
         Optimizer::Sgd { momentum, .. } => {
             if !in_closed(momentum) {
                 return fail("momentum", momentum, "between 0 and 1");
@@ -92,13 +116,37 @@ pub(crate) fn check(opt: &Optimizer) -> R<()> {
                 return fail("epsilon", epsilon, "a finite number >= 0");
             }
         }
+        Optimizer::Nadam { beta_1, beta_2, epsilon, .. }
+        | Optimizer::AdamW { beta_1, beta_2, epsilon, .. }
+        | Optimizer::Adamax { beta_1, beta_2, epsilon, .. } => {
+            if !in_half_open(beta_1) {
+                return fail("beta_1", beta_1, "in [0, 1)");
+            }
+            let adamax = matches!(opt.base(), Optimizer::Adamax { .. });
+            // Adamax's beta_2 only decays a running maximum; 1 is allowed.
+            if !(in_half_open(beta_2) || adamax && beta_2 == 1.0) {
+                return fail("beta_2", beta_2, if adamax { "between 0 and 1" } else { "in [0, 1)" });
+            }
+            if !non_negative(epsilon) {
+                return fail("epsilon", epsilon, "a finite number >= 0");
+            }
+        }
+        Optimizer::Lion { beta_1, beta_2, .. } => {
+            if !(beta_1 > 0.0 && beta_1 <= 1.0) {
+                return fail("beta_1", beta_1, "in (0, 1]");
+            }
+            if !in_closed(beta_2) {
+                return fail("beta_2", beta_2, "between 0 and 1");
+            }
+        }
+        Optimizer::With { .. } => {}
     }
     Ok(())
 }
 
 /// The slots each parameter gets, with their initial values (Keras names).
 pub(crate) fn slot_kinds(opt: &Optimizer) -> Vec<(&'static str, Init)> {
-    match *opt {
+    match *opt.base() {
         Optimizer::Sgd { momentum, .. } if momentum != 0.0 => vec![("momentum", Init::Zeros)],
         Optimizer::Sgd { .. } => vec![],
         Optimizer::RmsProp { momentum, centered, .. } => {
@@ -111,7 +159,7 @@ pub(crate) fn slot_kinds(opt: &Optimizer) -> Vec<(&'static str, Init)> {
             }
             kinds
         }
-        Optimizer::Adam { amsgrad, .. } => {
+        Optimizer::Adam { amsgrad, .. } | Optimizer::AdamW { amsgrad, .. } => {
             let mut kinds = vec![("momentum", Init::Zeros), ("velocity", Init::Zeros)];
             if amsgrad {
                 kinds.push(("velocity_hat", Init::Zeros));
@@ -122,13 +170,27 @@ pub(crate) fn slot_kinds(opt: &Optimizer) -> Vec<(&'static str, Init)> {
             vec![("accumulator", Init::Constant(initial_accumulator_value))]
         }
         Optimizer::Adadelta { .. } => vec![("accumulated_grad", Init::Zeros), ("accumulated_delta_var", Init::Zeros)],
+        Optimizer::Nadam { .. } => vec![("momentum", Init::Zeros), ("velocity", Init::Zeros)],
+        Optimizer::Adamax { .. } => vec![("momentum", Init::Zeros), ("norm", Init::Zeros)],
+        Optimizer::Lion { .. } => vec![("momentum", Init::Zeros)],
+        Optimizer::With { .. } => vec![],
+    }
+}
+
+/// Optimizer state shared by every parameter (scalars), declared after the
+/// per-parameter slots: Nadam's running product of momentum schedules.
+fn global_slot_kinds(opt: &Optimizer) -> Vec<(&'static str, Init)> {
+    match opt.base() {
+        Optimizer::Nadam { .. } => vec![("u_product", Init::Ones)],
+        _ => vec![],
     }
 }
 
 /// Appends the slot variables for every trainable variable of `g`.
 pub(crate) fn declare_slots(g: &mut Graph, opt: &Optimizer) -> Vec<ParamSlots> {
     let params: Vec<VarId> = (0..g.vars.len() as u32).map(VarId).filter(|&v| g.var(v).is_trainable()).collect();
-    let mut table: Vec<ParamSlots> = params.iter().map(|&param| ParamSlots { param, slots: Vec::new() }).collect();
+    let mut table: Vec<ParamSlots> =
+        params.iter().map(|&param| ParamSlots { param, slots: Vec::new(), globals: Vec::new() }).collect();
     for (slot, init) in slot_kinds(opt) {
         for entry in &mut table {
             let decl = g.var(entry.param);
@@ -142,10 +204,26 @@ pub(crate) fn declare_slots(g: &mut Graph, opt: &Optimizer) -> Vec<ParamSlots> {
             entry.slots.push(g.add_var(slot_decl));
         }
     }
+    // Global slots hang off the first parameter so they travel with the
+    // optimizer state; there is nothing to update without parameters.
+    if let Some(first) = table.first().map(|e| e.param) {
+        for (slot, init) in global_slot_kinds(opt) {
+            let decl = VarDecl {
+                name: format!("optimizer/{slot}"),
+                shape: Vec::new(),
+                init,
+                regularizer: None,
+                kind: VarKind::Slot { of: first, slot: slot.to_string() },
+            };
+            let id = g.add_var(decl);
+            table[0].globals.push(id);
+        }
+    }
     table
 }
 
 /// Emits the updates of every parameter and slot; `grads` parallels `table`.
+/// Keras's order: clip the gradients, decay the weights, then the update.
 pub(crate) fn emit_updates(
     g: &mut Graph,
     opt: &Optimizer,
@@ -154,11 +232,28 @@ pub(crate) fn emit_updates(
     lr: NodeId,
     step: NodeId,
 ) -> R<()> {
-    let mut e = Emitter { g, lr, step };
-    for (entry, &grad) in table.iter().zip(grads) {
-        let w = e.g.var_node(entry.param);
+    let mut e = Emitter { g, lr, step, globals: Vec::new() };
+    let grads = super::optimizer_extra::clip(&mut e, &opt.options(), grads)?;
+    let globals: Vec<VarId> = table.iter().flat_map(|t| t.globals.iter().copied()).collect();
+    if !globals.is_empty() {
+        let old: Vec<NodeId> = globals.iter().map(|&v| e.g.var_node(v)).collect();
+        let new = super::optimizer_extra::update_globals(&mut e, opt.base(), &old)?;
+        for (&var, &value) in globals.iter().zip(&new) {
+            e.g.updates.push((var, value));
+        }
+        e.globals = new;
+    }
+    let decay = opt.weight_decay();
+    for (entry, &grad) in table.iter().zip(&grads) {
+        let mut w = e.g.var_node(entry.param);
+        if let Some(wd) = decay {
+            // w - w * wd * lr, in Keras's order.
+            let w_wd = e.scale(keras_cast(wd), w)?;
+            let w_wd_lr = e.mul(w_wd, lr)?;
+            w = e.sub(w, w_wd_lr)?;
+        }
         let slots: Vec<NodeId> = entry.slots.iter().map(|&s| e.g.var_node(s)).collect();
-        let (new_w, new_slots) = e.update(opt, w, grad, &slots)?;
+        let (new_w, new_slots) = e.update(opt.base(), w, grad, &slots)?;
         for (&slot, new) in entry.slots.iter().zip(new_slots) {
             e.g.updates.push((slot, new));
         }
@@ -167,41 +262,50 @@ pub(crate) fn emit_updates(
     Ok(())
 }
 
-struct Emitter<'g> {
-    g: &'g mut Graph,
-    lr: NodeId,
-    step: NodeId,
+/// A Python float as Keras's `ops.cast(value, dtype)` sees it: converted to
+/// a float32 tensor first, then cast. Identical to the value itself in f32
+/// graphs; in f64 graphs it reproduces Keras's float64 arithmetic exactly.
+pub(crate) fn keras_cast(v: f64) -> f64 {
+    f64::from(v as f32)
+}
+
+pub(crate) struct Emitter<'g> {
+    pub(crate) g: &'g mut Graph,
+    pub(crate) lr: NodeId,
+    pub(crate) step: NodeId,
+    /// New values of the global slots (see [`global_slot_kinds`]).
+    pub(crate) globals: Vec<NodeId>,
 }
 
 impl Emitter<'_> {
-    fn c(&mut self, v: f64) -> NodeId {
+    pub(crate) fn c(&mut self, v: f64) -> NodeId {
         self.g.scalar(v)
     }
-    fn add(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
+    pub(crate) fn add(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
         self.g.add(a, b).map_err(err)
     }
-    fn sub(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
+    pub(crate) fn sub(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
         self.g.sub(a, b).map_err(err)
     }
-    fn mul(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
+    pub(crate) fn mul(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
         self.g.mul(a, b).map_err(err)
     }
-    fn div(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
+    pub(crate) fn div(&mut self, a: NodeId, b: NodeId) -> R<NodeId> {
         self.g.div(a, b).map_err(err)
     }
-    fn sqrt(&mut self, a: NodeId) -> R<NodeId> {
+    pub(crate) fn sqrt(&mut self, a: NodeId) -> R<NodeId> {
         self.g.unary(UnaryOp::Sqrt, a).map_err(err)
     }
-    fn square(&mut self, a: NodeId) -> R<NodeId> {
+    pub(crate) fn square(&mut self, a: NodeId) -> R<NodeId> {
         self.mul(a, a)
     }
     /// `k * x` with a constant `k`.
-    fn scale(&mut self, k: f64, x: NodeId) -> R<NodeId> {
+    pub(crate) fn scale(&mut self, k: f64, x: NodeId) -> R<NodeId> {
         let k = self.c(k);
         self.mul(k, x)
     }
     /// `a * x + b * y` with constants `a`, `b`: the moving averages.
-    fn blend(&mut self, a: f64, x: NodeId, b: f64, y: NodeId) -> R<NodeId> {
+    pub(crate) fn blend(&mut self, a: f64, x: NodeId, b: f64, y: NodeId) -> R<NodeId> {
         let ax = self.scale(a, x)?;
         let by = self.scale(b, y)?;
         self.add(ax, by)
@@ -211,6 +315,9 @@ impl Emitter<'_> {
     fn update(&mut self, opt: &Optimizer, w: NodeId, g: NodeId, slots: &[NodeId]) -> R<(NodeId, Vec<NodeId>)> {
         let lr = self.lr;
         match *opt {
+            Optimizer::Nadam { .. } | Optimizer::Adamax { .. } | Optimizer::Lion { .. } | Optimizer::With { .. } => {
+                super::optimizer_extra::update(self, opt, w, g, slots)
+            }
             Optimizer::Sgd { momentum, nesterov, .. } => {
                 let g_lr = self.mul(g, lr)?;
                 if momentum == 0.0 {
@@ -218,6 +325,7 @@ impl Emitter<'_> {
                 }
                 // m = m * momentum - g * lr; nesterov adds m * momentum - g * lr
                 // with the new m, plain momentum adds m.
+                let momentum = keras_cast(momentum);
                 let m_mom = self.scale(momentum, slots[0])?;
                 let m = self.sub(m_mom, g_lr)?;
                 let delta = if nesterov {
@@ -261,11 +369,12 @@ impl Emitter<'_> {
                 let next = std::iter::once(velocity).chain(momentum_new).chain(average).collect();
                 Ok((new_w, next))
             }
-            Optimizer::Adam { beta_1, beta_2, epsilon, amsgrad, .. } => {
+            Optimizer::Adam { beta_1, beta_2, epsilon, amsgrad, .. }
+            | Optimizer::AdamW { beta_1, beta_2, epsilon, amsgrad, .. } => {
                 // alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), t 1-based.
                 let one = self.c(1.0);
-                let b1 = self.c(beta_1);
-                let b2 = self.c(beta_2);
+                let b1 = self.c(keras_cast(beta_1));
+                let b2 = self.c(keras_cast(beta_2));
                 let b1_t = self.g.binary(BinaryOp::Pow, b1, self.step).map_err(err)?;
                 let b2_t = self.g.binary(BinaryOp::Pow, b2, self.step).map_err(err)?;
                 let c2 = self.sub(one, b2_t)?;

@@ -14,6 +14,30 @@ pub enum Optimizer {
     Adagrad { learning_rate: f64, initial_accumulator_value: f64, epsilon: f64 },
     /// `adadelta(learning_rate = 0.001, rho = 0.95, epsilon = 1e-7)`
     Adadelta { learning_rate: f64, rho: f64, epsilon: f64 },
+    /// `nadam(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7)`
+    Nadam { learning_rate: f64, beta_1: f64, beta_2: f64, epsilon: f64 },
+    /// `adamw(learning_rate = 0.001, weight_decay = 0.004, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, amsgrad = false)`
+    AdamW { learning_rate: f64, weight_decay: f64, beta_1: f64, beta_2: f64, epsilon: f64, amsgrad: bool },
+    /// `adamax(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7)`
+    Adamax { learning_rate: f64, beta_1: f64, beta_2: f64, epsilon: f64 },
+    /// `lion(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.99)`
+    Lion { learning_rate: f64, beta_1: f64, beta_2: f64 },
+    /// An optimizer with the arguments every Keras optimizer takes
+    /// (`weight_decay`, `clipnorm`, `clipvalue`, `global_clipnorm`).
+    With { base: Box<Optimizer>, options: OptimizerOptions },
+}
+
+/// The arguments of Keras's base optimizer, applied around any algorithm:
+/// gradients are clipped first (by `clipnorm` per tensor, else by
+/// `global_clipnorm` over all of them, else to `±clipvalue`; Keras allows
+/// one of the three), then weights decay by `w -= w * weight_decay * lr`,
+/// then the algorithm's update runs on the decayed weights.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerOptions {
+    pub weight_decay: Option<f64>,
+    pub clipnorm: Option<f64>,
+    pub clipvalue: Option<f64>,
+    pub global_clipnorm: Option<f64>,
 }
 
 impl Optimizer {
@@ -32,6 +56,62 @@ impl Optimizer {
     pub fn adadelta() -> Self {
         Optimizer::Adadelta { learning_rate: 0.001, rho: 0.95, epsilon: 1e-7 }
     }
+    pub fn nadam() -> Self {
+        Optimizer::Nadam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+    }
+    pub fn adamw() -> Self {
+        Optimizer::AdamW {
+            learning_rate: 0.001,
+            weight_decay: 0.004,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            amsgrad: false,
+        }
+    }
+    pub fn adamax() -> Self {
+        Optimizer::Adamax { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+    }
+    pub fn lion() -> Self {
+        Optimizer::Lion { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.99 }
+    }
+
+    /// This optimizer with Keras's base-optimizer arguments (none given is
+    /// the optimizer itself).
+    pub fn with_options(self, options: OptimizerOptions) -> Self {
+        if options == OptimizerOptions::default() {
+            return self;
+        }
+        match self {
+            Optimizer::With { base, .. } => Optimizer::With { base, options },
+            base => Optimizer::With { base: Box::new(base), options },
+        }
+    }
+
+    /// The algorithm, without base-optimizer arguments.
+    pub fn base(&self) -> &Optimizer {
+        match self {
+            Optimizer::With { base, .. } => base.base(),
+            other => other,
+        }
+    }
+
+    /// The base-optimizer arguments (all `None` when none were given).
+    pub fn options(&self) -> OptimizerOptions {
+        match self {
+            Optimizer::With { options, .. } => options.clone(),
+            _ => OptimizerOptions::default(),
+        }
+    }
+
+    /// The weight decay in force: AdamW's own, else the `weight_decay` argument.
+    pub fn weight_decay(&self) -> Option<f64> {
+        match (self.base(), self.options().weight_decay) {
+            (_, Some(wd)) => Some(wd),
+            (Optimizer::AdamW { weight_decay, .. }, None) => Some(*weight_decay),
+            _ => None,
+        }
+    }
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -40,16 +120,26 @@ impl Optimizer {
             Optimizer::Adam { .. } => "adam",
             Optimizer::Adagrad { .. } => "adagrad",
             Optimizer::Adadelta { .. } => "adadelta",
+            Optimizer::Nadam { .. } => "nadam",
+            Optimizer::AdamW { .. } => "adamw",
+            Optimizer::Adamax { .. } => "adamax",
+            Optimizer::Lion { .. } => "lion",
+            Optimizer::With { base, .. } => base.name(),
         }
     }
 
     pub fn learning_rate(&self) -> f64 {
-        match *self {
+        match self {
             Optimizer::Sgd { learning_rate, .. }
             | Optimizer::RmsProp { learning_rate, .. }
             | Optimizer::Adam { learning_rate, .. }
             | Optimizer::Adagrad { learning_rate, .. }
-            | Optimizer::Adadelta { learning_rate, .. } => learning_rate,
+            | Optimizer::Adadelta { learning_rate, .. }
+            | Optimizer::Nadam { learning_rate, .. }
+            | Optimizer::AdamW { learning_rate, .. }
+            | Optimizer::Adamax { learning_rate, .. }
+            | Optimizer::Lion { learning_rate, .. } => *learning_rate,
+            Optimizer::With { base, .. } => base.learning_rate(),
         }
     }
 
@@ -59,7 +149,12 @@ impl Optimizer {
             | Optimizer::RmsProp { learning_rate, .. }
             | Optimizer::Adam { learning_rate, .. }
             | Optimizer::Adagrad { learning_rate, .. }
-            | Optimizer::Adadelta { learning_rate, .. } => *learning_rate = lr,
+            | Optimizer::Adadelta { learning_rate, .. }
+            | Optimizer::Nadam { learning_rate, .. }
+            | Optimizer::AdamW { learning_rate, .. }
+            | Optimizer::Adamax { learning_rate, .. }
+            | Optimizer::Lion { learning_rate, .. } => *learning_rate = lr,
+            Optimizer::With { base, .. } => base.set_learning_rate(lr),
         }
     }
 }
@@ -71,9 +166,33 @@ pub enum LossKind {
     BinaryCrossentropy,
     CategoricalCrossentropy,
     SparseCategoricalCrossentropy,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    Huber,
+    LogCosh,
+    KlDivergence,
+    Poisson,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
+    CosineSimilarity,
+    BinaryFocalCrossentropy,
 }
 
 impl LossKind {
+    /// Whether the targets are class labels (ids, one-hot rows or 0/1), so
+    /// `class_weight` can weigh each sample by its class.
+    pub fn is_classification(self) -> bool {
+        matches!(
+            self,
+            LossKind::SparseCategoricalCrossentropy
+                | LossKind::CategoricalCrossentropy
+                | LossKind::BinaryCrossentropy
+                | LossKind::BinaryFocalCrossentropy
+                | LossKind::CategoricalHinge
+        )
+    }
+
     /// Keras's snake_case name.
     pub fn name(self) -> &'static str {
         match self {
@@ -82,6 +201,17 @@ impl LossKind {
             LossKind::BinaryCrossentropy => "binary_crossentropy",
             LossKind::CategoricalCrossentropy => "categorical_crossentropy",
             LossKind::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+            LossKind::MeanAbsolutePercentageError => "mean_absolute_percentage_error",
+            LossKind::MeanSquaredLogarithmicError => "mean_squared_logarithmic_error",
+            LossKind::Huber => "huber",
+            LossKind::LogCosh => "log_cosh",
+            LossKind::KlDivergence => "kl_divergence",
+            LossKind::Poisson => "poisson",
+            LossKind::Hinge => "hinge",
+            LossKind::SquaredHinge => "squared_hinge",
+            LossKind::CategoricalHinge => "categorical_hinge",
+            LossKind::CosineSimilarity => "cosine_similarity",
+            LossKind::BinaryFocalCrossentropy => "binary_focal_crossentropy",
         }
     }
 
@@ -89,14 +219,110 @@ impl LossKind {
     pub fn integer_targets(self) -> bool {
         self == LossKind::SparseCategoricalCrossentropy
     }
+
+    /// Whether Keras's version takes `from_logits`.
+    pub fn has_logits(self) -> bool {
+        matches!(
+            self,
+            LossKind::BinaryCrossentropy
+                | LossKind::CategoricalCrossentropy
+                | LossKind::SparseCategoricalCrossentropy
+                | LossKind::BinaryFocalCrossentropy
+        )
+    }
+
+    /// Whether Keras's version takes `label_smoothing` (the sparse
+    /// cross-entropy does not: Keras 3 gives it `ignore_class` instead).
+    pub fn has_label_smoothing(self) -> bool {
+        matches!(
+            self,
+            LossKind::BinaryCrossentropy | LossKind::CategoricalCrossentropy | LossKind::BinaryFocalCrossentropy
+        )
+    }
+
+    /// Whether integer class labels are one-hot encoded for this loss (it
+    /// compares a class distribution); other non-sparse losses get the
+    /// labels as a float column.
+    pub fn one_hot_targets(self) -> bool {
+        matches!(self, LossKind::CategoricalCrossentropy | LossKind::CategoricalHinge | LossKind::KlDivergence)
+    }
+
+    /// Whether the loss sums or maxes over the last axis (so the output needs
+    /// one, beside the batch axis).
+    pub fn sums_last_axis(self) -> bool {
+        matches!(
+            self,
+            LossKind::CategoricalCrossentropy
+                | LossKind::SparseCategoricalCrossentropy
+                | LossKind::KlDivergence
+                | LossKind::CategoricalHinge
+        )
+    }
+
+    /// Whether the loss compares values over a class axis (the last axis of
+    /// the output must be a known number of classes, at least two).
+    pub fn needs_classes(self) -> bool {
+        matches!(self, LossKind::CategoricalCrossentropy | LossKind::SparseCategoricalCrossentropy)
+    }
 }
 
+/// A loss with its arguments (Keras names and defaults). Arguments that do
+/// not belong to `kind` keep their defaults and are ignored.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Loss {
     pub kind: LossKind,
     /// Whether the model output is logits (Keras `from_logits`); for the
     /// cross-entropies only.
     pub from_logits: bool,
+    /// Keras `label_smoothing` of the binary and categorical cross-entropies.
+    pub label_smoothing: f64,
+    /// `huber(delta = 1.0)`.
+    pub delta: f64,
+    /// `binary_focal_crossentropy(gamma = 2.0)`.
+    pub gamma: f64,
+    /// `binary_focal_crossentropy(alpha = 0.25)`, used with `apply_class_balancing`.
+    pub alpha: f64,
+    pub apply_class_balancing: bool,
+    /// `cosine_similarity(axis = -1)`; negative counts from the end.
+    pub axis: i64,
+}
+
+impl Loss {
+    /// `kind` with Keras's default arguments.
+    pub fn new(kind: LossKind) -> Loss {
+        Loss {
+            kind,
+            from_logits: false,
+            label_smoothing: 0.0,
+            delta: 1.0,
+            gamma: 2.0,
+            alpha: 0.25,
+            apply_class_balancing: false,
+            axis: -1,
+        }
+    }
+
+    /// `kind` on logits (`from_logits = true`).
+    pub fn logits(kind: LossKind) -> Loss {
+        Loss { from_logits: true, ..Loss::new(kind) }
+    }
+}
+
+/// Keras's `AUC(curve = …)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AucCurve {
+    Roc,
+    Pr,
+}
+
+/// Keras's `F1Score(average = …)`; `None` is one score per class, which
+/// only a single-unit output reports as one number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum F1Average {
+    None,
+    Micro,
+    Macro,
+    Weighted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,6 +334,32 @@ pub enum Metric {
     SparseCategoricalAccuracy,
     MeanAbsoluteError,
     MeanSquaredError,
+    /// `top_k_categorical_accuracy(k = 5)`.
+    TopKCategoricalAccuracy {
+        k: usize,
+    },
+    /// `sparse_top_k_categorical_accuracy(k = 5)`.
+    SparseTopKCategoricalAccuracy {
+        k: usize,
+    },
+    MeanAbsolutePercentageError,
+    /// Stateful: `sqrt` of the epoch's mean squared error.
+    RootMeanSquaredError,
+    /// Stateful: true/false positives (and negatives) at threshold 0.5.
+    Precision,
+    Recall,
+    /// Stateful: `auc(num_thresholds = 200, curve = "ROC")`, Keras's
+    /// thresholded confusion matrices with interpolated summation.
+    Auc {
+        num_thresholds: usize,
+        curve: AucCurve,
+    },
+    /// Stateful: per-column sums over the epoch (`uniform_average`).
+    R2Score,
+    /// Stateful: per-class true/false positives and false negatives.
+    F1Score {
+        average: F1Average,
+    },
 }
 
 impl Metric {
@@ -120,8 +372,47 @@ impl Metric {
             Metric::SparseCategoricalAccuracy => "sparse_categorical_accuracy",
             Metric::MeanAbsoluteError => "mae",
             Metric::MeanSquaredError => "mse",
+            Metric::TopKCategoricalAccuracy { .. } => "top_k_categorical_accuracy",
+            Metric::SparseTopKCategoricalAccuracy { .. } => "sparse_top_k_categorical_accuracy",
+            Metric::MeanAbsolutePercentageError => "mape",
+            Metric::RootMeanSquaredError => "root_mean_squared_error",
+            Metric::Precision => "precision",
+            Metric::Recall => "recall",
+            Metric::Auc { .. } => "auc",
+            Metric::R2Score => "r2_score",
+            Metric::F1Score { .. } => "f1_score",
         }
     }
+
+    /// Whether the metric's graph output is a vector of sufficient
+    /// statistics that the runtime sums over an epoch and then hands to
+    /// [`Metric::finalize`], rather than a batch mean.
+    pub fn is_stateful(self) -> bool {
+        matches!(
+            self,
+            Metric::RootMeanSquaredError
+                | Metric::Precision
+                | Metric::Recall
+                | Metric::Auc { .. }
+                | Metric::R2Score
+                | Metric::F1Score { .. }
+        )
+    }
+
+    /// The metric's value from its statistics summed over every batch so far.
+    pub fn finalize(self, sums: &[f64]) -> f64 {
+        super::metric_state::finalize(self, sums)
+    }
+}
+
+/// How the runtime combines one reported value over the batches of an
+/// epoch (or of an evaluation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reduction {
+    /// A scalar batch mean: averaged, weighted by batch size.
+    BatchMean,
+    /// A vector of statistics: summed, then [`Metric::finalize`]d.
+    Statistics(Metric),
 }
 
 /// How one model output is trained: its loss, the weight of that loss in the
@@ -188,6 +479,29 @@ pub enum Schedule {
     /// lr * (total - epoch) / total: the custom-loop tutorial's linear decay per epoch.
     LinearEpochDecay {
         total_epochs: usize,
+    },
+    /// Keras's `CosineDecay` from lr (the optimizer's rate) to `alpha * lr`
+    /// over `decay_steps`, after an optional linear warmup to `warmup_target`
+    /// over `warmup_steps` (the cosine then starts from `warmup_target`).
+    CosineDecay {
+        decay_steps: usize,
+        alpha: f64,
+        warmup_target: Option<f64>,
+        warmup_steps: usize,
+    },
+    /// Keras's `PiecewiseConstantDecay`: `values[i]` while the step is at
+    /// most `boundaries[i]` (and past the previous boundary); one more value
+    /// than boundaries. Ignores the optimizer's rate.
+    PiecewiseConstantDecay {
+        boundaries: Vec<usize>,
+        values: Vec<f64>,
+    },
+    /// Keras's `InverseTimeDecay`: lr / (1 + decay_rate * step / decay_steps),
+    /// the quotient floored per interval if `staircase`.
+    InverseTimeDecay {
+        decay_steps: usize,
+        decay_rate: f64,
+        staircase: bool,
     },
 }
 

@@ -20,14 +20,17 @@
 //!   then `<output>_loss` per output (unweighted, without penalties); then the
 //!   metrics, by [`Metric::key`] (prefixed `<output>_` for several outputs),
 //!   never weighted by sample weights (Keras's plain `metrics`).
-//!   These are [`report_names`]. Evaluation also returns the model outputs
-//!   after them.
+//!   These are [`report_names`]. A mean metric is a scalar; a stateful one
+//!   (`auc`, `precision`, …) is a vector of statistics that the runtime sums
+//!   over the epoch and finalizes ([`report_reductions`],
+//!   `Metric::finalize`). Evaluation also returns the model outputs after
+//!   them.
 //! - updates: the model's own updates (e.g. moving statistics) are kept by
 //!   the graphs that run the training-mode forward pass; optimizer updates
 //!   follow them.
 
 use super::error::TrainError;
-use super::spec::{Loss, Metric, Optimizer, OutputLoss};
+use super::spec::{Loss, Metric, Optimizer, OutputLoss, Reduction};
 use super::{loss, metric, optimizer, regularize};
 use crate::ir::{Graph, InputRole, NodeId, Op, Origin, Regularizer, Shape, TensorType, VarDecl, VarId};
 use crate::lower::LoweredModel;
@@ -91,6 +94,22 @@ pub fn report_names(model: &LoweredModel, cfg: &StepConfig) -> R<Vec<String>> {
     let outputs: Vec<String> = model.graph.outputs.iter().map(|(n, _)| n.clone()).collect();
     let heads = cfg.heads(&outputs)?;
     Ok(names_of(&heads))
+}
+
+/// How the runtime combines each of [`report_names`]' values over the
+/// batches of an epoch: losses and mean metrics as batch-size-weighted means,
+/// stateful metrics (`auc`, `precision`, …) by summing their statistics.
+pub fn report_reductions(model: &LoweredModel, cfg: &StepConfig) -> R<Vec<Reduction>> {
+    let outputs: Vec<String> = model.graph.outputs.iter().map(|(n, _)| n.clone()).collect();
+    let heads = cfg.heads(&outputs)?;
+    let losses = if heads.len() > 1 { 1 + heads.len() } else { 1 };
+    let mut out = vec![Reduction::BatchMean; losses];
+    for h in &heads {
+        out.extend(
+            h.metrics.iter().map(|&m| if m.is_stateful() { Reduction::Statistics(m) } else { Reduction::BatchMean }),
+        );
+    }
+    Ok(out)
 }
 
 fn names_of(heads: &[OutputLoss]) -> Vec<String> {

@@ -193,7 +193,7 @@ fn softmax_cross_entropy_runs_in_one_pass_and_matches() {
     }";
     let model = lower_source(source, None, Mode::Train, 1).unwrap();
     let cfg = StepConfig {
-        loss: Loss { kind: LossKind::SparseCategoricalCrossentropy, from_logits: false },
+        loss: Loss::new(LossKind::SparseCategoricalCrossentropy),
         optimizer: Optimizer::adam(),
         metrics: vec![Metric::Accuracy],
         kernel_regularizer: None,

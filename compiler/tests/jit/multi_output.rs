@@ -19,8 +19,8 @@ model two_heads {
 #[test]
 fn two_output_training_step_matches() {
     let model = lower_source(SOURCE, None, Mode::Train, 3).unwrap_or_else(|d| panic!("{d:?}"));
-    let scce = Loss { kind: LossKind::SparseCategoricalCrossentropy, from_logits: false };
-    let mse = Loss { kind: LossKind::MeanSquaredError, from_logits: false };
+    let scce = Loss::new(LossKind::SparseCategoricalCrossentropy);
+    let mse = Loss::new(LossKind::MeanSquaredError);
     let mut cfg = StepConfig::new(scce, Optimizer::adam(), Vec::new());
     cfg.outputs = vec![
         OutputLoss { output: "label".into(), loss: scce, weight: 1.0, metrics: vec![Metric::Accuracy] },

@@ -14,8 +14,8 @@ pub fn encode_targets(y: Targets, loss: LossKind, units: usize) -> Result<Target
     let Targets::Classes(labels) = y else { return Ok(y) };
     match loss {
         LossKind::SparseCategoricalCrossentropy => Ok(Targets::Classes(labels)),
-        LossKind::CategoricalCrossentropy => Ok(Targets::Dense(preprocess::to_categorical(&labels, units)?.into_dyn())),
-        LossKind::MeanSquaredError | LossKind::MeanAbsoluteError | LossKind::BinaryCrossentropy => {
+        kind if kind.one_hot_targets() => Ok(Targets::Dense(preprocess::to_categorical(&labels, units)?.into_dyn())),
+        _ => {
             let column = labels.mapv(|v| v as f32).insert_axis(ndarray::Axis(1));
             Ok(Targets::Dense(column.into_dyn()))
         }

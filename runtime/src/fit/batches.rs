@@ -9,6 +9,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use nn_compiler::train::Reduction;
+
 use crate::error::RuntimeError;
 
 use super::history::Logs;
@@ -76,36 +78,67 @@ impl Batch {
     }
 }
 
-/// Running means of scalar outputs, weighted by batch size (how Keras
-/// averages loss and metrics over an epoch).
+/// Running values of the reported outputs over an epoch, as Keras's metric
+/// objects accumulate them: losses and mean metrics as means weighted by
+/// batch size, stateful metrics (`auc`, `precision`, …) as sums of their
+/// statistics vectors, finalized by the compiler's `Metric::finalize`.
 #[derive(Default)]
 pub(crate) struct MeanTracker {
-    sums: Vec<(String, f64)>,
+    names: Vec<String>,
+    reductions: Vec<Reduction>,
+    sums: Vec<Vec<f64>>,
     count: usize,
 }
 
 impl MeanTracker {
-    pub(crate) fn new(names: &[String]) -> MeanTracker {
-        MeanTracker { sums: names.iter().map(|n| (n.clone(), 0.0)).collect(), count: 0 }
+    /// `reductions` parallels `names`; missing entries are batch means.
+    pub(crate) fn new(names: &[String], reductions: &[Reduction]) -> MeanTracker {
+        MeanTracker {
+            names: names.to_vec(),
+            reductions: (0..names.len()).map(|i| reductions.get(i).copied().unwrap_or(Reduction::BatchMean)).collect(),
+            sums: vec![Vec::new(); names.len()],
+            count: 0,
+        }
     }
 
-    /// Adds one batch's values (parallel to the names).
-    pub(crate) fn add(&mut self, values: &[f64], batch: usize) {
-        for ((_, sum), v) in self.sums.iter_mut().zip(values) {
-            *sum += v * batch as f64;
+    /// Adds one batch's outputs (parallel to the names, each flattened).
+    pub(crate) fn add(&mut self, values: &[Vec<f64>], batch: usize) {
+        for ((sum, v), reduction) in self.sums.iter_mut().zip(values).zip(&self.reductions) {
+            let weight = match reduction {
+                Reduction::BatchMean => batch as f64,
+                Reduction::Statistics(_) => 1.0,
+            };
+            if sum.len() < v.len() {
+                sum.resize(v.len(), 0.0);
+            }
+            for (s, x) in sum.iter_mut().zip(v) {
+                *s += x * weight;
+            }
         }
         self.count += batch;
     }
 
     pub(crate) fn logs(&self, prefix: &str) -> Logs {
         let n = self.count.max(1) as f64;
-        self.sums.iter().map(|(k, s)| (format!("{prefix}{k}"), s / n)).collect()
+        self.names
+            .iter()
+            .zip(&self.sums)
+            .zip(&self.reductions)
+            .map(|((k, s), reduction)| {
+                let value = match reduction {
+                    Reduction::BatchMean => s.first().copied().unwrap_or(0.0) / n,
+                    Reduction::Statistics(metric) => metric.finalize(s),
+                };
+                (format!("{prefix}{k}"), value)
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nn_compiler::train::Metric;
 
     #[test]
     fn orders_are_reproducible_permutations() {
@@ -121,9 +154,21 @@ mod tests {
 
     #[test]
     fn means_are_weighted_by_batch_size() {
-        let mut m = MeanTracker::new(&["loss".to_string()]);
-        m.add(&[1.0], 3);
-        m.add(&[4.0], 1);
+        let mut m = MeanTracker::new(&["loss".to_string()], &[]);
+        m.add(&[vec![1.0]], 3);
+        m.add(&[vec![4.0]], 1);
         assert_eq!(m.logs("val_")["val_loss"], 7.0 / 4.0);
+    }
+
+    #[test]
+    fn statistics_are_summed_then_finalized() {
+        let names = ["loss".to_string(), "precision".to_string()];
+        let mut m = MeanTracker::new(&names, &[Reduction::BatchMean, Reduction::Statistics(Metric::Precision)]);
+        // Batch precisions 1/1 and 1/3; the epoch's is 2/4, not their mean.
+        m.add(&[vec![1.0], vec![1.0, 0.0]], 2);
+        m.add(&[vec![2.0], vec![1.0, 2.0]], 2);
+        let logs = m.logs("");
+        assert_eq!(logs["precision"], 0.5);
+        assert_eq!(logs["loss"], 1.5);
     }
 }

@@ -4,7 +4,9 @@
 //! - `validation: Split(f)` takes the last `f` of the samples before any
 //!   shuffling (Keras's `validation_split`); only the rest is trained on.
 //! - Reported loss and metrics are running means over the epoch weighted by
-//!   batch size; the last, partial batch is trained on, not dropped.
+//!   batch size, except stateful metrics (`auc`, `precision`, `r2_score`, …),
+//!   whose statistics are summed over the epoch and finalized, as Keras's
+//!   metric objects do; the last, partial batch is trained on, not dropped.
 //! - The learning rate fed to each step is the schedule evaluated at the
 //!   number of updates done, starting from the base rate that callbacks may
 //!   change between epochs.
@@ -130,8 +132,13 @@ impl FitOptions {
 /// Validation samples: the bound arrays and the rows to use.
 type ValidationRows<'a> = Option<(Bound<'a>, Vec<usize>)>;
 
-fn scalar(a: &ArrayD<f32>) -> f64 {
-    a.iter().next().map_or(f64::NAN, |v| f64::from(*v))
+/// A reported output as f64 values: one for a loss or mean metric, the
+/// statistics vector for a stateful metric.
+fn flat(a: &ArrayD<f32>) -> Vec<f64> {
+    if a.is_empty() {
+        return vec![f64::NAN];
+    }
+    a.iter().map(|v| f64::from(*v)).collect()
 }
 
 impl Model {
@@ -251,6 +258,7 @@ impl Model {
         };
         let steps = train_idx.len().div_ceil(opts.batch_size);
         let names = self.metric_names();
+        let reductions = self.metric_reductions();
         let mut history = History::default();
         let mut stop: Option<String> = None;
         let mut resume_at: Option<usize> = None;
@@ -273,7 +281,7 @@ impl Model {
             each_callback!(epoch, |cb, ctx| cb.on_epoch_begin(epoch, &mut ctx));
             let order = epoch_order(&train_idx, opts.shuffle, self.shuffle_seed, epoch);
             let progress = Progress::new(opts.verbose, epoch, opts.epochs, steps);
-            let mut tracker = MeanTracker::new(&names);
+            let mut tracker = MeanTracker::new(&names, &reductions);
             let mut done = 0;
             for (b, chunk) in order.chunks(opts.batch_size).enumerate() {
                 batch.fill(&data, chunk)?;
@@ -319,7 +327,7 @@ impl Model {
         size: usize,
         epoch: usize,
         names: &[String],
-    ) -> Result<Vec<f64>, RuntimeError> {
+    ) -> Result<Vec<Vec<f64>>, RuntimeError> {
         let compiled = self.compiled_ref()?;
         let lr = learning_rate_at(&compiled.schedule, compiled.learning_rate, self.iterations(), epoch);
         let data = CallData {
@@ -341,7 +349,7 @@ impl Model {
                 names.len()
             )));
         }
-        Ok(outs[..names.len()].iter().map(scalar).collect())
+        Ok(outs[..names.len()].iter().map(flat).collect())
     }
 
     /// Keras's `train_on_batch`: one update on all of `x` as a single batch;
@@ -365,7 +373,9 @@ impl Model {
         batch.fill(data, &idx)?;
         let names = self.metric_names();
         let values = self.step_on(&batch, idx.len(), 0, &names)?;
-        Ok(names.into_iter().zip(values).collect())
+        let mut tracker = MeanTracker::new(&names, &self.metric_reductions());
+        tracker.add(&values, idx.len());
+        Ok(tracker.logs(""))
     }
 
     /// Keras's `evaluate`: loss and metrics over all samples (inference mode).
@@ -412,7 +422,7 @@ impl Model {
         }
         self.ensure_inference_fits("evaluating", batch_size.min(idx.len()).max(1))?;
         let names = self.metric_names();
-        let mut tracker = MeanTracker::new(&names);
+        let mut tracker = MeanTracker::new(&names, &self.metric_reductions());
         let mut batch = std::mem::take(&mut self.inference_batch);
         let step = self.iterations().max(1) as f32;
         for chunk in idx.chunks(batch_size) {
@@ -428,7 +438,7 @@ impl Model {
             };
             let kind = if batch.w.is_empty() { GraphKind::Evaluate } else { GraphKind::WeightedEvaluate };
             let outs = self.run_kind(kind, &call, chunk.len())?;
-            let values: Vec<f64> = outs.iter().take(names.len()).map(scalar).collect();
+            let values: Vec<Vec<f64>> = outs.iter().take(names.len()).map(flat).collect();
             tracker.add(&values, chunk.len());
         }
         self.inference_batch = batch;

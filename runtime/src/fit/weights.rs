@@ -9,7 +9,7 @@
 //! classification only and cannot be combined with `sample_weight`, and it
 //! weighs training batches only (validation stays unweighted).
 
-use nn_compiler::train::{ClassKey, ClassWeight, LossKind};
+use nn_compiler::train::{ClassKey, ClassWeight};
 
 use crate::data::Targets;
 use crate::error::RuntimeError;
@@ -40,14 +40,6 @@ pub fn check_weights(w: &[f32], what: &str) -> Result<(), RuntimeError> {
         )));
     }
     Ok(())
-}
-
-/// Whether a loss compares class labels, so `class_weight` applies to it.
-fn is_classification(loss: LossKind) -> bool {
-    matches!(
-        loss,
-        LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy | LossKind::BinaryCrossentropy
-    )
 }
 
 impl Model {
@@ -137,7 +129,7 @@ impl Model {
         }
         let heads = self.heads()?;
         let loss = heads[0].loss.kind;
-        if !is_classification(loss) {
+        if !loss.is_classification() {
             return Err(RuntimeError::invalid(format!(
                 "class_weight needs a classification loss (sparse_categorical_crossentropy, categorical_crossentropy \
                  or binary_crossentropy), but model `{}` is trained with {}; use sample_weight to weigh samples of a regression",

@@ -48,6 +48,41 @@ pub fn validate_schedule(schedule: &Schedule) -> Result<(), RuntimeError> {
                 Ok(())
             }
         }
+        Schedule::CosineDecay { decay_steps, alpha, warmup_target, .. } => {
+            if decay_steps == 0 {
+                bad("cosine_decay needs decay_steps >= 1, got 0".into())
+            } else if !alpha.is_finite() {
+                bad(format!("cosine_decay needs a finite alpha, got {alpha}"))
+            } else if let Some(t) = warmup_target.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+                bad(format!("cosine_decay needs a warmup_target >= 0, got {t}"))
+            } else {
+                Ok(())
+            }
+        }
+        Schedule::PiecewiseConstantDecay { ref boundaries, ref values } => {
+            if values.len() != boundaries.len() + 1 {
+                bad(format!(
+                    "piecewise_constant_decay needs one more value than boundaries, got {} boundaries and {} values",
+                    boundaries.len(),
+                    values.len()
+                ))
+            } else if boundaries.windows(2).any(|w| w[0] >= w[1]) {
+                bad(format!("piecewise_constant_decay needs increasing boundaries, got {boundaries:?}"))
+            } else if let Some(v) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                bad(format!("piecewise_constant_decay needs finite values >= 0, got {v}"))
+            } else {
+                Ok(())
+            }
+        }
+        Schedule::InverseTimeDecay { decay_steps, decay_rate, .. } => {
+            if decay_steps == 0 {
+                bad("inverse_time_decay needs decay_steps >= 1, got 0".into())
+            } else if !(decay_rate.is_finite() && decay_rate >= 0.0) {
+                bad(format!("inverse_time_decay needs a decay_rate >= 0, got {decay_rate}"))
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 
@@ -71,6 +106,38 @@ pub fn learning_rate_at(schedule: &Schedule, base: f64, step: u64, epoch: usize)
         Schedule::LinearEpochDecay { total_epochs } => {
             let remaining = total_epochs.saturating_sub(epoch) as f64;
             base * remaining / total_epochs.max(1) as f64
+        }
+        Schedule::CosineDecay { decay_steps, alpha, warmup_target, warmup_steps } => {
+            let decay_steps = decay_steps.max(1) as f64;
+            let cosine = |step: f64, from: f64| {
+                let decayed = 0.5 * (1.0 + (std::f64::consts::PI * (step / decay_steps)).cos());
+                from * ((1.0 - alpha) * decayed + alpha)
+            };
+            let step = step as f64;
+            match warmup_target {
+                None => cosine(step.min(decay_steps), base),
+                Some(target) => {
+                    let warmup = warmup_steps as f64;
+                    let step = step.min(decay_steps + warmup);
+                    if step < warmup {
+                        (target - base) * (step / warmup) + base
+                    } else {
+                        cosine(step - warmup, target)
+                    }
+                }
+            }
+        }
+        Schedule::PiecewiseConstantDecay { ref boundaries, ref values } => {
+            // values[i] for boundaries[i-1] < step <= boundaries[i].
+            let i = boundaries.iter().take_while(|&&b| step as usize > b).count();
+            values.get(i).copied().unwrap_or(base)
+        }
+        Schedule::InverseTimeDecay { decay_steps, decay_rate, staircase } => {
+            let mut p = step as f64 / decay_steps.max(1) as f64;
+            if staircase {
+                p = p.floor();
+            }
+            base / (1.0 + decay_rate * p)
         }
     }
 }

@@ -193,11 +193,13 @@ fn check_labels(
 ) -> Result<(), RuntimeError> {
     let Targets::Classes(labels) = y else { return Ok(()) };
     let (ok, expected): (Box<dyn Fn(i32) -> bool>, String) = match loss {
-        Some(LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy) => (
+        Some(kind) if kind.integer_targets() || kind.one_hot_targets() => (
             Box::new(move |l| l >= 0 && (l as usize) < classes),
             format!("a class id from 0 to {} (the output has {classes} units)", classes.saturating_sub(1)),
         ),
-        Some(LossKind::BinaryCrossentropy) => (Box::new(|l| l == 0 || l == 1), "0 or 1".to_string()),
+        Some(LossKind::BinaryCrossentropy | LossKind::BinaryFocalCrossentropy) => {
+            (Box::new(|l| l == 0 || l == 1), "0 or 1".to_string())
+        }
         _ => return Ok(()),
     };
     match labels.iter().position(|&l| !ok(l)) {
@@ -219,7 +221,7 @@ pub fn encode_targets(
 ) -> Result<Targets, RuntimeError> {
     let Targets::Classes(labels) = y else { return Ok(y) };
     match loss {
-        Some(LossKind::CategoricalCrossentropy) => {
+        Some(kind) if kind.one_hot_targets() => {
             let one_hot = data::preprocess::to_categorical(&labels, classes).map_err(|e| {
                 RuntimeError::invalid(format!(
                     "cannot one-hot encode the labels of `{dataset}` for a {classes}-unit output: {e}"
