@@ -227,6 +227,7 @@ impl Model {
                 ((0..n).collect(), Some((v, rows)))
             }
         };
+        self.adapt_layers(&data, &train_idx, true)?;
         let steps = train_idx.len().div_ceil(opts.batch_size);
         let names = self.metric_names();
         let mut history = History::default();
@@ -364,6 +365,7 @@ impl Model {
         batch_size: usize,
         prefix: &str,
     ) -> Result<Logs, RuntimeError> {
+        self.ensure_adapted()?;
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
@@ -407,6 +409,7 @@ impl Model {
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
+        self.ensure_adapted()?;
         let mut batch = std::mem::take(&mut self.inference_batch);
         let idx: Vec<usize> = (0..data.len).collect();
         let mut rows: Vec<Vec<f32>> = Vec::new();
