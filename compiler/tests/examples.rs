@@ -140,8 +140,8 @@ fn fashion_cnn() {
 fn fashion_cnn_bn() {
     // As fashion_cnn, with gamma and beta (trainable) per channel of each
     // batch normalization; its moving statistics are not trainable.
-    let n = conv(3, 1, 32) + 2 * 32 + conv(3, 32, 64) + 2 * 64 + dense(5 * 5 * 64, 64) + dense(64, 10);
-    assert_eq!(n, 122_122);
+    let n = conv(3, 1, 32) + 2 * 32 + conv(3, 32, 64) + 2 * 64 + dense(5 * 5 * 64, 128) + dense(128, 10);
+    assert_eq!(n, 225_226);
     check_example("fashion_cnn_bn", n);
     let m = lower("fashion_cnn_bn", Mode::Infer);
     let stats: usize = m.graph.vars.iter().filter(|v| !v.is_trainable()).map(|v| v.numel()).sum();

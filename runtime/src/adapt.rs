@@ -32,7 +32,7 @@ impl Model {
     /// Keras's `adapt` for every `normalization` layer of the model: sets
     /// its statistics from `x` (all samples), replacing earlier ones.
     pub fn adapt(&mut self, x: &Features) -> Result<(), RuntimeError> {
-        if x.len() == 0 {
+        if x.is_empty() {
             // Binding would refuse the empty array in general terms; say what it was for.
             return self.adapt_layers(
                 &Bound { x: Vec::new(), y: Vec::new(), int_targets: Vec::new(), len: 0 },

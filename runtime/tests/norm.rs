@@ -69,6 +69,31 @@ fn adapt_matches_keras() {
     );
 }
 
+#[test]
+fn a_normalization_after_other_layers_adapts_to_what_it_receives() {
+    // Per channel of [2, 2] images: the statistics over samples and height,
+    // of the rescaled values.
+    let src = "model m { input x: [2, 2] rescaling(2, offset = 1) normalization(axis = 1) }";
+    let mut model = Model::from_source(src, None).unwrap();
+    let x: Vec<f32> = (0..12).map(|i| (i * i % 7) as f32).collect();
+    model.adapt(&Features::F32(ArrayD::from_shape_vec(IxDyn(&[3, 2, 2]), x.clone()).unwrap())).unwrap();
+    let mut want_mean = [0.0f64; 2];
+    let mut want_var = [0.0f64; 2];
+    for axis1 in 0..2 {
+        let vals: Vec<f64> = (0..3)
+            .flat_map(|n| (0..2).map(move |w| (n, w)))
+            .map(|(n, w)| 2.0 * x[n * 4 + axis1 * 2 + w] as f64 + 1.0)
+            .collect();
+        let m = vals.iter().sum::<f64>() / 6.0;
+        want_mean[axis1] = m;
+        want_var[axis1] = vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / 6.0;
+    }
+    let f = |a: [f64; 2]| a.map(|v| v as f32);
+    close("mean", &weight(&model, "normalization/mean"), &f(want_mean), 1e-6);
+    close("variance", &weight(&model, "normalization/variance"), &f(want_var), 1e-6);
+    assert_eq!(weight(&model, "normalization/count"), [3.0]);
+}
+
 const REGRESSION: &str = "
 model reg {
     input x: [3]

@@ -47,7 +47,7 @@ for filters in (32, 64):
     h = keras.layers.Activation("relu")(h)
     h = keras.layers.MaxPooling2D()(h)
 h = keras.layers.Flatten()(h)
-h = keras.layers.Dense(64, activation="relu")(h)
+h = keras.layers.Dense(128, activation="relu")(h)
 out = keras.layers.Dense(10, activation="softmax")(h)
 cnn = keras.Sequential([image] + [layer for layer in keras.Model(image, out).layers[1:]], name="fashion_cnn_bn")
 

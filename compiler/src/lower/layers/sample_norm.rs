@@ -110,7 +110,7 @@ impl<'a> Lowerer<'a> {
             Some(-1) => Some(channels),
             Some(n) => {
                 let n = n as usize;
-                if n > channels || channels % n != 0 {
+                if n > channels || !channels.is_multiple_of(n) {
                     return Err(Diagnostic::error(
                         ARG_RANGE,
                         format!("{name}: {n} groups do not divide the {channels} channels of axis {}", cfg.axis),
@@ -194,5 +194,5 @@ fn param(
 
 /// The largest divisor of `channels` not above `wanted`, for the help text.
 fn divisor(channels: usize, wanted: usize) -> usize {
-    (1..=wanted.min(channels)).rev().find(|d| channels % d == 0).unwrap_or(1)
+    (1..=wanted.min(channels)).rev().find(|&d| channels.is_multiple_of(d)).unwrap_or(1)
 }
