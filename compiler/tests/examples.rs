@@ -137,6 +137,27 @@ fn fashion_cnn() {
 }
 
 #[test]
+fn fashion_cnn_bn() {
+    // As fashion_cnn, with gamma and beta (trainable) per channel of each
+    // batch normalization; its moving statistics are not trainable.
+    let n = conv(3, 1, 32) + 2 * 32 + conv(3, 32, 64) + 2 * 64 + dense(5 * 5 * 64, 128) + dense(128, 10);
+    assert_eq!(n, 225_226);
+    check_example("fashion_cnn_bn", n);
+    let m = lower("fashion_cnn_bn", Mode::Infer);
+    let stats: usize = m.graph.vars.iter().filter(|v| !v.is_trainable()).map(|v| v.numel()).sum();
+    assert_eq!(stats, 2 * 32 + 2 * 64);
+}
+
+#[test]
+fn boston_norm() {
+    check_example("boston_norm", dense(13, 64) + dense(64, 64) + dense(64, 1));
+    let m = lower("boston_norm", Mode::Infer);
+    let stats: Vec<(&str, usize)> =
+        m.graph.vars.iter().filter(|v| !v.is_trainable()).map(|v| (v.name.as_str(), v.numel())).collect();
+    assert_eq!(stats, [("normalization/mean", 13), ("normalization/variance", 13), ("normalization/count", 1)]);
+}
+
+#[test]
 fn mlp6_logits() {
     // The custom-loop tutorial's variant: a linear last layer for cross-entropy on logits.
     check_example(

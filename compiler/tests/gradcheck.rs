@@ -12,6 +12,7 @@ mod harness;
 
 use harness::{Builder, Domain};
 use nn_compiler::ir::{BinaryOp, CmpOp, DType, Dim, NodeId, Op, Padding, PoolKind, ReduceOp, Shape, UnaryOp, Window};
+use nn_compiler::lower::{lower_source, Mode};
 use rand::Rng;
 use std::collections::BTreeSet;
 
@@ -477,6 +478,41 @@ fn convolution_and_pooling() {
 #[test]
 fn composite_layers() {
     run(layer_cases());
+}
+
+/// Layers as lowering builds them, in both modes: `.nn` sources lowered,
+/// then checked with respect to the input and every trainable weight.
+fn lowered_cases() -> Vec<Case> {
+    const SOURCES: &[(&str, &str)] = &[
+        ("batch_normalization (dense)", "model m { input x: [3] batch_normalization() }"),
+        ("batch_normalization (conv)", "model m { input x: [2, 3, 2] batch_normalization(momentum = 0.5) }"),
+        (
+            "batch_normalization (axis 1, no center)",
+            "model m { input x: [3, 2] batch_normalization(axis = 1, center = false) }",
+        ),
+        ("layer_normalization", "model m { input x: [2, 4] layer_normalization() }"),
+        ("layer_normalization (axis 1)", "model m { input x: [3, 2] layer_normalization(axis = 1, epsilon = 0.01) }"),
+        ("group_normalization", "model m { input x: [2, 6] group_normalization(groups = 3) }"),
+        ("group_normalization (axis 1)", "model m { input x: [4, 2] group_normalization(groups = 2, axis = 1) }"),
+        ("unit_normalization", "model m { input x: [2, 3] unit_normalization() }"),
+        ("normalization", "model m { input x: [3] normalization() }"),
+        ("rescaling", "model m { input x: [3] rescaling(0.5, offset = -1) }"),
+    ];
+    let mut cases = Vec::new();
+    for &(name, source) in SOURCES {
+        for mode in [Mode::Train, Mode::Infer] {
+            cases.push(case(format!("{name} ({mode:?})"), move |b| {
+                let model = lower_source(source, None, mode, 0).unwrap_or_else(|d| panic!("{source}: {d:?}"));
+                b.adopt(model.graph)
+            }));
+        }
+    }
+    cases
+}
+
+#[test]
+fn lowered_normalization_layers() {
+    run(lowered_cases());
 }
 
 /// Whether the op has a gradient rule that the checks must exercise.

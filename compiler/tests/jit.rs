@@ -372,6 +372,8 @@ mod gemm;
 mod mlp;
 #[path = "jit/multi_output.rs"]
 mod multi_output;
+#[path = "jit/norm.rs"]
+mod norm;
 #[path = "jit/random.rs"]
 mod random;
 

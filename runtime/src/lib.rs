@@ -14,6 +14,7 @@
 //!   through [`engine::Engine`] / [`engine::Executable`].
 //! - The runtime never parses `.nn` text itself; it calls the compiler.
 
+mod adapt;
 pub mod data;
 
 pub mod budget;

@@ -62,6 +62,8 @@ pub(crate) enum GraphKind {
     WeightedEvaluate,
     Gradients,
     ApplyGradients,
+    /// The input of the `normalization` layer whose `mean` is this variable.
+    Adapt(u32),
 }
 
 /// Where a graph variable lives.
@@ -317,6 +319,7 @@ impl Model {
             layer_params,
             trainable,
             non_trainable,
+            int64_params: summary::int64_params(&self.infer.layers),
             optimizer_slots: self.optimizer_built.then_some(slot_count),
         })
     }
@@ -443,6 +446,7 @@ impl Model {
                 train::apply_gradients(&self.train.graph.vars, &self.compiled_ref()?.config.optimizer)
                     .map_err(compile_err)?
             }
+            GraphKind::Adapt(mean_var) => crate::adapt::probe(&self.infer.graph, mean_var as usize)?.graph,
         })
     }
 
@@ -598,7 +602,7 @@ impl Model {
     /// Drops every prepared graph that binds optimizer slots, so they are
     /// rebound (by name) on next use.
     pub(crate) fn reset_training_graphs(&mut self) {
-        self.cache.retain(|k, _| *k == GraphKind::Predict);
+        self.cache.retain(|k, _| matches!(k, GraphKind::Predict | GraphKind::Adapt(_)));
     }
 
     /// Marks one optimizer update as applied.

@@ -25,6 +25,9 @@ pub struct SummaryInput<'a> {
     pub layer_params: Vec<usize>,
     pub trainable: usize,
     pub non_trainable: usize,
+    /// Non-trainable elements Keras stores as int64 (8 bytes): the `count`
+    /// of each `Normalization` layer.
+    pub int64_params: usize,
     /// `Some(slot element count)` once the optimizer has been built.
     pub optimizer_slots: Option<usize>,
 }
@@ -54,8 +57,14 @@ pub fn declared(model: &nn_compiler::lower::LoweredModel) -> String {
         layer_params,
         trainable,
         non_trainable,
+        int64_params: int64_params(&model.layers),
         optimizer_slots: None,
     })
+}
+
+/// Keras 3's `Normalization` keeps `count` as an int64 weight.
+pub fn int64_params(layers: &[LayerInfo]) -> usize {
+    layers.iter().filter(|l| l.kind == "Normalization").count()
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -106,7 +115,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     out += &rule(widths, '└', '─', '┴', '┘');
 
     let train_bytes = input.trainable as f64 * 4.0;
-    let non_train_bytes = input.non_trainable as f64 * 4.0;
+    let non_train_bytes = input.non_trainable as f64 * 4.0 + input.int64_params as f64 * 4.0;
     // Keras's optimizer variables: the slots, an int64 iteration counter and
     // the f32 learning rate.
     let opt = input.optimizer_slots.map(|slots| (slots as u64 + 2, slots as f64 * 4.0 + 8.0 + 4.0));

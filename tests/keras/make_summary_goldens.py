@@ -34,3 +34,45 @@ text = buffer.getvalue()
 with open("runtime/tests/keras/two_towers.summary", "w") as f:
     f.write(text)
 print(text, end="")
+
+# The Fashion-MNIST CNN with batch normalization (examples/fashion_cnn_bn.nn):
+# Keras's trainable / non-trainable split of BatchNormalization's weights.
+# A fresh session restarts Keras's layer-name counters (`dense`, not `dense_3`).
+keras.backend.clear_session()
+image = keras.Input((28, 28), name="image")
+h = keras.layers.Reshape((28, 28, 1))(image)
+for filters in (32, 64):
+    h = keras.layers.Conv2D(filters, 3)(h)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.Activation("relu")(h)
+    h = keras.layers.MaxPooling2D()(h)
+h = keras.layers.Flatten()(h)
+h = keras.layers.Dense(128, activation="relu")(h)
+out = keras.layers.Dense(10, activation="softmax")(h)
+cnn = keras.Sequential([image] + [layer for layer in keras.Model(image, out).layers[1:]], name="fashion_cnn_bn")
+
+buffer = io.StringIO()
+with contextlib.redirect_stdout(buffer):
+    cnn.summary()
+text = buffer.getvalue()
+with open("runtime/tests/keras/fashion_cnn_bn.summary", "w") as f:
+    f.write(text)
+print(text, end="")
+
+# Every other normalization layer, with Keras 3's weights (Normalization
+# keeps an int64 `count` besides mean and variance: 8 bytes in the size).
+keras.backend.clear_session()
+x = keras.Input((4, 6), name="x")
+h = keras.layers.Rescaling(0.5, offset=1.0)(x)
+h = keras.layers.Normalization()(h)
+h = keras.layers.LayerNormalization()(h)
+h = keras.layers.GroupNormalization(groups=3)(h)
+h = keras.layers.UnitNormalization()(h)
+norms = keras.Sequential([x] + [layer for layer in keras.Model(x, h).layers[1:]], name="norms")
+buffer = io.StringIO()
+with contextlib.redirect_stdout(buffer):
+    norms.summary()
+text = buffer.getvalue()
+with open("runtime/tests/keras/norms.summary", "w") as f:
+    f.write(text)
+print(text, end="")

@@ -22,19 +22,25 @@
 //! list each input as an `InputLayer` row, as Keras's functional summaries
 //! do; sequential models do not.
 //!
-//! Adding a layer (embedding, lstm, gru, batch_normalization): add a
-//! `LayerKind` variant and a `BUILTINS` row in `layers/mod.rs`, parse its
-//! Keras signature in `construct_builtin` (an `args::Param` list), and emit
-//! its ops in `Lowerer::apply` from a new `layers/<name>.rs`, creating weights
-//! through `layer_vars` so sharing and naming work unchanged. `embedding`
-//! takes an `int` input and lowers to `Op::Gather` on an `[input_dim,
-//! output_dim]` table; `lstm`/`gru` unroll over the known time axis with
-//! `Slice`/`Concat` and `kernel`/`recurrent_kernel`/`bias` vars;
-//! `batch_normalization` branches on `self.mode` (batch statistics in Train,
-//! moving averages in Infer) and declares `moving_mean`/`moving_variance`
-//! as `VarKind::NonTrainable` in both modes (same vars); their updates would
-//! be the first exception to "no updates" below and must be documented on
-//! [`LoweredModel`] when added.
+//! Adding a layer (embedding, lstm, gru): add a `LayerKind` variant and a
+//! `BUILTINS` row in `layers/mod.rs`, parse its Keras signature in
+//! `construct_builtin` (an `args::Param` list), and emit its ops in
+//! `Lowerer::apply` from a new `layers/<name>.rs`, creating weights through
+//! `layer_vars` so sharing and naming work unchanged. `embedding` takes an
+//! `int` input and lowers to `Op::Gather` on an `[input_dim, output_dim]`
+//! table; `lstm`/`gru` unroll over the known time axis with `Slice`/`Concat`
+//! and `kernel`/`recurrent_kernel`/`bias` vars.
+//!
+//! The model's own updates: `batch_normalization` (`layers/batch_norm.rs`)
+//! branches on `self.mode` (batch statistics in Train, moving averages in
+//! Infer) and declares `moving_mean`/`moving_variance` as
+//! `VarKind::NonTrainable` in both modes (same vars). In Train mode it also
+//! records their new values in `graph.updates` (`Lowerer::update_var`), the
+//! only updates lowering makes; Infer graphs have none. The training step
+//! keeps them (`train/step.rs`), so the compiled step applies them, and
+//! nothing else (not the optimizer, not the runtime) changes these
+//! variables. `normalization`'s non-trainable `mean`/`variance`/`count` are
+//! never updated by a graph: the runtime sets them by adapting to data.
 
 // Diagnostics are the error type throughout lowering; they are large, but
 // errors are the cold path and boxing them would only add noise.
@@ -99,7 +105,10 @@ pub struct LoweredModel {
     pub name: String,
     /// Inputs are the model's `input`s (role `Feature`), plus, in train mode,
     /// a `Step` scalar that keys dropout masks. Outputs are the model outputs,
-    /// named after the values they come from. No updates.
+    /// named after the values they come from. Updates: in train mode, the
+    /// model's own updates — the new moving statistics of each
+    /// `batch_normalization`, one entry per non-trainable variable, to be
+    /// applied after the step; in infer mode none.
     pub graph: Graph,
     pub layers: Vec<LayerInfo>,
     /// The `train` block, checked and typed (empty when absent).

@@ -130,6 +130,40 @@ impl Builder {
         id
     }
 
+    /// Takes over a lowered model's graph (the builder must be empty): random
+    /// values for every f32 input (checked) and variable (trainable ones
+    /// checked; statistics fixed, variances positive); a `Step` input is 1.
+    /// Returns the model's first output.
+    pub fn adopt(&mut self, g: Graph) -> NodeId {
+        assert!(self.g.nodes.is_empty(), "adopt needs an empty builder");
+        let out = g.outputs[0].1;
+        for (i, decl) in g.inputs.iter().enumerate() {
+            let dims = decl.ty.shape.resolve(self.batch);
+            let value = match decl.role {
+                InputRole::Step => ArrayD::from_elem(dims, 1.0),
+                _ => self.array(&dims, Domain::Any),
+            };
+            self.inputs.push(Value::F(value));
+            if decl.role != InputRole::Step {
+                let node = g.ids().find(|&id| g.node(id).op == Op::Input(i)).expect("every input is read");
+                self.wrt.push(node);
+            }
+        }
+        for (i, decl) in g.vars.iter().enumerate() {
+            let dom = if decl.name.ends_with("variance") { Domain::Positive } else { Domain::Any };
+            let value = self.array(&decl.shape, dom);
+            self.vars.push(value);
+            if decl.is_trainable() {
+                let node = g.ids().find(|&id| g.node(id).op == Op::Var(nn_compiler::ir::VarId(i as u32)));
+                self.wrt.extend(node);
+            }
+        }
+        self.g = g;
+        self.g.outputs.clear();
+        self.g.updates.clear();
+        out
+    }
+
     /// The forward ops between the checked values and `out`.
     pub fn coverage(&self, out: NodeId) -> BTreeSet<&'static str> {
         on_path_ops(&self.g, &self.wrt, out)

@@ -262,3 +262,79 @@ fn random_graphs_match_interpreter() {
     println!("fresh random-graph seed: {fresh} (replay with NN_JIT_SEED={fresh})");
     let _ = run_seed(fresh, 300);
 }
+
+/// Batch normalization of `a` as lowering builds it in training mode:
+/// moments over every axis but the last (the batch size a runtime value),
+/// gamma and beta, and the moving mean's update (a graph update of a
+/// non-trainable variable). `None` when `a` has no channel axis.
+fn random_batch_norm(g: &mut Graph, rng: &mut StdRng, a: NodeId) -> Option<NodeId> {
+    let shape = g.shape(a).clone();
+    let rank = shape.rank();
+    if g.ty(a).dtype != DType::F32 || rank < 2 || !shape.has_batch() {
+        return None;
+    }
+    let c = shape.0[rank - 1].known()?;
+    let axes: Vec<usize> = (0..rank - 1).collect();
+    let known: usize = shape.0[1..rank - 1].iter().map(|d| d.known().unwrap_or(1)).product();
+    let b = g.batch_size();
+    let k = g.scalar(known as f64);
+    let n = g.mul(b, k).ok()?;
+    let s = g.reduce_sum(a, axes.clone(), true).ok()?;
+    let mean = g.div(s, n).ok()?;
+    let d = g.sub(a, mean).ok()?;
+    let sq = g.mul(d, d).ok()?;
+    let ss = g.reduce_sum(sq, axes, true).ok()?;
+    let variance = g.div(ss, n).ok()?;
+    let eps = g.scalar(rng.random_range(1e-3..1e-1));
+    let ve = g.add(variance, eps).ok()?;
+    let sd = g.unary(UnaryOp::Sqrt, ve).ok()?;
+    let name = format!("bn{}", g.nodes.len());
+    let gamma = var(g, &format!("{name}/gamma"), &[c]);
+    let inv = g.div(gamma, sd).ok()?;
+    let y = g.mul(d, inv).ok()?;
+    let beta = var(g, &format!("{name}/beta"), &[c]);
+    let y = g.add(y, beta).ok()?;
+    let mm = g.add_var(VarDecl {
+        name: format!("{name}/moving_mean"),
+        shape: vec![c],
+        init: Init::Zeros,
+        regularizer: None,
+        kind: VarKind::NonTrainable,
+    });
+    let old = g.var_node(mm);
+    let momentum = rng.random_range(0.0..1.0);
+    let keep = g.scalar(momentum);
+    let take = g.scalar(1.0 - momentum);
+    let flat = g.reshape(mean, Shape::known(&[c])).ok()?;
+    let kept = g.mul(old, keep).ok()?;
+    let taken = g.mul(flat, take).ok()?;
+    let new = g.add(kept, taken).ok()?;
+    g.updates.push((mm, new));
+    Some(y)
+}
+
+/// Random graphs with a batch normalization on one of their values: the
+/// reduction over the batch, its broadcast back, and a statistics update
+/// in the middle of whatever the generator built, at odd batch sizes.
+#[test]
+fn random_graphs_with_batch_normalization_match_interpreter() {
+    let mut rng = StdRng::seed_from_u64(0xb4_0a11);
+    let mut built = 0;
+    for i in 0..300 {
+        let mut g = random_graph(&mut rng);
+        let candidates: Vec<NodeId> = g.outputs.iter().map(|o| o.1).collect();
+        let Some(&a) = candidates.get(rng.random_range(0..candidates.len().max(1))) else { continue };
+        let Some(y) = random_batch_norm(&mut g, &mut rng, a) else { continue };
+        g.outputs.push(("bn".into(), y));
+        built += 1;
+        let mut jit = compile(&g, &opts(IsaLevel::Auto, 1))
+            .unwrap_or_else(|e| panic!("graph {i}: compile failed: {e}\n{}", print_graph(&g)));
+        for batch in [1, 3, 7] {
+            let (inputs, vars) = random_args(&g, batch, &mut rng, 6);
+            if let Err(e) = check_run(&g, &mut jit, &inputs, &vars, batch) {
+                panic!("graph {i}, batch {batch}: {e}\n{}\n{}", print_graph(&g), jit.kernel_plan());
+            }
+        }
+    }
+    assert!(built >= 100, "only {built} random graphs had a value to normalize");
+}

@@ -246,6 +246,7 @@ impl Model {
                 ((0..n).collect(), Some((v, rows)))
             }
         };
+        self.adapt_layers(&data, &train_idx, true)?;
         data.weights =
             self.resolve_sample_weights(&data, &train_idx, opts.sample_weight.as_ref(), opts.class_weight.as_ref())?;
         let val = match (val, &opts.sample_weight) {
@@ -417,6 +418,7 @@ impl Model {
         batch_size: usize,
         prefix: &str,
     ) -> Result<Logs, RuntimeError> {
+        self.ensure_adapted()?;
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
@@ -470,6 +472,7 @@ impl Model {
         if batch_size == 0 {
             return Err(RuntimeError::invalid("batch_size must be at least 1, got 0"));
         }
+        self.ensure_adapted()?;
         let mut batch = std::mem::take(&mut self.inference_batch);
         let idx: Vec<usize> = (0..data.len).collect();
         let mut rows: Vec<Vec<f32>> = Vec::new();

@@ -2,9 +2,11 @@
 // constants agree with the parameter counts stated in each file's comments.
 
 mod boston { nn::include_model!("examples/boston.nn"); }
+mod boston_norm { nn::include_model!("examples/boston_norm.nn"); }
 mod digits_mlp { nn::include_model!("examples/digits_mlp.nn"); }
 mod digits_mlp_mnist { nn::include_model!("examples/digits_mlp_mnist.nn"); }
 mod fashion_cnn { nn::include_model!("examples/fashion_cnn.nn"); }
+mod fashion_cnn_bn { nn::include_model!("examples/fashion_cnn_bn.nn"); }
 mod fashion_mlp { nn::include_model!("examples/fashion_mlp.nn"); }
 mod fashion_mlp_dropout { nn::include_model!("examples/fashion_mlp_dropout.nn"); }
 mod imdb { nn::include_model!("examples/imdb.nn"); }
@@ -22,6 +24,8 @@ fn main() {
     assert_eq!(digits_mlp_mnist::DigitsMlpMnist::PARAM_COUNT, 101_770);
     assert_eq!(fashion_cnn::FashionCnn::PARAM_COUNT, 121_930);
     assert_eq!(fashion_cnn::FashionCnn::INPUT_SHAPE, [28, 28]);
+    assert_eq!(fashion_cnn_bn::FashionCnnBn::PARAM_COUNT, 225_226);
+    assert_eq!(boston_norm::BostonNorm::PARAM_COUNT, 5_121);
     assert_eq!(fashion_mlp::FashionMlp::PARAM_COUNT, 101_770);
     assert_eq!(fashion_mlp_dropout::FashionMlpDropout::PARAM_COUNT, 242_762);
     assert_eq!(imdb::Imdb::PARAM_COUNT, 160_305);

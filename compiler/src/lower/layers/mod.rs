@@ -5,13 +5,20 @@
 //! `construct` arm that parses its Keras signature, and an `apply` arm that
 //! emits primitive ops (see `lower/mod.rs` for the recipe).
 
+mod batch_norm;
 mod conv;
 mod dense;
 mod merge;
+mod norm;
+mod preprocess;
 mod reshape;
+mod sample_norm;
 
+pub use batch_norm::BatchNormConfig;
 pub use conv::{ConvConfig, PoolConfig};
 pub use dense::DenseConfig;
+pub use preprocess::NormalizationConfig;
+pub use sample_norm::SampleNormConfig;
 
 use super::activations::{self, Activation};
 use super::args::{bind, opt, req, Param};
@@ -39,6 +46,17 @@ pub enum LayerKind {
     Concatenate {
         axis: i64,
     },
+    BatchNormalization(BatchNormConfig),
+    /// `layer_normalization` (no groups) and `group_normalization`.
+    SampleNorm(SampleNormConfig),
+    UnitNormalization {
+        axis: i64,
+    },
+    Normalization(NormalizationConfig),
+    Rescaling {
+        scale: f64,
+        offset: f64,
+    },
     /// A user-defined layer: the definition's name and its attribute values.
     Custom {
         def: String,
@@ -62,6 +80,12 @@ pub const BUILTINS: &[(&str, &str, &str)] = &[
     ("activation", "Activation", "activation"),
     ("add", "Add", "add"),
     ("concatenate", "Concatenate", "concatenate"),
+    ("batch_normalization", "BatchNormalization", "batch_normalization"),
+    ("layer_normalization", "LayerNormalization", "layer_normalization"),
+    ("group_normalization", "GroupNormalization", "group_normalization"),
+    ("unit_normalization", "UnitNormalization", "unit_normalization"),
+    ("normalization", "Normalization", "normalization"),
+    ("rescaling", "Rescaling", "rescaling"),
 ];
 
 /// The Keras class and instance-name base of a built-in layer name.
@@ -87,6 +111,12 @@ impl LayerKind {
             LayerKind::Activation(_) => "Activation",
             LayerKind::Add => "Add",
             LayerKind::Concatenate { .. } => "Concatenate",
+            LayerKind::BatchNormalization(_) => "BatchNormalization",
+            LayerKind::SampleNorm(c) if c.groups.is_none() => "LayerNormalization",
+            LayerKind::SampleNorm(_) => "GroupNormalization",
+            LayerKind::UnitNormalization { .. } => "UnitNormalization",
+            LayerKind::Normalization(_) => "Normalization",
+            LayerKind::Rescaling { .. } => "Rescaling",
             LayerKind::Custom { def, .. } => def,
         }
     }
@@ -150,6 +180,15 @@ impl<'a> Lowerer<'a> {
                 LayerKind::Concatenate {
                     axis: b.get(0).map(|v| values::int(v, "axis", &self.g)).transpose()?.unwrap_or(-1),
                 }
+            }
+            "batch_normalization" => LayerKind::BatchNormalization(self.batch_norm_config(args, span)?),
+            "layer_normalization" => LayerKind::SampleNorm(self.layer_norm_config(args, span)?),
+            "group_normalization" => LayerKind::SampleNorm(self.group_norm_config(args, span)?),
+            "unit_normalization" => LayerKind::UnitNormalization { axis: self.unit_norm_axis(args, span)? },
+            "normalization" => LayerKind::Normalization(self.normalization_config(args, span)?),
+            "rescaling" => {
+                let (scale, offset) = self.rescaling_config(args, span)?;
+                LayerKind::Rescaling { scale, offset }
             }
             other => unreachable!("BUILTINS lists `{other}` without a constructor"),
         };
@@ -240,6 +279,13 @@ impl<'a> Lowerer<'a> {
             LayerKind::Activation(act) => self.apply_activation(act, x, span)?,
             LayerKind::Add => merge::add(&mut self.g, &name, inputs, span)?,
             LayerKind::Concatenate { axis } => merge::concatenate(&mut self.g, &name, *axis, inputs, span)?,
+            LayerKind::BatchNormalization(cfg) => self.apply_batch_norm(inst, cfg, x, span)?,
+            LayerKind::SampleNorm(cfg) => self.apply_sample_norm(inst, cfg, x, span)?,
+            LayerKind::UnitNormalization { axis } => sample_norm::unit_norm(&mut self.g, &name, *axis, x, span)?,
+            LayerKind::Normalization(cfg) => self.apply_normalization(inst, cfg, x, span)?,
+            LayerKind::Rescaling { scale, offset } => {
+                preprocess::rescale(&mut self.g, &name, *scale, *offset, x, span)?
+            }
             LayerKind::Custom { .. } => unreachable!("handled above"),
         };
         let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
