@@ -5,13 +5,17 @@
 //! `construct` arm that parses its Keras signature, and an `apply` arm that
 //! emits primitive ops (see `lower/mod.rs` for the recipe).
 
+mod activation_layers;
 mod conv;
 mod dense;
 mod merge;
+mod noise;
 mod reshape;
 
+pub use activation_layers::{PreluConfig, LAYER_ACTIVATIONS};
 pub use conv::{ConvConfig, PoolConfig};
 pub use dense::DenseConfig;
+pub use noise::Noise;
 
 use super::activations::{self, Activation};
 use super::args::{bind, opt, req, Param};
@@ -39,6 +43,18 @@ pub enum LayerKind {
     Concatenate {
         axis: i64,
     },
+    /// Gaussian noise, Gaussian/alpha/spatial dropout; `key` as for dropout.
+    Noise {
+        noise: Noise,
+        key: u64,
+    },
+    LeakyRelu {
+        negative_slope: f64,
+    },
+    Elu {
+        alpha: f64,
+    },
+    Prelu(PreluConfig),
     /// A user-defined layer: the definition's name and its attribute values.
     Custom {
         def: String,
@@ -62,6 +78,15 @@ pub const BUILTINS: &[(&str, &str, &str)] = &[
     ("activation", "Activation", "activation"),
     ("add", "Add", "add"),
     ("concatenate", "Concatenate", "concatenate"),
+    ("gaussian_noise", "GaussianNoise", "gaussian_noise"),
+    ("gaussian_dropout", "GaussianDropout", "gaussian_dropout"),
+    ("alpha_dropout", "AlphaDropout", "alpha_dropout"),
+    ("spatial_dropout1d", "SpatialDropout1D", "spatial_dropout1d"),
+    ("spatial_dropout2d", "SpatialDropout2D", "spatial_dropout2d"),
+    ("spatial_dropout3d", "SpatialDropout3D", "spatial_dropout3d"),
+    ("leaky_relu", "LeakyReLU", "leaky_re_lu"),
+    ("elu", "ELU", "elu"),
+    ("prelu", "PReLU", "p_re_lu"),
 ];
 
 /// The Keras class and instance-name base of a built-in layer name.
@@ -87,6 +112,10 @@ impl LayerKind {
             LayerKind::Activation(_) => "Activation",
             LayerKind::Add => "Add",
             LayerKind::Concatenate { .. } => "Concatenate",
+            LayerKind::Noise { noise, .. } => noise.class(),
+            LayerKind::LeakyRelu { .. } => "LeakyReLU",
+            LayerKind::Elu { .. } => "ELU",
+            LayerKind::Prelu(_) => "PReLU",
             LayerKind::Custom { def, .. } => def,
         }
     }
@@ -151,6 +180,10 @@ impl<'a> Lowerer<'a> {
                     axis: b.get(0).map(|v| values::int(v, "axis", &self.g)).transpose()?.unwrap_or(-1),
                 }
             }
+            "gaussian_noise" | "gaussian_dropout" | "alpha_dropout" | "spatial_dropout1d" | "spatial_dropout2d"
+            | "spatial_dropout3d" => self.noise_kind(name, args, span)?,
+            "leaky_re_lu" | "elu" => self.activation_layer_kind(name, args, span)?,
+            "p_re_lu" => LayerKind::Prelu(self.prelu_config(args, span)?),
             other => unreachable!("BUILTINS lists `{other}` without a constructor"),
         };
         let inst = self.add_instance(base, kind, span);
@@ -240,6 +273,12 @@ impl<'a> Lowerer<'a> {
             LayerKind::Activation(act) => self.apply_activation(act, x, span)?,
             LayerKind::Add => merge::add(&mut self.g, &name, inputs, span)?,
             LayerKind::Concatenate { axis } => merge::concatenate(&mut self.g, &name, *axis, inputs, span)?,
+            LayerKind::Noise { noise, key } => self.apply_noise(&name, *noise, *key, x, span)?,
+            LayerKind::LeakyRelu { .. } | LayerKind::Elu { .. } => {
+                let act = activation_layers::layer_activation(&kind).expect("an activation layer");
+                self.apply_activation(&act, x, span)?
+            }
+            LayerKind::Prelu(cfg) => self.apply_prelu(inst, cfg, x, span)?,
             LayerKind::Custom { .. } => unreachable!("handled above"),
         };
         let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
