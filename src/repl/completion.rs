@@ -32,6 +32,15 @@ pub const LAYERS: &[&str] = &[
     "activation",
     "add",
     "concatenate",
+    "gaussian_noise",
+    "gaussian_dropout",
+    "alpha_dropout",
+    "spatial_dropout1d",
+    "spatial_dropout2d",
+    "spatial_dropout3d",
+    "leaky_relu",
+    "elu",
+    "prelu",
 ];
 
 /// Built-in activations and math functions usable in expressions.
@@ -78,6 +87,11 @@ pub const ARGUMENTS: &[&str] = &[
     "target_shape",
     "axis",
     "alpha",
+    "negative_slope",
+    "stddev",
+    "alpha_initializer",
+    "alpha_regularizer",
+    "shared_axes",
     "learning_rate",
     "momentum",
     "nesterov",
@@ -248,6 +262,13 @@ mod tests {
             let value = super::super::eval::evaluate(&format!("{name}({args})"), "", 0);
             assert!(value.is_ok(), "`{name}` is not a function the compiler knows: {value:?}");
         }
+    }
+
+    #[test]
+    fn word_lists_are_the_compilers() {
+        let layers: std::collections::BTreeSet<&str> = nn_compiler::lower::layer_names().collect();
+        assert_eq!(LAYERS.iter().copied().collect::<std::collections::BTreeSet<_>>(), layers);
+        assert_eq!(ACTIVATIONS, nn_compiler::lower::ACTIVATION_NAMES);
     }
 
     #[test]

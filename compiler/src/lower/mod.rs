@@ -53,9 +53,16 @@ mod stmt;
 mod train_block;
 mod train_callbacks;
 
+/// Every built-in activation name (for completion and docs).
+pub use activations::NAMES as ACTIVATION_NAMES;
 pub use limits::{MAX_APPLICATIONS, MAX_DEPTH};
 /// The keys a `train { … }` block accepts (for completion and docs).
 pub use train_block::KEYS as TRAIN_KEYS;
+
+/// Every built-in layer name, as written in `.nn` files (for completion and docs).
+pub fn layer_names() -> impl Iterator<Item = &'static str> {
+    layers::BUILTINS.iter().map(|b| b.0)
+}
 mod values;
 
 use crate::ast;
