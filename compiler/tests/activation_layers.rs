@@ -395,3 +395,32 @@ fn new_layers_pass_gradient_checks() {
         }
     }
 }
+
+/// The example in docs/language.md lowers in both modes with Keras's classes.
+#[test]
+fn language_reference_example_lowers() {
+    let doc = include_str!("../../docs/language.md");
+    let start = doc.find("model noisy {").expect("the example is in the language reference");
+    let end = start + doc[start..].find("\n}\n").expect("the example ends") + 2;
+    let src = &doc[start..end];
+    for mode in [Mode::Train, Mode::Infer] {
+        let m = lower(src, mode);
+        let classes: Vec<&str> = m.layers.iter().map(|l| l.kind.as_str()).collect();
+        assert_eq!(
+            classes,
+            [
+                "GaussianNoise",
+                "Conv2D",
+                "PReLU",
+                "SpatialDropout2D",
+                "Flatten",
+                "Dense",
+                "LeakyReLU",
+                "AlphaDropout",
+                "Dense"
+            ]
+        );
+        let prelu = m.graph.vars.iter().find(|v| v.name == "p_re_lu/alpha").expect("a slope variable");
+        assert_eq!(prelu.shape, [1, 1, 16]);
+    }
+}
