@@ -131,7 +131,7 @@ fn prelu_matches_keras_forward_and_one_sgd_step() {
     assert_eq!((decl.name.as_str(), decl.shape.as_slice()), ("p_re_lu/alpha", &[6][..]));
     assert_eq!(decl.init, nn_compiler::ir::Init::Zeros, "Keras's alpha_initializer is zeros");
     let alpha_var = array(&[6], alpha.clone());
-    assert_close("prelu", &run(&m, &dims, &x, &[alpha_var.clone()], 0.0), &matrix(&p["y"]).1);
+    assert_close("prelu", &run(&m, &dims, &x, std::slice::from_ref(&alpha_var), 0.0), &matrix(&p["y"]).1);
 
     let (idims, images) = matrix(&f["images"]);
     let (_, alpha_img) = matrix(&p["alpha_images"]);
