@@ -383,6 +383,13 @@ fn layer_cases() -> Vec<Case> {
         let mask = ok(b.g.push(Op::DropoutMask { rate: 0.5, seed: 42, key: 1 }, &[z, step]));
         ok(b.g.mul(z, mask))
     }));
+    cases.push(case("dense + gaussian noise", |b| {
+        let z = dense(b, 4);
+        let step = b.input_with(Shape::scalar(), ndarray::ArrayD::from_elem(vec![], 3.0));
+        let noise = ok(b.g.push(Op::RandomNormal { seed: 42, key: 1 }, &[z, step]));
+        let scaled = ok(b.g.mul(z, noise));
+        ok(b.g.add(scaled, noise))
+    }));
     for fused in [false, true] {
         cases.push(case(format!("softmax cross-entropy (log_softmax {fused})"), move |b| {
             let classes = pick(b, &[2, 3, 5]);
@@ -569,7 +576,7 @@ fn kind(op: &Op) -> Kind {
         Op::Pool2dGrad { kind: PoolKind::Avg, .. } => Differentiable,
         Op::Pool2dGrad { kind: PoolKind::Max, .. } => Unsupported,
         Op::Gather | Op::ScatterAdd { .. } => Differentiable,
-        Op::OneHot { .. } | Op::DropoutMask { .. } => NoGradient,
+        Op::OneHot { .. } | Op::DropoutMask { .. } | Op::RandomNormal { .. } => NoGradient,
     }
 }
 
@@ -606,6 +613,7 @@ fn all_ops() -> Vec<Op> {
         Op::ScatterAdd { rows: 1 },
         Op::OneHot { depth: 1 },
         Op::DropoutMask { rate: 0.0, seed: 0, key: 0 },
+        Op::RandomNormal { seed: 0, key: 0 },
     ]);
     ops
 }

@@ -11,6 +11,7 @@ use ndarray::{ArrayD, IxDyn};
 use nn_compiler::codegen::{compile, cpu_has, CompiledGraph, HostInput, HostOutput, IsaLevel, JitOptions};
 use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::*;
+use nn_compiler::lower::{lower_source, Mode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -358,6 +359,63 @@ fn dropout_masks_are_bit_exact() {
                 want_m.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
             assert!(m.contains(&0.0) || batch == 1, "a 0.3 dropout mask of {} elements drops something", m.len());
+        }
+    }
+}
+
+/// Gaussian noise: the JIT calls the interpreter's generator and rounds the
+/// same way, so the samples agree bit for bit.
+#[test]
+fn random_normal_is_bit_exact() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[3, 5]);
+    let step = g.add_input("step", TensorType::f32(Shape::scalar()), InputRole::Step);
+    let n = g.push(Op::RandomNormal { seed: 42, key: 9 }, &[x, step]).unwrap();
+    let y = g.add(x, n).unwrap();
+    g.outputs.push(("n".into(), n));
+    g.outputs.push(("y".into(), y));
+    for isa in levels() {
+        let mut jit = compile(&g, &opts(isa, 1)).unwrap();
+        for (batch, step) in [(1usize, 1.0f32), (7, 2.0), (32, 1234.0)] {
+            let x = vec![0.5f32; batch * 15];
+            let out = jit.run(&[HostInput::F32(&x), HostInput::F32(&[step])], &mut [], batch).unwrap();
+            let want = interp::run::<f32>(
+                &g,
+                &[
+                    Value::F(ArrayD::from_shape_vec(IxDyn(&[batch, 3, 5]), x.clone()).unwrap()),
+                    Value::F(ArrayD::from_elem(IxDyn(&[]), step)),
+                ],
+                &[],
+                batch,
+            )
+            .unwrap();
+            let HostOutput::F32(n, _) = &out[0] else { panic!("noise must be f32") };
+            let want_n: Vec<f32> = want.outputs[0].as_f().unwrap().iter().copied().collect();
+            assert_eq!(
+                n.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want_n.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+/// Every activation and noise layer, lowered in both modes, through the JIT
+/// and the interpreter (noise layers read the step input).
+#[test]
+fn activation_and_noise_layers_match() {
+    let bodies = [
+        "input x: [6] leaky_relu elu(alpha = 0.5) activation(relu6) activation(hard_sigmoid)",
+        "input x: [6] activation(softsign) activation(mish) activation(log_softmax)",
+        "input x: [6] prelu dense(4) prelu",
+        "input x: [4, 4, 3] prelu(shared_axes = [1, 2]) spatial_dropout2d(0.4) conv2d(2, 3)",
+        "input x: [5, 3] spatial_dropout1d(0.3)",
+        "input x: [2, 3, 2, 4] spatial_dropout3d(0.3)",
+        "input x: [6] gaussian_noise(0.3) dense(5) gaussian_dropout(0.2) alpha_dropout(0.1)",
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        for mode in [Mode::Train, Mode::Infer] {
+            let m = lower_source(&format!("model m {{ {body} }}"), None, mode, 3).unwrap();
+            check(&m.graph, &[1, 7, 32], 40 + i as u64);
         }
     }
 }

@@ -32,6 +32,21 @@ pub const LAYERS: &[&str] = &[
     "activation",
     "add",
     "concatenate",
+    "batch_normalization",
+    "layer_normalization",
+    "group_normalization",
+    "unit_normalization",
+    "normalization",
+    "rescaling",
+    "gaussian_noise",
+    "gaussian_dropout",
+    "alpha_dropout",
+    "spatial_dropout1d",
+    "spatial_dropout2d",
+    "spatial_dropout3d",
+    "leaky_relu",
+    "elu",
+    "prelu",
 ];
 
 /// Built-in activations and math functions usable in expressions.
@@ -78,6 +93,11 @@ pub const ARGUMENTS: &[&str] = &[
     "target_shape",
     "axis",
     "alpha",
+    "negative_slope",
+    "stddev",
+    "alpha_initializer",
+    "alpha_regularizer",
+    "shared_axes",
     "learning_rate",
     "momentum",
     "nesterov",
@@ -301,6 +321,13 @@ mod tests {
         for opt in nn_compiler::lower::OPTIMIZERS {
             assert!(nn_compiler::lower::train_setting("optimizer", opt).is_ok(), "optimizer `{opt}`");
         }
+    }
+
+    #[test]
+    fn word_lists_are_the_compilers() {
+        let layers: std::collections::BTreeSet<&str> = nn_compiler::lower::layer_names().collect();
+        assert_eq!(LAYERS.iter().copied().collect::<std::collections::BTreeSet<_>>(), layers);
+        assert_eq!(ACTIVATIONS, nn_compiler::lower::ACTIVATION_NAMES);
     }
 
     #[test]

@@ -191,6 +191,7 @@ impl<'g> Printer<'g> {
             Op::ScatterAdd { rows } => call("scatter_add", format!("rows={rows}")),
             Op::OneHot { .. } => call("onehot", String::new()),
             Op::DropoutMask { rate, .. } => call("dropout_mask", format!("rate={rate}")),
+            Op::RandomNormal { .. } => call("random_normal", String::new()),
         }
     }
 

@@ -297,7 +297,8 @@ fn rewrite(g: &mut Graph, op: &Op, args: &[NodeId], ty: &TensorType) -> Result<O
         | Op::Gather
         | Op::ScatterAdd { .. }
         | Op::OneHot { .. }
-        | Op::DropoutMask { .. } => None,
+        | Op::DropoutMask { .. }
+        | Op::RandomNormal { .. } => None,
     };
     Ok(res)
 }

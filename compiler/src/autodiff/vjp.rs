@@ -196,7 +196,7 @@ pub(super) fn vjp(g: &mut Graph, id: NodeId, dy: NodeId, arg: usize) -> Adjoint 
         Op::OneHot { .. } => Ok(None),
         // The mask is a function of the step and of `like`'s shape only, so
         // it is a constant with respect to every value in the graph.
-        Op::DropoutMask { .. } => Ok(None),
+        Op::DropoutMask { .. } | Op::RandomNormal { .. } => Ok(None),
     }
 }
 

@@ -224,6 +224,11 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             let o = fo(odims.numel());
             dropout(*rate, *seed, *key, step, o);
         }
+        Op::RandomNormal { seed, key } => {
+            let step = *(arg(1) as *const f32);
+            let o = fo(odims.numel());
+            random_normal(*seed, *key, step, o);
+        }
         Op::Conv2d(w) => {
             let g = geom(w, &adims(0), &adims(1));
             let epilogue = k.epilogue.as_ref().map(|ep| Bound { ep, table, n: g.f, row0: 0, col0: 0, batch });
@@ -348,6 +353,14 @@ pub fn dropout(rate: f64, seed: u64, key: u64, step: f32, out: &mut [f32]) {
     for (i, o) in out.iter_mut().enumerate() {
         let bits = crate::ir::rng::dropout_bits(seed, key, step, i as u64);
         *o = if bits < threshold { 0.0 } else { keep };
+    }
+}
+
+/// The interpreter's `random_normal`, rounded to f32 the same way.
+pub fn random_normal(seed: u64, key: u64, step: f32, out: &mut [f32]) {
+    let step = (step as f64).round() as u64;
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = crate::ir::rng::normal_value(seed, key, step, i as u64) as f32;
     }
 }
 

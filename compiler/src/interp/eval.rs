@@ -200,6 +200,11 @@ pub(super) fn eval<T: Float>(
             let step = gather::step_value(args.v(1)?)?;
             Value::F(gather::dropout_mask(args.v(0)?.shape(), *rate, *seed, *key, step))
         }
+        Op::RandomNormal { seed, key } => {
+            args.arity(2)?;
+            let step = gather::step_value(args.v(1)?)?;
+            Value::F(gather::random_normal(args.v(0)?.shape(), *seed, *key, step))
+        }
     })
 }
 

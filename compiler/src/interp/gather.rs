@@ -7,7 +7,7 @@
 //! as zeros rather than silently aliasing another row.
 
 use super::value::{Float, Value};
-use crate::ir::rng::dropout_value;
+use crate::ir::rng::{dropout_value, normal_value};
 use ndarray::{ArrayD, IxDyn};
 
 /// `idx` as a row number if it is in `0..rows`.
@@ -99,6 +99,14 @@ pub(super) fn dropout_mask<T: Float>(shape: &[usize], rate: f64, seed: u64, key:
     let n: usize = shape.iter().product();
     let values: Vec<T> = (0..n as u64).map(|i| T::from_f64(dropout_value(rate, seed, key, step, i))).collect();
     // The element count is the product of `shape`, so this cannot fail.
+    ArrayD::from_shape_vec(IxDyn(shape), values).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+}
+
+/// Element at flat row-major index `i` of `shape` is
+/// `normal_value(seed, key, step, i)`.
+pub(super) fn random_normal<T: Float>(shape: &[usize], seed: u64, key: u64, step: u64) -> ArrayD<T> {
+    let n: usize = shape.iter().product();
+    let values: Vec<T> = (0..n as u64).map(|i| T::from_f64(normal_value(seed, key, step, i))).collect();
     ArrayD::from_shape_vec(IxDyn(shape), values).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
 }
 

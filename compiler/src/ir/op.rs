@@ -154,6 +154,10 @@ pub enum Op {
     /// generator keyed by (seed, key, step, element index), so the mask is a
     /// pure function of its inputs and the JIT reproduces it exactly.
     DropoutMask { rate: f64, seed: u64, key: u64 },
+    /// (like, step f32 scalar) -> f32 standard normal samples shaped like
+    /// `like`, from the same counter-based generator as `DropoutMask`
+    /// (Box–Muller in f64, then rounded), so the JIT reproduces it exactly.
+    RandomNormal { seed: u64, key: u64 },
 }
 
 impl Op {
@@ -219,6 +223,7 @@ impl Op {
             ScatterAdd { .. } => "scatter_add",
             OneHot { .. } => "one_hot",
             DropoutMask { .. } => "dropout_mask",
+            RandomNormal { .. } => "random_normal",
         }
     }
 

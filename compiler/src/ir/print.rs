@@ -109,6 +109,7 @@ fn attributes(graph: &Graph, op: &Op) -> String {
         Op::ScatterAdd { rows } => format!("rows {rows}"),
         Op::OneHot { depth } => format!("depth {depth}"),
         Op::DropoutMask { rate, seed, key } => format!("rate {rate}, seed {seed}, key {key}"),
+        Op::RandomNormal { seed, key } => format!("seed {seed}, key {key}"),
         Op::BatchSize | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Gather => String::new(),
     }
 }

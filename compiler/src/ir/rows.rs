@@ -73,7 +73,8 @@ fn classify(graph: &Graph, node: &Node, kinds: &[Rows]) -> Rows {
         | Op::Conv2dGradKernel { .. }
         | Op::Pool2dGrad { .. }
         | Op::ScatterAdd { .. }
-        | Op::DropoutMask { .. } => false,
+        | Op::DropoutMask { .. }
+        | Op::RandomNormal { .. } => false,
     };
     if row_wise && leading {
         Rows::PerRow

@@ -9,7 +9,7 @@
 
 use super::args::{bind, Param};
 use super::errors::*;
-use super::layers::{builtin, LayerKind};
+use super::layers::{builtin, LayerKind, LAYER_ACTIVATIONS};
 use super::state::{Lowerer, Scope};
 use super::values::{eval_const, ArgVal, Sv, Tensor, Value};
 use crate::ast::{self, ExprKind, LayerDef, StmtKind};
@@ -32,8 +32,9 @@ pub fn check_def(def: &LayerDef) -> Vec<Diagnostic> {
     let name = &def.name.name;
     // Activation and function names may be redefined (`layer swish(x)`):
     // the definition then takes their place in this file. Built-in layers
-    // may not, since their names also fix Keras's weight names.
-    if builtin(name).is_some() {
+    // may not, since their names also fix Keras's weight names (`elu` and
+    // `leaky_relu`, both, are redefinable as activations).
+    if builtin(name).is_some() && !LAYER_ACTIVATIONS.contains(&name.as_str()) {
         out.push(
             Diagnostic::error(
                 DUPLICATE_DEF,

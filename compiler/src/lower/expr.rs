@@ -5,7 +5,7 @@
 use super::activations::{self, Activation};
 use super::args::{bind, opt};
 use super::errors::*;
-use super::layers::{builtin, is_merge, BUILTINS};
+use super::layers::{builtin, is_merge, BUILTINS, LAYER_ACTIVATIONS};
 use super::state::Lowerer;
 use super::values::{fold, ArgVal, Sv, Tensor, Value};
 use crate::ast::{self, BinOp, ExprKind};
@@ -128,9 +128,50 @@ impl<'a> Lowerer<'a> {
                 return self.call_name(name, args, span);
             }
         }
+        // `leaky_relu(…)(x)` applies Keras's LeakyReLU layer, not the function.
+        if let ExprKind::Call { callee: inner, args: layer_args } = &callee.kind {
+            if let ExprKind::Ident(name) = &inner.kind {
+                if self.is_activation_layer(name) {
+                    let layer_args = self.eval_args(layer_args)?;
+                    let inst = self.construct_builtin(name, &layer_args, callee.span)?;
+                    let args = self.eval_args(args)?;
+                    return self.apply_to_args(inst, &args, span);
+                }
+            }
+        }
         let f = self.eval(callee)?;
         let args = self.eval_args(args)?;
         self.call_value(f, &args, span)
+    }
+
+    /// `name` is an unshadowed activation that also names a Keras layer class.
+    fn is_activation_layer(&self, name: &str) -> bool {
+        LAYER_ACTIVATIONS.contains(&name) && !self.is_bound(name) && !self.defs.contains_key(name)
+    }
+
+    /// A statement `leaky_relu` or `leaky_relu(negative_slope = 0.1)` is
+    /// Keras's layer (with the layer's defaults), while `leaky_relu(x)` stays
+    /// the function. `None` when `e` is neither.
+    pub(super) fn activation_layer_statement(&mut self, e: &ast::Expr) -> Result<Option<Sv>, Diagnostic> {
+        let (name, args) = match &e.kind {
+            ExprKind::Ident(n) => (n, &[][..]),
+            ExprKind::Call { callee, args } => match &callee.kind {
+                ExprKind::Ident(n) => (n, args.as_slice()),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        if !self.is_activation_layer(name) {
+            return Ok(None);
+        }
+        let args = self.eval_args(args)?;
+        let first_tensor = matches!(args.first(), Some(a) if a.name.is_none()
+            && matches!(a.value.value, Value::Tensor(_) | Value::Poison | Value::Symbol(_)));
+        if first_tensor {
+            return self.math_fn(name, &args, e.span).map(Some);
+        }
+        let inst = self.construct_builtin(name, &args, e.span)?;
+        Ok(Some(Sv::new(Value::Layer(inst), e.span)))
     }
 
     /// A call of a built-in or custom name that no binding shadows.

@@ -60,12 +60,19 @@ mod train_block;
 mod train_callbacks;
 mod train_weights;
 
+/// Every built-in activation name (for completion and docs).
+pub use activations::NAMES as ACTIVATION_NAMES;
 pub use limits::{MAX_APPLICATIONS, MAX_DEPTH};
 /// The keys a `train { … }` block accepts (for completion and docs).
 pub use train_block::KEYS as TRAIN_KEYS;
 /// The loss, metric, optimizer and schedule names a train block accepts
 /// (for completion lists that must not drift from the compiler).
 pub use train_block::{LOSSES, METRICS, OPTIMIZERS, SCHEDULES};
+
+/// Every built-in layer name, as written in `.nn` files (for completion and docs).
+pub fn layer_names() -> impl Iterator<Item = &'static str> {
+    layers::BUILTINS.iter().map(|b| b.0)
+}
 mod values;
 
 use crate::ast;
@@ -74,7 +81,7 @@ use crate::ir::{Graph, Shape, VarId};
 use crate::train::TrainConfig;
 use state::Lowerer;
 
-/// Training mode enables dropout and batch statistics; inference disables them.
+/// Training mode enables dropout, noise layers and batch statistics; inference disables them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     Train,
@@ -104,9 +111,9 @@ pub struct LayerInfo {
 pub struct LoweredModel {
     pub name: String,
     /// Inputs are the model's `input`s (role `Feature`), plus, in train mode,
-    /// a `Step` scalar that keys dropout masks. Outputs are the model outputs,
-    /// named after the values they come from. Updates: in train mode, the
-    /// model's own updates — the new moving statistics of each
+    /// a `Step` scalar that keys dropout masks and noise. Outputs are the model
+    /// outputs, named after the values they come from. Updates: in train mode,
+    /// the model's own updates — the new moving statistics of each
     /// `batch_normalization`, one entry per non-trainable variable, to be
     /// applied after the step; in infer mode none.
     pub graph: Graph,
@@ -116,8 +123,9 @@ pub struct LoweredModel {
 }
 
 /// Lowers one model of `file` for `mode`. `model: None` picks the file's only
-/// model. `seed` keys dropout masks (each dropout layer has its own key, its
-/// creation index; `dropout(0)` is the identity and needs no step input).
+/// model. `seed` keys dropout masks and noise (each dropout or noise layer has
+/// its own key, its creation index; `dropout(0)` is the identity and needs no
+/// step input).
 /// On failure, returns every diagnostic found (errors and warnings); on
 /// success warnings are dropped, and [`check`] is the way to see them.
 pub fn lower(file: &ast::File, model: Option<&str>, mode: Mode, seed: u64) -> Result<LoweredModel, Vec<Diagnostic>> {
@@ -200,7 +208,7 @@ pub struct CompiledModel {
 
 /// Parses `source` once and lowers `model` in inference and training mode.
 /// `seed: None` takes the train block's `seed`, else `default_seed`.
-/// Inference graphs hold no dropout, so only the training graph depends on
+/// Inference graphs hold no dropout or noise, so only the training graph depends on
 /// the seed, and it is lowered once, with the seed already resolved.
 pub fn compile_source(
     source: &str,

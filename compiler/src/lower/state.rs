@@ -57,7 +57,7 @@ pub struct Lowerer<'a> {
     pub rows: Vec<LayerInfo>,
     pub instances: Vec<Instance>,
     counters: HashMap<String, usize>,
-    /// Next dropout key: one per dropout instance, in creation order.
+    /// Next dropout key: one per dropout or noise layer instance, in creation order.
     pub dropout_keys: u64,
     step: Option<NodeId>,
     pub scopes: Vec<Scope>,
@@ -171,7 +171,7 @@ impl<'a> Lowerer<'a> {
         self.g.set_origin(Origin { span: Some(span), layer });
     }
 
-    /// The training step input, declared on first use (dropout needs it).
+    /// The training step input, declared on first use (dropout and noise need it).
     pub fn step_node(&mut self) -> NodeId {
         if let Some(s) = self.step {
             return s;

@@ -7,7 +7,7 @@
 //! and independent mistakes are all reported in one run.
 
 use super::errors::*;
-use super::layers::{builtin, is_merge, LayerKind};
+use super::layers::{builtin, is_merge, LayerKind, LAYER_ACTIVATIONS};
 use super::state::Lowerer;
 use super::values::{eval_const, Sv, Tensor, Value};
 use super::LoweredModel;
@@ -97,8 +97,11 @@ impl<'a> Lowerer<'a> {
     }
 
     /// An instance of a layer named without arguments, if `n` is a layer.
+    /// `leaky_relu` and `elu` stay activation functions here (`f = elu` can be
+    /// an `activation = f`); as statements they are layers (see
+    /// `activation_layer_statement`).
     fn construct_bare(&mut self, n: &str, span: Span) -> Result<Option<usize>, Diagnostic> {
-        if builtin(n).is_some() {
+        if builtin(n).is_some() && !LAYER_ACTIVATIONS.contains(&n) {
             if is_merge(n) {
                 return Err(Diagnostic::error(MERGE_ARITY, format!("`{n}` needs the tensors to merge"), span)
                     .with_label("merges take tensors, not the current value")
@@ -114,7 +117,10 @@ impl<'a> Lowerer<'a> {
 
     /// A bare expression statement.
     fn statement(&mut self, e: &ast::Expr) -> Result<(), Diagnostic> {
-        let v = self.eval_statement_value(e)?;
+        let v = match self.activation_layer_statement(e)? {
+            Some(v) => v,
+            None => self.eval_statement_value(e)?,
+        };
         match v.value {
             Value::Tensor(_) | Value::Poison => self.set_current(v),
             Value::Layer(inst) => {

@@ -298,6 +298,11 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType, ShapeError> {
             }
             Ok(TensorType::f32(args[0].shape.clone()))
         }
+        Op::RandomNormal { .. } => {
+            arity(2)?;
+            rank(1, 0, "a scalar step")?;
+            Ok(TensorType::f32(args[0].shape.clone()))
+        }
     }
 }
 

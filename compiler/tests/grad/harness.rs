@@ -164,6 +164,30 @@ impl Builder {
         out
     }
 
+    /// A lowered model's graph: each feature input and each variable gets
+    /// random values from `dom` and is checked; a step input is `step`.
+    pub fn from_graph(g: Graph, seed: u64, batch: usize, dom: Domain, step: f64) -> Builder {
+        let mut b = Builder::new(seed, batch);
+        for (index, decl) in g.inputs.iter().enumerate() {
+            let node = g.nodes.iter().position(|n| n.op == Op::Input(index)).expect("every input has its node");
+            if decl.role == InputRole::Step {
+                b.inputs.push(Value::F(ArrayD::from_elem(vec![], step)));
+            } else {
+                let values = b.array(&decl.ty.shape.resolve(batch), dom);
+                b.inputs.push(Value::F(values));
+                b.wrt.push(NodeId(node as u32));
+            }
+        }
+        for (index, decl) in g.vars.iter().enumerate() {
+            let values = b.array(&decl.shape, dom);
+            b.vars.push(values);
+            let node = g.nodes.iter().position(|n| n.op == Op::Var(nn_compiler::ir::VarId(index as u32)));
+            b.wrt.push(NodeId(node.expect("every variable is read") as u32));
+        }
+        b.g = g;
+        b
+    }
+
     /// The forward ops between the checked values and `out`.
     pub fn coverage(&self, out: NodeId) -> BTreeSet<&'static str> {
         on_path_ops(&self.g, &self.wrt, out)

@@ -27,7 +27,7 @@ fn random_graph(rng: &mut StdRng) -> Graph {
         let b = pool[rng.random_range(0..pool.len())];
         let rank = g.shape(a).rank();
         let is_f = g.ty(a).dtype == DType::F32;
-        let made = match rng.random_range(0..17) {
+        let made = match rng.random_range(0..18) {
             0 | 1 if is_f => {
                 let u = [
                     UnaryOp::Neg,
@@ -138,6 +138,19 @@ fn random_graph(rng: &mut StdRng) -> Graph {
                 t.and_then(|t| g.add(t, bs).ok())
             }
             16 if is_f && rank > 1 && g.shape(a).0[0] == Dim::Batch => random_conv(&mut g, rng, a),
+            // Random values keyed by a constant step: Gaussian noise or a
+            // dropout mask, applied to `a` as the noise layers do.
+            17 if is_f => {
+                let step = g.scalar(rng.random_range(0..5) as f64);
+                let (seed, key) = (rng.random_range(0..100), rng.random_range(0..4));
+                let op = if rng.random_bool(0.5) {
+                    Op::RandomNormal { seed, key }
+                } else {
+                    Op::DropoutMask { rate: 0.25, seed, key }
+                };
+                let r = g.push(op, &[a, step]).ok();
+                r.and_then(|r| g.mul(a, r).ok())
+            }
             _ => None,
         };
         if let Some(n) = made {

@@ -5,18 +5,22 @@
 //! `construct` arm that parses its Keras signature, and an `apply` arm that
 //! emits primitive ops (see `lower/mod.rs` for the recipe).
 
+mod activation_layers;
 mod batch_norm;
 mod conv;
 mod dense;
 mod merge;
+mod noise;
 mod norm;
 mod preprocess;
 mod reshape;
 mod sample_norm;
 
+pub use activation_layers::{PreluConfig, LAYER_ACTIVATIONS};
 pub use batch_norm::BatchNormConfig;
 pub use conv::{ConvConfig, PoolConfig};
 pub use dense::DenseConfig;
+pub use noise::Noise;
 pub use preprocess::NormalizationConfig;
 pub use sample_norm::SampleNormConfig;
 
@@ -57,6 +61,18 @@ pub enum LayerKind {
         scale: f64,
         offset: f64,
     },
+    /// Gaussian noise, Gaussian/alpha/spatial dropout; `key` as for dropout.
+    Noise {
+        noise: Noise,
+        key: u64,
+    },
+    LeakyRelu {
+        negative_slope: f64,
+    },
+    Elu {
+        alpha: f64,
+    },
+    Prelu(PreluConfig),
     /// A user-defined layer: the definition's name and its attribute values.
     Custom {
         def: String,
@@ -86,6 +102,15 @@ pub const BUILTINS: &[(&str, &str, &str)] = &[
     ("unit_normalization", "UnitNormalization", "unit_normalization"),
     ("normalization", "Normalization", "normalization"),
     ("rescaling", "Rescaling", "rescaling"),
+    ("gaussian_noise", "GaussianNoise", "gaussian_noise"),
+    ("gaussian_dropout", "GaussianDropout", "gaussian_dropout"),
+    ("alpha_dropout", "AlphaDropout", "alpha_dropout"),
+    ("spatial_dropout1d", "SpatialDropout1D", "spatial_dropout1d"),
+    ("spatial_dropout2d", "SpatialDropout2D", "spatial_dropout2d"),
+    ("spatial_dropout3d", "SpatialDropout3D", "spatial_dropout3d"),
+    ("leaky_relu", "LeakyReLU", "leaky_re_lu"),
+    ("elu", "ELU", "elu"),
+    ("prelu", "PReLU", "p_re_lu"),
 ];
 
 /// The Keras class and instance-name base of a built-in layer name.
@@ -117,6 +142,10 @@ impl LayerKind {
             LayerKind::UnitNormalization { .. } => "UnitNormalization",
             LayerKind::Normalization(_) => "Normalization",
             LayerKind::Rescaling { .. } => "Rescaling",
+            LayerKind::Noise { noise, .. } => noise.class(),
+            LayerKind::LeakyRelu { .. } => "LeakyReLU",
+            LayerKind::Elu { .. } => "ELU",
+            LayerKind::Prelu(_) => "PReLU",
             LayerKind::Custom { def, .. } => def,
         }
     }
@@ -190,6 +219,10 @@ impl<'a> Lowerer<'a> {
                 let (scale, offset) = self.rescaling_config(args, span)?;
                 LayerKind::Rescaling { scale, offset }
             }
+            "gaussian_noise" | "gaussian_dropout" | "alpha_dropout" | "spatial_dropout1d" | "spatial_dropout2d"
+            | "spatial_dropout3d" => self.noise_kind(name, args, span)?,
+            "leaky_re_lu" | "elu" => self.activation_layer_kind(name, args, span)?,
+            "p_re_lu" => LayerKind::Prelu(self.prelu_config(args, span)?),
             other => unreachable!("BUILTINS lists `{other}` without a constructor"),
         };
         let inst = self.add_instance(base, kind, span);
@@ -286,6 +319,12 @@ impl<'a> Lowerer<'a> {
             LayerKind::Rescaling { scale, offset } => {
                 preprocess::rescale(&mut self.g, &name, *scale, *offset, x, span)?
             }
+            LayerKind::Noise { noise, key } => self.apply_noise(&name, *noise, *key, x, span)?,
+            LayerKind::LeakyRelu { .. } | LayerKind::Elu { .. } => {
+                let act = activation_layers::layer_activation(&kind).expect("an activation layer");
+                self.apply_activation(&act, x, span)?
+            }
+            LayerKind::Prelu(cfg) => self.apply_prelu(inst, cfg, x, span)?,
             LayerKind::Custom { .. } => unreachable!("handled above"),
         };
         let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
