@@ -6,7 +6,7 @@ nn::model! {
         dense(3, activation = rleu)
         dense(2, kernel_initializer = glorot_unifrom)
         train {
-            optimizer = adamw
+            optimizer = adom
         }
     }
 }
