@@ -334,6 +334,28 @@ fn callbacks_from_the_command_line_and_the_train_block() {
 }
 
 #[test]
+fn early_stopping_from_the_train_block_restores_the_best_weights() {
+    let dir = temp_dir("restore-best");
+    let model = dir.join("iris_restore.nn");
+    // min_delta 10 makes every epoch after the first "no improvement": stop after epoch 2,
+    // keeping epoch 1's weights.
+    let source = std::fs::read_to_string("examples/iris.nn").unwrap().replace(
+        "train {",
+        "train {\n        callbacks = [early_stopping(monitor = \"loss\", patience = 1, min_delta = 10.0, restore_best_weights = true)]",
+    );
+    std::fs::write(&model, source).unwrap();
+    let (stopped, one_epoch) = (dir.join("stopped.safetensors"), dir.join("one.safetensors"));
+    let out =
+        nn(&["fit", model.to_str().unwrap(), "--verbose", "2", "--epochs", "50", "--save", stopped.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("early stopping at epoch 2"), "{}", text(&out.stdout));
+    let out =
+        nn(&["fit", "examples/iris.nn", "--verbose", "0", "--epochs", "1", "--save", one_epoch.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read(&stopped).unwrap() == std::fs::read(&one_epoch).unwrap(), "the saved weights are epoch 1's");
+}
+
+#[test]
 fn backup_and_restore_continues_a_run_started_again() {
     let dir = temp_dir("backup");
     let backups = dir.join("backups");
