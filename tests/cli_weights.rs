@@ -3,27 +3,10 @@
 //! give bit-identical runs when they weigh the same rows alike; weighting
 //! mistakes end with a clear message (golden: tests/cli/class_weight_errors.stderr).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn nn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nn"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the nn binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nn-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{nn, temp_dir, text};
 
 fn model(dir: &Path, name: &str, extra: &str) -> String {
     let path = dir.join(name);

@@ -226,7 +226,7 @@ fn generated_cases(tmp: &Path) -> Vec<Case> {
     let wide = write(&t("wide.nn"), "model wide { input x: [1] dense(20000000, activation = relu) }\n");
     let mut x_npy = b"\x93NUMPY\x01\x00".to_vec();
     let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (32, 1), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
