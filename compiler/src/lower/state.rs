@@ -79,6 +79,12 @@ pub struct Lowerer<'a> {
     /// Whether an error reported elsewhere (a bad custom layer definition)
     /// poisoned a value of this model.
     pub poisoned: bool,
+    /// Keras's masks: value node -> an f32 `[B, T]` node, 1.0 for time steps
+    /// that count and 0.0 for padding. `embedding(mask_zero = true)` creates
+    /// one; layers that keep the time axis pass it on; recurrent layers and
+    /// the pooling layers over time consume it.
+    #[allow(dead_code)] // until the first layer that makes a mask
+    pub masks: HashMap<NodeId, NodeId>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -108,6 +114,7 @@ impl<'a> Lowerer<'a> {
             functional: false,
             unbatched_inputs: false,
             poisoned: false,
+            masks: HashMap::new(),
         }
     }
 
