@@ -28,6 +28,7 @@ fn help_lists_the_options() {
         "--json",
         "--threads",
         "--smoke",
+        "--model",
     ] {
         assert!(help.contains(opt), "`{opt}` missing from\n{help}");
     }
@@ -62,6 +63,8 @@ fn smoke_run_reports_every_row_on_both_engines() {
         "model source -> ready to run",
         "predict test images",
         "peak RSS, W1 fit",
+        "W3 epoch / fastest peer epoch",
+        "W3 predict / fastest peer predict",
     ];
     for goal in goals {
         assert_eq!(
@@ -86,7 +89,7 @@ fn smoke_run_reports_every_row_on_both_engines() {
         assert!(json["peak_rss"][i]["peak_mb"].as_f64().expect("a peak") > 0.0);
     }
     let targets = json["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 10);
+    assert_eq!(targets.len(), 14, "seven targets per engine");
     // Without anchors the JAX ratios cannot be measured, and say why.
     assert!(targets[0]["met"].is_null() && targets[0]["not_measured"].is_string(), "{}", targets[0]);
     assert!(targets[2]["met"].is_boolean(), "the ready time is measured: {}", targets[2]);
@@ -99,10 +102,58 @@ fn bad_options_are_refused_by_name() {
         (&["bench", "--epochs", "0"][..], "--epochs 0"),
         (&["bench", "--threads", "7", "--smoke"][..], "--threads 7"),
         (&["bench", "--workload", "w9", "--skip-anchors"][..], "w9"),
+        (&["bench", "--model", "no/such/model.nn"][..], "no/such/model.nn"),
+        (&["bench", "--model", "examples/iris.nn", "--engine", "both"][..], "one engine"),
     ] {
         let out = nn(args);
         assert!(!out.status.success(), "{args:?} must fail");
         let err = text(&out.stderr);
         assert!(err.contains(needle), "{args:?}: `{needle}` missing from {err}");
+    }
+}
+
+#[test]
+fn w3_is_the_image_tutorials_cnn() {
+    let out = nn(&[
+        "bench",
+        "--workload",
+        "w3",
+        "--limit",
+        "128",
+        "--epochs",
+        "1",
+        "--repeats",
+        "1",
+        "--rss-epochs",
+        "0",
+        "--skip-anchors",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
+    for row in [
+        "W3 conv32-pool-conv64-pool-64-10, batch 64, 128 training images",
+        "predict 10000 test images (one call, median of 1): nn/jit",
+        "W3 epoch / fastest peer epoch",
+    ] {
+        assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
+    }
+    assert!(!stdout.contains("failed"), "no measurement may fail:\n{stdout}");
+}
+
+#[test]
+fn any_model_file_is_benchmarked_on_its_own_data() {
+    let iris = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/iris.nn");
+    let out = nn(&["bench", "--model", iris, "--epochs", "2", "--repeats", "2"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
+    for row in [
+        "model `iris`, engine jit, dataset iris",
+        "ready (source -> step prepared, median of 2):",
+        "epoch 1: ",
+        "epoch 2: ",
+        "samples/s",
+        "peak RSS of this run",
+    ] {
+        assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
     }
 }

@@ -1,5 +1,6 @@
-//! The reference anchors: the same workloads trained by JAX and PyTorch
-//! through the project's `bench/anchors/fmnist_mlp.py`, run as child processes.
+//! The reference anchors: the same workloads trained by JAX, PyTorch and
+//! Keras (TensorFlow) through the project's `bench/anchors/fmnist.py`, run as
+//! child processes.
 //!
 //! Guarantees: an anchor that cannot run (no Python, no framework, a crash)
 //! becomes [`AnchorOutcome::Unavailable`] with the reason — the benchmark
@@ -14,10 +15,10 @@ use serde_json::Value;
 use super::workloads::Workload;
 
 /// The anchors script's file name inside the anchors directory.
-pub const SCRIPT: &str = "fmnist_mlp.py";
+pub const SCRIPT: &str = "fmnist.py";
 
 /// The frameworks compared against, in report order.
-pub const FRAMEWORKS: [&str; 2] = ["jax", "torch"];
+pub const FRAMEWORKS: [&str; 3] = ["jax", "torch", "keras"];
 
 /// One epoch as an anchor reported it.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +27,8 @@ pub struct AnchorEpoch {
     pub train_seconds: f64,
     pub loss: f64,
     pub test_accuracy: f64,
+    /// One predict call over all test images (NaN when not reported).
+    pub predict_seconds: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +91,7 @@ pub fn parse_epochs(stdout: &str) -> Vec<AnchorEpoch> {
                 train_seconds: v.get("train_seconds")?.as_f64()?,
                 loss: v.get("loss").and_then(Value::as_f64).unwrap_or(f64::NAN),
                 test_accuracy: v.get("test_accuracy")?.as_f64()?,
+                predict_seconds: v.get("predict_seconds").and_then(Value::as_f64).unwrap_or(f64::NAN),
             })
         })
         .collect()
@@ -104,7 +108,7 @@ pub fn run(
 ) -> AnchorOutcome {
     let unavailable = |reason: String| AnchorOutcome::Unavailable { framework: framework.to_string(), reason };
     let mut cmd = Command::new(python);
-    cmd.arg(dir.join(SCRIPT)).args(["--framework", framework, "--hidden", &w.anchor_hidden()]).args([
+    cmd.arg(dir.join(SCRIPT)).args(["--framework", framework]).args(w.anchor_args()).args([
         "--batch",
         &w.batch.to_string(),
         "--epochs",
@@ -139,10 +143,12 @@ mod tests {
     fn epoch_lines_parse_and_noise_is_skipped() {
         let out = "WARNING: something\n\
             {\"framework\": \"jax\", \"epoch\": 1, \"train_seconds\": 1.5, \"loss\": 0.4, \"test_accuracy\": 0.84}\n\
-            {\"framework\": \"jax\", \"epoch\": 2, \"train_seconds\": 0.4, \"loss\": 0.3, \"test_accuracy\": 0.86}\n";
+            {\"framework\": \"jax\", \"epoch\": 2, \"train_seconds\": 0.4, \"loss\": 0.3, \"test_accuracy\": 0.86, \"predict_seconds\": 0.02}\n";
         let e = parse_epochs(out);
         assert_eq!(e.len(), 2);
         assert_eq!((e[1].epoch, e[1].train_seconds, e[1].test_accuracy), (2, 0.4, 0.86));
+        assert_eq!(e[1].predict_seconds, 0.02);
+        assert!(e[0].predict_seconds.is_nan(), "an epoch without a predict time reports none");
     }
 
     #[test]

@@ -70,11 +70,21 @@ fn err(context: &str, e: impl std::fmt::Display) -> String {
 
 /// Times `repeats` fresh builds of the workload up to a prepared training step.
 pub fn ready_times(w: &Workload, engine: &Arc<dyn Engine>, repeats: usize) -> Result<Vec<ReadyTimes>, String> {
-    let source = w.source();
+    ready_times_of(&w.source(), None, engine, repeats)
+}
+
+/// Times `repeats` fresh builds of model `name` (or the only one) in
+/// `source` up to a prepared training step.
+pub fn ready_times_of(
+    source: &str,
+    name: Option<&str>,
+    engine: &Arc<dyn Engine>,
+    repeats: usize,
+) -> Result<Vec<ReadyTimes>, String> {
     let mut out = Vec::with_capacity(repeats);
     for _ in 0..repeats {
         let t0 = Instant::now();
-        let mut model = Model::from_source_seeded(&source, None, SEED).map_err(|e| err("building the model", e))?;
+        let mut model = Model::from_source_seeded(source, name, SEED).map_err(|e| err("building the model", e))?;
         let t1 = Instant::now();
         model.set_engine(engine.clone());
         model.compile(CompileOptions::default()).map_err(|e| err("compile", e))?;
@@ -97,11 +107,11 @@ pub fn ready_times(w: &Workload, engine: &Arc<dyn Engine>, repeats: usize) -> Re
 
 /// Records each epoch's wall time and reports progress on stderr, since an
 /// interpreter epoch can take minutes.
-struct EpochTimer {
-    label: String,
-    epochs: usize,
-    started: Option<Instant>,
-    seconds: Rc<RefCell<Vec<f64>>>,
+pub(crate) struct EpochTimer {
+    pub label: String,
+    pub epochs: usize,
+    pub started: Option<Instant>,
+    pub seconds: Rc<RefCell<Vec<f64>>>,
 }
 
 impl Callback for EpochTimer {

@@ -1,8 +1,10 @@
 //! `nn bench`: the performance benchmark. One run measures nn on the Fashion-MNIST
-//! MLP workloads (seconds per epoch, source → ready-to-run step, predict over
-//! the test images, peak RSS of a W1 fit, test accuracy), runs the JAX and
-//! PyTorch anchors on the same workloads when a Python with them exists, and
-//! reports ratios next to the performance targets.
+//! workloads — two MLPs and the image tutorial's CNN — (seconds per epoch,
+//! source → ready-to-run step, predict over the test images, peak RSS of a W1
+//! fit, test accuracy), runs the JAX, PyTorch and Keras anchors on the same
+//! workloads when a Python with them exists, and reports ratios next to the
+//! performance targets. `--model FILE` measures any user model instead
+//! (`user_model.rs`).
 //!
 //! Timing goals live here, never in tests: tests check that the benchmark
 //! runs and reports every row, not how fast anything is. Nothing in a report
@@ -12,6 +14,7 @@ pub mod anchors;
 pub mod measure;
 pub mod report;
 pub mod rss;
+pub mod user_model;
 pub mod workloads;
 
 use std::path::PathBuf;

@@ -73,7 +73,42 @@ fn epoch_ratio(w: &WorkloadResults, o: &NnOutcome, framework: &str) -> Result<f6
     Ok(nn_s / a_s)
 }
 
-/// The five performance targets, per nn engine.
+fn anchor_predict(outcome: &AnchorOutcome) -> Option<f64> {
+    match outcome {
+        AnchorOutcome::Ran { epochs, .. } => {
+            median(&epochs.iter().map(|e| e.predict_seconds).filter(|s| s.is_finite()).collect::<Vec<_>>())
+        }
+        AnchorOutcome::Unavailable { .. } => None,
+    }
+}
+
+/// The smallest of the peers' measurements, or why no peer has one.
+fn fastest_peer(w: &WorkloadResults, measure: fn(&AnchorOutcome) -> Option<f64>) -> Result<f64, String> {
+    w.anchors.iter().filter_map(measure).min_by(f64::total_cmp).ok_or_else(|| {
+        if w.anchors.is_empty() {
+            "no anchor run".to_string()
+        } else {
+            "no anchor measured it (unavailable, or --epochs below 2)".to_string()
+        }
+    })
+}
+
+/// nn's time over the fastest peer's on W3: steady epochs, or one predict
+/// call over the test images.
+fn w3_ratios(w: &WorkloadResults, o: &NnOutcome) -> (Result<f64, String>, Result<f64, String>) {
+    let nn = nn_train(o).ok_or_else(|| format!("nn/{} failed", o.engine.name()));
+    let epoch = nn.clone().and_then(|t| {
+        let nn_s = steady_epoch(&t.epoch_seconds).ok_or("needs --epochs 2 or more")?;
+        Ok(nn_s / fastest_peer(w, anchor_steady)?)
+    });
+    let predict = nn.and_then(|t| {
+        let nn_s = median(&t.predict_seconds).ok_or("no repeats")?;
+        Ok(nn_s / fastest_peer(w, anchor_predict)?)
+    });
+    (epoch, predict)
+}
+
+/// The performance targets, per nn engine.
 pub fn targets(r: &BenchResults) -> Vec<TargetRow> {
     let find = |key: &str| r.workloads.iter().find(|w| w.workload.key == key);
     let mut rows = Vec::new();
@@ -114,6 +149,21 @@ pub fn targets(r: &BenchResults) -> Vec<TargetRow> {
             }
         };
         rows.push(TargetRow { goal: "peak RSS, W1 fit", engine, measured: rss, limit: 150.0, unit: "MB" });
+        let (epoch, predict) = match find("W3") {
+            Some(w) => match outcome(w) {
+                Some(o) => w3_ratios(w, &o),
+                None => (Err("not run".to_string()), Err("not run".to_string())),
+            },
+            None => (Err("W3 not selected".to_string()), Err("W3 not selected".to_string())),
+        };
+        rows.push(TargetRow { goal: "W3 epoch / fastest peer epoch", engine, measured: epoch, limit: 0.5, unit: "x" });
+        rows.push(TargetRow {
+            goal: "W3 predict / fastest peer predict",
+            engine,
+            measured: predict,
+            limit: 0.5,
+            unit: "x",
+        });
     }
     rows
 }
@@ -337,6 +387,7 @@ pub fn to_json(r: &BenchResults) -> Value {
                         "median_epoch_seconds": anchor_steady(a),
                         "test_accuracy": epochs.last().map(|e| e.test_accuracy),
                         "final_loss": epochs.last().map(|e| e.loss),
+                        "median_predict_seconds": anchor_predict(a),
                     }),
                     AnchorOutcome::Unavailable { framework, reason } => {
                         json!({ "framework": framework, "unavailable": reason })
@@ -411,7 +462,13 @@ mod tests {
             epochs: jax_epochs
                 .iter()
                 .enumerate()
-                .map(|(i, s)| AnchorEpoch { epoch: i + 1, train_seconds: *s, loss: 0.3, test_accuracy: 0.85 })
+                .map(|(i, s)| AnchorEpoch {
+                    epoch: i + 1,
+                    train_seconds: *s,
+                    loss: 0.3,
+                    test_accuracy: 0.85,
+                    predict_seconds: 0.01,
+                })
                 .collect(),
         };
         let torch = AnchorOutcome::Unavailable { framework: "torch".into(), reason: "No module named 'torch'".into() };
@@ -441,7 +498,8 @@ mod tests {
     #[test]
     fn targets_use_steady_epochs_medians_and_say_why_when_missing() {
         let t = targets(&results(vec![9.0, 0.3, 0.5], vec![2.0, 1.0, 1.0]));
-        assert_eq!(t.len(), 5);
+        assert_eq!(t.len(), 7);
+        assert!(t[5].measured.as_ref().unwrap_err().contains("W3 not selected"));
         assert_eq!(t[0].measured, Ok(0.4), "median(0.3, 0.5) / median(1.0, 1.0); epoch 1 excluded");
         assert_eq!(t[0].met(), Some(true));
         assert!(t[1].measured.as_ref().unwrap_err().contains("W2"));
@@ -452,6 +510,35 @@ mod tests {
         assert_eq!(slow[0].met(), Some(false));
         let one_epoch = targets(&results(vec![1.0], vec![1.0]));
         assert!(one_epoch[0].measured.as_ref().unwrap_err().contains("--epochs 2"));
+    }
+
+    #[test]
+    fn w3_targets_compare_with_the_fastest_peer() {
+        let mut r = results(vec![9.0, 0.3, 0.5], vec![2.0, 1.0, 1.0]);
+        r.workloads[0].workload = Workload::w3();
+        let keras = AnchorOutcome::Ran {
+            framework: "keras".into(),
+            epochs: [3.0, 0.5, 0.5]
+                .iter()
+                .enumerate()
+                .map(|(i, s)| AnchorEpoch {
+                    epoch: i + 1,
+                    train_seconds: *s,
+                    loss: 0.3,
+                    test_accuracy: 0.85,
+                    predict_seconds: if i == 0 { f64::NAN } else { 0.002 },
+                })
+                .collect(),
+        };
+        r.workloads[0].anchors.push(keras);
+        let t = targets(&r);
+        let row = |goal: &str| t.iter().find(|row| row.goal == goal).expect("a W3 row").clone();
+        let epoch = row("W3 epoch / fastest peer epoch");
+        assert_eq!(epoch.measured, Ok(0.8), "nn 0.4 s over keras's 0.5 s, the faster of jax (1.0) and keras");
+        assert_eq!(epoch.met(), Some(false));
+        let predict = row("W3 predict / fastest peer predict");
+        assert!((predict.measured.unwrap() - 2.5).abs() < 1e-9, "nn 5 ms over keras's 2 ms (NaN epochs skipped)");
+        assert!(row("W1 epoch / JAX epoch").measured.unwrap_err().contains("W1 not selected"));
     }
 
     #[test]

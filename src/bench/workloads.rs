@@ -1,55 +1,90 @@
 //! The benchmark workloads, written once so nn and the reference anchors run
-//! the same networks: W1 (the Keras tutorial MLP, 784-128-10 at batch 32) and
-//! W2 (784-512-256-128-64-32-10 at batch 128).
+//! the same networks: W1 (the Keras tutorial MLP, 784-128-10 at batch 32),
+//! W2 (784-512-256-128-64-32-10 at batch 128) and W3 (the image tutorial's
+//! CNN, `examples/fashion_cnn.nn`, at batch 64).
 //!
-//! Guarantees: the `.nn` source of a workload matches what
-//! `fmnist_mlp.py --hidden H --batch B` builds — a flatten, relu hidden
-//! layers, a linear 10-unit output with sparse cross-entropy on logits,
-//! glorot-uniform kernels, zero biases and Adam(1e-3, eps 1e-7).
+//! Guarantees: the `.nn` source of a workload matches what the anchors
+//! script builds for the same arguments — for the MLPs a flatten, relu hidden
+//! layers and a linear 10-unit output with sparse cross-entropy on logits;
+//! for the CNN conv 3×3×32 relu → max pool → conv 3×3×64 relu → max pool →
+//! dense 64 relu → dense 10 with softmax and sparse cross-entropy (the same
+//! math as logits with a fused loss); glorot-uniform kernels, zero biases and
+//! Adam(1e-3, eps 1e-7) everywhere.
 
-/// One MLP workload on Fashion-MNIST.
+/// The network of a workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// Hidden layer widths between the 784 inputs and the 10 outputs.
+    Mlp(Vec<usize>),
+    /// The image tutorial's convolutional network.
+    FashionCnn,
+}
+
+/// One workload on Fashion-MNIST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workload {
-    /// `W1` or `W2`: the key used in the report and in `--workload`.
+    /// `W1`, `W2` or `W3`: the key used in the report and in `--workload`.
     pub key: &'static str,
-    pub hidden: Vec<usize>,
+    pub net: Net,
     pub batch: usize,
 }
+
+/// W3's source: the example itself, so the benchmark measures what a user
+/// trains (its train block's epochs and validation are not used; the
+/// benchmark sets its own fit options).
+const FASHION_CNN: &str = include_str!("../../examples/fashion_cnn.nn");
 
 impl Workload {
     /// The tutorial MLP the per-epoch target is about.
     pub fn w1() -> Workload {
-        Workload { key: "W1", hidden: vec![128], batch: 32 }
+        Workload { key: "W1", net: Net::Mlp(vec![128]), batch: 32 }
     }
 
     /// The deeper MLP, where contractions dominate more.
     pub fn w2() -> Workload {
-        Workload { key: "W2", hidden: vec![512, 256, 128, 64, 32], batch: 128 }
+        Workload { key: "W2", net: Net::Mlp(vec![512, 256, 128, 64, 32]), batch: 128 }
     }
 
-    /// Layer widths from input to output, e.g. `784-128-10`.
+    /// The image tutorial's CNN, where convolutions dominate.
+    pub fn w3() -> Workload {
+        Workload { key: "W3", net: Net::FashionCnn, batch: 64 }
+    }
+
+    /// A one-line description: `784-128-10` or the CNN's layer chain.
     pub fn layers(&self) -> String {
-        let mut dims = vec![784];
-        dims.extend(&self.hidden);
-        dims.push(10);
-        dims.iter().map(usize::to_string).collect::<Vec<_>>().join("-")
+        match &self.net {
+            Net::Mlp(hidden) => {
+                let mut dims = vec![784];
+                dims.extend(hidden);
+                dims.push(10);
+                dims.iter().map(usize::to_string).collect::<Vec<_>>().join("-")
+            }
+            Net::FashionCnn => "conv32-pool-conv64-pool-64-10".to_string(),
+        }
     }
 
-    /// The `--hidden` argument the anchors script takes.
-    pub fn anchor_hidden(&self) -> String {
-        self.hidden.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+    /// The arguments that make the anchors script build this network.
+    pub fn anchor_args(&self) -> Vec<String> {
+        match &self.net {
+            Net::Mlp(hidden) => vec![
+                "--model".into(),
+                "mlp".into(),
+                "--hidden".into(),
+                hidden.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+            ],
+            Net::FashionCnn => vec!["--model".into(), "cnn".into()],
+        }
     }
 
-    /// The model name inside [`source`](Self::source).
-    pub fn model_name(&self) -> String {
-        format!("bench_{}", self.key.to_lowercase())
-    }
-
-    /// The workload as `.nn` text. Initializers are spelled out, although
+    /// The workload as `.nn` text. MLP initializers are spelled out, although
     /// they are the defaults, so the match with the anchors is visible here.
     pub fn source(&self) -> String {
-        let mut text = format!("model {} {{\n    input image: [28, 28]\n    flatten\n", self.model_name());
-        for units in &self.hidden {
+        let hidden = match &self.net {
+            Net::Mlp(hidden) => hidden,
+            Net::FashionCnn => return FASHION_CNN.to_string(),
+        };
+        let mut text = format!("model bench_{} {{\n    input image: [28, 28]\n    flatten\n", self.key.to_lowercase());
+        for units in hidden {
             text.push_str(&format!(
                 "    dense({units}, activation = relu, kernel_initializer = glorot_uniform, bias_initializer = zeros)\n"
             ));
@@ -64,13 +99,15 @@ impl Workload {
     }
 }
 
-/// Parses `--workload w1|w2|all`.
+/// Parses `--workload w1|w2|w3|mlp|all` (`mlp` is W1 and W2).
 pub fn select(name: &str) -> Result<Vec<Workload>, String> {
     match name.to_ascii_lowercase().as_str() {
         "w1" => Ok(vec![Workload::w1()]),
         "w2" => Ok(vec![Workload::w2()]),
-        "all" => Ok(vec![Workload::w1(), Workload::w2()]),
-        other => Err(format!("--workload {other}: use w1, w2 or all")),
+        "w3" => Ok(vec![Workload::w3()]),
+        "mlp" => Ok(vec![Workload::w1(), Workload::w2()]),
+        "all" => Ok(vec![Workload::w1(), Workload::w2(), Workload::w3()]),
+        other => Err(format!("--workload {other}: use w1, w2, w3, mlp or all")),
     }
 }
 
@@ -81,8 +118,9 @@ mod tests {
 
     #[test]
     fn sources_compile_with_the_expected_parameter_counts() {
-        // 784*128+128 + 128*10+10 and the W2 chain: the counts pin the layer widths.
-        for (w, params) in [(Workload::w1(), 101_770), (Workload::w2(), 576_810)] {
+        // 784*128+128 + 128*10+10, the W2 chain, and the CNN's 121,930 (its
+        // header comment): the counts pin the layer widths.
+        for (w, params) in [(Workload::w1(), 101_770), (Workload::w2(), 576_810), (Workload::w3(), 121_930)] {
             let mut model = Model::from_source(&w.source(), None).expect("workload source compiles");
             model.compile(CompileOptions::default()).expect("train block is complete");
             let total: usize = model.weights().iter().map(|v| v.numel()).sum();
@@ -91,12 +129,20 @@ mod tests {
     }
 
     #[test]
+    fn w3_trains_at_the_examples_batch_size() {
+        let model = Model::from_source(&Workload::w3().source(), None).expect("the example compiles");
+        assert_eq!(model.train_config().batch_size, Some(Workload::w3().batch));
+    }
+
+    #[test]
     fn selection_names_and_errors() {
         assert_eq!(select("W1").unwrap(), vec![Workload::w1()]);
-        assert_eq!(select("all").unwrap().len(), 2);
-        let err = select("w3").unwrap_err();
-        assert!(err.contains("w3") && err.contains("w1, w2 or all"), "{err}");
+        assert_eq!(select("all").unwrap().len(), 3);
+        assert_eq!(select("mlp").unwrap(), vec![Workload::w1(), Workload::w2()]);
+        let err = select("w9").unwrap_err();
+        assert!(err.contains("w9") && err.contains("w1, w2, w3, mlp or all"), "{err}");
         assert_eq!(Workload::w2().layers(), "784-512-256-128-64-32-10");
-        assert_eq!(Workload::w2().anchor_hidden(), "512,256,128,64,32");
+        assert_eq!(Workload::w2().anchor_args(), ["--model", "mlp", "--hidden", "512,256,128,64,32"]);
+        assert_eq!(Workload::w3().anchor_args(), ["--model", "cnn"]);
     }
 }

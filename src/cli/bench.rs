@@ -8,26 +8,35 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::CmdResult;
-use crate::bench::{self, anchors, report, workloads, AnchorSetup, BenchConfig, EngineKind};
+use crate::bench::{self, anchors, report, user_model, workloads, AnchorSetup, BenchConfig, EngineKind};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Epochs per workload; epoch 1 is reported as warm-up, the median of 2..N as the epoch time.
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
+    /// Epochs per workload (default 3; 1 with --model); epoch 1 is reported as warm-up, the median of
+    /// 2..N as the epoch time.
+    #[arg(long)]
+    epochs: Option<usize>,
     /// interp, jit or both (default: jit).
     #[arg(long)]
     engine: Option<String>,
-    /// w1 (784-128-10, batch 32), w2 (784-512-256-128-64-32-10, batch 128) or all.
+    /// w1 (784-128-10, batch 32), w2 (784-512-256-128-64-32-10, batch 128), w3 (the image tutorial's
+    /// CNN, examples/fashion_cnn.nn, batch 64), mlp (w1 and w2) or all.
     #[arg(long, default_value = "all")]
     workload: String,
+    /// Benchmark this .nn model on the data its train block names instead of the workloads: source ->
+    /// ready time, training epochs, predict throughput and peak RSS.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["workload", "smoke", "skip_anchors", "python", "anchors", "json"])]
+    model: Option<PathBuf>,
+    /// With --model: which model of the file (default: its only one).
+    #[arg(long, value_name = "NAME", requires = "model")]
+    model_name: Option<String>,
     /// Do not run the JAX/PyTorch anchors.
     #[arg(long)]
     skip_anchors: bool,
     /// Python for the anchors (default: $NN_BENCH_PYTHON, then python3); see bench/anchors/requirements.txt.
     #[arg(long)]
     python: Option<PathBuf>,
-    /// Directory holding fmnist_mlp.py (default: the repository's bench/anchors).
+    /// Directory holding fmnist.py (default: the repository's bench/anchors).
     #[arg(long)]
     anchors: Option<PathBuf>,
     /// Also write the results as JSON to this file.
@@ -57,8 +66,12 @@ fn engine_kind(args: &BenchArgs) -> Result<Vec<EngineKind>, String> {
     bench::select_engines(args.engine.as_deref().unwrap_or("jit"))
 }
 
+fn epochs(args: &BenchArgs) -> usize {
+    args.epochs.unwrap_or(if args.model.is_some() { 1 } else { 3 })
+}
+
 fn check(args: &BenchArgs) -> Result<(), String> {
-    if args.epochs == 0 {
+    if args.epochs == Some(0) {
         return Err("--epochs 0: run at least 1 epoch (3 or more gives a steady-state median)".to_string());
     }
     if args.repeats == 0 {
@@ -104,7 +117,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig, String> {
         }
     };
     Ok(BenchConfig {
-        epochs: args.epochs,
+        epochs: epochs(args),
         engines,
         workloads: workloads::select(&args.workload)?,
         threads: args.threads,
@@ -126,9 +139,12 @@ pub fn run(args: &BenchArgs) -> CmdResult {
             [one] => *one,
             _ => return Err("--worker rss measures one engine: pass --engine interp or --engine jit".to_string()),
         };
-        let sample = bench::rss_worker(kind, args.threads, args.epochs, args.limit)?;
+        let sample = bench::rss_worker(kind, args.threads, epochs(args), args.limit)?;
         println!("{}", sample.to_json_line());
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(path) = &args.model {
+        return run_user_model(args, path);
     }
     let config = config(args)?;
     // /proc/self/exe still runs this very binary when a concurrent build has
@@ -147,5 +163,24 @@ pub fn run(args: &BenchArgs) -> CmdResult {
         std::fs::write(path, text + "\n").map_err(|e| format!("cannot write --json {}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_user_model(args: &BenchArgs, path: &std::path::Path) -> CmdResult {
+    let engine = match engine_kind(args)?.as_slice() {
+        [one] => *one,
+        _ => return Err("--model measures one engine: pass --engine jit or --engine interp".to_string()),
+    };
+    let config = user_model::UserModelConfig {
+        path: path.to_path_buf(),
+        name: args.model_name.clone(),
+        engine,
+        threads: args.threads,
+        epochs: epochs(args),
+        repeats: args.repeats,
+        limit: args.limit,
+    };
+    let run = user_model::run(&config)?;
+    print!("{}", user_model::render(&run, &config));
     Ok(ExitCode::SUCCESS)
 }
