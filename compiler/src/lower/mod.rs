@@ -58,6 +58,7 @@ mod state;
 mod stmt;
 mod train_block;
 mod train_callbacks;
+mod train_text;
 mod train_weights;
 
 /// Every built-in activation name (for completion and docs).
