@@ -131,7 +131,7 @@ fn int_inputs_report_the_largest_id_their_embeddings_accept() {
     let m = lower(
         "model m { input ids: [4] int input other: [3] int input x: [2]
            a = embedding(100, 3)(ids) b = embedding(50, 3)(ids) c = embedding(7, 3)(other)
-           out = concatenate(flatten(add(a, b)), flatten(c), x) output out }",
+           out = concatenate(flatten()(add(a, b)), flatten()(c), x) output out }",
     );
     assert_eq!(
         id_limits(&m.graph),

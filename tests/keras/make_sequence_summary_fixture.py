@@ -130,8 +130,8 @@ record(
     "merges",
     "model m { input a: [5, 4] input b: [5, 4] input c: [6, 4] "
     "m = multiply(a, b) s = subtract(a, b) v = average(m, s, a) mx = maximum([v, b]) mn = minimum([mx, a]) "
-    "d3 = dot(mn, c, axes = 2) d1 = dot(a, b, axes = [1, 1], normalize = true) f = flatten(d3) g = flatten(d1) "
-    "p = global_average_pooling1d(mn) q = dot(p, dense(4)(p), axes = 1) out = concatenate(f, g, q) output out }",
+    "d3 = dot(mn, c, axes = 2) d1 = dot(a, b, axes = [1, 1], normalize = true) f = flatten()(d3) g = flatten()(d1) "
+    "p = global_average_pooling1d()(mn) q = dot(p, dense(4)(p), axes = 1) out = concatenate(f, g, q) output out }",
     keras.Model([a, b, c], out),
 )
 

@@ -19,8 +19,8 @@ const MODELS: &[&str] = &[
        dense(3, activation = softmax) }",
     "model d { input a: [5, 3] input b: [5, 3] m = multiply(a, b) s = subtract(m, b) v = average(s, a, b)
        hi = maximum([v, a]) lo = minimum([hi, b]) d3 = dot(lo, a, axes = 2) d1 = dot(a, b, axes = [1, 1], normalize = true)
-       p = dot(global_average_pooling1d(lo), global_max_pooling1d(b), axes = 1)
-       out = dense(3, activation = softmax)(concatenate(flatten(d3), flatten(d1), p)) output out }",
+       p = dot(global_average_pooling1d()(lo), global_max_pooling1d()(b), axes = 1)
+       out = dense(3, activation = softmax)(concatenate(flatten()(d3), flatten()(d1), p)) output out }",
     "model e { input x: [6, 5, 2] conv2d(3, 2) global_max_pooling2d dense(3, activation = softmax) }",
 ];
 

@@ -116,14 +116,17 @@ impl<'a> Lowerer<'a> {
         for (t, at) in inputs {
             let ty = self.g.ty(t.id);
             if ty.dtype == DType::I32 {
-                return Err(Diagnostic::error(
+                let d = Diagnostic::error(
                     DTYPE,
                     format!("{name} expects float values but gets int values of shape {}", per_sample(&ty.shape)),
                     span,
                 )
                 .with_label("this layer computes on floats")
-                .with_secondary(*at, "this input holds int ids")
-                .with_help("turn ids into vectors first with `embedding(input_dim, output_dim)`, or declare the input without `int` to feed float features"));
+                .with_help(
+                    "turn ids into vectors first with `embedding(input_dim, output_dim)`, \
+                     or declare the input without `int` to feed float features",
+                );
+                return Err(if *at == span { d } else { d.with_secondary(*at, "this input holds int ids") });
             }
         }
         Ok(())
