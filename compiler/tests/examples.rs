@@ -175,3 +175,12 @@ fn mnist_logreg_digits() {
 fn digits_mlp_mnist() {
     check_example("digits_mlp_mnist", dense(784, 128) + dense(128, 10));
 }
+
+/// Keras's counts: Embedding(10000, 32), Conv1D(32, 7) twice (a 7 x c x 32
+/// kernel and a bias), Dense(32, 1); the summary fixture checks the same
+/// model's layers against Keras itself.
+#[test]
+fn imdb_conv1d() {
+    let conv1d = |k: usize, c: usize, f: usize| k * c * f + f;
+    check_example("imdb_conv1d", 10_000 * 32 + conv1d(7, 32, 32) + conv1d(7, 32, 32) + dense(32, 1));
+}

@@ -522,6 +522,57 @@ fn lowered_normalization_layers() {
     run(lowered_cases());
 }
 
+/// The sequence layers as lowered from `.nn` source (odd sizes; the runner
+/// picks batches 1, 3 and 2), with respect to every float input and weight;
+/// int inputs get random ids inside their tables.
+fn sequence_cases() -> Vec<Case> {
+    const SOURCES: &[(&str, &str)] = &[
+        ("embedding", "model m { input ids: [5] int embedding(7, 3) }"),
+        ("embedding (repeated ids)", "model m { input ids: [9] int embedding(2, 3) }"),
+        (
+            "embedding mask_zero, masked mean",
+            "model m { input ids: [6] int embedding(3, 3, mask_zero = true) dense(2) dropout(0.3) global_average_pooling1d }",
+        ),
+        ("conv1d valid", "model m { input x: [7, 3] conv1d(2, 3) }"),
+        ("conv1d strides 2 same", "model m { input x: [7, 3] conv1d(3, 3, strides = 2, padding = same) }"),
+        ("conv1d causal", "model m { input x: [5, 2] conv1d(3, 3, padding = causal, activation = tanh) }"),
+        ("conv1d dilation", "model m { input x: [9, 2] conv1d(2, 3, dilation_rate = 2) }"),
+        ("conv1d dilation same", "model m { input x: [8, 3] conv1d(2, 2, dilation_rate = 3, padding = same) }"),
+        ("conv1d dilation causal", "model m { input x: [6, 1] conv1d(2, 3, dilation_rate = 2, padding = causal) }"),
+        ("max_pooling1d", "model m { input x: [7, 2] max_pooling1d(2) }"),
+        ("average_pooling1d same", "model m { input x: [7, 2] average_pooling1d(3, strides = 2, padding = same) }"),
+        ("global_max_pooling1d", "model m { input x: [5, 3] global_max_pooling1d }"),
+        ("global_average_pooling1d", "model m { input x: [5, 3] global_average_pooling1d }"),
+        ("global_max_pooling2d", "model m { input x: [3, 4, 2] global_max_pooling2d }"),
+        ("dense on a sequence", "model m { input x: [5, 3] dense(2, activation = tanh) }"),
+        ("time_distributed", "model m { input x: [4, 3] time_distributed(dense(3)) }"),
+        ("multiply", "model m { input a: [3, 2] input b: [3, 2] input c: [3, 2] y = multiply(a, b, c) output y }"),
+        ("subtract", "model m { input a: [5] input b: [5] y = subtract(a, b) output y }"),
+        ("average", "model m { input a: [3, 2] input b: [3, 2] y = average(a, b) output y }"),
+        ("maximum", "model m { input a: [5] input b: [5] input c: [5] y = maximum(a, b, c) output y }"),
+        ("minimum", "model m { input a: [5] input b: [5] y = minimum([a, b]) output y }"),
+        ("dot", "model m { input a: [5] input b: [5] y = dot(a, b, axes = 1) output y }"),
+        ("dot normalize", "model m { input a: [3] input b: [3] y = dot(a, b, axes = -1, normalize = true) output y }"),
+        ("dot sequences", "model m { input a: [3, 4] input b: [5, 4] y = dot(a, b, axes = 2) output y }"),
+        ("dot axes 1", "model m { input a: [3, 2] input b: [3, 4] y = dot(a, b, axes = [1, 1]) output y }"),
+    ];
+    let mut cases = Vec::new();
+    for &(name, source) in SOURCES {
+        for mode in [Mode::Train, Mode::Infer] {
+            cases.push(case(format!("{name} ({mode:?})"), move |b| {
+                let model = lower_source(source, None, mode, 0).unwrap_or_else(|d| panic!("{source}: {d:?}"));
+                b.adopt(model.graph)
+            }));
+        }
+    }
+    cases
+}
+
+#[test]
+fn lowered_sequence_layers() {
+    run(sequence_cases());
+}
+
 /// Whether the op has a gradient rule that the checks must exercise.
 #[derive(Debug, PartialEq)]
 enum Kind {

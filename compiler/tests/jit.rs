@@ -434,6 +434,8 @@ mod multi_output;
 mod norm;
 #[path = "jit/random.rs"]
 mod random;
+#[path = "jit/sequence.rs"]
+mod sequence;
 
 #[test]
 fn bad_arguments_are_errors_not_panics() {

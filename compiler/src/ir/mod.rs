@@ -14,6 +14,7 @@
 //!   masks are pure functions of seed, key and step).
 
 mod graph;
+mod ids;
 mod op;
 mod print;
 pub mod rng;
@@ -22,6 +23,7 @@ mod types;
 mod var;
 
 pub use graph::{Graph, InputDecl, InputRole, Node, Origin};
+pub use ids::{id_limits, IdLimit};
 pub use op::{BinaryOp, CmpOp, Op, Padding, PoolKind, ReduceOp, UnaryOp, Window};
 pub use print::{print_graph, print_node};
 pub use rows::rows_independent;

@@ -121,6 +121,8 @@ pub fn poisoned(span: Span) -> Diagnostic {
 
 /// A binding that is never used.
 pub const UNUSED_BINDING: &str = "W0100";
+/// A Keras argument that is accepted for compatibility but has no effect.
+pub const IGNORED_ARGUMENT: &str = "W0101";
 
 /// Per-sample rendering of a batched shape: `[B, 28, 28]` → `[28, 28]`.
 pub fn per_sample(shape: &Shape) -> String {

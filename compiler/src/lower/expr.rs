@@ -189,7 +189,13 @@ impl<'a> Lowerer<'a> {
         // tensor (`relu(hiden)`), so it is treated as one and reported as undefined.
         let first_tensor = matches!(args.first(), Some(a) if a.name.is_none()
             && matches!(a.value.value, Value::Tensor(_) | Value::Poison | Value::Symbol(_)));
-        if MATH_FNS.contains(&name) || (Activation::by_name(name).is_some() && first_tensor) {
+        // `maximum(a, b)` is NumPy's elementwise function (it broadcasts, and
+        // takes numbers); Keras's `maximum([a, b])` (a list, or more than two
+        // tensors) is the Maximum merge layer.
+        let merge_form = matches!(name, "maximum" | "minimum")
+            && (matches!(args.first(), Some(ArgVal { name: None, value: Sv { value: Value::List(_), .. }, .. }))
+                || args.iter().filter(|a| a.name.is_none()).count() > 2);
+        if !merge_form && (MATH_FNS.contains(&name) || (Activation::by_name(name).is_some() && first_tensor)) {
             return self.math_fn(name, &args, span);
         }
         if Activation::by_name(name).is_some() {

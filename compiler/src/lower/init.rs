@@ -63,7 +63,8 @@ pub fn initializer(sv: &Sv, what: &str, g: &Graph) -> Result<Init, Diagnostic> {
             let v = b.get(0).map(|v| values::number(v, "value", g)).transpose()?.unwrap_or(0.0);
             Ok(Init::Constant(v))
         }
-        "random_normal" => {
+        // Keras's string aliases "normal" and "uniform".
+        "random_normal" | "normal" => {
             let b = bind(name, &[opt("mean"), opt("stddev"), opt("seed")], args, span)?;
             let mean = b.get(0).map(|v| values::number(v, "mean", g)).transpose()?.unwrap_or(0.0);
             let stddev = b
@@ -73,7 +74,7 @@ pub fn initializer(sv: &Sv, what: &str, g: &Graph) -> Result<Init, Diagnostic> {
                 .unwrap_or(0.05);
             Ok(Init::RandomNormal { mean, stddev })
         }
-        "random_uniform" => {
+        "random_uniform" | "uniform" => {
             let b = bind(name, &[opt("minval"), opt("maxval"), opt("seed")], args, span)?;
             let min = b.get(0).map(|v| values::number(v, "minval", g)).transpose()?.unwrap_or(-0.05);
             let max = b.get(1).map(|v| values::number(v, "maxval", g)).transpose()?.unwrap_or(0.05);

@@ -26,9 +26,9 @@
 //! `BUILTINS` row in `layers/mod.rs`, parse its Keras signature in
 //! `construct_builtin` (an `args::Param` list), and emit its ops in
 //! `Lowerer::apply` from a new `layers/<name>.rs`, creating weights through
-//! `layer_vars` so sharing and naming work unchanged. `embedding` takes an
-//! `int` input and lowers to `Op::Gather` on an `[input_dim, output_dim]`
-//! table; `lstm`/`gru` unroll over the known time axis with `Slice`/`Concat`
+//! `layer_vars` so sharing and naming work unchanged (`layers/embedding.rs`
+//! is a small complete example: an `int` input, `Op::Gather` on an
+//! `[input_dim, output_dim]` table, and a mask for `mask_zero`); `lstm`/`gru` unroll over the known time axis with `Slice`/`Concat`
 //! and `kernel`/`recurrent_kernel`/`bias` vars.
 //!
 //! The model's own updates: `batch_normalization` (`layers/batch_norm.rs`)
@@ -58,6 +58,7 @@ mod state;
 mod stmt;
 mod train_block;
 mod train_callbacks;
+mod train_text;
 mod train_weights;
 
 /// Every built-in activation name (for completion and docs).

@@ -83,7 +83,6 @@ pub struct Lowerer<'a> {
     /// that count and 0.0 for padding. `embedding(mask_zero = true)` creates
     /// one; layers that keep the time axis pass it on; recurrent layers and
     /// the pooling layers over time consume it.
-    #[allow(dead_code)] // until the first layer that makes a mask
     pub masks: HashMap<NodeId, NodeId>,
 }
 

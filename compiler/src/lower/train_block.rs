@@ -27,6 +27,7 @@ pub const KEYS: &[&str] = &[
     "lr_schedule",
     "regularization",
     "dataset",
+    "pad_sequences",
     "seed",
     "callbacks",
     "test",
@@ -311,11 +312,18 @@ fn set(cfg: &mut TrainConfig, key: &str, v: &Sv, key_span: Span) -> Result<(), D
         "validation_freq" => cfg.validation_freq = Some(values::positive(v, "validation_freq", g).map_err(train_err)?),
         "lr_schedule" => cfg.schedule = Some(schedule(v, g)?),
         "regularization" => cfg.kernel_regularizer = regularizer(v, "regularization", g).map_err(train_err)?,
-        "dataset" => {
-            let (path, table) = super::train_callbacks::dataset(v, g)?;
-            cfg.dataset = Some(path);
-            cfg.table = table;
-        }
+        "dataset" => match super::train_text::text_dataset(v, g)? {
+            Some((name, text)) => {
+                cfg.dataset = Some(name);
+                cfg.text = Some(text);
+            }
+            None => {
+                let (path, table) = super::train_callbacks::dataset(v, g)?;
+                cfg.dataset = Some(path);
+                cfg.table = table;
+            }
+        },
+        "pad_sequences" => cfg.pad = Some(super::train_text::pad_sequences(v, g)?),
         "test" => cfg.test = Some(values::name(v, "test", g).map_err(train_err)?),
         "sample_weight" => cfg.sample_weight = Some(values::name(v, "sample_weight", g).map_err(train_err)?),
         "callbacks" => cfg.callbacks = super::train_callbacks::callbacks(v, g)?,

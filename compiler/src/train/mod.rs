@@ -26,7 +26,7 @@ mod step;
 
 pub use callbacks::{CallbackSpec, MonitorMode};
 pub use class_weight::{ClassKey, ClassWeight};
-pub use data_source::TableOptions;
+pub use data_source::{PadOptions, PadSide, TableOptions, TextDataOptions};
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
 pub use metric::mismatch as metric_mismatch;

@@ -542,6 +542,10 @@ pub struct TrainConfig {
     pub dataset: Option<String>,
     /// How `dataset` (and `test`, and a `validation_data` file) is read when it is a table.
     pub table: super::TableOptions,
+    /// `dataset = imdb(…)` / `reuters(…)`: Keras's `load_data` arguments.
+    pub text: Option<super::TextDataOptions>,
+    /// `pad_sequences = pad_sequences(…)`: how sequences are cut to the input's length.
+    pub pad: Option<super::PadOptions>,
     /// Test data from a file or folder, instead of the dataset's own test split.
     pub test: Option<String>,
     pub seed: Option<u64>,

@@ -137,8 +137,17 @@ impl Builder {
     pub fn adopt(&mut self, g: Graph) -> NodeId {
         assert!(self.g.nodes.is_empty(), "adopt needs an empty builder");
         let out = g.outputs[0].1;
+        let limits = nn_compiler::ir::id_limits(&g);
         for (i, decl) in g.inputs.iter().enumerate() {
             let dims = decl.ty.shape.resolve(self.batch);
+            // Int inputs are ids: any id a table has a row for (not checked).
+            if decl.ty.dtype == nn_compiler::ir::DType::I32 {
+                let upper = limits.iter().find(|l| l.input == decl.name).map_or(1, |l| l.max_id as i32 + 1);
+                let n: usize = dims.iter().product();
+                let ids: Vec<i32> = (0..n).map(|_| self.rng.random_range(0..upper)).collect();
+                self.inputs.push(Value::I(ArrayD::from_shape_vec(dims, ids).expect("element count matches")));
+                continue;
+            }
             let value = match decl.role {
                 InputRole::Step => ArrayD::from_elem(dims, 1.0),
                 _ => self.array(&dims, Domain::Any),

@@ -44,6 +44,7 @@ pub mod embedded;
 pub mod encode;
 mod error;
 pub mod files;
+pub mod ids;
 pub mod idx;
 mod keras;
 pub mod locate;
@@ -82,6 +83,21 @@ fn canonical(name: &str) -> Option<&'static str> {
         "digits" => "digits",
         _ => return None,
     })
+}
+
+/// Whether `name` is IMDB or Reuters, the datasets of word-id sequences.
+pub fn is_text(name: &str) -> bool {
+    matches!(canonical(name), Some("imdb" | "reuters"))
+}
+
+/// Class names of a built-in dataset of sequences.
+pub fn text_class_names(name: &str) -> Option<Vec<String>> {
+    let names: &[&str] = match canonical(name)? {
+        "imdb" => &["negative", "positive"],
+        "reuters" => &keras::REUTERS_CLASSES,
+        _ => return None,
+    };
+    Some(names.iter().map(|s| s.to_string()).collect())
 }
 
 /// Whether `name` is one of the built-in datasets (any accepted spelling).

@@ -177,6 +177,35 @@ pub(crate) fn multi_hot_u8(sequences: &[Vec<i32>], dim: usize) -> Result<ndarray
     Ok(out.into_dyn())
 }
 
+/// Keras's `pad_sequences(seqs, maxlen, padding, truncating, value)`: each row holds the sequence's
+/// last (`truncating = Pre`) or first (`Post`) `maxlen` ids, placed at the row's end (`padding = Pre`)
+/// or start (`Post`); the rest is `value`. Ids are stored as f32 features (exact below 2^24) and fed to
+/// the model's int input as i32.
+pub fn pad_sequences(
+    sequences: &[Vec<i32>],
+    maxlen: usize,
+    padding: nn_compiler::train::PadSide,
+    truncating: nn_compiler::train::PadSide,
+    value: i32,
+) -> Array2<f32> {
+    use nn_compiler::train::PadSide;
+    let mut out = Array2::<f32>::from_elem((sequences.len(), maxlen), value as f32);
+    for (mut row, seq) in out.rows_mut().into_iter().zip(sequences) {
+        let kept = match truncating {
+            PadSide::Pre => &seq[seq.len().saturating_sub(maxlen)..],
+            PadSide::Post => &seq[..seq.len().min(maxlen)],
+        };
+        let offset = match padding {
+            PadSide::Pre => maxlen - kept.len(),
+            PadSide::Post => 0,
+        };
+        for (k, &id) in kept.iter().enumerate() {
+            row[offset + k] = id as f32;
+        }
+    }
+    out
+}
+
 /// Reads a Keras word index (`imdb_word_index.json`: `{"word": rank, ...}`).
 pub fn read_word_index(path: &Path) -> Result<HashMap<String, i32>, DataError> {
     let text = super::bounded::read_text(path)?;
@@ -235,6 +264,18 @@ mod tests {
         assert_eq!(v.row(1).sum(), 0.0);
         let err = vectorize_sequences(&[vec![4]], 4).unwrap_err().to_string();
         assert!(err.contains("word id 4"), "{err}");
+    }
+
+    #[test]
+    fn pad_sequences_pads_and_truncates_like_keras() {
+        use nn_compiler::train::PadSide::{Post, Pre};
+        let seqs = vec![vec![1, 2, 3, 4], vec![5], vec![]];
+        // Keras: pad_sequences(seqs, maxlen=3) -> [[2,3,4],[0,0,5],[0,0,0]]
+        let pre = pad_sequences(&seqs, 3, Pre, Pre, 0);
+        assert_eq!(pre.into_raw_vec_and_offset().0, vec![2.0, 3.0, 4.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0]);
+        // padding="post", truncating="post", value=9 -> [[1,2,3],[5,9,9],[9,9,9]]
+        let post = pad_sequences(&seqs, 3, Post, Post, 9);
+        assert_eq!(post.into_raw_vec_and_offset().0, vec![1.0, 2.0, 3.0, 5.0, 9.0, 9.0, 9.0, 9.0, 9.0]);
     }
 
     #[test]

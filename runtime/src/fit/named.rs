@@ -267,6 +267,7 @@ impl Model {
                 )));
             }
         }
+        self.check_ids(&inputs, &x, |spec| naming.x(&spec.name))?;
         let mut int_targets = Vec::with_capacity(y.len());
         if !y.is_empty() {
             let heads = self.heads()?;
@@ -290,6 +291,27 @@ impl Model {
             }
         }
         Ok(Bound { x, y, int_targets, len, weights: None })
+    }
+
+    /// Every int input's ids are whole numbers its embeddings have rows for
+    /// (a `Gather` would read zeros for the others).
+    pub(crate) fn check_ids(
+        &self,
+        inputs: &[IoSpec],
+        x: &[&Features],
+        what: impl Fn(&IoSpec) -> String,
+    ) -> Result<(), RuntimeError> {
+        let limits = nn_compiler::ir::id_limits(self.inference_graph());
+        for (spec, a) in inputs.iter().zip(x) {
+            if spec.dtype != DType::I32 {
+                continue;
+            }
+            let max_id = limits.iter().find(|l| l.input == spec.name).map(|l| l.max_id);
+            if let Some(bad) = crate::data::ids::find_bad_id(a, max_id) {
+                return Err(RuntimeError::invalid(crate::data::ids::describe(&bad, &spec.name, max_id, &what(spec))));
+            }
+        }
+        Ok(())
     }
 
     /// Encodes each output's labels for that output's compiled loss

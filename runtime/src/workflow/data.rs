@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::Axis;
-use nn_compiler::ir::InputRole;
+use nn_compiler::ir::{DType, InputRole};
 use nn_compiler::train::{LossKind, Validation};
 
 use super::files;
@@ -108,7 +108,13 @@ pub fn load_for(model: &Model, source: &DataSource) -> Result<ModelData, Runtime
         // Neither a dataset nor a file: the loader's error lists the datasets.
         data::load(&name, None).map_err(RuntimeError::from)?;
     }
+    // An int input of fixed length takes IMDB/Reuters as padded word ids.
+    let ids_input = model.inputs().into_iter().next().filter(|s| s.dtype == DType::I32 && s.shape.len() == 1);
     let (dataset, validation) = match (data::is_builtin(&name), &source.path) {
+        (true, path) if data::is_text(&name) && ids_input.is_some() => {
+            let spec = ids_input.expect("checked");
+            (super::text::padded_dataset(&name, path.as_deref(), tc, &spec.name, spec.shape[0])?, None)
+        }
         (true, path) => (data::load(&name, path.as_deref()).map_err(RuntimeError::from)?, None),
         (false, Some(path)) => files::load_dataset(model, path, &tc.table)?,
         (false, None) => files::load_dataset(model, Path::new(&name), &tc.table)?,
@@ -161,6 +167,11 @@ pub fn prepare(model: &Model, dataset: Dataset) -> Result<ModelData, RuntimeErro
             dataset.name,
             found
         )));
+    }
+    let inputs = model.inputs();
+    let splits = [("training", Some(&dataset.train)), ("test", dataset.test.as_ref())];
+    for (which, split) in splits.into_iter().filter_map(|(w, s)| s.map(|s| (w, s))) {
+        model.check_ids(&inputs[..1], &[&split.x], |_| format!("the {which} split of `{}`", dataset.name))?;
     }
     let output_dim = graph.outputs.first().map(|(_, id)| graph.shape(*id).resolve(1)).unwrap_or_default();
     let classes = output_dim.last().copied().unwrap_or(1);

@@ -12,6 +12,7 @@
 //! - [`files`]: a user's data file or folder bound to a model's input and
 //!   output by array names.
 //! - [`kfold`]: k-fold validation on fresh copies of a model.
+//! - [`text`]: IMDB/Reuters as padded word-id sequences for int inputs.
 //!
 //! The front ends only parse their arguments into these types and print.
 
@@ -19,6 +20,7 @@ pub mod data;
 pub mod files;
 pub mod kfold;
 pub mod options;
+pub mod text;
 
 pub use data::{is_multi_io, load_for, load_named_for, prepare, DataSource, ModelData};
 pub use options::{

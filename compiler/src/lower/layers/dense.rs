@@ -1,9 +1,12 @@
-//! `dense`: Keras's Dense, `activation(x @ kernel + bias)`, on rank-1
-//! per-sample inputs (kernel `[in, units]`, bias `[units]`).
+//! `dense`: Keras's Dense, `activation(x @ kernel + bias)` (kernel
+//! `[in, units]`, bias `[units]`). On inputs of higher rank it acts on the
+//! last axis, as in Keras: `[B, T, in]` becomes `[B, T, units]`, computed as
+//! a 1×1 convolution over `[B, 1, T, in]` (matmul is rank 2 and the batch
+//! axis is symbolic, so the steps cannot be folded into the rows).
 
 use super::VarSpec;
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Init, NodeId, Regularizer};
+use crate::ir::{Dim, Init, NodeId, Op, Padding, Regularizer, Shape, Window};
 use crate::lower::activations::Activation;
 use crate::lower::args::{bind, opt, req, Param};
 use crate::lower::errors::*;
@@ -68,7 +71,7 @@ impl<'a> Lowerer<'a> {
     ) -> Result<NodeId, Diagnostic> {
         let name = self.instances[inst].name.clone();
         let shape = self.g.shape(x.id).clone();
-        if shape.rank() != 2 {
+        if shape.rank() < 2 {
             let mut d = Diagnostic::error(
                 RANK,
                 format!("{name} expects a rank-1 input per sample but gets {}", per_sample(&shape)),
@@ -82,7 +85,7 @@ impl<'a> Lowerer<'a> {
             }
             return Err(d);
         }
-        let n_in = shape.0[1].known().unwrap_or(1);
+        let n_in = shape.0[shape.rank() - 1].known().unwrap_or(1);
         let mut specs = vec![VarSpec {
             suffix: "kernel",
             shape: vec![n_in, cfg.units],
@@ -100,7 +103,21 @@ impl<'a> Lowerer<'a> {
         let vars = self.layer_vars(inst, specs, span)?;
         let err = |e| shape_error(e, &name, span);
         let k = self.g.var_node(vars[0]);
-        let mut y = self.g.matmul(x.id, k).map_err(err)?;
+        let mut y = if shape.rank() == 2 {
+            self.g.matmul(x.id, k).map_err(err)?
+        } else {
+            let steps: usize = shape.0[1..shape.rank() - 1].iter().map(|d| d.known().unwrap_or(1)).product();
+            let image = self
+                .g
+                .reshape(x.id, Shape(vec![Dim::Batch, Dim::Known(1), Dim::Known(steps), Dim::Known(n_in)]))
+                .map_err(err)?;
+            let k4 = self.g.reshape(k, Shape::known(&[1, 1, n_in, cfg.units])).map_err(err)?;
+            let window = Window { size: (1, 1), strides: (1, 1), padding: Padding::Valid };
+            let y = self.g.push(Op::Conv2d(window), &[image, k4]).map_err(err)?;
+            let mut dims = shape.0.clone();
+            *dims.last_mut().expect("rank >= 3") = Dim::Known(cfg.units);
+            self.g.reshape(y, Shape(dims)).map_err(err)?
+        };
         if let Some(&b) = vars.get(1) {
             let bn = self.g.var_node(b);
             y = self.g.add(y, bn).map_err(err)?;

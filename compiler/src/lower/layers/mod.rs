@@ -8,18 +8,26 @@
 mod activation_layers;
 mod batch_norm;
 mod conv;
+mod conv1d;
 mod dense;
+mod embedding;
+mod masks;
 mod merge;
 mod noise;
 mod norm;
+mod pool1d;
 mod preprocess;
 mod reshape;
 mod sample_norm;
+mod time_distributed;
 
 pub use activation_layers::{PreluConfig, LAYER_ACTIVATIONS};
 pub use batch_norm::BatchNormConfig;
 pub use conv::{ConvConfig, PoolConfig};
+pub use conv1d::Conv1dConfig;
 pub use dense::DenseConfig;
+pub use embedding::EmbeddingConfig;
+pub use merge::MergeOp;
 pub use noise::Noise;
 pub use preprocess::NormalizationConfig;
 pub use sample_norm::SampleNormConfig;
@@ -73,6 +81,25 @@ pub enum LayerKind {
         alpha: f64,
     },
     Prelu(PreluConfig),
+    Embedding(EmbeddingConfig),
+    Conv1d(Conv1dConfig),
+    /// `max_pooling1d` / `average_pooling1d` (the window's height is 1).
+    Pool1d(PoolConfig),
+    /// Global pooling over the time axis (`rank` 1) or over height and width (`rank` 2).
+    GlobalPool {
+        kind: PoolKind,
+        rank: u8,
+    },
+    /// `multiply`, `subtract`, `average`, `maximum`, `minimum`.
+    Merge(MergeOp),
+    Dot {
+        axes: (i64, i64),
+        normalize: bool,
+    },
+    /// Keras's TimeDistributed around another instance.
+    TimeDistributed {
+        inner: usize,
+    },
     /// A user-defined layer: the definition's name and its attribute values.
     Custom {
         def: String,
@@ -111,6 +138,25 @@ pub const BUILTINS: &[(&str, &str, &str)] = &[
     ("leaky_relu", "LeakyReLU", "leaky_re_lu"),
     ("elu", "ELU", "elu"),
     ("prelu", "PReLU", "p_re_lu"),
+    ("embedding", "Embedding", "embedding"),
+    ("conv1d", "Conv1D", "conv1d"),
+    ("max_pooling1d", "MaxPooling1D", "max_pooling1d"),
+    ("max_pool1d", "MaxPooling1D", "max_pooling1d"),
+    ("average_pooling1d", "AveragePooling1D", "average_pooling1d"),
+    ("avg_pool1d", "AveragePooling1D", "average_pooling1d"),
+    ("global_max_pooling1d", "GlobalMaxPooling1D", "global_max_pooling1d"),
+    ("global_max_pool1d", "GlobalMaxPooling1D", "global_max_pooling1d"),
+    ("global_average_pooling1d", "GlobalAveragePooling1D", "global_average_pooling1d"),
+    ("global_avg_pool1d", "GlobalAveragePooling1D", "global_average_pooling1d"),
+    ("global_max_pooling2d", "GlobalMaxPooling2D", "global_max_pooling2d"),
+    ("global_max_pool2d", "GlobalMaxPooling2D", "global_max_pooling2d"),
+    ("multiply", "Multiply", "multiply"),
+    ("subtract", "Subtract", "subtract"),
+    ("average", "Average", "average"),
+    ("maximum", "Maximum", "maximum"),
+    ("minimum", "Minimum", "minimum"),
+    ("dot", "Dot", "dot"),
+    ("time_distributed", "TimeDistributed", "time_distributed"),
 ];
 
 /// The Keras class and instance-name base of a built-in layer name.
@@ -119,7 +165,7 @@ pub fn builtin(name: &str) -> Option<(&'static str, &'static str)> {
 }
 
 pub fn is_merge(name: &str) -> bool {
-    matches!(name, "add" | "concatenate")
+    matches!(name, "add" | "concatenate") || merge::is_merge(name)
 }
 
 impl LayerKind {
@@ -146,6 +192,17 @@ impl LayerKind {
             LayerKind::LeakyRelu { .. } => "LeakyReLU",
             LayerKind::Elu { .. } => "ELU",
             LayerKind::Prelu(_) => "PReLU",
+            LayerKind::Embedding(_) => "Embedding",
+            LayerKind::Conv1d(_) => "Conv1D",
+            LayerKind::Pool1d(p) if p.kind == PoolKind::Max => "MaxPooling1D",
+            LayerKind::Pool1d(_) => "AveragePooling1D",
+            LayerKind::GlobalPool { kind: PoolKind::Max, rank: 1 } => "GlobalMaxPooling1D",
+            LayerKind::GlobalPool { kind: PoolKind::Avg, rank: 1 } => "GlobalAveragePooling1D",
+            LayerKind::GlobalPool { kind: PoolKind::Max, .. } => "GlobalMaxPooling2D",
+            LayerKind::GlobalPool { .. } => "GlobalAveragePooling2D",
+            LayerKind::Merge(op) => op.class(),
+            LayerKind::Dot { .. } => "Dot",
+            LayerKind::TimeDistributed { .. } => "TimeDistributed",
             LayerKind::Custom { def, .. } => def,
         }
     }
@@ -223,6 +280,17 @@ impl<'a> Lowerer<'a> {
             | "spatial_dropout3d" => self.noise_kind(name, args, span)?,
             "leaky_re_lu" | "elu" => self.activation_layer_kind(name, args, span)?,
             "p_re_lu" => LayerKind::Prelu(self.prelu_config(args, span)?),
+            "embedding" => LayerKind::Embedding(self.embedding_config(args, span)?),
+            "conv1d" => LayerKind::Conv1d(self.conv1d_config(args, span)?),
+            "max_pooling1d"
+            | "average_pooling1d"
+            | "global_max_pooling1d"
+            | "global_average_pooling1d"
+            | "global_max_pooling2d" => pool1d::kind(name, base, args, span, &self.g)?,
+            "multiply" | "subtract" | "average" | "maximum" | "minimum" | "dot" => {
+                merge::kind(name, base, args, span, &self.g)?
+            }
+            "time_distributed" => self.time_distributed_kind(args, span)?,
             other => unreachable!("BUILTINS lists `{other}` without a constructor"),
         };
         let inst = self.add_instance(base, kind, span);
@@ -290,7 +358,10 @@ impl<'a> Lowerer<'a> {
         }
         let name = self.instances[inst].name.clone();
         let class = kind.class().to_string();
-        let merge = matches!(kind, LayerKind::Add | LayerKind::Concatenate { .. });
+        let merge = matches!(
+            kind,
+            LayerKind::Add | LayerKind::Concatenate { .. } | LayerKind::Merge(_) | LayerKind::Dot { .. }
+        );
         if inputs.is_empty() || (!merge && inputs.len() != 1) {
             return Err(Diagnostic::error(
                 ARITY,
@@ -300,6 +371,7 @@ impl<'a> Lowerer<'a> {
             .with_label(format!("{} inputs", inputs.len())));
         }
         self.origin(span, Some(name.clone()));
+        self.float_inputs(&kind, &name, inputs, span)?;
         let x = &inputs[0].0;
         let out = match &kind {
             LayerKind::Dense(cfg) => self.apply_dense(inst, cfg, x, span)?,
@@ -325,8 +397,16 @@ impl<'a> Lowerer<'a> {
                 self.apply_activation(&act, x, span)?
             }
             LayerKind::Prelu(cfg) => self.apply_prelu(inst, cfg, x, span)?,
+            LayerKind::Embedding(cfg) => self.apply_embedding(inst, cfg, x, span)?,
+            LayerKind::Conv1d(cfg) => self.apply_conv1d(inst, cfg, x, span)?,
+            LayerKind::Pool1d(cfg) => pool1d::pool(&mut self.g, &name, cfg, x, span)?,
+            LayerKind::GlobalPool { kind, rank } => self.apply_global_pool(&name, *kind, *rank, x, span)?,
+            LayerKind::Merge(op) => merge::elementwise(&mut self.g, &name, *op, inputs, span)?,
+            LayerKind::Dot { axes, normalize } => merge::dot(&mut self.g, &name, *axes, *normalize, inputs, span)?,
+            LayerKind::TimeDistributed { inner } => self.apply_time_distributed(inst, *inner, x, span)?,
             LayerKind::Custom { .. } => unreachable!("handled above"),
         };
+        self.pass_mask(&kind, inputs, out);
         let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
         let source = self.record(inst, &xs, out, &class);
         Ok(Tensor { id: out, source })
