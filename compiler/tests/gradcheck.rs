@@ -9,6 +9,8 @@
 
 #[path = "grad/harness.rs"]
 mod harness;
+#[path = "grad/scan_cases.rs"]
+mod scan_cases;
 
 use harness::{Builder, Domain};
 use nn_compiler::ir::{BinaryOp, CmpOp, DType, Dim, NodeId, Op, Padding, PoolKind, ReduceOp, Shape, UnaryOp, Window};
@@ -463,6 +465,11 @@ fn second_order_gradients() {
 }
 
 #[test]
+fn loops() {
+    run(scan_cases::scan_cases());
+}
+
+#[test]
 fn unary_ops() {
     run(unary_cases());
 }
@@ -577,6 +584,7 @@ fn kind(op: &Op) -> Kind {
         Op::Pool2dGrad { kind: PoolKind::Max, .. } => Unsupported,
         Op::Gather | Op::ScatterAdd { .. } => Differentiable,
         Op::OneHot { .. } | Op::DropoutMask { .. } | Op::RandomNormal { .. } => NoGradient,
+        Op::Scan(_) => Differentiable,
     }
 }
 
@@ -614,6 +622,12 @@ fn all_ops() -> Vec<Op> {
         Op::OneHot { depth: 1 },
         Op::DropoutMask { rate: 0.0, seed: 0, key: 0 },
         Op::RandomNormal { seed: 0, key: 0 },
+        Op::Scan(nn_compiler::ir::Scan {
+            body: scan_cases::rnn_body(1, 1),
+            steps: 1,
+            reverse: false,
+            result: nn_compiler::ir::ScanResult::Final(0),
+        }),
     ]);
     ops
 }
@@ -628,7 +642,15 @@ fn checked_ops_are_all_differentiable_ops() {
     let unsupported: BTreeSet<&str> = ops.iter().filter(|o| kind(o) == Kind::Unsupported).map(|o| o.name()).collect();
 
     let mut covered = BTreeSet::new();
-    let groups = [unary_cases(), binary_cases(), structure_cases(), conv_cases(), layer_cases(), second_order_cases()];
+    let groups = [
+        unary_cases(),
+        binary_cases(),
+        structure_cases(),
+        conv_cases(),
+        layer_cases(),
+        second_order_cases(),
+        scan_cases::scan_cases(),
+    ];
     for c in groups.iter().flatten() {
         let mut b = Builder::new(0, 2);
         let out = (c.build)(&mut b);

@@ -18,6 +18,7 @@ mod op;
 mod print;
 pub mod rng;
 mod rows;
+mod scan;
 mod types;
 mod var;
 
@@ -25,6 +26,7 @@ pub use graph::{Graph, InputDecl, InputRole, Node, Origin};
 pub use op::{BinaryOp, CmpOp, Op, Padding, PoolKind, ReduceOp, UnaryOp, Window};
 pub use print::{print_graph, print_node};
 pub use rows::rows_independent;
+pub use scan::{Scan, ScanBody, ScanResult};
 pub use types::{DType, Dim, Shape, TensorType};
 pub use var::{Init, Regularizer, VarDecl, VarKind};
 

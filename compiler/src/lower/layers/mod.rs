@@ -13,6 +13,7 @@ mod merge;
 mod noise;
 mod norm;
 mod preprocess;
+mod recurrent;
 mod reshape;
 mod sample_norm;
 
@@ -22,6 +23,7 @@ pub use conv::{ConvConfig, PoolConfig};
 pub use dense::DenseConfig;
 pub use noise::Noise;
 pub use preprocess::NormalizationConfig;
+pub use recurrent::{BidirectionalConfig, RecurrentConfig};
 pub use sample_norm::SampleNormConfig;
 
 use super::activations::{self, Activation};
@@ -73,6 +75,9 @@ pub enum LayerKind {
         alpha: f64,
     },
     Prelu(PreluConfig),
+    /// `simple_rnn`, `lstm`, `gru`.
+    Recurrent(RecurrentConfig),
+    Bidirectional(BidirectionalConfig),
     /// A user-defined layer: the definition's name and its attribute values.
     Custom {
         def: String,
@@ -111,6 +116,10 @@ pub const BUILTINS: &[(&str, &str, &str)] = &[
     ("leaky_relu", "LeakyReLU", "leaky_re_lu"),
     ("elu", "ELU", "elu"),
     ("prelu", "PReLU", "p_re_lu"),
+    ("simple_rnn", "SimpleRNN", "simple_rnn"),
+    ("lstm", "LSTM", "lstm"),
+    ("gru", "GRU", "gru"),
+    ("bidirectional", "Bidirectional", "bidirectional"),
 ];
 
 /// The Keras class and instance-name base of a built-in layer name.
@@ -146,6 +155,8 @@ impl LayerKind {
             LayerKind::LeakyRelu { .. } => "LeakyReLU",
             LayerKind::Elu { .. } => "ELU",
             LayerKind::Prelu(_) => "PReLU",
+            LayerKind::Recurrent(cfg) => cfg.cell.class(),
+            LayerKind::Bidirectional(_) => "Bidirectional",
             LayerKind::Custom { def, .. } => def,
         }
     }
@@ -153,7 +164,7 @@ impl LayerKind {
 
 /// One variable a layer needs: suffix (`kernel`), shape, init, penalty.
 pub struct VarSpec {
-    pub suffix: &'static str,
+    pub suffix: String,
     pub shape: Vec<usize>,
     pub init: Init,
     pub regularizer: Option<Regularizer>,
@@ -223,6 +234,8 @@ impl<'a> Lowerer<'a> {
             | "spatial_dropout3d" => self.noise_kind(name, args, span)?,
             "leaky_re_lu" | "elu" => self.activation_layer_kind(name, args, span)?,
             "p_re_lu" => LayerKind::Prelu(self.prelu_config(args, span)?),
+            "simple_rnn" | "lstm" | "gru" => LayerKind::Recurrent(self.recurrent_config(base, args, span)?),
+            "bidirectional" => LayerKind::Bidirectional(self.bidirectional_config(args, span)?),
             other => unreachable!("BUILTINS lists `{other}` without a constructor"),
         };
         let inst = self.add_instance(base, kind, span);
@@ -325,6 +338,8 @@ impl<'a> Lowerer<'a> {
                 self.apply_activation(&act, x, span)?
             }
             LayerKind::Prelu(cfg) => self.apply_prelu(inst, cfg, x, span)?,
+            LayerKind::Recurrent(cfg) => self.apply_recurrent(inst, cfg, x, span)?,
+            LayerKind::Bidirectional(cfg) => self.apply_bidirectional(inst, cfg, x, span)?,
             LayerKind::Custom { .. } => unreachable!("handled above"),
         };
         let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
