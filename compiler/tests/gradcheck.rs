@@ -511,6 +511,26 @@ fn lowered_cases() -> Vec<Case> {
         ("unit_normalization", "model m { input x: [2, 3] unit_normalization() }"),
         ("normalization", "model m { input x: [3] normalization() }"),
         ("rescaling", "model m { input x: [3] rescaling(0.5, offset = -1) }"),
+        ("simple_rnn", "model m { input x: [3, 2] simple_rnn(3) }"),
+        (
+            "simple_rnn (backwards, sequences)",
+            "model m { input x: [4, 1] simple_rnn(2, go_backwards = true, return_sequences = true) }",
+        ),
+        ("lstm", "model m { input x: [3, 2] lstm(3) }"),
+        (
+            "lstm (sequences, dropout)",
+            "model m { input x: [3, 2] lstm(2, return_sequences = true, dropout = 0.3, recurrent_dropout = 0.4) }",
+        ),
+        ("gru", "model m { input x: [3, 3] gru(2) }"),
+        (
+            "gru (reset before, backwards)",
+            "model m { input x: [3, 2] gru(3, reset_after = false, go_backwards = true) }",
+        ),
+        (
+            "bidirectional (ave)",
+            "model m { input x: [3, 2] bidirectional(lstm(2, return_sequences = true), merge_mode = ave) }",
+        ),
+        ("bidirectional (concat)", "model m { input x: [2, 2] bidirectional(gru(2)) }"),
     ];
     let mut cases = Vec::new();
     for &(name, source) in SOURCES {
@@ -525,7 +545,7 @@ fn lowered_cases() -> Vec<Case> {
 }
 
 #[test]
-fn lowered_normalization_layers() {
+fn lowered_layers() {
     run(lowered_cases());
 }
 

@@ -650,3 +650,7 @@ fn cell_body(
     let carries = if cfg.cell == Cell::Lstm { 2 } else { 1 };
     ScanBody::new(g, carries, 1 + usize::from(masked))
 }
+
+#[cfg(test)]
+#[path = "recurrent_mask_tests.rs"]
+mod mask_tests;
