@@ -156,3 +156,13 @@ fn argument_errors_are_clear() {
     let err = lower_source("model m { input x: [5] lstm(4) }", None, Mode::Infer, 0).expect_err("rank");
     assert!(format!("{err:?}").contains("expects a sequence [timesteps, features] per sample"), "{err:?}");
 }
+
+#[test]
+fn the_loop_prints_with_its_body() {
+    let m = lower("model m { input x: [6, 3] gru(2) }", Mode::Infer);
+    let text = nn_compiler::ir::print_graph(&m.graph);
+    assert!(text.contains("= scan<6 steps, final 0> "), "{text}");
+    assert!(text.contains("  { body: 1 carries, 1 sequences, 2 invariants"), "{text}");
+    assert!(text.contains("    %0 = input<h> : f32[B, 2]"), "{text}");
+    assert!(text.contains("    output h = %"), "{text}");
+}

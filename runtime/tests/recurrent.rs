@@ -70,5 +70,7 @@ fn initial_weights_follow_keras() {
         }
     }
     let b: Vec<f32> = model.get_weight("lstm/bias").unwrap().iter().copied().collect();
-    assert!(b[..8].iter().all(|v| *v == 0.0) && b[8..16].iter().all(|v| *v == 1.0) && b[16..].iter().all(|v| *v == 0.0));
+    assert!(
+        b[..8].iter().all(|v| *v == 0.0) && b[8..16].iter().all(|v| *v == 1.0) && b[16..].iter().all(|v| *v == 0.0)
+    );
 }

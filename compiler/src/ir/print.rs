@@ -65,7 +65,7 @@ fn print_body(body: &ScanBody) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "  {{ body: {} carries, {} sequences, {} invariants; outputs: new carries, then per-step",
+        "  {{ body: {} carries, {} sequences, {} invariants (its inputs, in order); outputs: new carries, then per-step values",
         body.carries,
         body.sequences,
         body.invariants()
