@@ -1,6 +1,6 @@
 //! Property tests: on random well-shaped graphs (DAGs of elementwise ops
 //! with broadcasting, matmuls, reductions, softmax, reshape/transpose,
-//! concat/slice, select) over random small shapes, the symbolic gradient
+//! concat/slice, select, loops over a leading axis) over random small shapes, the symbolic gradient
 //! agrees with finite differences, and `simplify` keeps every forward value
 //! and gradient (both checked by the shared harness).
 //!
@@ -13,7 +13,9 @@
 mod harness;
 
 use harness::{Builder, Domain};
-use nn_compiler::ir::{BinaryOp, CmpOp, Dim, NodeId, Op, ReduceOp, Shape, UnaryOp};
+use nn_compiler::ir::{
+    BinaryOp, CmpOp, Dim, Graph, InputRole, NodeId, Op, ReduceOp, ScanBody, ScanResult, Shape, TensorType, UnaryOp,
+};
 use nn_compiler::shape::broadcast_shapes;
 use proptest::prelude::*;
 
@@ -26,7 +28,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..14, any::<u16>(), any::<u16>(), any::<u16>()).prop_map(|(op, a, b, choice)| Step { op, a, b, choice })
+    (0u8..15, any::<u16>(), any::<u16>(), any::<u16>()).prop_map(|(op, a, b, choice)| Step { op, a, b, choice })
 }
 
 fn ok(r: Result<NodeId, nn_compiler::shape::ShapeError>) -> NodeId {
@@ -62,6 +64,35 @@ impl Gen {
             .map(|i| self.pool[(k as usize + i) % n])
             .find(|&c| broadcast_shapes(self.b.g.shape(a), self.b.g.shape(c)).is_some())
             .unwrap_or(a)
+    }
+
+    /// A loop over `a`'s leading axis: `h' = tanh(x_t + h * w)`, per-step
+    /// output `h' * x_t`; the initial carry and the invariant `w` are pool
+    /// values of the step's shape when there are any.
+    fn scan(&mut self, a: NodeId, sa: &Shape, s: &Step) -> NodeId {
+        let Dim::Known(steps) = sa.0[0] else { unreachable!("checked by the caller") };
+        let step_shape = Shape(sa.0[1..].to_vec());
+        let n = self.pool.len();
+        let same: Vec<NodeId> =
+            (0..n).map(|i| self.pool[(s.b as usize + i) % n]).filter(|&p| self.b.g.shape(p) == &step_shape).collect();
+        let (init, w) = (same.first().copied(), same.get(1).copied());
+        let g = &mut self.b.g;
+        let init = init.unwrap_or_else(|| g.constant(0.1, step_shape.clone()));
+        let w = w.unwrap_or_else(|| g.constant(0.5, step_shape.clone()));
+        let mut body = Graph::new();
+        let ty = TensorType::f32(step_shape);
+        let h = body.add_input("h", ty.clone(), InputRole::Feature);
+        let x = body.add_input("x", ty.clone(), InputRole::Feature);
+        let wi = body.add_input("w", ty, InputRole::Feature);
+        let hw = ok(body.mul(h, wi));
+        let z = ok(body.add(x, hw));
+        let h2 = ok(body.unary(UnaryOp::Tanh, z));
+        let y = ok(body.mul(h2, x));
+        body.outputs = vec![("h".into(), h2), ("y".into(), y)];
+        let body = ScanBody::new(body, 1, 1).expect("well-formed body");
+        let c = s.choice as usize;
+        let result = if c % 2 == 0 { ScanResult::Final(0) } else { ScanResult::Stacked(0) };
+        ok(g.scan(&body, steps, (c / 2) % 2 == 1, &[init, a, w], result))
     }
 
     fn apply(&mut self, s: &Step) {
@@ -175,6 +206,7 @@ impl Gen {
                 let mask = ok(g.push(Op::Compare(CmpOp::Gt), &[a, zero]));
                 ok(g.push(Op::Select, &[mask, a, bb]))
             }
+            14 if sa.rank() >= 1 && sa.0[0] != Dim::Batch => self.scan(a, &sa, s),
             _ => return,
         };
         self.pool.push(out);

@@ -9,6 +9,8 @@
 
 #[path = "grad/harness.rs"]
 mod harness;
+#[path = "grad/scan_cases.rs"]
+mod scan_cases;
 
 use harness::{Builder, Domain};
 use nn_compiler::ir::{BinaryOp, CmpOp, DType, Dim, NodeId, Op, Padding, PoolKind, ReduceOp, Shape, UnaryOp, Window};
@@ -463,6 +465,11 @@ fn second_order_gradients() {
 }
 
 #[test]
+fn loops() {
+    run(scan_cases::scan_cases());
+}
+
+#[test]
 fn unary_ops() {
     run(unary_cases());
 }
@@ -504,6 +511,26 @@ fn lowered_cases() -> Vec<Case> {
         ("unit_normalization", "model m { input x: [2, 3] unit_normalization() }"),
         ("normalization", "model m { input x: [3] normalization() }"),
         ("rescaling", "model m { input x: [3] rescaling(0.5, offset = -1) }"),
+        ("simple_rnn", "model m { input x: [3, 2] simple_rnn(3) }"),
+        (
+            "simple_rnn (backwards, sequences)",
+            "model m { input x: [4, 1] simple_rnn(2, go_backwards = true, return_sequences = true) }",
+        ),
+        ("lstm", "model m { input x: [3, 2] lstm(3) }"),
+        (
+            "lstm (sequences, dropout)",
+            "model m { input x: [3, 2] lstm(2, return_sequences = true, dropout = 0.3, recurrent_dropout = 0.4) }",
+        ),
+        ("gru", "model m { input x: [3, 3] gru(2) }"),
+        (
+            "gru (reset before, backwards)",
+            "model m { input x: [3, 2] gru(3, reset_after = false, go_backwards = true) }",
+        ),
+        (
+            "bidirectional (ave)",
+            "model m { input x: [3, 2] bidirectional(lstm(2, return_sequences = true), merge_mode = ave) }",
+        ),
+        ("bidirectional (concat)", "model m { input x: [2, 2] bidirectional(gru(2)) }"),
     ];
     let mut cases = Vec::new();
     for &(name, source) in SOURCES {
@@ -518,7 +545,7 @@ fn lowered_cases() -> Vec<Case> {
 }
 
 #[test]
-fn lowered_normalization_layers() {
+fn lowered_layers() {
     run(lowered_cases());
 }
 
@@ -628,6 +655,7 @@ fn kind(op: &Op) -> Kind {
         Op::Pool2dGrad { kind: PoolKind::Max, .. } => Unsupported,
         Op::Gather | Op::ScatterAdd { .. } => Differentiable,
         Op::OneHot { .. } | Op::DropoutMask { .. } | Op::RandomNormal { .. } => NoGradient,
+        Op::Scan(_) => Differentiable,
     }
 }
 
@@ -665,6 +693,12 @@ fn all_ops() -> Vec<Op> {
         Op::OneHot { depth: 1 },
         Op::DropoutMask { rate: 0.0, seed: 0, key: 0 },
         Op::RandomNormal { seed: 0, key: 0 },
+        Op::Scan(nn_compiler::ir::Scan {
+            body: scan_cases::rnn_body(1, 1),
+            steps: 1,
+            reverse: false,
+            result: nn_compiler::ir::ScanResult::Final(0),
+        }),
     ]);
     ops
 }
@@ -679,7 +713,15 @@ fn checked_ops_are_all_differentiable_ops() {
     let unsupported: BTreeSet<&str> = ops.iter().filter(|o| kind(o) == Kind::Unsupported).map(|o| o.name()).collect();
 
     let mut covered = BTreeSet::new();
-    let groups = [unary_cases(), binary_cases(), structure_cases(), conv_cases(), layer_cases(), second_order_cases()];
+    let groups = [
+        unary_cases(),
+        binary_cases(),
+        structure_cases(),
+        conv_cases(),
+        layer_cases(),
+        second_order_cases(),
+        scan_cases::scan_cases(),
+    ];
     for c in groups.iter().flatten() {
         let mut b = Builder::new(0, 2);
         let out = (c.build)(&mut b);

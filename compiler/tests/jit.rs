@@ -533,3 +533,32 @@ fn large_loops_split_over_two_threads_match() {
         }
     }
 }
+
+/// `matmul` with a rank-3 left operand (one contraction for every time step
+/// of a sequence) and the two products its gradient uses.
+#[test]
+fn matmul_over_sequences_matches() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[5, 3]);
+    let w = var(&mut g, "w", &[3, 4]);
+    let y = g.matmul(x, w).unwrap();
+    let dy = input(&mut g, "dy", &[5, 4]);
+    let dx = g.push(Op::MatMul { transpose_a: false, transpose_b: true }, &[dy, w]).unwrap();
+    let dw = g.push(Op::MatMul { transpose_a: true, transpose_b: false }, &[x, dy]).unwrap();
+    assert_eq!(g.shape(dw), &Shape::known(&[3, 4]));
+    g.outputs = vec![("y".into(), y), ("dx".into(), dx), ("dw".into(), dw)];
+    check(&g, &BATCHES, 41);
+}
+
+/// The JIT does not compile loops: a graph with a `scan` is reported as
+/// unsupported (the runtime then runs it in the interpreter), never run
+/// wrongly.
+#[test]
+fn loops_are_reported_unsupported() {
+    let model = lower_source("model m { input x: [6, 3] lstm(4) }", None, Mode::Infer, 0).unwrap();
+    match compile(&model.graph, &JitOptions::default()) {
+        Err(nn_compiler::codegen::CodegenError::Unsupported(m)) => assert!(m.contains("scan"), "{m}"),
+        Err(e) => panic!("expected Unsupported, got {e}"),
+        Ok(_) => panic!("a graph with a loop must not compile yet"),
+    }
+}

@@ -69,8 +69,57 @@ pub fn initialize(init: &Init, shape: &[usize], seed: u64) -> Result<Vec<f32>, R
             }
             (0..n).map(|_| (min + (max - min) * rng.random::<f64>()) as f32).collect()
         }
+        Init::Orthogonal { gain } => orthogonal(&mut rng, shape, gain),
+        Init::UnitForgetBias(ref inner) => {
+            if n % 4 != 0 {
+                return Err(RuntimeError::invalid(format!(
+                    "unit_forget_bias needs a bias of 4 * units values, not {n}"
+                )));
+            }
+            let u = n / 4;
+            let mut v = initialize(inner, &[n], seed)?;
+            v[u..2 * u].fill(1.0);
+            v
+        }
     };
     Ok(values)
+}
+
+/// Keras's `Orthogonal`: for `[rows, cols]` (leading dims folded into
+/// rows) draw a normal matrix of the taller orientation, orthonormalize its
+/// columns (modified Gram–Schmidt gives the Q whose R has a positive
+/// diagonal, which is Keras's `q * sign(diag(r))`), and transpose back when
+/// the kernel is wide.
+fn orthogonal(rng: &mut StdRng, shape: &[usize], gain: f64) -> Vec<f32> {
+    let cols = shape.last().copied().unwrap_or(1);
+    let rows: usize = shape[..shape.len().saturating_sub(1)].iter().product();
+    if rows == 0 || cols == 0 {
+        return Vec::new();
+    }
+    let (tall, wide) = (rows.max(cols), rows.min(cols));
+    // Column-major: column j is a[j * tall..(j + 1) * tall].
+    let mut a: Vec<f64> = (0..tall * wide).map(|_| standard_normal(rng)).collect();
+    for j in 0..wide {
+        for p in 0..j {
+            let (done, rest) = a.split_at_mut(j * tall);
+            let qp = &done[p * tall..(p + 1) * tall];
+            let col = &mut rest[..tall];
+            let dot: f64 = qp.iter().zip(col.iter()).map(|(x, y)| x * y).sum();
+            col.iter_mut().zip(qp).for_each(|(c, q)| *c -= dot * q);
+        }
+        let col = &mut a[j * tall..(j + 1) * tall];
+        let norm = col.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        col.iter_mut().for_each(|c| *c /= norm);
+    }
+    let mut out = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            // q is tall x wide; the kernel is q (rows >= cols) or its transpose.
+            let v = if rows >= cols { a[c * tall + r] } else { a[r * tall + c] };
+            out[r * cols + c] = (gain * v) as f32;
+        }
+    }
+    out
 }
 
 fn uniform(rng: &mut StdRng, n: usize, limit: f64) -> Vec<f32> {
@@ -108,6 +157,37 @@ mod tests {
         let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
         let max = v.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()));
         (mean, var.sqrt(), max)
+    }
+
+    #[test]
+    fn orthogonal_has_orthonormal_rows_or_columns() {
+        for shape in [[8usize, 8], [12, 5], [5, 12], [3, 32]] {
+            let (r, c) = (shape[0], shape[1]);
+            let v = initialize(&Init::Orthogonal { gain: 1.0 }, &shape, 11).unwrap();
+            let at = |i: usize, j: usize| v[i * c + j] as f64;
+            // Gram matrix of the shorter side must be the identity.
+            let (n, dot): (usize, Box<dyn Fn(usize, usize) -> f64>) = if r >= c {
+                (c, Box::new(|p, q| (0..r).map(|i| at(i, p) * at(i, q)).sum()))
+            } else {
+                (r, Box::new(|p, q| (0..c).map(|j| at(p, j) * at(q, j)).sum()))
+            };
+            for p in 0..n {
+                for q in 0..n {
+                    let want = if p == q { 1.0 } else { 0.0 };
+                    assert!((dot(p, q) - want).abs() < 1e-5, "{shape:?}: <{p}, {q}> = {}", dot(p, q));
+                }
+            }
+        }
+        let twice = initialize(&Init::Orthogonal { gain: 2.0 }, &[4, 4], 3).unwrap();
+        let once = initialize(&Init::Orthogonal { gain: 1.0 }, &[4, 4], 3).unwrap();
+        assert!(twice.iter().zip(&once).all(|(a, b)| (a - 2.0 * b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn unit_forget_bias_sets_the_forget_gate_to_one() {
+        let v = initialize(&Init::UnitForgetBias(Box::new(Init::Zeros)), &[12], 0).unwrap();
+        assert_eq!(v, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert!(initialize(&Init::UnitForgetBias(Box::new(Init::Zeros)), &[6], 0).is_err());
     }
 
     #[test]

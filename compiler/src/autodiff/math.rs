@@ -192,6 +192,7 @@ impl<'g> Printer<'g> {
             Op::OneHot { .. } => call("onehot", String::new()),
             Op::DropoutMask { rate, .. } => call("dropout_mask", format!("rate={rate}")),
             Op::RandomNormal { .. } => call("random_normal", String::new()),
+            Op::Scan(s) => call("scan", s.result.to_string()),
         }
     }
 

@@ -22,6 +22,7 @@
 
 mod math;
 mod reverse;
+mod scan;
 mod simplify;
 mod vjp;
 mod wellformed;

@@ -9,8 +9,9 @@
 //! New nodes are appended after the forward graph; each inherits the origin
 //! (source span, layer name) of the forward node whose rule produced it.
 
+use super::scan::{loop_adjoint, LoopAdjoint};
 use super::vjp::{log_softmax_adjoint, vjp};
-use crate::ir::{DType, Graph, NodeId, Op, UnaryOp};
+use crate::ir::{DType, Graph, NodeId, Op, Scan, UnaryOp};
 use crate::shape::ShapeError;
 
 pub(super) fn grad(graph: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<NodeId>, ShapeError> {
@@ -94,6 +95,11 @@ fn sweep(
             continue;
         }
 
+        if let Op::Scan(scan) = &graph.node(id).op {
+            loop_sweep(graph, id, scan.clone(), &args, on_path, adjoint)?;
+            continue;
+        }
+
         for (k, &a) in args.iter().enumerate() {
             if !on_path[a.index()] || graph.ty(a).dtype != DType::F32 {
                 continue;
@@ -102,6 +108,43 @@ fn sweep(
                 accumulate(graph, adjoint, a, da)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The results of one loop are sibling nodes; their adjoints are complete
+/// once the sweep reaches the lowest-numbered sibling that has one, which
+/// then builds the one backward loop for all of them.
+fn loop_sweep(
+    graph: &mut Graph,
+    id: NodeId,
+    scan: Scan,
+    args: &[NodeId],
+    on_path: &[bool],
+    adjoint: &mut [Option<NodeId>],
+) -> Result<(), ShapeError> {
+    let mut results = Vec::new();
+    let mut first = id;
+    for i in 0..on_path.len() {
+        let node = graph.node(NodeId(i as u32));
+        let sibling = match &node.op {
+            Op::Scan(s) if s.group_key() == scan.group_key() && node.args == args => s.result,
+            _ => continue,
+        };
+        if let (true, Some(adj)) = (on_path[i], adjoint[i]) {
+            if results.is_empty() {
+                first = NodeId(i as u32);
+            }
+            results.push((sibling, adj));
+        }
+    }
+    if first != id {
+        return Ok(());
+    }
+    let wanted = args.iter().map(|a| on_path[a.index()] && graph.ty(*a).dtype == DType::F32).collect();
+    let l = LoopAdjoint { scan: &scan, args, results, wanted };
+    for (k, da) in loop_adjoint(graph, &l)? {
+        accumulate(graph, adjoint, args[k], da)?;
     }
     Ok(())
 }

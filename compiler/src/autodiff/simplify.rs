@@ -298,6 +298,7 @@ fn rewrite(g: &mut Graph, op: &Op, args: &[NodeId], ty: &TensorType) -> Result<O
         | Op::ScatterAdd { .. }
         | Op::OneHot { .. }
         | Op::DropoutMask { .. }
+        | Op::Scan(_)
         | Op::RandomNormal { .. } => None,
     };
     Ok(res)

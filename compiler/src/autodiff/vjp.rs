@@ -197,6 +197,8 @@ pub(super) fn vjp(g: &mut Graph, id: NodeId, dy: NodeId, arg: usize) -> Adjoint 
         // The mask is a function of the step and of `like`'s shape only, so
         // it is a constant with respect to every value in the graph.
         Op::DropoutMask { .. } | Op::RandomNormal { .. } => Ok(None),
+        // A loop's results share one backward loop, built by the sweep.
+        Op::Scan(_) => Err(internal(&node.op, "loops are differentiated as a whole by the reverse sweep".into())),
     }
 }
 

@@ -32,6 +32,17 @@ impl Dims {
         Dims { n: shape.rank(), d }
     }
 
+    /// The matrix `[product of leading axes, last axis]` (rank 2 unchanged).
+    pub fn as_rows(&self) -> Dims {
+        if self.n <= 2 {
+            return *self;
+        }
+        let mut d = [1usize; 8];
+        d[1] = self.d[self.n - 1];
+        d[0] = self.numel() / d[1].max(1);
+        Dims { n: 2, d }
+    }
+
     pub fn numel(&self) -> usize {
         self.d[..self.n].iter().product()
     }
@@ -65,7 +76,8 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
     let fo = |n: usize| std::slice::from_raw_parts_mut(out as *mut f32, n);
     match &k.op {
         Op::MatMul { transpose_a, transpose_b } => {
-            let (ad, bd) = (adims(0), adims(1));
+            // Operands of rank > 2 are matrices whose rows are their leading axes.
+            let (ad, bd) = (adims(0).as_rows(), adims(1).as_rows());
             let (m, kk) = if *transpose_a { (ad.d[1], ad.d[0]) } else { (ad.d[0], ad.d[1]) };
             let n = if *transpose_b { bd.d[0] } else { bd.d[1] };
             let a = if *transpose_a {
@@ -288,6 +300,8 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         | Op::Cast(_)
         | Op::Reshape(_)
         | Op::Broadcast(_) => {}
+        // `plan::build` reports loops as unsupported.
+        Op::Scan(_) => {}
     }
 }
 

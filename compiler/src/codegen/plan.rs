@@ -238,6 +238,12 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
                 node.ty
             )));
         }
+        if matches!(node.op, Op::Scan(_)) {
+            // Loops run in the interpreter until the JIT compiles loop bodies.
+            return Err(CodegenError::Unsupported(format!(
+                "node %{i} is a loop (scan); the JIT does not compile loops yet"
+            )));
+        }
         if let Op::Input(k) = node.op {
             if k >= graph.inputs.len() {
                 return Err(CodegenError::Unsupported(format!("node %{i} reads input {k}, which is not declared")));

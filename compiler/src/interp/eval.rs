@@ -205,6 +205,8 @@ pub(super) fn eval<T: Float>(
             let step = gather::step_value(args.v(1)?)?;
             Value::F(gather::random_normal(args.v(0)?.shape(), *seed, *key, step))
         }
+        // Loops need the results of their siblings, so `run_all` runs them.
+        Op::Scan(_) => return Err("a loop must be run through `run_all`".into()),
     })
 }
 

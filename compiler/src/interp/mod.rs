@@ -14,7 +14,9 @@
 //! is checked against the node's declared type (batch resolved).
 //!
 //! Layout: `eval.rs` holds the one exhaustive `match` over ops and dispatches
-//! to `elementwise`, `reduce`, `structure`, `conv`, `pool` and `gather`.
+//! to `elementwise`, `reduce`, `structure`, `conv`, `pool` and `gather`;
+//! loops (`scan.rs`) run in `run_all`, which keeps each loop's results for
+//! its sibling nodes.
 
 mod conv;
 mod elementwise;
@@ -23,6 +25,7 @@ mod eval;
 mod gather;
 mod pool;
 mod reduce;
+mod scan;
 mod structure;
 mod value;
 
@@ -32,7 +35,7 @@ mod tests;
 pub use error::InterpError;
 pub use value::{Float, RunOutput, Value};
 
-use crate::ir::{DType, Graph, NodeId, TensorType};
+use crate::ir::{DType, Graph, NodeId, Op, TensorType};
 use ndarray::ArrayD;
 
 /// Runs `graph` and returns its outputs and variable updates.
@@ -93,10 +96,15 @@ pub fn run_all<T: Float>(
 ) -> Result<Vec<Value<T>>, InterpError> {
     validate(graph, inputs, vars, batch)?;
     let mut values: Vec<Value<T>> = Vec::with_capacity(graph.nodes.len());
+    let mut loops = scan::ScanCache::new();
     for (index, node) in graph.nodes.iter().enumerate() {
         let id = NodeId(index as u32);
         let malformed = |detail: String| InterpError::Malformed { node: id, op: node.op.name(), detail };
-        let value = eval::eval(node, &values, inputs, vars, batch).map_err(malformed)?;
+        let value = match &node.op {
+            Op::Scan(s) => loops.result(s, &node.args, &values, batch),
+            _ => eval::eval(node, &values, inputs, vars, batch),
+        }
+        .map_err(malformed)?;
         check_type(&value, &node.ty, batch).map_err(malformed)?;
         values.push(value);
     }

@@ -14,8 +14,12 @@ pub(super) fn matmul<T: Float>(
     transpose_a: bool,
     transpose_b: bool,
 ) -> Result<ArrayD<T>, String> {
-    let mut a = as_matrix(a, "left")?;
-    let mut b = as_matrix(b, "right")?;
+    // Operands of rank > 2 are matrices whose rows are all leading axes
+    // (see `Op::MatMul`); the result keeps `a`'s leading axes.
+    let out_lead: Option<Vec<usize>> = (a.ndim() > 2 && !transpose_a).then(|| a.shape()[..a.ndim() - 1].to_vec());
+    let (a, b) = (flatten_rows(a), flatten_rows(b));
+    let mut a = as_matrix(&a, "left")?;
+    let mut b = as_matrix(&b, "right")?;
     if transpose_a {
         a = a.reversed_axes();
     }
@@ -25,7 +29,26 @@ pub(super) fn matmul<T: Float>(
     if a.ncols() != b.nrows() {
         return Err(format!("inner dimensions differ: {:?} x {:?}", a.shape(), b.shape()));
     }
-    Ok(a.dot(&b).into_dyn())
+    let c = a.dot(&b).into_dyn();
+    match out_lead {
+        Some(mut dims) => {
+            dims.push(c.shape()[1]);
+            reshape(&c, &dims)
+        }
+        None => Ok(c),
+    }
+}
+
+/// A rank > 2 array as the matrix `[product of leading axes, last axis]`.
+fn flatten_rows<T: Clone>(x: &ArrayD<T>) -> std::borrow::Cow<'_, ArrayD<T>> {
+    if x.ndim() <= 2 {
+        return std::borrow::Cow::Borrowed(x);
+    }
+    let last = x.shape()[x.ndim() - 1];
+    let rows = x.len() / last.max(1);
+    std::borrow::Cow::Owned(
+        ArrayD::from_shape_vec(IxDyn(&[rows, last]), x.iter().cloned().collect()).expect("same count"),
+    )
 }
 
 fn as_matrix<'a, T>(x: &'a ArrayD<T>, which: &str) -> Result<ArrayView2<'a, T>, String> {

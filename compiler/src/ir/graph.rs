@@ -1,12 +1,14 @@
 //! The graph arena and its checked builder.
 
 use super::op::{BinaryOp, Op, UnaryOp};
+use super::scan::{Scan, ScanBody, ScanResult};
 use super::types::{DType, Shape, TensorType};
 use super::var::VarDecl;
 use super::{NodeId, VarId};
 use crate::diag::Span;
 use crate::shape::{self, ShapeError};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
@@ -214,6 +216,19 @@ impl Graph {
             return Ok(x);
         }
         self.push(Op::Reshape(shape), &[x])
+    }
+
+    /// One result of the loop of `body` over `args` (see `ir/scan.rs`);
+    /// calls with the same body and arguments name results of one loop.
+    pub fn scan(
+        &mut self,
+        body: &Arc<ScanBody>,
+        steps: usize,
+        reverse: bool,
+        args: &[NodeId],
+        result: ScanResult,
+    ) -> Result<NodeId, ShapeError> {
+        self.push(Op::Scan(Scan { body: body.clone(), steps, reverse, result }), args)
     }
 
     pub fn cast(&mut self, x: NodeId, dtype: DType) -> Result<NodeId, ShapeError> {

@@ -19,6 +19,7 @@ mod op;
 mod print;
 pub mod rng;
 mod rows;
+mod scan;
 mod types;
 mod var;
 
@@ -27,6 +28,7 @@ pub use ids::{id_limits, IdLimit};
 pub use op::{BinaryOp, CmpOp, Op, Padding, PoolKind, ReduceOp, UnaryOp, Window};
 pub use print::{print_graph, print_node};
 pub use rows::rows_independent;
+pub use scan::{Scan, ScanBody, ScanResult};
 pub use types::{DType, Dim, Shape, TensorType};
 pub use var::{Init, Regularizer, VarDecl, VarKind};
 

@@ -9,6 +9,7 @@
 //! rank 2; elementwise binary ops broadcast NumPy-style; comparisons yield an
 //! f32 mask of 0.0/1.0.
 
+use super::scan::Scan;
 use super::types::{DType, Shape};
 use super::VarId;
 
@@ -115,6 +116,8 @@ pub enum Op {
 
     // ---- structure ----------------------------------------------------------
     /// (a, b): [m, k] x [k, n] -> [m, n]; transposes apply to the operands first.
+    /// An operand of rank > 2 is the matrix of its leading axes by its last:
+    /// `[L…, k] @ [k, n] -> [L…, n]`, and `[L…, k]ᵀ @ [L…, n] -> [k, n]`.
     MatMul { transpose_a: bool, transpose_b: bool },
     /// (x) to a shape with the same number of elements. A `Batch` dim in the
     /// target stands for the input's batch dim.
@@ -158,6 +161,12 @@ pub enum Op {
     /// `like`, from the same counter-based generator as `DropoutMask`
     /// (Box–Muller in f64, then rounded), so the JIT reproduces it exactly.
     RandomNormal { seed: u64, key: u64 },
+
+    // ---- control ------------------------------------------------------------
+    /// (initial carries…, sequences [T, …]…, invariants…) -> one result of a
+    /// loop of `steps` runs of a body graph (see `ir/scan.rs`). Siblings with
+    /// the same body and arguments name the other results of the same loop.
+    Scan(Scan),
 }
 
 impl Op {
@@ -224,6 +233,7 @@ impl Op {
             OneHot { .. } => "one_hot",
             DropoutMask { .. } => "dropout_mask",
             RandomNormal { .. } => "random_normal",
+            Scan(_) => "scan",
         }
     }
 
@@ -237,6 +247,9 @@ impl Op {
     pub(crate) fn dedup_key(&self) -> String {
         match self {
             Op::Const(v) => format!("const:{:x}", v.to_bits()),
+            // The body is keyed by identity: printing it would be slow, and
+            // siblings must share one `Arc` to be run as one loop anyway.
+            Op::Scan(s) => format!("scan:{:?}:{:?}", s.group_key(), s.result),
             other => format!("{other:?}"),
         }
     }

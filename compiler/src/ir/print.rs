@@ -11,6 +11,7 @@
 
 use super::graph::{Graph, InputRole};
 use super::op::{Op, Padding, Window};
+use super::scan::ScanBody;
 use super::var::VarKind;
 use super::{DType, NodeId};
 use std::fmt::Write;
@@ -31,9 +32,23 @@ pub fn print_graph(graph: &Graph) -> String {
         }
         out.push('\n');
     }
+    let mut bodies_shown = Vec::new();
     for id in graph.ids() {
         out.push_str(&print_node(graph, id));
         out.push('\n');
+        if let Op::Scan(scan) = &graph.node(id).op {
+            // A loop's body is shown once, under its first result; later
+            // siblings name that node.
+            match bodies_shown.iter().find(|(key, _)| *key == scan.group_key()) {
+                Some((_, first)) => {
+                    let _ = writeln!(out, "    (the loop of {first})");
+                }
+                None => {
+                    bodies_shown.push((scan.group_key(), id));
+                    out.push_str(&print_body(&scan.body));
+                }
+            }
+        }
     }
     for (name, id) in &graph.outputs {
         let _ = writeln!(out, "output {name} = {id}");
@@ -41,6 +56,24 @@ pub fn print_graph(graph: &Graph) -> String {
     for (var, id) in &graph.updates {
         let _ = writeln!(out, "update {var} = {id}");
     }
+    out
+}
+
+/// A loop body, indented under its loop: which inputs are carries,
+/// sequences and invariants, then the body graph.
+fn print_body(body: &ScanBody) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {{ body: {} carries, {} sequences, {} invariants (its inputs, in order); outputs: new carries, then per-step values",
+        body.carries,
+        body.sequences,
+        body.invariants()
+    );
+    for line in print_graph(&body.graph).lines() {
+        let _ = writeln!(out, "    {line}");
+    }
+    out.push_str("  }\n");
     out
 }
 
@@ -110,6 +143,7 @@ fn attributes(graph: &Graph, op: &Op) -> String {
         Op::OneHot { depth } => format!("depth {depth}"),
         Op::DropoutMask { rate, seed, key } => format!("rate {rate}, seed {seed}, key {key}"),
         Op::RandomNormal { seed, key } => format!("seed {seed}, key {key}"),
+        Op::Scan(s) => format!("{} steps{}, {}", s.steps, if s.reverse { ", reverse" } else { "" }, s.result),
         Op::BatchSize | Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Gather => String::new(),
     }
 }

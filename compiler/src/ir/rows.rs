@@ -75,6 +75,8 @@ fn classify(graph: &Graph, node: &Node, kinds: &[Rows]) -> Rows {
         | Op::ScatterAdd { .. }
         | Op::DropoutMask { .. }
         | Op::RandomNormal { .. } => false,
+        // A loop's sequences are time-major, and its carries may mix rows.
+        Op::Scan(_) => false,
     };
     if row_wise && leading {
         Rows::PerRow

@@ -17,8 +17,24 @@ pub enum Init {
     Zeros,
     Ones,
     Constant(f64),
-    RandomNormal { mean: f64, stddev: f64 },
-    RandomUniform { min: f64, max: f64 },
+    RandomNormal {
+        mean: f64,
+        stddev: f64,
+    },
+    RandomUniform {
+        min: f64,
+        max: f64,
+    },
+    /// Keras's `Orthogonal`: the Q of a normal matrix's QR decomposition,
+    /// signs fixed by R's diagonal, times `gain`; the kernel is viewed as
+    /// `[prod(leading dims), last dim]`.
+    Orthogonal {
+        gain: f64,
+    },
+    /// An LSTM bias `[4 * units]`: the inner initializer for the input, cell
+    /// and output gates and ones for the forget gate (Keras's
+    /// `unit_forget_bias = true`).
+    UnitForgetBias(Box<Init>),
 }
 
 impl Init {
@@ -36,6 +52,8 @@ impl Init {
             Init::Constant(_) => "constant",
             Init::RandomNormal { .. } => "random_normal",
             Init::RandomUniform { .. } => "random_uniform",
+            Init::Orthogonal { .. } => "orthogonal",
+            Init::UnitForgetBias(_) => "unit_forget_bias",
         }
     }
 }
@@ -46,6 +64,8 @@ impl fmt::Display for Init {
             Init::Constant(v) => write!(f, "constant({v})"),
             Init::RandomNormal { mean, stddev } => write!(f, "random_normal({mean}, {stddev})"),
             Init::RandomUniform { min, max } => write!(f, "random_uniform({min}, {max})"),
+            Init::Orthogonal { gain } if *gain != 1.0 => write!(f, "orthogonal({gain})"),
+            Init::UnitForgetBias(inner) => write!(f, "unit_forget_bias({inner})"),
             other => f.write_str(other.name()),
         }
     }

@@ -20,6 +20,7 @@ pub const INITIALIZERS: &[&str] = &[
     "constant",
     "random_normal",
     "random_uniform",
+    "orthogonal",
 ];
 
 pub const REGULARIZERS: &[&str] = &["l1", "l2", "l1_l2"];
@@ -73,6 +74,11 @@ pub fn initializer(sv: &Sv, what: &str, g: &Graph) -> Result<Init, Diagnostic> {
                 .transpose()?
                 .unwrap_or(0.05);
             Ok(Init::RandomNormal { mean, stddev })
+        }
+        "orthogonal" => {
+            let b = bind(name, &[opt("gain"), opt("seed")], args, span)?;
+            let gain = b.get(0).map(|v| values::number(v, "gain", g)).transpose()?.unwrap_or(1.0);
+            Ok(Init::Orthogonal { gain })
         }
         "random_uniform" | "uniform" => {
             let b = bind(name, &[opt("minval"), opt("maxval"), opt("seed")], args, span)?;

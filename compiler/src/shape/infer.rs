@@ -2,7 +2,7 @@
 
 use super::broadcast::broadcast_shapes;
 use super::error::ShapeError;
-use crate::ir::{DType, Dim, Op, Padding, Shape, TensorType, Window};
+use crate::ir::{DType, Dim, Op, Padding, Scan, Shape, TensorType, Window};
 
 /// The result type of `op` applied to arguments of types `args`.
 pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType, ShapeError> {
@@ -109,6 +109,10 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType, ShapeError> {
             arity(2)?;
             want(0, DType::F32)?;
             want(1, DType::F32)?;
+            let (ra, rb) = (args[0].shape.rank(), args[1].shape.rank());
+            if ra > 2 || rb > 2 {
+                return matmul_rows(args[0], args[1], *transpose_a, *transpose_b);
+            }
             rank(0, 2, "a matrix (rank 2)")?;
             rank(1, 2, "a matrix (rank 2)")?;
             let a = &args[0].shape.0;
@@ -303,7 +307,79 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType, ShapeError> {
             rank(1, 0, "a scalar step")?;
             Ok(TensorType::f32(args[0].shape.clone()))
         }
+        Op::Scan(scan) => scan_type(scan, args),
     }
+}
+
+/// `matmul` with an operand of rank > 2, whose rows are all its leading
+/// axes: `[L…, k] @ [k, n] -> [L…, n]` (Keras's Dense on sequences, and one
+/// contraction for every time step at once), and with `transpose_a`,
+/// `[L…, k]ᵀ @ [L…, n] -> [k, n]` (its weight gradient).
+fn matmul_rows(a: &TensorType, b: &TensorType, ta: bool, tb: bool) -> Result<TensorType, ShapeError> {
+    let (sa, sb) = (&a.shape.0, &b.shape.0);
+    let err = || ShapeError::MatMulInner { lhs: a.shape.clone(), rhs: b.shape.clone() };
+    let invalid = |detail: &str| ShapeError::Invalid { op: "matmul", detail: detail.into() };
+    if sa.len() < 2 || sb.len() < 2 {
+        return Err(invalid("operands must have rank 2 or more"));
+    }
+    let (lead, k) = sa.split_at(sa.len() - 1);
+    if !ta {
+        if sb.len() != 2 {
+            return Err(invalid("with a rank > 2 left operand, the right operand must be a matrix"));
+        }
+        let (kb, n) = if tb { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
+        if kb != k[0] {
+            return Err(err());
+        }
+        let mut dims = lead.to_vec();
+        dims.push(n);
+        return Ok(TensorType::f32(Shape(dims)));
+    }
+    if tb || sb.len() != sa.len() || &sb[..sb.len() - 1] != lead {
+        return Err(invalid(
+            "a transposed rank > 2 operand contracts over its leading axes, which the other operand must share",
+        ));
+    }
+    Ok(TensorType::f32(Shape(vec![k[0], sb[sb.len() - 1]])))
+}
+
+/// A scan's arguments match its body's inputs (sequences with a leading
+/// dimension of `steps`), and the result it names exists.
+fn scan_type(scan: &Scan, args: &[&TensorType]) -> Result<TensorType, ShapeError> {
+    let body = &scan.body;
+    let invalid = |detail: String| ShapeError::Invalid { op: "scan", detail };
+    if args.len() != body.arity() {
+        return Err(ShapeError::Arity { op: "scan", expected: body.arity(), found: args.len() });
+    }
+    if scan.steps == 0 {
+        return Err(invalid("a loop needs at least one step".into()));
+    }
+    for (i, (arg, decl)) in args.iter().zip(&body.graph.inputs).enumerate() {
+        let is_sequence = i >= body.carries && i < body.carries + body.sequences;
+        let expected = if is_sequence {
+            let mut dims = vec![Dim::Known(scan.steps)];
+            dims.extend_from_slice(decl.ty.shape.dims());
+            TensorType { dtype: decl.ty.dtype, shape: Shape(dims) }
+        } else {
+            decl.ty.clone()
+        };
+        if **arg != expected {
+            let what = if is_sequence {
+                "sequence"
+            } else if i < body.carries {
+                "carry"
+            } else {
+                "invariant"
+            };
+            return Err(invalid(format!(
+                "argument {} (a {what}, `{}`) must be {expected} but is {arg}",
+                i + 1,
+                decl.name
+            )));
+        }
+    }
+    body.result_type(scan.result, scan.steps)
+        .ok_or_else(|| invalid(format!("the loop has no result `{}`", scan.result)))
 }
 
 /// Output height and width of a window sliding over `[N, H, W, C]`, with

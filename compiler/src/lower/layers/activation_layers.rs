@@ -105,7 +105,7 @@ impl<'a> Lowerer<'a> {
             alpha_shape[axis - 1] = 1;
         }
         let spec = VarSpec {
-            suffix: "alpha",
+            suffix: "alpha".into(),
             shape: alpha_shape,
             init: cfg.alpha_initializer.clone(),
             regularizer: cfg.alpha_regularizer,

@@ -93,7 +93,7 @@ impl<'a> Lowerer<'a> {
         for (suffix, init) in
             [("moving_mean", &cfg.moving_mean_initializer), ("moving_variance", &cfg.moving_variance_initializer)]
         {
-            specs.push(VarSpec { suffix, shape: vec![channels], init: init.clone(), regularizer: None });
+            specs.push(VarSpec { suffix: suffix.into(), shape: vec![channels], init: init.clone(), regularizer: None });
         }
         let vars = self.layer_vars_with_stats(inst, specs, trainable..trainable + 2, span)?;
         let (gamma, beta) = cfg.affine.split(&vars);

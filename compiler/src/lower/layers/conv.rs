@@ -110,14 +110,14 @@ impl<'a> Lowerer<'a> {
         let window = Window { size: cfg.kernel_size, strides: cfg.strides, padding: cfg.padding };
         fits(&name, &shape, &window, span)?;
         let mut specs = vec![VarSpec {
-            suffix: "kernel",
+            suffix: "kernel".into(),
             shape: vec![kh, kw, channels, cfg.filters],
             init: cfg.kernel_initializer.clone(),
             regularizer: cfg.kernel_regularizer,
         }];
         if cfg.use_bias {
             specs.push(VarSpec {
-                suffix: "bias",
+                suffix: "bias".into(),
                 shape: vec![cfg.filters],
                 init: cfg.bias_initializer.clone(),
                 regularizer: cfg.bias_regularizer,

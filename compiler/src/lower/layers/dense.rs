@@ -87,14 +87,14 @@ impl<'a> Lowerer<'a> {
         }
         let n_in = shape.0[shape.rank() - 1].known().unwrap_or(1);
         let mut specs = vec![VarSpec {
-            suffix: "kernel",
+            suffix: "kernel".into(),
             shape: vec![n_in, cfg.units],
             init: cfg.kernel_initializer.clone(),
             regularizer: cfg.kernel_regularizer,
         }];
         if cfg.use_bias {
             specs.push(VarSpec {
-                suffix: "bias",
+                suffix: "bias".into(),
                 shape: vec![cfg.units],
                 init: cfg.bias_initializer.clone(),
                 regularizer: cfg.bias_regularizer,

@@ -17,6 +17,7 @@ mod noise;
 mod norm;
 mod pool1d;
 mod preprocess;
+mod recurrent;
 mod reshape;
 mod sample_norm;
 mod time_distributed;
@@ -30,6 +31,7 @@ pub use embedding::EmbeddingConfig;
 pub use merge::MergeOp;
 pub use noise::Noise;
 pub use preprocess::NormalizationConfig;
+pub use recurrent::{BidirectionalConfig, RecurrentConfig};
 pub use sample_norm::SampleNormConfig;
 
 use super::activations::{self, Activation};
@@ -100,6 +102,9 @@ pub enum LayerKind {
     TimeDistributed {
         inner: usize,
     },
+    /// `simple_rnn`, `lstm`, `gru`.
+    Recurrent(RecurrentConfig),
+    Bidirectional(BidirectionalConfig),
     /// A user-defined layer: the definition's name and its attribute values.
     Custom {
         def: String,
@@ -157,6 +162,10 @@ pub const BUILTINS: &[(&str, &str, &str)] = &[
     ("minimum", "Minimum", "minimum"),
     ("dot", "Dot", "dot"),
     ("time_distributed", "TimeDistributed", "time_distributed"),
+    ("simple_rnn", "SimpleRNN", "simple_rnn"),
+    ("lstm", "LSTM", "lstm"),
+    ("gru", "GRU", "gru"),
+    ("bidirectional", "Bidirectional", "bidirectional"),
 ];
 
 /// The Keras class and instance-name base of a built-in layer name.
@@ -203,6 +212,8 @@ impl LayerKind {
             LayerKind::Merge(op) => op.class(),
             LayerKind::Dot { .. } => "Dot",
             LayerKind::TimeDistributed { .. } => "TimeDistributed",
+            LayerKind::Recurrent(cfg) => cfg.cell.class(),
+            LayerKind::Bidirectional(_) => "Bidirectional",
             LayerKind::Custom { def, .. } => def,
         }
     }
@@ -210,7 +221,7 @@ impl LayerKind {
 
 /// One variable a layer needs: suffix (`kernel`), shape, init, penalty.
 pub struct VarSpec {
-    pub suffix: &'static str,
+    pub suffix: String,
     pub shape: Vec<usize>,
     pub init: Init,
     pub regularizer: Option<Regularizer>,
@@ -291,6 +302,8 @@ impl<'a> Lowerer<'a> {
                 merge::kind(name, base, args, span, &self.g)?
             }
             "time_distributed" => self.time_distributed_kind(args, span)?,
+            "simple_rnn" | "lstm" | "gru" => LayerKind::Recurrent(self.recurrent_config(base, args, span)?),
+            "bidirectional" => LayerKind::Bidirectional(self.bidirectional_config(args, span)?),
             other => unreachable!("BUILTINS lists `{other}` without a constructor"),
         };
         let inst = self.add_instance(base, kind, span);
@@ -404,6 +417,8 @@ impl<'a> Lowerer<'a> {
             LayerKind::Merge(op) => merge::elementwise(&mut self.g, &name, *op, inputs, span)?,
             LayerKind::Dot { axes, normalize } => merge::dot(&mut self.g, &name, *axes, *normalize, inputs, span)?,
             LayerKind::TimeDistributed { inner } => self.apply_time_distributed(inst, *inner, x, span)?,
+            LayerKind::Recurrent(cfg) => self.apply_recurrent(inst, cfg, x, span)?,
+            LayerKind::Bidirectional(cfg) => self.apply_bidirectional(inst, cfg, x, span)?,
             LayerKind::Custom { .. } => unreachable!("handled above"),
         };
         self.pass_mask(&kind, inputs, out);

@@ -59,7 +59,7 @@ impl Affine {
         let mut specs = Vec::new();
         if self.scale {
             specs.push(VarSpec {
-                suffix: "gamma",
+                suffix: "gamma".into(),
                 shape: vec![n],
                 init: self.gamma_initializer.clone(),
                 regularizer: self.gamma_regularizer,
@@ -67,7 +67,7 @@ impl Affine {
         }
         if self.center {
             specs.push(VarSpec {
-                suffix: "beta",
+                suffix: "beta".into(),
                 shape: vec![n],
                 init: self.beta_initializer.clone(),
                 regularizer: self.beta_regularizer,

@@ -63,9 +63,9 @@ impl<'a> Lowerer<'a> {
         let n = shape.0[axis].known().unwrap_or(1);
         let spec = |suffix, shape, init| VarSpec { suffix, shape, init, regularizer: None };
         let specs = vec![
-            spec("mean", vec![n], Init::Zeros),
-            spec("variance", vec![n], Init::Ones),
-            spec("count", vec![], Init::Zeros),
+            spec("mean".into(), vec![n], Init::Zeros),
+            spec("variance".into(), vec![n], Init::Ones),
+            spec("count".into(), vec![], Init::Zeros),
         ];
         let vars = self.layer_vars_with_stats(inst, specs, 0..3, span)?;
         let err = |e| shape_error(e, &name, span);
