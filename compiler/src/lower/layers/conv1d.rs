@@ -191,14 +191,14 @@ impl<'a> Lowerer<'a> {
             .with_help("use `padding = same` or `padding = causal`, or a smaller kernel_size"));
         }
         let mut specs = vec![VarSpec {
-            suffix: "kernel",
+            suffix: "kernel".into(),
             shape: vec![k, channels, cfg.filters],
             init: cfg.kernel_initializer.clone(),
             regularizer: cfg.kernel_regularizer,
         }];
         if cfg.use_bias {
             specs.push(VarSpec {
-                suffix: "bias",
+                suffix: "bias".into(),
                 shape: vec![cfg.filters],
                 init: cfg.bias_initializer.clone(),
                 regularizer: cfg.bias_regularizer,

@@ -82,7 +82,7 @@ impl<'a> Lowerer<'a> {
         let vars = self.layer_vars(
             inst,
             vec![VarSpec {
-                suffix: "embeddings",
+                suffix: "embeddings".into(),
                 shape: vec![cfg.input_dim, cfg.output_dim],
                 init: cfg.embeddings_initializer.clone(),
                 regularizer: cfg.embeddings_regularizer,
