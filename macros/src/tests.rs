@@ -81,11 +81,11 @@ fn first_error(out: &TokenStream) -> Option<(String, usize, usize)> {
 
 #[test]
 fn errors_point_at_the_offending_tokens() {
-    let src = "model m {\n    input x: [28, 28]\n    dense(10)\n}";
+    let src = "model m {\n    input x: [28, 28]\n    conv2d(8, 3)\n}";
     let (msg, line, col) = first_error(&model_impl(tokens(src))).expect("a compile_error");
     assert!(msg.starts_with("[E0117]"), "{msg}");
-    assert!(msg.contains("flatten"), "the fix is named: {msg}");
-    assert_eq!((line, col), (3, 4), "points at `dense`: {msg}");
+    assert!(msg.contains("reshape"), "the fix is named: {msg}");
+    assert_eq!((line, col), (3, 4), "points at `conv2d`: {msg}");
 }
 
 #[test]
