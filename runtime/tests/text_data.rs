@@ -57,7 +57,8 @@ fn imdb_loads_as_padded_word_ids_for_an_int_input() {
     got.sort_by(|a, b| a.partial_cmp(b).unwrap());
     assert_eq!(got, vec![vec![1.0, 43.0, 44.0, 0.0], vec![10.0, 11.0, 12.0, 13.0]]);
     assert_eq!(rows(&data.test.as_ref().unwrap().x), vec![vec![1.0, 6.0, 7.0, 63.0]]);
-    assert!(matches!(&data.train.y, Targets::Classes(l) if l.len() == 2));
+    // Labels become the float column binary cross-entropy takes.
+    assert!(matches!(&data.train.y, Targets::Dense(y) if y.shape() == [2, 1]), "{:?}", data.train.y);
 }
 
 #[test]

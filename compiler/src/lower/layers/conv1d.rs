@@ -217,7 +217,7 @@ impl<'a> Lowerer<'a> {
         if before + after > 0 {
             input = self.g.push(Op::Pad { axis: 1, before, after }, &[input]).map_err(err)?;
         }
-        let y = if d == 1 {
+        let mut y = if d == 1 {
             let padding = if cfg.padding == Padding1d::Same { Padding::Same } else { Padding::Valid };
             let window = Window { size: (1, k), strides: (1, cfg.strides), padding };
             let image = as_image(&mut self.g, input).map_err(err)?;
@@ -240,7 +240,6 @@ impl<'a> Lowerer<'a> {
             let y = self.g.push(Op::Conv2d(window), &[image, k4]).map_err(err)?;
             from_image(&mut self.g, y).map_err(err)?
         };
-        let mut y = y;
         if let Some(&b) = vars.get(1) {
             let bn = self.g.var_node(b);
             y = self.g.add(y, bn).map_err(err)?;
