@@ -91,7 +91,7 @@ impl Gen {
         body.outputs = vec![("h".into(), h2), ("y".into(), y)];
         let body = ScanBody::new(body, 1, 1).expect("well-formed body");
         let c = s.choice as usize;
-        let result = if c % 2 == 0 { ScanResult::Final(0) } else { ScanResult::Stacked(0) };
+        let result = if c.is_multiple_of(2) { ScanResult::Final(0) } else { ScanResult::Stacked(0) };
         ok(g.scan(&body, steps, (c / 2) % 2 == 1, &[init, a, w], result))
     }
 

@@ -168,8 +168,8 @@ fn backward_body(body: &ScanBody, seqs: &[usize], invs: &[usize], outs: &[usize]
     wrt.extend(invs.iter().map(|&m| map[m]));
     let grads = reverse::grad(&mut b, total, &wrt)?;
 
-    for k in 0..nc {
-        b.outputs.push((format!("d_{}", name(k)), grads[k]));
+    for (k, &d) in grads[..nc].iter().enumerate() {
+        b.outputs.push((format!("d_{}", name(k)), d));
     }
     for (j, &m) in invs.iter().enumerate() {
         let sum = b.add(acc[j], grads[nc + seqs.len() + j])?;
