@@ -2,7 +2,7 @@
 //! `constant(0.1)`, `l2(0.001)`) to `ir::Init` / `ir::Regularizer`, with
 //! Keras's defaults.
 
-use super::args::{bind, opt, Param};
+use super::args::{bind, opt, Bound, Param};
 use super::errors::*;
 use super::values::{self, ArgVal, Sv, Value};
 use crate::diag::{Diagnostic, Span};
@@ -36,6 +36,37 @@ pub fn callish(sv: &Sv) -> Option<(&str, &[ArgVal])> {
 }
 
 /// An initializer value (`what` names the argument, e.g. `kernel_initializer`).
+/// The weight arguments Keras's Dense and Conv signatures share, in their
+/// order: `use_bias`, kernel and bias initializers, kernel and bias
+/// regularizers.
+pub struct WeightArgs {
+    pub use_bias: bool,
+    pub kernel_initializer: Init,
+    pub bias_initializer: Init,
+    pub kernel_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+/// Reads [`WeightArgs`] bound at positions `first..first + 5`, with Keras's
+/// defaults (bias on, glorot-uniform kernel, zero bias, no penalties).
+pub fn weight_args(b: &Bound, first: usize, g: &Graph) -> Result<WeightArgs, Diagnostic> {
+    Ok(WeightArgs {
+        use_bias: b.get(first).map(|v| values::boolean(v, "use_bias", g)).transpose()?.unwrap_or(true),
+        kernel_initializer: b
+            .get(first + 1)
+            .map(|v| initializer(v, "kernel_initializer", g))
+            .transpose()?
+            .unwrap_or(Init::GlorotUniform),
+        bias_initializer: b
+            .get(first + 2)
+            .map(|v| initializer(v, "bias_initializer", g))
+            .transpose()?
+            .unwrap_or(Init::Zeros),
+        kernel_regularizer: b.get(first + 3).map(|v| regularizer(v, "kernel_regularizer", g)).transpose()?.flatten(),
+        bias_regularizer: b.get(first + 4).map(|v| regularizer(v, "bias_regularizer", g)).transpose()?.flatten(),
+    })
+}
+
 pub fn initializer(sv: &Sv, what: &str, g: &Graph) -> Result<Init, Diagnostic> {
     let Some((name, args)) = callish(sv) else {
         return Err(Diagnostic::error(

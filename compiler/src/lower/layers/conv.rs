@@ -70,13 +70,8 @@ impl<'a> Lowerer<'a> {
         let kernel_size = values::pair(b.get(1).expect("required"), "kernel_size", g)?;
         let strides = b.get(2).map(|v| values::pair(v, "strides", g)).transpose()?.unwrap_or((1, 1));
         let padding = b.get(3).map(|v| padding(v, g)).transpose()?.unwrap_or(Padding::Valid);
-        let use_bias = b.get(5).map(|v| values::boolean(v, "use_bias", g)).transpose()?.unwrap_or(true);
-        let kernel_initializer =
-            b.get(6).map(|v| init::initializer(v, "kernel_initializer", g)).transpose()?.unwrap_or(Init::GlorotUniform);
-        let bias_initializer =
-            b.get(7).map(|v| init::initializer(v, "bias_initializer", g)).transpose()?.unwrap_or(Init::Zeros);
-        let kernel_regularizer = b.get(8).map(|v| init::regularizer(v, "kernel_regularizer", g)).transpose()?.flatten();
-        let bias_regularizer = b.get(9).map(|v| init::regularizer(v, "bias_regularizer", g)).transpose()?.flatten();
+        let init::WeightArgs { use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer } =
+            init::weight_args(&b, 5, g)?;
         let activation = match b.get(4) {
             Some(v) => self.activation_arg(v)?,
             None => Activation::Linear,

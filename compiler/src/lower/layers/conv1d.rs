@@ -142,13 +142,8 @@ impl<'a> Lowerer<'a> {
             .with_note("Keras does not support strides > 1 together with dilation_rate > 1")
             .with_help("use one of them, or follow the convolution with `max_pooling1d`"));
         }
-        let use_bias = b.get(6).map(|v| values::boolean(v, "use_bias", g)).transpose()?.unwrap_or(true);
-        let kernel_initializer =
-            b.get(7).map(|v| init::initializer(v, "kernel_initializer", g)).transpose()?.unwrap_or(Init::GlorotUniform);
-        let bias_initializer =
-            b.get(8).map(|v| init::initializer(v, "bias_initializer", g)).transpose()?.unwrap_or(Init::Zeros);
-        let kernel_regularizer = b.get(9).map(|v| init::regularizer(v, "kernel_regularizer", g)).transpose()?.flatten();
-        let bias_regularizer = b.get(10).map(|v| init::regularizer(v, "bias_regularizer", g)).transpose()?.flatten();
+        let init::WeightArgs { use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer } =
+            init::weight_args(&b, 6, g)?;
         let activation = match b.get(5) {
             Some(v) => self.activation_arg(v)?,
             None => Activation::Linear,

@@ -40,13 +40,8 @@ impl<'a> Lowerer<'a> {
         let b = bind("dense", PARAMS, args, span)?;
         let g = &self.g;
         let units = values::positive(b.get(0).expect("required"), "dense units", g)?;
-        let use_bias = b.get(2).map(|v| values::boolean(v, "use_bias", g)).transpose()?.unwrap_or(true);
-        let kernel_initializer =
-            b.get(3).map(|v| init::initializer(v, "kernel_initializer", g)).transpose()?.unwrap_or(Init::GlorotUniform);
-        let bias_initializer =
-            b.get(4).map(|v| init::initializer(v, "bias_initializer", g)).transpose()?.unwrap_or(Init::Zeros);
-        let kernel_regularizer = b.get(5).map(|v| init::regularizer(v, "kernel_regularizer", g)).transpose()?.flatten();
-        let bias_regularizer = b.get(6).map(|v| init::regularizer(v, "bias_regularizer", g)).transpose()?.flatten();
+        let init::WeightArgs { use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer } =
+            init::weight_args(&b, 2, g)?;
         let activation = match b.get(1) {
             Some(v) => self.activation_arg(v)?,
             None => Activation::Linear,
