@@ -7,7 +7,9 @@ use super::args::{self, class_name, number, snake};
 use crate::error::{err, InteropError};
 
 /// Keras optimizer class, nn name, its own arguments with Keras's defaults.
-const OPTIMIZERS: &[(&str, &str, &[(&str, f64)])] = &[
+type OptimizerRow = (&'static str, &'static str, &'static [(&'static str, f64)]);
+
+const OPTIMIZERS: &[OptimizerRow] = &[
     ("SGD", "sgd", &[("learning_rate", 0.01), ("momentum", 0.0)]),
     ("RMSprop", "rmsprop", &[("learning_rate", 0.001), ("rho", 0.9), ("momentum", 0.0), ("epsilon", 1e-7)]),
     ("Adam", "adam", &[("learning_rate", 0.001), ("beta_1", 0.9), ("beta_2", 0.999), ("epsilon", 1e-7)]),
