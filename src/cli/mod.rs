@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod fit;
 mod inspect;
+mod interop;
 mod model_args;
 mod numerics;
 mod run;
@@ -40,6 +41,10 @@ enum Command {
     Grad(inspect::GradArgs),
     /// Interactive session: define, train and inspect models at a prompt.
     Repl(crate::repl::ReplArgs),
+    /// Convert a Keras model (.keras or legacy .h5) to a .nn file and safetensors weights.
+    Import(interop::ImportArgs),
+    /// Export a model and its weights as ONNX (opset 17), for ONNX runtimes.
+    Export(interop::ExportArgs),
     /// Benchmark nn against the JAX/PyTorch anchors on the Fashion-MNIST MLPs, with the performance targets.
     Bench(bench::BenchArgs),
 }
@@ -57,6 +62,8 @@ pub fn main() -> ExitCode {
         Command::Grad(args) => inspect::run_grad(&args),
         Command::Asm(args) => inspect::run_asm(&args),
         Command::Repl(args) => crate::repl::run(&args),
+        Command::Import(args) => interop::run_import(&args),
+        Command::Export(args) => interop::run_export(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {
