@@ -17,6 +17,7 @@
 
 pub mod data;
 pub mod files;
+mod finite;
 pub mod kfold;
 pub mod options;
 
