@@ -377,7 +377,8 @@ fn callbacks_in_the_train_block_take_keras_arguments_and_defaults() {
     );
     let one = lower("model m { input x: [4] dense(1) train { callbacks = terminate_on_nan } }", Mode::Infer).train;
     assert_eq!(one.callbacks, vec![CallbackSpec::TerminateOnNan]);
-    let src = "model m { input x: [4] dense(1) train { loss = mse callbacks = backup_and_restore(\"b\", save_freq = 25) } }";
+    let src =
+        "model m { input x: [4] dense(1) train { loss = mse callbacks = backup_and_restore(\"b\", save_freq = 25) } }";
     assert_eq!(
         lower(src, Mode::Infer).train.callbacks,
         vec![CallbackSpec::BackupAndRestore { backup_dir: "b".into(), save_every: Some(25), delete_checkpoint: true }]

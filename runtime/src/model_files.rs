@@ -232,7 +232,10 @@ impl Model {
                 if state.epoch != ckpt.epoch {
                     return Err(RuntimeError::format(
                         path,
-                        format!("checkpoint metadata says epoch {} but its training state epoch {}", ckpt.epoch, state.epoch),
+                        format!(
+                            "checkpoint metadata says epoch {} but its training state epoch {}",
+                            ckpt.epoch, state.epoch
+                        ),
                     ));
                 }
                 if let Some(t) = ckpt.state_tensors.iter().find(|t| !state.owns_tensor(&t.name)) {
@@ -245,7 +248,10 @@ impl Model {
             }
         };
         if fit_state.is_none() && !ckpt.state_tensors.is_empty() {
-            return Err(RuntimeError::format(path, "the checkpoint holds `state/` tensors but no `fit_state` metadata"));
+            return Err(RuntimeError::format(
+                path,
+                "the checkpoint holds `state/` tensors but no `fit_state` metadata",
+            ));
         }
         let compiled = self.compiled_ref()?;
         let ours = compiled.config.optimizer.name();

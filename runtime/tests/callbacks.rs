@@ -266,7 +266,11 @@ fn custom_callbacks_see_hooks_in_order() {
 /// right after epoch `at` ended would: no `on_train_end`.
 struct CrashAfter(usize);
 impl Callback for CrashAfter {
-    fn on_epoch_begin(&mut self, epoch: usize, _ctx: &mut nn_runtime::FitContext<'_>) -> Result<(), nn_runtime::RuntimeError> {
+    fn on_epoch_begin(
+        &mut self,
+        epoch: usize,
+        _ctx: &mut nn_runtime::FitContext<'_>,
+    ) -> Result<(), nn_runtime::RuntimeError> {
         if epoch == self.0 + 1 {
             return Err(nn_runtime::RuntimeError::InvalidArgument("simulated crash".into()));
         }

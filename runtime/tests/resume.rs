@@ -50,11 +50,15 @@ struct Outcome {
     checkpoint: Vec<u8>,
 }
 
-/// One process's fit: a model built from scratch (other initial weights,
-/// which the backup must replace) and fresh callbacks, crashing at `crash`.
+/// One process's fit: a model built from scratch and fresh callbacks,
+/// crashing at `crash`.
 fn run(dir: &Path, init_seed: u64, crash: Option<u64>) -> Result<Outcome, RuntimeError> {
     let (x, y) = blobs(50, 3);
-    let mut model: Model = compiled(&dropout_source("adam(learning_rate = 0.01)"), init_seed);
+    // A run that starts over (no backup yet) is the same program again: the
+    // same initial weights. One that resumes starts from other weights, which
+    // the backup must replace.
+    let seed = if dir.join("backup/backup.ckpt").exists() { init_seed } else { 1 };
+    let mut model: Model = compiled(&dropout_source("adam(learning_rate = 0.01)"), seed);
     let mut backup = BackupAndRestore::new(dir.join("backup")).save_every_steps(Some(3));
     let mut early = EarlyStopping::new("val_loss").patience(10).restore_best_weights(true);
     let mut plateau = ReduceLrOnPlateau::new("val_loss").patience(1).factor(0.5);

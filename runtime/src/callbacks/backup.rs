@@ -105,7 +105,12 @@ impl Callback for BackupAndRestore {
         Ok(())
     }
 
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        ctx: &mut FitContext<'_>,
+    ) -> Result<(), RuntimeError> {
         let Some(every) = self.save_every else { return Ok(()) };
         if ctx.iterations() % every as u64 != 0 || ctx.is_stopping() || !ctx.model().weights().all_finite() {
             return Ok(());

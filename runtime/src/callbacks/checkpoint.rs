@@ -149,7 +149,12 @@ impl Callback for ModelCheckpoint {
         self.save(path, ctx)
     }
 
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        ctx: &mut FitContext<'_>,
+    ) -> Result<(), RuntimeError> {
         let Some(every) = self.every_steps else { return Ok(()) };
         if ctx.iterations() % every as u64 != 0 || ctx.is_stopping() || !ctx.model().weights().all_finite() {
             return Ok(());
@@ -159,7 +164,10 @@ impl Callback for ModelCheckpoint {
     }
 
     fn state(&self) -> Option<CallbackState> {
-        Some(CallbackState { values: serde_json::json!({ "kind": "model_checkpoint", "best": self.best.map(f64_json) }), weights: None })
+        Some(CallbackState {
+            values: serde_json::json!({ "kind": "model_checkpoint", "best": self.best.map(f64_json) }),
+            weights: None,
+        })
     }
 
     fn restore_state(&mut self, state: CallbackState) -> Result<(), RuntimeError> {

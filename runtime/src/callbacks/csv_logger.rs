@@ -23,14 +23,7 @@ pub struct CsvLogger {
 
 impl CsvLogger {
     pub fn new(path: impl Into<PathBuf>) -> CsvLogger {
-        CsvLogger {
-            path: path.into(),
-            separator: ',',
-            append: false,
-            keys: None,
-            file: None,
-            truncate_pending: false,
-        }
+        CsvLogger { path: path.into(), separator: ',', append: false, keys: None, file: None, truncate_pending: false }
     }
 
     pub fn separator(mut self, separator: char) -> Self {
@@ -107,7 +100,10 @@ impl Callback for CsvLogger {
             (Some(file), false) => file.metadata().map(|m| m.len()).unwrap_or(0),
             _ => 0,
         };
-        Some(CallbackState { values: serde_json::json!({ "kind": "csv_logger", "len": len, "keys": self.keys }), weights: None })
+        Some(CallbackState {
+            values: serde_json::json!({ "kind": "csv_logger", "len": len, "keys": self.keys }),
+            weights: None,
+        })
     }
 
     /// Keeps the rows the checkpoint had seen and drops any written after it.

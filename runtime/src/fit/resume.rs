@@ -189,7 +189,8 @@ impl FitState {
         callbacks: &mut [&mut (dyn crate::callbacks::Callback + 'c)],
         tensors: &VarStore,
     ) -> Result<(), RuntimeError> {
-        let kind_of = |v: &serde_json::Value| v.get("kind").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+        let kind_of =
+            |v: &serde_json::Value| v.get("kind").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
         let mut used = vec![false; self.callbacks.len()];
         for cb in callbacks.iter_mut() {
             let Some(current) = cb.state() else { continue };

@@ -270,8 +270,7 @@ impl Model {
         macro_rules! each_callback {
             ($epoch:expr, |$cb:ident, $ctx:ident| $body:expr) => {
                 for $cb in extra_refs.iter_mut() {
-                    let mut $ctx =
-                        FitContext {
+                    let mut $ctx = FitContext {
                         model: &mut *self,
                         epoch: $epoch,
                         stop: &mut stop,
