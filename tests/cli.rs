@@ -263,6 +263,35 @@ fn outputs_are_checked_before_training() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).is_empty(), "nothing trained: {}", text(&out.stdout));
     golden("unwritable_history.stderr", &text(&out.stderr));
+    // Every other output, and a checkpoint in a folder that does not exist.
+    for flag in ["--save", "--plot", "--checkpoint"] {
+        let path = if flag == "--plot" { "no-such-folder/curves.png" } else { "no-such-folder/out.st" };
+        let out = nn(&["fit", "examples/iris.nn", "--verbose", "0", flag, path]);
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        assert!(text(&out.stdout).is_empty(), "{flag}: nothing trained: {}", text(&out.stdout));
+        assert!(text(&out.stderr).contains(&format!("cannot write `{path}`")), "{flag}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn non_finite_features_are_reported_when_loaded() {
+    let dir = temp_dir("nan-data");
+    let model = dir.join("plain.nn");
+    std::fs::write(
+        &model,
+        "model plain { input x: [4] dense(3, activation = softmax) train { loss = sparse_categorical_crossentropy } }",
+    )
+    .unwrap();
+    let good = "5.1,3.5,1.4,0.2,setosa\n".repeat(6);
+    for (name, bad) in [("nan.csv", "4.9,nan,1.4,0.2,setosa\n"), ("inf.csv", "4.9,3.0,inf,0.2,setosa\n")] {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("a,b,c,d,species\n{good}{bad}")).unwrap();
+        let out = nn(&["fit", model.to_str().unwrap(), "--data", path.to_str().unwrap(), "--verbose", "0"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        assert!(text(&out.stdout).is_empty(), "nothing trained: {}", text(&out.stdout));
+        let stderr = text(&out.stderr).replace(dir.to_str().unwrap(), "$DIR");
+        golden(&format!("non_finite_{}.stderr", name.trim_end_matches(".csv")), &stderr);
+    }
 }
 
 #[test]

@@ -209,6 +209,8 @@ fn generated_cases(tmp: &Path) -> Vec<Case> {
     for cmd in ["check", "summary", "ir", "grad", "fit"] {
         add(&format!("chain_1400_{cmd}"), s(&[cmd, &chain_file]), 1);
     }
+    // The depth the review used: the same cap, the same kind of error.
+    add("chain_1600_fit", s(&["fit", &write(&t("chain1600.nn"), chain(1600, 1))]), 1);
     let expo = write(&t("doubling.nn"), chain(40, 2));
     for cmd in ["check", "fit"] {
         add(&format!("doubling_40_{cmd}"), s(&[cmd, &expo]), 1);
@@ -284,6 +286,11 @@ fn generated_cases(tmp: &Path) -> Vec<Case> {
     patch_zip_sizes(&mut lying, 100);
     add("npz_member_inflates_past_declared_size", fit_npz(&write(&t("lying.npz"), lying)), 1);
     add("npz_dev_zero", fit_npz("/dev/zero"), 1);
+    // Found by the `npz` fuzz target: a deflated member whose header claims
+    // gigabytes of compressed data in a 516-byte archive.
+    let claims = "tests/hostile/inputs/npz_lying_compressed_size.npz";
+    let plain = write(&t("plain.nn"), "model plain { input x: [4] dense(3) train { loss = mse } }\n");
+    add("npz_lying_compressed_size", s(&["fit", &plain, "--verbose", "0", "--data", claims]), 1);
 
     // Safetensors weights and checkpoints.
     let iris = "examples/iris.nn";
@@ -333,6 +340,31 @@ fn generated_cases(tmp: &Path) -> Vec<Case> {
     add("checkpoint_dev_zero", resume("/dev/zero"), 1);
     let meta = format!("{{\"__metadata__\":{{\"format\":\"nn-checkpoint-v1\",\"epoch\":\"-3\"}},{kernel},{bias}}}");
     add("checkpoint_bad_metadata", resume(&write(&t("meta.safetensors"), safetensors(&meta, 60))), 1);
+    // Checkpoints of the training state: a sound header around a bad part.
+    let (wk, wb) = (kernel.replace("\"dense/", "\"weights/dense/"), bias.replace("\"dense/", "\"weights/dense/"));
+    let ckpt = |extra_meta: &str, extra_tensor: &str, name: &str| {
+        let meta = format!(
+            "{{\"__metadata__\":{{\"format\":\"nn-checkpoint-v1\",\"epoch\":\"1\",\"iterations\":\"0\",\
+             \"learning_rate_bits\":\"0\",\"seed\":\"1\",\"shuffle_seed\":\"1\",\"optimizer\":\"sgd\"{extra_meta}}},\
+             {wk},{wb}{extra_tensor}}}"
+        );
+        resume(&write(&t(name), safetensors(&meta, if extra_tensor.is_empty() { 60 } else { 72 })))
+    };
+    add("checkpoint_fit_state_not_json", ckpt(",\"fit_state\":\"{\\\"epoch\\\": [\"", "", "fs_json.ckpt"), 1);
+    let state = |epoch: u32, batch: u32| {
+        format!(
+            ",\"fit_state\":\"{{\\\"epoch\\\":{epoch},\\\"batch\\\":{batch},\\\"batch_size\\\":32,\\\"train_samples\\\":120,\\\"shuffle\\\":true,\\\"sums\\\":[],\\\"count\\\":0,\\\"history\\\":{{\\\"epochs\\\":[],\\\"history\\\":{{}},\\\"partial_epochs\\\":[],\\\"gaps\\\":{{}}}},\\\"callbacks\\\":[]}}\""
+        )
+    };
+    add("checkpoint_fit_state_past_the_epoch", ckpt(&state(1, 9), "", "fs_batch.ckpt"), 1);
+    add("checkpoint_fit_state_other_epoch", ckpt(&state(3, 0), "", "fs_epoch.ckpt"), 1);
+    let stray = ",\"state/callback0/x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[60,72]}";
+    add("checkpoint_stray_state_tensor", ckpt(&state(1, 0), stray, "fs_stray.ckpt"), 1);
+    add("checkpoint_other_model", ckpt(",\"model_fingerprint\":\"0123456789abcdef\"", "", "fs_finger.ckpt"), 1);
+    // A bad label in the test split is found before training, not after it.
+    let labels = idx_dir(tmp, "test_label", None);
+    std::fs::write(labels.join("t10k-labels-idx1-ubyte"), idx(0x801, &[1], &[200])).unwrap();
+    add("idx_bad_test_label", fit_on(&labels), 1);
     cases
 }
 

@@ -372,11 +372,17 @@ fn callbacks_in_the_train_block_take_keras_arguments_and_defaults() {
             },
             CallbackSpec::CsvLogger { filename: "log.csv".into(), separator: ';', append: false },
             CallbackSpec::TerminateOnNan,
-            CallbackSpec::BackupAndRestore { backup_dir: "backups".into(), delete_checkpoint: true },
+            CallbackSpec::BackupAndRestore { backup_dir: "backups".into(), save_every: None, delete_checkpoint: true },
         ]
     );
     let one = lower("model m { input x: [4] dense(1) train { callbacks = terminate_on_nan } }", Mode::Infer).train;
     assert_eq!(one.callbacks, vec![CallbackSpec::TerminateOnNan]);
+    let src =
+        "model m { input x: [4] dense(1) train { loss = mse callbacks = backup_and_restore(\"b\", save_freq = 25) } }";
+    assert_eq!(
+        lower(src, Mode::Infer).train.callbacks,
+        vec![CallbackSpec::BackupAndRestore { backup_dir: "b".into(), save_every: Some(25), delete_checkpoint: true }]
+    );
 }
 
 #[test]

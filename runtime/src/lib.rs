@@ -37,8 +37,8 @@ pub mod vars;
 pub mod workflow;
 
 pub use callbacks::{
-    BackupAndRestore, Callback, CsvLogger, EarlyStopping, FitContext, LearningRateScheduler, ModelCheckpoint,
-    ReduceLrOnPlateau, TerminateOnNan,
+    BackupAndRestore, Callback, CallbackState, CsvLogger, EarlyStopping, FitContext, LearningRateScheduler,
+    ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
 };
 pub use custom_loop::Gradients;
 pub use engine::{Engine, Executable, InterpEngine, Tensor};

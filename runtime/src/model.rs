@@ -121,6 +121,9 @@ pub struct Model {
     pub(crate) optimizer_built: bool,
     /// Class id → name, from the data it was trained on; saved with the weights.
     pub(crate) class_names: Option<Vec<String>>,
+    /// The training state of the last checkpoint loaded, for the next `fit`
+    /// to continue from (position in the epoch, History, callback states).
+    pub(crate) pending_resume: Option<(crate::fit::FitState, crate::vars::VarStore)>,
 }
 
 impl Model {
@@ -190,6 +193,7 @@ impl Model {
             iterations: 0,
             optimizer_built: false,
             class_names: None,
+            pending_resume: None,
         })
     }
 

@@ -11,6 +11,7 @@ use std::path::Path;
 use ndarray::ArrayD;
 
 use crate::error::RuntimeError;
+use crate::fit::FitState;
 use crate::io::{read_tensors, write_tensors, Checkpoint};
 use crate::model::{GraphKind, Model};
 use crate::vars::{VarStore, Variable};
@@ -148,7 +149,24 @@ impl Model {
             seed: self.seed,
             shuffle_seed: self.shuffle_seed,
             optimizer: self.compiled.as_ref().map_or_else(String::new, |c| c.config.optimizer.name().to_string()),
+            fingerprint: Some(self.fingerprint()),
+            fit_state: None,
+            state_tensors: VarStore::new(),
         }
+    }
+
+    /// A hash of the model's name and inference graph (every op, shape and
+    /// variable): a checkpoint records it, so one from another model — even
+    /// one whose variables happen to have the same names and shapes — is
+    /// refused when loaded.
+    pub fn fingerprint(&self) -> String {
+        let text = format!("{}\n{}", self.name, nn_compiler::ir::print_graph(self.inference_graph()));
+        // FNV-1a, then a final mix: stable across processes and versions of std.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{:016x}", nn_compiler::ir::rng::mix64(h))
     }
 
     /// Writes [`checkpoint`](Self::checkpoint) atomically.
@@ -194,6 +212,47 @@ impl Model {
     pub fn load_checkpoint(&mut self, path: impl AsRef<Path>) -> Result<usize, RuntimeError> {
         let path = path.as_ref();
         let ckpt = Checkpoint::load(path)?;
+        if let Some(theirs) = &ckpt.fingerprint {
+            let ours = self.fingerprint();
+            if *theirs != ours {
+                return Err(RuntimeError::format(
+                    path,
+                    format!(
+                        "the checkpoint belongs to another model (fingerprint {theirs}; model `{}` has {ours}): its \
+                         layers, shapes or name differ; resume with the model that wrote it",
+                        self.name
+                    ),
+                ));
+            }
+        }
+        let fit_state = match &ckpt.fit_state {
+            None => None,
+            Some(text) => {
+                let state = FitState::from_json(text).map_err(|e| RuntimeError::format(path, e))?;
+                if state.epoch != ckpt.epoch {
+                    return Err(RuntimeError::format(
+                        path,
+                        format!(
+                            "checkpoint metadata says epoch {} but its training state epoch {}",
+                            ckpt.epoch, state.epoch
+                        ),
+                    ));
+                }
+                if let Some(t) = ckpt.state_tensors.iter().find(|t| !state.owns_tensor(&t.name)) {
+                    return Err(RuntimeError::format(
+                        path,
+                        format!("tensor `state/{}` belongs to no callback of the training state", t.name),
+                    ));
+                }
+                Some(state)
+            }
+        };
+        if fit_state.is_none() && !ckpt.state_tensors.is_empty() {
+            return Err(RuntimeError::format(
+                path,
+                "the checkpoint holds `state/` tensors but no `fit_state` metadata",
+            ));
+        }
         let compiled = self.compiled_ref()?;
         let ours = compiled.config.optimizer.name();
         if !ckpt.optimizer.is_empty() && ckpt.optimizer != ours {
@@ -219,6 +278,7 @@ impl Model {
         self.optimizer_built = ckpt.iterations > 0;
         self.shuffle_seed = ckpt.shuffle_seed;
         self.set_learning_rate(ckpt.learning_rate)?;
+        self.pending_resume = fit_state.map(|s| (s, ckpt.state_tensors));
         Ok(ckpt.epoch)
     }
 }

@@ -262,17 +262,16 @@ fn custom_callbacks_see_hooks_in_order() {
     model.fit(&x, &y, &with_opts).unwrap();
 }
 
-/// Fails `fit` at the end of epoch `at` (0-based), as a killed process would
-/// end it: no `on_train_end`.
+/// Fails `fit` as epoch `at + 1` (0-based) begins, as a process killed
+/// right after epoch `at` ended would: no `on_train_end`.
 struct CrashAfter(usize);
 impl Callback for CrashAfter {
-    fn on_epoch_end(
+    fn on_epoch_begin(
         &mut self,
         epoch: usize,
-        _logs: &mut nn_runtime::Logs,
         _ctx: &mut nn_runtime::FitContext<'_>,
     ) -> Result<(), nn_runtime::RuntimeError> {
-        if epoch == self.0 {
+        if epoch == self.0 + 1 {
             return Err(nn_runtime::RuntimeError::InvalidArgument("simulated crash".into()));
         }
         Ok(())
@@ -285,7 +284,7 @@ fn backup_and_restore_resumes_a_crashed_run_bit_exactly() {
     let (x, y) = blobs(60, 3);
     let shuffled = |epochs| FitOptions { shuffle: true, ..opts(epochs) };
     let mut uninterrupted = compiled(&blob_source("adam"), 1);
-    uninterrupted.fit(&x, &y, &shuffled(5)).unwrap();
+    let full = uninterrupted.fit(&x, &y, &shuffled(5)).unwrap();
 
     let mut first = compiled(&blob_source("adam"), 1);
     let mut backup = BackupAndRestore::new(&dir);
@@ -299,7 +298,9 @@ fn backup_and_restore_resumes_a_crashed_run_bit_exactly() {
     let mut backup = BackupAndRestore::new(&dir);
     let history = second.fit_with(&x, &y, &shuffled(5), &mut [&mut backup]).unwrap();
     assert_eq!(backup.restored_epoch(), Some(3), "epochs 1–3 completed before the crash");
-    assert_eq!(history.epochs, [3, 4]);
+    // The backup carries the History of the epochs before the crash.
+    assert_eq!(history.epochs, [0, 1, 2, 3, 4]);
+    assert_eq!(history.to_json(), full.to_json());
     assert_eq!(weights(&second), weights(&uninterrupted));
     assert_eq!(second.iterations(), uninterrupted.iterations());
     assert!(!backup.backup_path().exists(), "a finished run deletes its backup");

@@ -40,6 +40,10 @@ pub struct FitArgs {
     /// Write a checkpoint (weights, optimizer state, epoch) here after every epoch, atomically.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Also write the --checkpoint every N optimizer steps, mid-epoch (Keras's
+    /// `BackupAndRestore(save_freq = N)`); --resume continues from the exact step.
+    #[arg(long, requires = "checkpoint", value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_every: Option<u64>,
     /// Resume from a checkpoint written by --checkpoint: its weights, optimizer state, seeds and
     /// epoch (so --weights, --seed and --initial-epoch cannot be given with it; --lr is applied
     /// after restoring).
@@ -152,7 +156,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         }
     }
     if let Some(path) = &args.checkpoint {
-        opts = opts.callback(ModelCheckpoint::new(path.display().to_string()));
+        opts = opts.callback(checkpoint_callback(args, path));
     }
     if args.verbose > 0 {
         println!(
@@ -225,6 +229,12 @@ fn finish_training(
     Ok(())
 }
 
+/// The `--checkpoint` callback, every epoch and every `--checkpoint-every` steps.
+fn checkpoint_callback(args: &FitArgs, path: &std::path::Path) -> ModelCheckpoint {
+    ModelCheckpoint::new(path.display().to_string())
+        .save_every_steps(args.checkpoint_every.and_then(|n| usize::try_from(n).ok()))
+}
+
 /// Restores `path` into `model` and returns the completed epochs. A `--lr`
 /// given with `--resume` replaces the checkpoint's rate, and says so.
 fn resume(args: &FitArgs, model: &mut nn_runtime::Model, path: &std::path::Path) -> Result<usize, String> {
@@ -257,7 +267,7 @@ fn run_named(
         opts.initial_epoch = resume(args, &mut model, path)?;
     }
     if let Some(path) = &args.checkpoint {
-        opts = opts.callback(ModelCheckpoint::new(path.display().to_string()));
+        opts = opts.callback(checkpoint_callback(args, path));
     }
     if args.verbose > 0 {
         println!(

@@ -165,20 +165,41 @@ fn callback(v: &Sv, g: &Graph) -> Result<CallbackSpec, Diagnostic> {
         }
         "backup_and_restore" => {
             let b = bind(name, &[req("backup_dir"), opt("save_freq"), opt("delete_checkpoint")], args, span)?;
-            if let Some(x) = b.get(1) {
-                let freq = values::name(x, "save_freq", g).map_err(train_err)?;
-                if freq != "epoch" {
-                    return Err(Diagnostic::error(
-                        TRAIN_RANGE,
-                        format!("save_freq must be \"epoch\", not `{freq}`"),
-                        x.span,
-                    )
-                    .with_label("backups are written at the end of every epoch")
-                    .with_help("remove `save_freq`, or write `save_freq = \"epoch\"`"));
+            // Keras's `save_freq`: "epoch", or an integer number of steps.
+            let save_every = match b.get(1) {
+                None => None,
+                Some(x) if matches!(x.value, Value::Int(_)) => {
+                    let n = values::int(x, "save_freq", g).map_err(train_err)?;
+                    match usize::try_from(n) {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => {
+                            return Err(Diagnostic::error(
+                                TRAIN_RANGE,
+                                format!("save_freq must be \"epoch\" or at least 1 step, not {n}"),
+                                x.span,
+                            )
+                            .with_label("not a positive number of steps")
+                            .with_help("write `save_freq = 100` (every 100 steps) or `save_freq = \"epoch\"`"))
+                        }
+                    }
                 }
-            }
+                Some(x) => {
+                    let freq = values::name(x, "save_freq", g).map_err(train_err)?;
+                    if freq != "epoch" {
+                        return Err(Diagnostic::error(
+                            TRAIN_RANGE,
+                            format!("save_freq must be \"epoch\" or a number of steps, not `{freq}`"),
+                            x.span,
+                        )
+                        .with_label("backups are written every epoch or every N steps")
+                        .with_help("write `save_freq = \"epoch\"`, or an integer such as `save_freq = 100`"));
+                    }
+                    None
+                }
+            };
             CallbackSpec::BackupAndRestore {
                 backup_dir: text(&b, 0, "backup_dir", "")?,
+                save_every,
                 delete_checkpoint: match b.get(2) {
                     Some(_) => flag(&b, 2, "delete_checkpoint")?,
                     None => true,

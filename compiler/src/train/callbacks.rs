@@ -42,10 +42,11 @@ pub enum CallbackSpec {
     CsvLogger { filename: String, separator: char, append: bool },
     /// `terminate_on_nan`
     TerminateOnNan,
-    /// `backup_and_restore(backup_dir, delete_checkpoint = true)`: a backup
-    /// after every epoch; a run started again with a backup in place resumes
-    /// from it.
-    BackupAndRestore { backup_dir: String, delete_checkpoint: bool },
+    /// `backup_and_restore(backup_dir, save_freq = "epoch", delete_checkpoint = true)`:
+    /// a backup after every epoch, or every `save_freq` steps when it is an
+    /// integer (`save_every`); a run started again with a backup in place
+    /// resumes from it, mid-epoch if that is where the backup was taken.
+    BackupAndRestore { backup_dir: String, save_every: Option<usize>, delete_checkpoint: bool },
 }
 
 impl CallbackSpec {

@@ -3,8 +3,11 @@
 //! off, with the same weights, optimizer state and epoch count.
 //!
 //! The backup is one checkpoint file in the backup folder, replaced
-//! atomically after every epoch, so a kill at any moment leaves either the
-//! previous backup or the new one. It is deleted when training ends normally
+//! atomically after every epoch (or every `save_freq` steps, Keras's integer
+//! `save_freq`), so a kill at any moment leaves either the previous backup or
+//! the new one. A backup taken mid-epoch holds the position in the epoch, the
+//! metric accumulators, the History and the other callbacks' state, so the
+//! resumed run ends with the same weights and files as an uninterrupted one. It is deleted when training ends normally
 //! (Keras's `delete_checkpoint = True`), but kept when the weights have
 //! diverged: the last finite backup is the one thing worth keeping then.
 
@@ -20,17 +23,25 @@ const BACKUP_FILE: &str = "backup.ckpt";
 pub struct BackupAndRestore {
     dir: PathBuf,
     delete_checkpoint: bool,
+    save_every: Option<usize>,
     restored_epoch: Option<usize>,
 }
 
 impl BackupAndRestore {
     pub fn new(backup_dir: impl Into<PathBuf>) -> BackupAndRestore {
-        BackupAndRestore { dir: backup_dir.into(), delete_checkpoint: true, restored_epoch: None }
+        BackupAndRestore { dir: backup_dir.into(), delete_checkpoint: true, save_every: None, restored_epoch: None }
     }
 
     /// Keep the backup after training completes (Keras's `delete_checkpoint = False`).
     pub fn delete_checkpoint(mut self, yes: bool) -> Self {
         self.delete_checkpoint = yes;
+        self
+    }
+
+    /// Back up every `steps` optimizer steps (counted over the whole run)
+    /// instead of at epoch ends, as Keras's `save_freq = steps`. `None`: every epoch.
+    pub fn save_every_steps(mut self, steps: Option<usize>) -> Self {
+        self.save_every = steps.filter(|&n| n > 0);
         self
     }
 
@@ -85,12 +96,27 @@ impl Callback for BackupAndRestore {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, _logs: &mut Logs, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &mut Logs, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
         // A diverged model never replaces the last good backup.
-        if !ctx.model().weights().all_finite() {
+        if self.save_every.is_some() || !ctx.model().weights().all_finite() {
             return Ok(());
         }
-        ctx.model().save_checkpoint(self.backup_path(), epoch + 1)
+        ctx.save_checkpoint_after(self.backup_path());
+        Ok(())
+    }
+
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        ctx: &mut FitContext<'_>,
+    ) -> Result<(), RuntimeError> {
+        let Some(every) = self.save_every else { return Ok(()) };
+        if ctx.iterations() % every as u64 != 0 || ctx.is_stopping() || !ctx.model().weights().all_finite() {
+            return Ok(());
+        }
+        ctx.save_checkpoint_after(self.backup_path());
+        Ok(())
     }
 
     fn on_train_end(&mut self, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use super::{Callback, FitContext, Mode};
+use super::{f64_json, json_f64, Callback, CallbackState, FitContext, Mode};
 use crate::error::RuntimeError;
 use crate::fit::Logs;
 
@@ -21,6 +21,8 @@ pub struct ModelCheckpoint {
     pub save_best_only: bool,
     pub save_weights_only: bool,
     pub mode: Mode,
+    /// Also save every this many optimizer steps (mid-epoch checkpoints).
+    pub every_steps: Option<usize>,
     best: Option<f64>,
     saved: Vec<PathBuf>,
 }
@@ -34,6 +36,7 @@ impl ModelCheckpoint {
             save_best_only: false,
             save_weights_only: false,
             mode: Mode::Auto,
+            every_steps: None,
             best: None,
             saved: Vec::new(),
         }
@@ -60,6 +63,16 @@ impl ModelCheckpoint {
     }
 
     /// Files written so far, in order.
+    /// Also checkpoint every `steps` optimizer steps, mid-epoch (counted
+    /// over the whole run, so a resumed run saves at the same steps). The
+    /// end-of-epoch saves stay; unlike Keras's integer `save_freq`, which
+    /// replaces them. `None` or 0: only at epoch ends.
+    pub fn save_every_steps(mut self, steps: Option<usize>) -> Self {
+        self.every_steps = steps.filter(|&n| n > 0);
+        self
+    }
+
+    /// The files written so far (a path saved several times is listed each time).
     pub fn saved(&self) -> &[PathBuf] {
         &self.saved
     }
@@ -133,10 +146,47 @@ impl Callback for ModelCheckpoint {
             return Ok(());
         }
         let path = self.path_for(epoch)?;
+        self.save(path, ctx)
+    }
+
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        ctx: &mut FitContext<'_>,
+    ) -> Result<(), RuntimeError> {
+        let Some(every) = self.every_steps else { return Ok(()) };
+        if ctx.iterations() % every as u64 != 0 || ctx.is_stopping() || !ctx.model().weights().all_finite() {
+            return Ok(());
+        }
+        let path = self.path_for(ctx.epoch())?;
+        self.save(path, ctx)
+    }
+
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState {
+            values: serde_json::json!({ "kind": "model_checkpoint", "best": self.best.map(f64_json) }),
+            weights: None,
+        })
+    }
+
+    fn restore_state(&mut self, state: CallbackState) -> Result<(), RuntimeError> {
+        self.best = match state.values.get("best") {
+            Some(serde_json::Value::Null) => None,
+            _ => Some(json_f64(&state.values, "best", "model_checkpoint")?),
+        };
+        Ok(())
+    }
+}
+
+impl ModelCheckpoint {
+    /// Weights are written now; a full checkpoint once every callback has
+    /// run, so it holds their updated state.
+    fn save(&mut self, path: PathBuf, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
         if self.save_weights_only {
             ctx.model().save_weights(&path)?;
         } else {
-            ctx.model().save_checkpoint(&path, epoch + 1)?;
+            ctx.save_checkpoint_after(path.clone());
         }
         self.saved.push(path);
         Ok(())

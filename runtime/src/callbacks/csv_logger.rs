@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{Callback, FitContext};
+use super::{json_usize, Callback, CallbackState, FitContext};
 use crate::error::RuntimeError;
 use crate::fit::Logs;
 
@@ -16,11 +16,14 @@ pub struct CsvLogger {
     append: bool,
     keys: Option<Vec<String>>,
     file: Option<File>,
+    /// The file is emptied before the first row, not when training begins,
+    /// so a resumed run can keep the rows written before its checkpoint.
+    truncate_pending: bool,
 }
 
 impl CsvLogger {
     pub fn new(path: impl Into<PathBuf>) -> CsvLogger {
-        CsvLogger { path: path.into(), separator: ',', append: false, keys: None, file: None }
+        CsvLogger { path: path.into(), separator: ',', append: false, keys: None, file: None, truncate_pending: false }
     }
 
     pub fn separator(mut self, separator: char) -> Self {
@@ -38,14 +41,15 @@ impl CsvLogger {
 impl Callback for CsvLogger {
     fn on_train_begin(&mut self, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
         let has_content = self.append && std::fs::metadata(&self.path).map(|m| m.len() > 0).unwrap_or(false);
+        // Opened for appending either way: rows always go to the end, and the
+        // file is cut with `set_len` (fresh runs, resumed runs).
         let file = OpenOptions::new()
             .create(true)
-            .write(true)
-            .append(self.append)
-            .truncate(!self.append)
+            .append(true)
             .open(&self.path)
             .map_err(|e| RuntimeError::io(&self.path, e))?;
         self.file = Some(file);
+        self.truncate_pending = !self.append;
         // With an existing log the header is already there.
         self.keys = None;
         if has_content {
@@ -56,6 +60,9 @@ impl Callback for CsvLogger {
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
         let Some(file) = self.file.as_mut() else { return Ok(()) };
+        if std::mem::take(&mut self.truncate_pending) {
+            file.set_len(0).map_err(|e| RuntimeError::io(&self.path, e))?;
+        }
         let sep = self.separator.to_string();
         let mut text = String::new();
         match &self.keys {
@@ -78,7 +85,48 @@ impl Callback for CsvLogger {
     }
 
     fn on_train_end(&mut self, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        if std::mem::take(&mut self.truncate_pending) {
+            if let Some(file) = &self.file {
+                file.set_len(0).map_err(|e| RuntimeError::io(&self.path, e))?;
+            }
+        }
         self.file = None;
+        Ok(())
+    }
+
+    /// The rows written so far (as the file's length) and the columns.
+    fn state(&self) -> Option<CallbackState> {
+        let len = match (&self.file, self.truncate_pending) {
+            (Some(file), false) => file.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        };
+        Some(CallbackState {
+            values: serde_json::json!({ "kind": "csv_logger", "len": len, "keys": self.keys }),
+            weights: None,
+        })
+    }
+
+    /// Keeps the rows the checkpoint had seen and drops any written after it.
+    fn restore_state(&mut self, state: CallbackState) -> Result<(), RuntimeError> {
+        let len = json_usize(&state.values, "len", "csv_logger")? as u64;
+        self.keys = match state.values.get("keys") {
+            Some(serde_json::Value::Null) => None,
+            Some(keys) => Some(serde_json::from_value(keys.clone()).map_err(|_| {
+                RuntimeError::invalid("the checkpoint's state of callback `csv_logger` has malformed `keys`")
+            })?),
+            None => None,
+        };
+        let Some(file) = &self.file else { return Ok(()) };
+        let now = file.metadata().map_err(|e| RuntimeError::io(&self.path, e))?.len();
+        if now < len {
+            return Err(RuntimeError::invalid(format!(
+                "csv_logger: `{}` holds {now} bytes but the checkpoint had written {len}; it was changed since, \
+                 so the log cannot be continued",
+                self.path.display()
+            )));
+        }
+        file.set_len(len).map_err(|e| RuntimeError::io(&self.path, e))?;
+        self.truncate_pending = false;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Stops training when a monitored value stops improving (Keras's
 //! `EarlyStopping`), optionally restoring the best epoch's weights.
 
-use super::{Callback, FitContext, Mode};
+use super::{f64_json, json_f64, json_opt_usize, json_usize, Callback, CallbackState, FitContext, Mode};
 use crate::error::RuntimeError;
 use crate::fit::Logs;
 use crate::vars::VarStore;
@@ -129,6 +129,29 @@ impl Callback for EarlyStopping {
                 self.best_epoch.map_or(0, |e| e + 1)
             ));
         }
+        Ok(())
+    }
+
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState {
+            values: serde_json::json!({
+                "kind": "early_stopping",
+                "wait": self.wait,
+                "best": f64_json(self.best),
+                "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch,
+            }),
+            weights: self.best_weights.clone(),
+        })
+    }
+
+    fn restore_state(&mut self, state: CallbackState) -> Result<(), RuntimeError> {
+        let v = &state.values;
+        self.wait = json_usize(v, "wait", "early_stopping")?;
+        self.best = json_f64(v, "best", "early_stopping")?;
+        self.best_epoch = json_opt_usize(v, "best_epoch", "early_stopping")?;
+        self.stopped_epoch = json_opt_usize(v, "stopped_epoch", "early_stopping")?;
+        self.best_weights = state.weights;
         Ok(())
     }
 

@@ -53,8 +53,8 @@ pub fn from_spec(spec: &CallbackSpec) -> Box<dyn Callback> {
             Box::new(CsvLogger::new(filename.clone()).separator(*separator).append(*append))
         }
         CallbackSpec::TerminateOnNan => Box::new(TerminateOnNan::new()),
-        CallbackSpec::BackupAndRestore { backup_dir, delete_checkpoint } => {
-            Box::new(BackupAndRestore::new(backup_dir).delete_checkpoint(*delete_checkpoint))
-        }
+        CallbackSpec::BackupAndRestore { backup_dir, save_every, delete_checkpoint } => Box::new(
+            BackupAndRestore::new(backup_dir).delete_checkpoint(*delete_checkpoint).save_every_steps(*save_every),
+        ),
     }
 }

@@ -2,7 +2,7 @@
 //! `LearningRateScheduler`) and decay on plateaus (`ReduceLROnPlateau`).
 //! Both log the rate in force as `learning_rate`, as Keras 3 does.
 
-use super::{Callback, FitContext, Mode};
+use super::{f64_json, json_f64, json_usize, Callback, CallbackState, FitContext, Mode};
 use crate::error::RuntimeError;
 use crate::fit::Logs;
 
@@ -138,6 +138,26 @@ impl Callback for ReduceLrOnPlateau {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState {
+            values: serde_json::json!({
+                "kind": "reduce_lr_on_plateau",
+                "best": f64_json(self.best),
+                "wait": self.wait,
+                "cooldown_counter": self.cooldown_counter,
+            }),
+            weights: None,
+        })
+    }
+
+    fn restore_state(&mut self, state: CallbackState) -> Result<(), RuntimeError> {
+        let v = &state.values;
+        self.best = json_f64(v, "best", "reduce_lr_on_plateau")?;
+        self.wait = json_usize(v, "wait", "reduce_lr_on_plateau")?;
+        self.cooldown_counter = json_usize(v, "cooldown_counter", "reduce_lr_on_plateau")?;
         Ok(())
     }
 }

@@ -22,9 +22,12 @@ pub use from_spec::from_spec;
 pub use lr::{LearningRateScheduler, ReduceLrOnPlateau};
 pub use terminate_nan::TerminateOnNan;
 
+use std::path::PathBuf;
+
 use crate::error::RuntimeError;
 use crate::fit::Logs;
 use crate::model::Model;
+use crate::vars::VarStore;
 
 /// The running training session, as callbacks see it.
 pub struct FitContext<'a> {
@@ -33,6 +36,8 @@ pub struct FitContext<'a> {
     pub(crate) stop: &'a mut Option<String>,
     /// The epoch to start at instead of `initial_epoch`, set in `on_train_begin`.
     pub(crate) resume_at: &'a mut Option<usize>,
+    /// Full checkpoints to write once every callback has run for this batch or epoch.
+    pub(crate) saves: &'a mut Vec<PathBuf>,
 }
 
 impl FitContext<'_> {
@@ -75,6 +80,27 @@ impl FitContext<'_> {
     pub fn resume_at(&mut self, epoch: usize) {
         *self.resume_at = Some(epoch);
     }
+
+    /// Writes a full checkpoint to `path` (atomically) once every callback
+    /// has run for this batch or epoch: weights, optimizer state, and the
+    /// whole training state (position in the epoch, metric accumulators,
+    /// History, callback states), so that resuming from it continues the
+    /// run exactly. Several requests for one path write it once.
+    pub fn save_checkpoint_after(&mut self, path: impl Into<PathBuf>) {
+        let path = path.into();
+        if !self.saves.contains(&path) {
+            self.saves.push(path);
+        }
+    }
+}
+
+/// What a callback carries across a checkpoint: JSON values (store f64s as
+/// their bits: JSON has no NaN or infinity; a `kind` string lets a resumed
+/// fit give each callback the state of its own kind) and, optionally, weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallbackState {
+    pub values: serde_json::Value,
+    pub weights: Option<VarStore>,
 }
 
 /// Hooks into the training loop. Every method has a no-op default.
@@ -101,6 +127,50 @@ pub trait Callback {
     fn on_train_end(&mut self, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
         Ok(())
     }
+    /// The state this callback needs to continue exactly after a resume
+    /// (counters, best values), saved in full checkpoints. `None`: nothing.
+    fn state(&self) -> Option<CallbackState> {
+        None
+    }
+    /// Restores [`state`](Self::state) after `on_train_begin` when `fit`
+    /// resumes from a checkpoint.
+    fn restore_state(&mut self, _state: CallbackState) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+}
+
+/// An f64 as JSON that round-trips exactly (its bits).
+pub(crate) fn f64_json(v: f64) -> serde_json::Value {
+    serde_json::Value::from(v.to_bits())
+}
+
+/// Reads back [`f64_json`] (or a plain number) from `values[key]`.
+pub(crate) fn json_f64(values: &serde_json::Value, key: &str, who: &str) -> Result<f64, RuntimeError> {
+    values.get(key).and_then(serde_json::Value::as_u64).map(f64::from_bits).ok_or_else(|| bad_state(who, key))
+}
+
+/// Reads `values[key]` as a count.
+pub(crate) fn json_usize(values: &serde_json::Value, key: &str, who: &str) -> Result<usize, RuntimeError> {
+    values
+        .get(key)
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| bad_state(who, key))
+}
+
+/// Reads `values[key]` as an optional count (`null` is `None`).
+pub(crate) fn json_opt_usize(values: &serde_json::Value, key: &str, who: &str) -> Result<Option<usize>, RuntimeError> {
+    match values.get(key) {
+        Some(serde_json::Value::Null) => Ok(None),
+        Some(_) => json_usize(values, key, who).map(Some),
+        None => Err(bad_state(who, key)),
+    }
+}
+
+fn bad_state(who: &str, key: &str) -> RuntimeError {
+    RuntimeError::invalid(format!(
+        "the checkpoint's state of callback `{who}` lacks a valid `{key}`; it was written by another fit"
+    ))
 }
 
 /// Whether larger values of `monitor` are better, as Keras's `mode="auto"` decides.

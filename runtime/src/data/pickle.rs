@@ -61,6 +61,36 @@ impl Drop for Py {
 }
 
 impl Py {
+    /// Clones of the values this one holds directly.
+    fn children(&self) -> Vec<Py> {
+        match self {
+            Py::List(items) => items.borrow().clone(),
+            Py::Tuple(items) => items.as_ref().clone(),
+            Py::Dict(pairs) => pairs.borrow().iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect(),
+            Py::Object(obj) => {
+                let mut out = vec![obj.callable.clone(), obj.args.clone()];
+                out.extend(obj.state.borrow().clone());
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Moves what a mutable container holds into `out`, shared or not.
+    fn empty_into(&self, out: &mut Vec<Py>) {
+        match self {
+            Py::List(items) => out.append(&mut items.borrow_mut()),
+            Py::Dict(pairs) => {
+                for (k, v) in pairs.borrow_mut().drain(..) {
+                    out.push(k);
+                    out.push(v);
+                }
+            }
+            Py::Object(obj) => out.extend(obj.state.borrow_mut().take()),
+            _ => {}
+        }
+    }
+
     /// Moves the children of a value nothing else refers to into `out`,
     /// leaving it shallow. Shared values keep theirs: another owner drops them.
     fn take_children(&mut self, out: &mut Vec<Py>) {
@@ -156,7 +186,88 @@ fn long(bytes: &[u8]) -> Result<Py, String> {
 }
 
 /// Decodes one pickle stream into a value.
+///
+/// Lists, dicts and objects are mutable, so a stream can make one contain
+/// itself (`EMPTY_LIST, DUP, APPEND`); reference-counted values in a cycle
+/// would never be freed. Every container made is kept until the end: a
+/// result holding a cycle is an error, and every container the result does
+/// not hold is emptied, which frees any cycle among them.
 pub fn parse(bytes: &[u8]) -> Result<Py, String> {
+    let mut containers = Vec::new();
+    let result = parse_stream(bytes, &mut containers);
+    let reachable = match &result {
+        Ok(value) => reachable_containers(value),
+        Err(_) => Ok(std::collections::HashSet::new()),
+    };
+    let mut garbage = Vec::new();
+    for c in &containers {
+        let kept = reachable.as_ref().is_ok_and(|r| r.contains(&container_id(c)));
+        if !kept {
+            c.empty_into(&mut garbage);
+        }
+    }
+    drop(garbage);
+    drop(containers);
+    match reachable {
+        Err(e) => {
+            if let Ok(v) = result {
+                // Its containers were emptied above; what is left is shallow.
+                drop(v);
+            }
+            Err(e)
+        }
+        Ok(_) => result,
+    }
+}
+
+/// The address of a container's shared cell (0 for other values).
+fn container_id(value: &Py) -> usize {
+    match value {
+        Py::List(l) => Rc::as_ptr(l) as *const () as usize,
+        Py::Dict(d) => Rc::as_ptr(d) as *const () as usize,
+        Py::Object(o) => Rc::as_ptr(o) as *const () as usize,
+        Py::Tuple(t) => Rc::as_ptr(t) as *const () as usize,
+        _ => 0,
+    }
+}
+
+/// The containers `root` holds, found without recursion; an error if one
+/// of them contains itself.
+fn reachable_containers(root: &Py) -> Result<std::collections::HashSet<usize>, String> {
+    use std::collections::HashMap;
+    // 1 = on the current path, 2 = finished.
+    let mut state: HashMap<usize, u8> = HashMap::new();
+    // (value, whether its children were pushed)
+    let mut work: Vec<(Py, bool)> = vec![(root.clone(), false)];
+    while let Some((value, expanded)) = work.pop() {
+        let id = container_id(&value);
+        if id == 0 {
+            continue;
+        }
+        if expanded {
+            state.insert(id, 2);
+            continue;
+        }
+        match state.get(&id) {
+            Some(1) => return Err("the pickle holds a reference cycle (a list or dict that contains itself)".into()),
+            Some(_) => continue,
+            None => {}
+        }
+        state.insert(id, 1);
+        work.push((value.clone(), true));
+        for child in value.children() {
+            if container_id(&child) != 0 {
+                if state.get(&container_id(&child)) == Some(&1) {
+                    return Err("the pickle holds a reference cycle (a list or dict that contains itself)".into());
+                }
+                work.push((child, false));
+            }
+        }
+    }
+    Ok(state.into_keys().collect())
+}
+
+fn parse_stream(bytes: &[u8], containers: &mut Vec<Py>) -> Result<Py, String> {
     let mut r = Reader { bytes, pos: 0 };
     let mut stack: Vec<Py> = Vec::new();
     let mut marks: Vec<usize> = Vec::new();
@@ -237,10 +348,16 @@ pub fn parse(bytes: &[u8]) -> Result<Py, String> {
                 let items = pop_mark(&mut stack, &mut marks)?;
                 stack.push(Py::Tuple(Rc::new(items)));
             }
-            b']' => stack.push(Py::List(Rc::new(RefCell::new(Vec::new())))),
+            b']' => {
+                let list = Py::List(Rc::new(RefCell::new(Vec::new())));
+                containers.push(list.clone());
+                stack.push(list);
+            }
             b'l' => {
                 let items = pop_mark(&mut stack, &mut marks)?;
-                stack.push(Py::List(Rc::new(RefCell::new(items))));
+                let list = Py::List(Rc::new(RefCell::new(items)));
+                containers.push(list.clone());
+                stack.push(list);
             }
             b'a' => {
                 let item = pop(&mut stack)?;
@@ -250,10 +367,15 @@ pub fn parse(bytes: &[u8]) -> Result<Py, String> {
                 let items = pop_mark(&mut stack, &mut marks)?;
                 extend_list(top(&stack)?, items)?;
             }
-            b'}' => stack.push(Py::Dict(Rc::new(RefCell::new(Vec::new())))),
+            b'}' => {
+                let dict = Py::Dict(Rc::new(RefCell::new(Vec::new())));
+                containers.push(dict.clone());
+                stack.push(dict);
+            }
             b'd' => {
                 let items = pop_mark(&mut stack, &mut marks)?;
                 let dict = Py::Dict(Rc::new(RefCell::new(Vec::new())));
+                containers.push(dict.clone());
                 set_items(&dict, items)?;
                 stack.push(dict);
             }
@@ -330,7 +452,9 @@ pub fn parse(bytes: &[u8]) -> Result<Py, String> {
             b'R' | 0x81 => {
                 let args = pop(&mut stack)?;
                 let callable = pop(&mut stack)?;
-                stack.push(Py::Object(Rc::new(PyObject { callable, args, state: RefCell::new(None) })));
+                let object = Py::Object(Rc::new(PyObject { callable, args, state: RefCell::new(None) }));
+                containers.push(object.clone());
+                stack.push(object);
             }
             b'b' => {
                 let state = pop(&mut stack)?;
@@ -488,6 +612,23 @@ mod tests {
         assert_eq!(value.kind(), "tuple");
         assert!(int_list(&value).unwrap_err().contains("found tuple"));
         drop(value);
+    }
+
+    #[test]
+    fn reference_cycles_are_refused_or_freed() {
+        // EMPTY_LIST, DUP, APPEND: a list that contains itself.
+        let err = parse(&[0x80, 2, b']', b'2', b'a', b'.']).unwrap_err();
+        assert!(err.contains("reference cycle"), "{err}");
+        // Through a dict and the memo: d = {}; l = [d]; d[0] = l.
+        let err = parse(&[0x80, 2, b'}', b'q', 0, b']', b'h', 0, b'a', b'q', 1, b'h', 0, b'K', 0, b'h', 1, b's', b'.'])
+            .unwrap_err();
+        assert!(err.contains("reference cycle"), "{err}");
+        // A cycle that is popped: the result is fine, and the cycle is emptied.
+        let value = parse(&[0x80, 2, b']', b'2', b'a', b'0', b'N', b'.']).unwrap();
+        assert!(matches!(value, Py::None));
+        // A list shared twice is not a cycle.
+        let shared = parse(&[0x80, 2, b']', b'q', 0, b'h', 0, b'h', 0, 0x86, b'.']).unwrap();
+        assert!(matches!(shared, Py::Tuple(_)));
     }
 
     #[test]

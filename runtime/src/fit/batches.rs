@@ -118,6 +118,26 @@ impl MeanTracker {
         self.count += batch;
     }
 
+    /// The accumulators, for a mid-epoch checkpoint.
+    pub(crate) fn state(&self) -> (&[Vec<f64>], usize) {
+        (&self.sums, self.count)
+    }
+
+    /// Continues from [`state`](Self::state) saved by an identical model.
+    pub(crate) fn restore(&mut self, sums: Vec<Vec<f64>>, count: usize) -> Result<(), String> {
+        if sums.len() != self.names.len() {
+            return Err(format!(
+                "the checkpoint accumulates {} reported values but this model reports {} ({})",
+                sums.len(),
+                self.names.len(),
+                self.names.join(", ")
+            ));
+        }
+        self.sums = sums;
+        self.count = count;
+        Ok(())
+    }
+
     pub(crate) fn logs(&self, prefix: &str) -> Logs {
         let n = self.count.max(1) as f64;
         self.names

@@ -5,6 +5,7 @@ mod batches;
 mod history;
 mod named;
 mod progress;
+mod resume;
 mod train_loop;
 mod weights;
 
@@ -15,3 +16,4 @@ pub use weights::{check_weights, SampleWeight};
 
 pub(crate) use batches::{Batch, TargetBuffer};
 pub(crate) use named::Bound;
+pub(crate) use resume::FitState;

@@ -21,6 +21,7 @@ use super::batches::{epoch_order, Batch, MeanTracker};
 use super::history::{History, Logs};
 use super::named::{Bound, Inputs, TargetSet};
 use super::progress::Progress;
+use super::resume::{write_checkpoints, Position};
 use super::weights::SampleWeight;
 use crate::callbacks::{Callback, FitContext};
 use crate::data::{Features, Targets};
@@ -263,13 +264,19 @@ impl Model {
         let mut history = History::default();
         let mut stop: Option<String> = None;
         let mut resume_at: Option<usize> = None;
+        let mut saves: Vec<std::path::PathBuf> = Vec::new();
 
         let mut extra_refs: Vec<&mut dyn Callback> = extra.iter_mut().map(|c| &mut **c).collect();
         macro_rules! each_callback {
             ($epoch:expr, |$cb:ident, $ctx:ident| $body:expr) => {
                 for $cb in extra_refs.iter_mut() {
-                    let mut $ctx =
-                        FitContext { model: &mut *self, epoch: $epoch, stop: &mut stop, resume_at: &mut resume_at };
+                    let mut $ctx = FitContext {
+                        model: &mut *self,
+                        epoch: $epoch,
+                        stop: &mut stop,
+                        resume_at: &mut resume_at,
+                        saves: &mut saves,
+                    };
                     $body?;
                 }
             };
@@ -277,14 +284,41 @@ impl Model {
 
         each_callback!(opts.initial_epoch, |cb, ctx| cb.on_train_begin(&mut ctx));
         let first_epoch = resume_at.take().unwrap_or(opts.initial_epoch);
+        saves.clear();
+        let position = |epoch: usize, batch: usize| Position {
+            epoch,
+            batch,
+            batch_size: opts.batch_size,
+            train_samples: train_idx.len(),
+            shuffle: opts.shuffle,
+        };
+        // A checkpoint restored before `fit` (or by a callback just now)
+        // carries the rest of the training state: continue from it.
+        let mut mid_epoch = None;
+        if let Some((state, tensors)) = self.pending_resume.take() {
+            state.check_matches(first_epoch, opts.batch_size, train_idx.len(), opts.shuffle)?;
+            state.restore_callbacks(&mut extra_refs, &tensors)?;
+            history = state.history.to_history();
+            if state.batch > 0 {
+                mid_epoch = Some(state);
+            }
+        }
         let mut batch = Batch::default();
         for epoch in first_epoch..opts.epochs {
-            each_callback!(epoch, |cb, ctx| cb.on_epoch_begin(epoch, &mut ctx));
+            let resumed = mid_epoch.take();
+            // A resumed epoch already began (its learning-rate schedule ran).
+            if resumed.is_none() {
+                each_callback!(epoch, |cb, ctx| cb.on_epoch_begin(epoch, &mut ctx));
+            }
             let order = epoch_order(&train_idx, opts.shuffle, self.shuffle_seed, epoch);
             let progress = Progress::new(opts.verbose, epoch, opts.epochs, steps);
             let mut tracker = MeanTracker::new(&names, &reductions);
             let mut done = 0;
-            for (b, chunk) in order.chunks(opts.batch_size).enumerate() {
+            if let Some(state) = &resumed {
+                state.restore_tracker(&mut tracker)?;
+                done = state.batch;
+            }
+            for (b, chunk) in order.chunks(opts.batch_size).enumerate().skip(done) {
                 batch.fill(&data, chunk)?;
                 let logs = self.step_on(&batch, chunk.len(), epoch, &names)?;
                 tracker.add(&logs, chunk.len());
@@ -292,6 +326,9 @@ impl Model {
                 let running = tracker.logs("");
                 progress.update(done, &running);
                 each_callback!(epoch, |cb, ctx| cb.on_train_batch_end(b, &running, &mut ctx));
+                if !saves.is_empty() {
+                    write_checkpoints(self, &mut saves, position(epoch, done), Some(&tracker), &history, &extra_refs)?;
+                }
                 if stop.is_some() {
                     break;
                 }
@@ -307,6 +344,9 @@ impl Model {
             history.push(epoch, &logs);
             if done < steps {
                 history.partial_epochs.push(epoch);
+            }
+            if !saves.is_empty() {
+                write_checkpoints(self, &mut saves, position(epoch + 1, 0), None, &history, &extra_refs)?;
             }
             if stop.is_some() {
                 break;

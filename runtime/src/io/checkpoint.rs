@@ -4,7 +4,10 @@
 //!
 //! Shuffling and dropout are pure functions of (seed, epoch) and (seed,
 //! step), so these numbers are the whole random state: resuming from a
-//! checkpoint reproduces the uninterrupted run bit for bit.
+//! checkpoint reproduces the uninterrupted run bit for bit. Checkpoints that
+//! `fit` writes also hold the training state (`fit_state`: the position in
+//! the epoch, metric accumulators, History, callback states, with callback
+//! tensors under `state/`) and the fingerprint of the model they belong to.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,6 +18,10 @@ use crate::vars::{VarStore, Variable};
 
 /// The `format` metadata value of checkpoint files.
 pub const CHECKPOINT_FORMAT: &str = "nn-checkpoint-v1";
+
+/// Metadata keys of the model fingerprint and of `fit`'s training state.
+pub const FINGERPRINT_KEY: &str = "model_fingerprint";
+pub const FIT_STATE_KEY: &str = "fit_state";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
@@ -31,6 +38,12 @@ pub struct Checkpoint {
     pub shuffle_seed: u64,
     /// The optimizer the slots belong to (`adam`, …).
     pub optimizer: String,
+    /// A hash of the model's inference graph and name, checked on load.
+    pub fingerprint: Option<String>,
+    /// `fit`'s training state (JSON), when `fit` wrote the checkpoint.
+    pub fit_state: Option<String>,
+    /// Tensors of that state (callbacks' weight snapshots).
+    pub state_tensors: VarStore,
 }
 
 impl Checkpoint {
@@ -39,9 +52,12 @@ impl Checkpoint {
             .weights
             .iter()
             .map(|v| (format!("weights/{}", v.name), v.shape.as_slice(), v.data.as_slice()))
-            .chain(self.slots.iter().map(|v| (format!("slots/{}", v.name), v.shape.as_slice(), v.data.as_slice())));
+            .chain(self.slots.iter().map(|v| (format!("slots/{}", v.name), v.shape.as_slice(), v.data.as_slice())))
+            .chain(
+                self.state_tensors.iter().map(|v| (format!("state/{}", v.name), v.shape.as_slice(), v.data.as_slice())),
+            );
         let trainable: Vec<&str> = self.weights.iter().filter(|v| !v.trainable).map(|v| v.name.as_str()).collect();
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             ("format".to_string(), CHECKPOINT_FORMAT.to_string()),
             ("epoch".to_string(), self.epoch.to_string()),
             ("iterations".to_string(), self.iterations.to_string()),
@@ -53,6 +69,12 @@ impl Checkpoint {
             ("optimizer".to_string(), self.optimizer.clone()),
             ("non_trainable".to_string(), trainable.join(",")),
         ]);
+        if let Some(f) = &self.fingerprint {
+            metadata.insert(FINGERPRINT_KEY.to_string(), f.clone());
+        }
+        if let Some(s) = &self.fit_state {
+            metadata.insert(FIT_STATE_KEY.to_string(), s.clone());
+        }
         write_tensors(path, tensors, metadata)
     }
 
@@ -85,6 +107,7 @@ impl Checkpoint {
         names.sort();
         let mut weights = VarStore::new();
         let mut slots = VarStore::new();
+        let mut state_tensors = VarStore::new();
         for name in names {
             let t = &file.tensors[name];
             if let Some(w) = name.strip_prefix("weights/") {
@@ -93,6 +116,13 @@ impl Checkpoint {
                     name: w.to_string(),
                     shape: t.shape.clone(),
                     trainable,
+                    data: t.data.clone(),
+                })?;
+            } else if let Some(s) = name.strip_prefix("state/") {
+                state_tensors.insert(Variable {
+                    name: s.to_string(),
+                    shape: t.shape.clone(),
+                    trainable: false,
                     data: t.data.clone(),
                 })?;
             } else if let Some(s) = name.strip_prefix("slots/") {
@@ -106,6 +136,18 @@ impl Checkpoint {
                 return Err(RuntimeError::format(path, format!("unexpected tensor `{name}` in a checkpoint")));
             }
         }
-        Ok(Checkpoint { weights, slots, epoch, iterations, learning_rate, seed, shuffle_seed, optimizer })
+        Ok(Checkpoint {
+            weights,
+            slots,
+            epoch,
+            iterations,
+            learning_rate,
+            seed,
+            shuffle_seed,
+            optimizer,
+            fingerprint: meta.get(FINGERPRINT_KEY).cloned(),
+            fit_state: meta.get(FIT_STATE_KEY).cloned(),
+            state_tensors,
+        })
     }
 }

@@ -178,6 +178,7 @@ pub fn prepare(model: &Model, dataset: Dataset) -> Result<ModelData, RuntimeErro
     let loss = model.step_config().map(|c| c.loss.kind).or(model.train_config().loss.map(|l| l.kind));
     let encode = |split: Split, which: &str| -> Result<Split, RuntimeError> {
         check_labels(&split.y, loss, classes, &dataset.name, which)?;
+        super::finite::check_finite(&split.x, &split.y, &dataset.name, which)?;
         let y = encode_targets(split.y, loss, classes, &dataset.name)?;
         let mut encoded = Split::new(split.x, y).map_err(|e| RuntimeError::invalid(e.to_string()))?;
         encoded.sample_weight = split.sample_weight;

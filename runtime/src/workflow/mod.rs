@@ -18,6 +18,7 @@
 
 pub mod data;
 pub mod files;
+mod finite;
 pub mod kfold;
 pub mod options;
 pub mod text;

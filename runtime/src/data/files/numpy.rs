@@ -27,6 +27,9 @@ const MAX_HEADER: u64 = 1 << 20;
 /// Deflate expands at most ~1032:1; anything promising more is corrupt.
 const MAX_DEFLATE_RATIO: u64 = 1100;
 
+/// At most this much is reserved up front for a member's bytes.
+const PREALLOCATE_MAX: u64 = 64 << 20;
+
 /// Bytes per element of a supported dtype, or the error for an unsupported array.
 fn check_dtype(header: &Header, origin: &Origin) -> Result<usize, DataError> {
     let descr = header.descr.as_str();
@@ -243,12 +246,19 @@ pub(super) fn load_npz(path: &Path, opts: &FileOptions) -> Result<FileData, Data
                 continue;
             }
         }
+        // The compressed size is a header field too: it cannot exceed the archive.
+        if packed > file_len {
+            return Err(origin.corrupt(format!(
+                "member claims {packed} compressed bytes, but the whole archive has {file_len}; the archive is corrupt"
+            )));
+        }
         let limit = if stored { packed } else { packed.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1 << 20) };
         if size > limit || (stored && size > file_len) {
             return Err(origin
                 .corrupt(format!("member promises {size} bytes from {packed} compressed bytes, which is impossible")));
         }
-        let mut bytes = Vec::with_capacity(size as usize);
+        // Grown as the data arrives: the promise is only an upper bound.
+        let mut bytes = Vec::with_capacity(size.min(PREALLOCATE_MAX) as usize);
         (&mut entry)
             .take(size + 1)
             .read_to_end(&mut bytes)
