@@ -10,11 +10,15 @@
 # machine; numbers on a shared one are noisy.
 #
 #   scripts/mpi_bench.sh            # builds with --features mpi first
+#   NN_BIN=path/to/nn scripts/mpi_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --features mpi -q
-nn="$(pwd)/${CARGO_TARGET_DIR:-target}/release/nn"
+# $NN_BIN: an nn already built with the feature (skips the build).
+if [ -z "${NN_BIN:-}" ]; then
+  cargo build --release --features mpi -q
+fi
+nn="${NN_BIN:-$(pwd)/${CARGO_TARGET_DIR:-target}/release/nn}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

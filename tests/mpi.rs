@@ -199,8 +199,9 @@ fn rank_pid(parent: u32, rank: usize) -> Option<u32> {
 fn data_missing_on_one_rank_is_reported_with_its_host() {
     let dir = temp_dir("mpi-missing");
     let missing = dir.join("iris.csv");
-    let good: Vec<&str> = fit_args(&["--data", "runtime/tests/data/iris.csv"]);
-    let bad: Vec<&str> = fit_args(&["--data", path(&missing)]);
+    // The model reads its CSV file; rank 1 is given a path that does not exist.
+    let good = ["fit", "tests/mpi/iris_csv.nn", "--verbose", "0"];
+    let bad = ["fit", "tests/mpi/iris_csv.nn", "--verbose", "0", "--data", path(&missing)];
     let start = Instant::now();
     let out = mpirun_command(&[(1, &good), (1, &bad)]).output().unwrap();
     let stderr = text(&out.stderr);
@@ -210,6 +211,7 @@ fn data_missing_on_one_rank_is_reported_with_its_host() {
     let expected = format!("error: rank 1 of 2 on host `{host}`:");
     assert!(stderr.contains(&expected), "no `{expected}` in:\n{stderr}");
     assert!(stderr.contains(path(&missing)), "the message does not name the file:\n{stderr}");
+    assert!(!stderr.contains("rank 0 of 2"), "rank 0, which has its data, reported an error:\n{stderr}");
 }
 
 #[test]
