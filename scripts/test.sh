@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Fashion-MNIST for the end-to-end tutorials; a font for the plots.
-packages=(dataset-fashion-mnist fonts-dejavu-core fontconfig)
+# Fashion-MNIST for the end-to-end tutorials; a font for the plots; Open MPI
+# (and libclang, which the MPI bindings' build needs) for the MPI suite.
+packages=(dataset-fashion-mnist fonts-dejavu-core fontconfig openmpi-bin libopenmpi-dev libclang-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,3 +26,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo test --release --workspace "$@"
+
+# Data-parallel training under mpirun (feature `mpi`): only when no extra
+# arguments narrowed the run to other suites.
+if [ $# -eq 0 ]; then
+  cargo test --release --features mpi --test mpi
+fi

@@ -9,8 +9,8 @@ use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::{Graph, Init, InputRole, Op, Regularizer, Shape, TensorType, UnaryOp, VarDecl, VarKind};
 use nn_compiler::lower::{lower_source, LoweredModel, Mode};
 use nn_compiler::train::{
-    apply_gradients, evaluation, gradients, training_step, Loss, LossKind, Metric, Optimizer, StepConfig, TrainConfig,
-    TrainError,
+    apply_flat_gradients, apply_gradients, evaluation, gradients, shard_gradients, training_step, Loss, LossKind,
+    Metric, Optimizer, StepConfig, TrainConfig, TrainError, FLAT_GRADIENTS,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -479,6 +479,77 @@ fn gradients_then_apply_equals_training_step() {
             let applied = interp::run::<f64>(&apply_graph, &bind(&apply_graph, named), &vars_b, 1).unwrap();
             apply(&apply_graph, &mut vars_b, applied.updates);
             assert_eq!(vars_a, vars_b, "{opt:?} step {t}");
+        }
+    }
+}
+
+/// The data-parallel split: the shard graph on a 4 + 2 split of a batch, the
+/// flat gradients weighted by shard size and summed, then
+/// `apply_flat_gradients`, equals one fused training step (f64, to rounding),
+/// with an L2 penalty counted once.
+#[test]
+fn shards_summed_then_applied_equal_training_step() {
+    use ndarray::{Axis, Slice};
+    let (n, i, o) = (6, 4, 3);
+    let model = dense_model(i, o, Act::Softmax);
+    for opt in all_optimizers() {
+        let mut config = cfg(LossKind::SparseCategoricalCrossentropy, false, opt.clone(), vec![Metric::Accuracy]);
+        config.kernel_regularizer = Some(Regularizer { l1: 0.0, l2: 0.05 });
+        let step_graph = training_step(&model, &config).unwrap();
+        let shard_graph = shard_gradients(&model, &config, false).unwrap();
+        let apply_graph = apply_flat_gradients(&model.graph.vars, &opt).unwrap();
+        assert_eq!(step_graph.vars, apply_graph.vars, "{opt:?}: vars tables differ");
+        assert_eq!(
+            shard_graph.outputs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["loss", "accuracy", FLAT_GRADIENTS]
+        );
+
+        let mut rng = rng();
+        let x = array(&[n, i], random(&mut rng, n * i, -1.0, 1.0));
+        let labels = ArrayD::from_shape_vec(IxDyn(&[n]), (0..n).map(|k| (k % o) as i32).collect()).unwrap();
+        let w = random(&mut rng, i * o, -0.5, 0.5);
+        let b = random(&mut rng, o, -0.1, 0.1);
+        let mut vars_a = initial_vars(&step_graph, &[w, b]);
+        let mut vars_b = vars_a.clone();
+        for t in 1..=2 {
+            let lr = 0.05;
+            let feed = vec![
+                ("x", Value::F(x.clone())),
+                ("target", Value::I(labels.clone())),
+                ("learning_rate", scalar(lr)),
+                ("step", scalar(t as f64)),
+            ];
+            let a = interp::run::<f64>(&step_graph, &bind(&step_graph, feed), &vars_a, n).unwrap();
+            let fused_loss = output(&step_graph, &a, "loss");
+            apply(&step_graph, &mut vars_a, a.updates);
+
+            let mut flat = vec![0.0; i * o + o];
+            let mut loss = 0.0;
+            for rows in [0..4, 4..6] {
+                let share = rows.len() as f64 / n as f64;
+                let xs = x.slice_axis(Axis(0), Slice::from(rows.clone())).to_owned();
+                let ys = labels.slice_axis(Axis(0), Slice::from(rows.clone())).to_owned();
+                let feed = bind(&shard_graph, vec![("x", Value::F(xs)), ("target", Value::I(ys))]);
+                let out = interp::run::<f64>(&shard_graph, &feed, &vars_b[..2], rows.len()).unwrap();
+                loss += share * output(&shard_graph, &out, "loss");
+                let grads = out.outputs.last().unwrap().as_f().unwrap();
+                assert_eq!(grads.shape(), [flat.len()]);
+                for (f, g) in flat.iter_mut().zip(grads.iter()) {
+                    *f += share * g;
+                }
+            }
+            close(loss, fused_loss, 1e-12, &format!("{opt:?} step {t}: loss"));
+            let named = vec![
+                (FLAT_GRADIENTS, Value::F(array(&[flat.len()], flat))),
+                ("learning_rate", scalar(lr)),
+                ("step", scalar(t as f64)),
+            ];
+            let applied = interp::run::<f64>(&apply_graph, &bind(&apply_graph, named), &vars_b, 1).unwrap();
+            apply(&apply_graph, &mut vars_b, applied.updates);
+            for (k, (va, vb)) in vars_a.iter().zip(&vars_b).enumerate() {
+                let (va, vb): (Vec<f64>, Vec<f64>) = (va.iter().copied().collect(), vb.iter().copied().collect());
+                close_all(&vb, &va, 1e-12, &format!("{opt:?} step {t}: var {k}"));
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod data;
 pub mod budget;
 pub mod callbacks;
 pub mod custom_loop;
+pub mod distributed;
 pub mod engine;
 pub mod error;
 pub mod fit;
@@ -37,7 +38,8 @@ pub mod vars;
 pub mod workflow;
 
 pub use callbacks::{
-    BackupAndRestore, Callback, CallbackState, CsvLogger, EarlyStopping, FitContext, LearningRateScheduler,
+    BackupAndRestore, BatchCsvLogger, Callback, CallbackState, CsvLogger, EarlyStopping, FitContext,
+    LearningRateScheduler,
     ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
 };
 pub use custom_loop::Gradients;

@@ -62,6 +62,11 @@ pub(crate) enum GraphKind {
     WeightedEvaluate,
     Gradients,
     ApplyGradients,
+    /// Data-parallel training: a shard's reports and flat gradient
+    /// (unweighted, weighted), and the update from a summed flat gradient.
+    ShardGradients,
+    WeightedShardGradients,
+    ApplyFlatGradients,
     /// The input of the `normalization` layer whose `mean` is this variable.
     Adapt(u32),
 }
@@ -124,6 +129,10 @@ pub struct Model {
     /// The training state of the last checkpoint loaded, for the next `fit`
     /// to continue from (position in the epoch, History, callback states).
     pub(crate) pending_resume: Option<(crate::fit::FitState, crate::vars::VarStore)>,
+    /// The group `fit` and `evaluate` train and evaluate with (one process
+    /// unless set): see `crate::distributed`.
+    pub(crate) comm: Arc<dyn crate::distributed::Communicator>,
+    pub(crate) dist_stats: crate::distributed::Stats,
 }
 
 impl Model {
@@ -194,6 +203,8 @@ impl Model {
             optimizer_built: false,
             class_names: None,
             pending_resume: None,
+            comm: Arc::new(crate::distributed::SingleProcess),
+            dist_stats: Default::default(),
         })
     }
 
@@ -204,6 +215,7 @@ impl Model {
         let mut fresh = Model::build(&self.source, &self.file_name, self.model_name.as_deref(), Some(self.seed))
             .map_err(|e| RuntimeError::Compile(e.to_string()))?;
         fresh.engine = Arc::clone(&self.engine);
+        fresh.comm = Arc::clone(&self.comm);
         fresh.shuffle_seed = self.shuffle_seed;
         if let Some(c) = &self.compiled {
             fresh.compile(CompileOptions {
@@ -448,6 +460,14 @@ impl Model {
             GraphKind::Gradients => train::gradients(&self.train, &self.compiled_ref()?.config).map_err(compile_err)?,
             GraphKind::ApplyGradients => {
                 train::apply_gradients(&self.train.graph.vars, &self.compiled_ref()?.config.optimizer)
+                    .map_err(compile_err)?
+            }
+            GraphKind::ShardGradients | GraphKind::WeightedShardGradients => {
+                let weighted = kind == GraphKind::WeightedShardGradients;
+                train::shard_gradients(&self.train, &self.compiled_ref()?.config, weighted).map_err(compile_err)?
+            }
+            GraphKind::ApplyFlatGradients => {
+                train::apply_flat_gradients(&self.train.graph.vars, &self.compiled_ref()?.config.optimizer)
                     .map_err(compile_err)?
             }
             GraphKind::Adapt(mean_var) => crate::adapt::probe(&self.infer.graph, mean_var as usize)?.graph,

@@ -79,7 +79,12 @@ impl Model {
         self.class_names = names;
     }
 
+    /// Writes the weights (safetensors). In a distributed group only rank 0
+    /// writes; every rank holds the same weights.
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<(), RuntimeError> {
+        if !self.is_chief() {
+            return Ok(());
+        }
         let mut meta = HashMap::from([
             ("format".to_string(), "nn-weights-v1".to_string()),
             ("model".to_string(), self.name.clone()),
@@ -169,8 +174,12 @@ impl Model {
         format!("{:016x}", nn_compiler::ir::rng::mix64(h))
     }
 
-    /// Writes [`checkpoint`](Self::checkpoint) atomically.
+    /// Writes [`checkpoint`](Self::checkpoint) atomically (rank 0 only in a
+    /// distributed group).
     pub fn save_checkpoint(&self, path: impl AsRef<Path>, epoch: usize) -> Result<(), RuntimeError> {
+        if !self.is_chief() {
+            return Ok(());
+        }
         self.checkpoint(epoch).save(path.as_ref())
     }
 

@@ -1,12 +1,13 @@
 //! `nn fit FILE`: train a model on its dataset, Keras-style.
 
+use super::group::Group;
 use super::model_args::{load_model, DataArgs, ModelArgs};
 use super::numerics;
 use super::CmdResult;
 use clap::Args;
 use nn_compiler::train::CallbackSpec;
 use nn_runtime::workflow::{self, FitOverrides};
-use nn_runtime::ModelCheckpoint;
+use nn_runtime::{BatchCsvLogger, ModelCheckpoint};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,6 +75,10 @@ pub struct FitArgs {
     /// `balanced` or `'{0: 1, 1: 5}'` (class ids, or labels for string labels).
     #[arg(long)]
     class_weight: Option<String>,
+    /// Write a CSV row per training batch (epoch, batch, and the epoch's running loss and metrics
+    /// as the progress bar shows them); Keras's `csv_logger` callback writes one row per epoch.
+    #[arg(long)]
+    batch_log: Option<PathBuf>,
 }
 
 impl FitArgs {
@@ -93,7 +98,24 @@ impl FitArgs {
 }
 
 pub fn run(args: &FitArgs) -> CmdResult {
+    match Group::join()? {
+        None => run_in(args, None),
+        Some(group) => {
+            let result = run_in(args, Some(&group));
+            group.finish(result)
+        }
+    }
+}
+
+/// `nn fit`, alone or as one rank of an MPI job: every rank trains (on its
+/// shards), rank 0 alone prints and writes files.
+fn run_in(args: &FitArgs, group: Option<&Group>) -> CmdResult {
     let mut model = load_model(&args.model)?;
+    if let Some(g) = group {
+        model.set_communicator(g.communicator());
+    }
+    let chief = model.is_chief();
+    let verbose = if chief { args.verbose } else { 0 };
     let numerics = args.check_numerics.then(|| numerics::install(&mut model, &args.model)).transpose()?;
     workflow::require_loss(&model).map_err(|e| e.to_string())?;
     let extra: Vec<CallbackSpec> = args
@@ -111,7 +133,7 @@ pub fn run(args: &FitArgs) -> CmdResult {
         .flatten()
         .map(|p| p.display().to_string())
         .chain(callback_outputs.map(str::to_string));
-    for path in outputs {
+    for path in outputs.filter(|_| chief) {
         workflow::check_writable(&path).map_err(|e| e.to_string())?;
     }
     if workflow::is_multi_io(&model) {
@@ -123,13 +145,13 @@ pub fn run(args: &FitArgs) -> CmdResult {
         Some(n) => workflow::data::head(&data.train, n),
         None => data.train.clone(),
     };
-    let overrides = args.overrides();
+    let mut overrides = args.overrides();
+    overrides.verbose = Some(verbose);
     let options = |model: &nn_runtime::Model| -> Result<nn_runtime::FitOptions, String> {
         let opts = workflow::fit_options(model, &data, &overrides).map_err(|e| e.to_string())?;
         Ok(extra.iter().fold(opts, |o, spec| o.boxed_callback(nn_runtime::callbacks::from_spec(spec))))
     };
     if let Some(k) = args.kfold {
-        let verbose = args.verbose;
         let report = workflow::kfold::cross_validate(&model, &train, k, |fold| {
             if verbose > 0 {
                 println!("Fold {}/{k}", fold + 1);
@@ -137,28 +159,30 @@ pub fn run(args: &FitArgs) -> CmdResult {
             options(&model).map_err(nn_runtime::RuntimeError::InvalidArgument)
         })
         .map_err(|e| e.to_string())?;
-        for (i, logs) in report.folds.iter().enumerate() {
-            println!("Fold {}: {}", i + 1, logs_line(logs));
+        if chief {
+            for (i, logs) in report.folds.iter().enumerate() {
+                println!("Fold {}: {}", i + 1, logs_line(logs));
+            }
+            println!("Mean of {k} folds: {}", logs_line(&report.mean));
         }
-        println!("Mean of {k} folds: {}", logs_line(&report.mean));
         if !args.final_fit {
             return Ok(ExitCode::SUCCESS);
         }
-        println!("Final fit on all {} training samples", train.len());
+        if chief {
+            println!("Final fit on all {} training samples", train.len());
+        }
     }
     let mut opts = options(&model)?;
     // The weights of the rows trained on (`--limit` keeps the first ones).
     opts.sample_weight = train.sample_weight.clone().map(nn_runtime::SampleWeight::All);
     if let Some(path) = &args.resume {
         opts.initial_epoch = resume(args, &mut model, path)?;
-        if opts.initial_epoch >= opts.epochs {
+        if chief && opts.initial_epoch >= opts.epochs {
             println!("checkpoint `{}` is already at epoch {}; nothing to do", path.display(), opts.initial_epoch);
         }
     }
-    if let Some(path) = &args.checkpoint {
-        opts = opts.callback(checkpoint_callback(args, path));
-    }
-    if args.verbose > 0 {
+    opts = with_file_callbacks(args, opts);
+    if verbose > 0 {
         println!(
             "Training `{}` on {} ({} samples) with the {} engine",
             model.name(),
@@ -171,9 +195,22 @@ pub fn run(args: &FitArgs) -> CmdResult {
     finish_training(args, &model, &history, numerics.as_ref())?;
     if let Some(test) = &data.test {
         let logs = model.evaluate(&test.x, &test.y, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
-        println!("Test: {}", logs_line(&logs));
+        if chief {
+            println!("Test: {}", logs_line(&logs));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The callbacks behind `--checkpoint` and `--batch-log`.
+fn with_file_callbacks(args: &FitArgs, mut opts: nn_runtime::FitOptions) -> nn_runtime::FitOptions {
+    if let Some(path) = &args.checkpoint {
+        opts = opts.callback(checkpoint_callback(args, path));
+    }
+    if let Some(path) = &args.batch_log {
+        opts = opts.callback(BatchCsvLogger::new(path));
+    }
+    opts
 }
 
 fn logs_line(logs: &nn_runtime::Logs) -> String {
@@ -188,11 +225,28 @@ fn finish_training(
     history: &nn_runtime::History,
     numerics: Option<&numerics::Finding>,
 ) -> Result<(), String> {
+    // Every rank holds the same History and weights; rank 0 reports them.
+    if !model.is_chief() {
+        return Ok(());
+    }
     if let Some(reason) = &history.stop_reason {
         println!("Stopped early: {reason}");
     }
     if args.verbose > 0 {
         println!("\nHistory:\n{}", history.table());
+    }
+    let stats = model.distributed_stats();
+    if args.verbose > 0 && stats.steps > 0 {
+        let per_step = |seconds: f64| seconds * 1e3 / stats.steps as f64;
+        println!(
+            "Data-parallel over {} ranks: {} steps, {} bytes all-reduced per step, all-reduce {:.3} ms of {:.3} ms \
+             per step",
+            model.communicator().size(),
+            stats.steps,
+            stats.bytes_per_step(),
+            per_step(stats.reduce_seconds),
+            per_step(stats.step_seconds)
+        );
     }
     // The History and its plot are written even for a diverged run: they
     // show where it went wrong.
@@ -238,6 +292,10 @@ fn checkpoint_callback(args: &FitArgs, path: &std::path::Path) -> ModelCheckpoin
 /// Restores `path` into `model` and returns the completed epochs. A `--lr`
 /// given with `--resume` replaces the checkpoint's rate, and says so.
 fn resume(args: &FitArgs, model: &mut nn_runtime::Model, path: &std::path::Path) -> Result<usize, String> {
+    // Rank 0 reads the checkpoint and `fit` sends its state to the other ranks.
+    if !model.is_chief() {
+        return Ok(0);
+    }
     let done = model.load_checkpoint(path).map_err(|e| e.to_string())?;
     if let Some(lr) = args.model.lr {
         let saved = model.learning_rate();
@@ -260,16 +318,18 @@ fn run_named(
         return Err("--kfold needs a model with one input and one output".into());
     }
     let data = workflow::load_named_for(&model, &args.data.source()).map_err(|e| e.to_string())?;
-    let overrides = args.overrides();
+    let mut overrides = args.overrides();
+    let chief = model.is_chief();
+    if !chief {
+        overrides.verbose = Some(0);
+    }
     let opts = workflow::fit_options_named(&model, &data, &overrides).map_err(|e| e.to_string())?;
     let mut opts = extra.iter().fold(opts, |o, spec| o.boxed_callback(nn_runtime::callbacks::from_spec(spec)));
     if let Some(path) = &args.resume {
         opts.initial_epoch = resume(args, &mut model, path)?;
     }
-    if let Some(path) = &args.checkpoint {
-        opts = opts.callback(checkpoint_callback(args, path));
-    }
-    if args.verbose > 0 {
+    opts = with_file_callbacks(args, opts);
+    if chief && args.verbose > 0 {
         println!(
             "Training `{}` on {} (inputs {}; outputs {}) with the {} engine",
             model.name(),
@@ -284,7 +344,9 @@ fn run_named(
     if let Some(test) = &data.test {
         let logs =
             model.evaluate_named(&test.inputs, &test.targets, opts.batch_size.max(256)).map_err(|e| e.to_string())?;
-        println!("Test: {}", logs_line(&logs));
+        if chief {
+            println!("Test: {}", logs_line(&logs));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod check;
 mod fit;
+mod group;
 mod inspect;
 mod interop;
 mod model_args;

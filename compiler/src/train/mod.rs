@@ -21,6 +21,7 @@ mod metric_state;
 mod optimizer;
 mod optimizer_extra;
 mod regularize;
+mod shard;
 mod spec;
 mod step;
 
@@ -30,6 +31,7 @@ pub use data_source::{PadOptions, PadSide, TableOptions, TextDataOptions};
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
 pub use metric::mismatch as metric_mismatch;
+pub use shard::{apply_flat_gradients, flat_layout, shard_gradients, FLAT_GRADIENTS};
 pub use spec::*;
 pub use step::{
     apply_gradients, evaluation, gradients, report_names, report_reductions, training_step, weighted_evaluation,

@@ -217,11 +217,11 @@ pub fn apply_gradients(model_vars: &[VarDecl], optimizer: &Optimizer) -> R<Graph
 
 /// Simplifies the assembled graph (constant folding, CSE, dead code), which
 /// keeps inputs, vars, outputs and updates in order.
-fn finish(g: Graph) -> Graph {
+pub(super) fn finish(g: Graph) -> Graph {
     crate::autodiff::simplify(&g).0
 }
 
-fn origin(what: &str) -> Origin {
+pub(super) fn origin(what: &str) -> Origin {
     Origin { span: None, layer: Some(what.to_string()) }
 }
 
@@ -234,8 +234,8 @@ struct Head {
 }
 
 /// The model's graph extended with target inputs and the total loss.
-struct LossGraph {
-    g: Graph,
+pub(super) struct LossGraph {
+    pub(super) g: Graph,
     heads: Vec<Head>,
     model_outputs: Vec<(String, NodeId)>,
     /// The scalar reported as `loss` and differentiated.
@@ -243,7 +243,7 @@ struct LossGraph {
 }
 
 impl LossGraph {
-    fn build(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<LossGraph> {
+    pub(super) fn build(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<LossGraph> {
         let src = &model.graph;
         let names: Vec<String> = src.outputs.iter().map(|(n, _)| n.clone()).collect();
         let specs = cfg.heads(&names)?;
@@ -312,7 +312,7 @@ impl LossGraph {
 
     /// The reported scalars named by [`report_names`]: the total loss, the
     /// per-output losses (several outputs), then each output's metrics.
-    fn reported(&mut self) -> R<Vec<(String, NodeId)>> {
+    pub(super) fn reported(&mut self) -> R<Vec<(String, NodeId)>> {
         let specs: Vec<OutputLoss> = self.heads.iter().map(|h| h.spec.clone()).collect();
         let names = names_of(&specs);
         let mut values = vec![self.loss];
@@ -359,7 +359,7 @@ impl LossGraph {
     }
 
     /// The trainable variables and the gradient of the loss for each.
-    fn gradients_only(&mut self) -> R<(Vec<VarId>, Vec<NodeId>)> {
+    pub(super) fn gradients_only(&mut self) -> R<(Vec<VarId>, Vec<NodeId>)> {
         let params: Vec<VarId> =
             (0..self.g.vars.len() as u32).map(VarId).filter(|&v| self.g.var(v).is_trainable()).collect();
         let var_nodes: Vec<NodeId> = params.iter().map(|&v| self.g.var_node(v)).collect();

@@ -75,6 +75,11 @@ fn prepare_folder(dir: &Path) -> Result<(), RuntimeError> {
 
 impl Callback for BackupAndRestore {
     fn on_train_begin(&mut self, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        // In a distributed group rank 0 owns the backup and sends its state
+        // (and the epoch to resume at) to the other ranks.
+        if !ctx.model().is_chief() {
+            return Ok(());
+        }
         prepare_folder(&self.dir)?;
         self.restored_epoch = None;
         let path = self.backup_path();
@@ -120,7 +125,7 @@ impl Callback for BackupAndRestore {
     }
 
     fn on_train_end(&mut self, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
-        if self.delete_checkpoint && ctx.model().weights().all_finite() {
+        if self.delete_checkpoint && ctx.model().is_chief() && ctx.model().weights().all_finite() {
             let path = self.backup_path();
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|e| {

@@ -39,7 +39,11 @@ impl CsvLogger {
 }
 
 impl Callback for CsvLogger {
-    fn on_train_begin(&mut self, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+    fn on_train_begin(&mut self, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        // In a distributed group, rank 0 logs; the other ranks see the same logs.
+        if !ctx.model().is_chief() {
+            return Ok(());
+        }
         let has_content = self.append && std::fs::metadata(&self.path).map(|m| m.len() > 0).unwrap_or(false);
         // Opened for appending either way: rows always go to the end, and the
         // file is cut with `set_len` (fresh runs, resumed runs).

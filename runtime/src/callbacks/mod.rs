@@ -7,6 +7,7 @@
 //! aborts `fit` with that error.
 
 mod backup;
+mod batch_log;
 mod checkpoint;
 mod csv_logger;
 mod early_stopping;
@@ -15,6 +16,7 @@ mod lr;
 mod terminate_nan;
 
 pub use backup::BackupAndRestore;
+pub use batch_log::BatchCsvLogger;
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;

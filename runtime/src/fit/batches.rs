@@ -138,6 +138,22 @@ impl MeanTracker {
         Ok(())
     }
 
+    /// Sums the running values over a group's ranks; `sizes` are each
+    /// value's length (a rank that saw no rows has no statistics yet).
+    pub(crate) fn reduce(&mut self, sizes: &[usize], comm: &dyn crate::distributed::Communicator) {
+        let mut buf = vec![self.count as f32];
+        for (sum, &n) in self.sums.iter().zip(sizes) {
+            buf.extend((0..n).map(|i| sum.get(i).copied().unwrap_or(0.0) as f32));
+        }
+        comm.all_reduce_sum(&mut buf);
+        self.count = buf[0].round() as usize;
+        let mut at = 1;
+        for (sum, &n) in self.sums.iter_mut().zip(sizes) {
+            *sum = buf[at..at + n].iter().map(|v| f64::from(*v)).collect();
+            at += n;
+        }
+    }
+
     pub(crate) fn logs(&self, prefix: &str) -> Logs {
         let n = self.count.max(1) as f64;
         self.names

@@ -2,6 +2,7 @@
 //! `train_on_batch`, with their options and the History they return.
 
 mod batches;
+mod distributed;
 mod history;
 mod named;
 mod progress;

@@ -283,7 +283,10 @@ impl Model {
         }
 
         each_callback!(opts.initial_epoch, |cb, ctx| cb.on_train_begin(&mut ctx));
-        let first_epoch = resume_at.take().unwrap_or(opts.initial_epoch);
+        // Rank 0's weights, optimizer state and pending resume reach every rank.
+        let first_epoch = self.sync_from_chief(resume_at.take().unwrap_or(opts.initial_epoch))?;
+        // Only rank 0 of a group prints.
+        let verbose = if self.is_chief() { opts.verbose } else { 0 };
         saves.clear();
         let position = |epoch: usize, batch: usize| Position {
             epoch,
@@ -311,7 +314,7 @@ impl Model {
                 each_callback!(epoch, |cb, ctx| cb.on_epoch_begin(epoch, &mut ctx));
             }
             let order = epoch_order(&train_idx, opts.shuffle, self.shuffle_seed, epoch);
-            let progress = Progress::new(opts.verbose, epoch, opts.epochs, steps);
+            let progress = Progress::new(verbose, epoch, opts.epochs, steps);
             let mut tracker = MeanTracker::new(&names, &reductions);
             let mut done = 0;
             if let Some(state) = &resumed {
@@ -319,8 +322,7 @@ impl Model {
                 done = state.batch;
             }
             for (b, chunk) in order.chunks(opts.batch_size).enumerate().skip(done) {
-                batch.fill(&data, chunk)?;
-                let logs = self.step_on(&batch, chunk.len(), epoch, &names)?;
+                let logs = self.train_step(&data, chunk, &mut batch, epoch, &names)?;
                 tracker.add(&logs, chunk.len());
                 done = b + 1;
                 let running = tracker.logs("");
@@ -354,7 +356,7 @@ impl Model {
         }
         let last = history.epochs.last().copied().unwrap_or(first_epoch);
         each_callback!(last, |cb, ctx| cb.on_train_end(&mut ctx));
-        if let (Some(reason), true) = (&stop, opts.verbose > 0) {
+        if let (Some(reason), true) = (&stop, verbose > 0) {
             println!("{reason}");
         }
         history.stop_reason = stop;
@@ -362,7 +364,7 @@ impl Model {
     }
 
     /// One optimizer step on a gathered batch; returns loss and metrics.
-    fn step_on(
+    pub(super) fn step_on(
         &mut self,
         batch: &Batch,
         size: usize,
@@ -467,7 +469,13 @@ impl Model {
         let mut tracker = MeanTracker::new(&names, &self.metric_reductions());
         let mut batch = std::mem::take(&mut self.inference_batch);
         let step = self.iterations().max(1) as f32;
+        let kind = if data.weights.is_none() { GraphKind::Evaluate } else { GraphKind::WeightedEvaluate };
         for chunk in idx.chunks(batch_size) {
+            // Each rank of a group evaluates its shard of every batch.
+            let chunk = self.my_rows(chunk);
+            if chunk.is_empty() {
+                continue;
+            }
             batch.fill(data, chunk)?;
             let call = CallData {
                 x: &batch.x,
@@ -478,12 +486,12 @@ impl Model {
                 ones: &batch.ones,
                 sample_weights: &batch.w,
             };
-            let kind = if batch.w.is_empty() { GraphKind::Evaluate } else { GraphKind::WeightedEvaluate };
             let outs = self.run_kind(kind, &call, chunk.len())?;
             let values: Vec<Vec<f64>> = outs.iter().take(names.len()).map(flat).collect();
             tracker.add(&values, chunk.len());
         }
         self.inference_batch = batch;
+        self.reduce_tracker(&mut tracker, kind)?;
         Ok(tracker.logs(prefix))
     }
 
