@@ -228,3 +228,71 @@ fn rank_zero_state_reaches_every_rank_at_the_start() {
     let results = results.lock().unwrap();
     assert_eq!(results[0], results[1]);
 }
+
+/// Fails `fit` after step `at` (counted over the run), as a crash would.
+struct CrashAtStep(u64);
+
+impl Callback for CrashAtStep {
+    fn on_train_batch_end(&mut self, _: usize, _: &Logs, ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
+        if ctx.iterations() == self.0 {
+            return Err(RuntimeError::InvalidArgument("simulated crash".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_mid_epoch_checkpoint_read_by_rank_zero_resumes_every_rank() {
+    let dir = temp_dir("distributed-mid-epoch");
+    let ckpt = dir.join("c.ckpt");
+    let (x, y) = blobs(47, 1);
+    // 47 samples in batches of 10: 5 steps per epoch; step 7 is the second
+    // batch of the second epoch.
+    let opts = || FitOptions { epochs: 3, batch_size: 10, verbose: 0, shuffle: true, ..Default::default() };
+    let mut first = compiled(REGULARIZED, 1);
+    let mut every = nn_runtime::ModelCheckpoint::new(ckpt.display().to_string()).save_every_steps(Some(7));
+    let err = first.fit_with(&x, &y, &opts(), &mut [&mut every, &mut CrashAtStep(8)]).unwrap_err();
+    assert!(err.to_string().contains("simulated crash"), "{err}");
+
+    // Only rank 0 reads the checkpoint, as `nn fit --resume` does.
+    let resume = |comm: Option<Arc<dyn Communicator>>| {
+        let mut model = compiled(REGULARIZED, 2);
+        let chief = comm.as_ref().is_none_or(|c| c.rank() == 0);
+        if let Some(c) = comm {
+            model.set_communicator(c);
+        }
+        let mut o = opts();
+        if chief {
+            o.initial_epoch = model.load_checkpoint(&ckpt).unwrap();
+        }
+        let mut steps = Steps::default();
+        let history = model.fit_with(&x, &y, &o, &mut [&mut steps]).unwrap();
+        (history, steps.0, weights(&model))
+    };
+    let (one_history, one_steps, one_weights) = resume(None);
+    assert_eq!(one_history.epochs, [0, 1, 2]);
+    assert_eq!(one_steps.len(), 3 + 5, "the rest of the second epoch, then the third");
+    let group: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            ThreadGroup::new(2).into_iter().map(|m| s.spawn(move || resume(Some(Arc::new(m))))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (rank, (history, steps, weights)) in group.iter().enumerate() {
+        assert_eq!(history.epochs, one_history.epochs, "rank {rank}: epochs");
+        assert_eq!(steps.len(), one_steps.len(), "rank {rank}: steps run");
+        for (i, (a, b)) in steps.iter().zip(&one_steps).enumerate() {
+            assert!(close(*a, *b), "rank {rank}: step {i} loss {a} vs one process {b}");
+        }
+        for (key, values) in &one_history.history {
+            for (e, (a, b)) in history.history[key].iter().zip(values).enumerate() {
+                assert!(close(*a, *b), "rank {rank}: epoch {e} `{key}` {a} vs one process {b}");
+            }
+        }
+        for ((name, a), (_, b)) in weights.iter().zip(&one_weights) {
+            for (x, y) in a.iter().zip(b) {
+                assert!(close(f64::from(*x), f64::from(*y)), "rank {rank}: `{name}` {x} vs one process {y}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
