@@ -43,12 +43,12 @@ fn smoke_run_reports_every_row_on_both_engines() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
     for row in [
-        "W1 784-128-10, batch 32, 512 training images",
+        "W1 784-128-10, batch 32, 512 training samples",
         "anchors skipped: --smoke",
         "ready (source -> step prepared, median of 2): nn/jit",
         "ready (source -> step prepared, median of 2): nn/interp",
-        "predict 512 test images (one call, median of 2): nn/jit",
-        "predict 512 test images (one call, median of 2): nn/interp",
+        "predict 512 test samples (one call, median of 2): nn/jit",
+        "predict 512 test samples (one call, median of 2): nn/interp",
         "peak RSS, 1-epoch W1 fit",
         "targets:",
     ] {
@@ -131,9 +131,36 @@ fn w3_is_the_image_tutorials_cnn() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
     for row in [
-        "W3 conv32-pool-conv64-pool-64-10, batch 64, 128 training images",
-        "predict 10000 test images (one call, median of 1): nn/jit",
+        "W3 conv32-pool-conv64-pool-64-10, batch 64, 128 training samples",
+        "predict 10000 test samples (one call, median of 1): nn/jit",
         "W3 epoch / fastest peer epoch",
+    ] {
+        assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
+    }
+    assert!(!stdout.contains("failed"), "no measurement may fail:\n{stdout}");
+}
+
+#[test]
+fn w4_is_the_imdb_lstm_on_generated_reviews() {
+    let out = nn(&[
+        "bench",
+        "--workload",
+        "w4",
+        "--limit",
+        "256",
+        "--epochs",
+        "1",
+        "--repeats",
+        "1",
+        "--rss-epochs",
+        "0",
+        "--skip-anchors",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
+    for row in [
+        "W4 embedding32-lstm32-1, batch 128, 256 training samples",
+        "predict 256 test samples (one call, median of 1): nn/jit",
     ] {
         assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
     }

@@ -1,6 +1,7 @@
 //! The reference anchors: the same workloads trained by JAX, PyTorch and
-//! Keras (TensorFlow) through the project's `bench/anchors/fmnist.py`, run as
-//! child processes.
+//! Keras (TensorFlow) through the project's scripts in `bench/anchors/`
+//! (`fmnist.py` for the Fashion-MNIST workloads, `imdb_lstm.py` for W4), run
+//! as child processes.
 //!
 //! Guarantees: an anchor that cannot run (no Python, no framework, a crash)
 //! becomes [`AnchorOutcome::Unavailable`] with the reason — the benchmark
@@ -14,7 +15,7 @@ use serde_json::Value;
 
 use super::workloads::Workload;
 
-/// The anchors script's file name inside the anchors directory.
+/// The script that marks the anchors directory.
 pub const SCRIPT: &str = "fmnist.py";
 
 /// The frameworks compared against, in report order.
@@ -97,18 +98,24 @@ pub fn parse_epochs(stdout: &str) -> Vec<AnchorEpoch> {
         .collect()
 }
 
-/// Runs one framework on one workload for `epochs` epochs.
+/// Runs one framework on one workload for `epochs` epochs; `data` is the
+/// file of a workload whose data nn generates.
 pub fn run(
     python: &Path,
     dir: &Path,
     framework: &str,
     w: &Workload,
+    data: Option<&Path>,
     epochs: usize,
     threads: Option<usize>,
 ) -> AnchorOutcome {
     let unavailable = |reason: String| AnchorOutcome::Unavailable { framework: framework.to_string(), reason };
     let mut cmd = Command::new(python);
-    cmd.arg(dir.join(SCRIPT)).args(["--framework", framework]).args(w.anchor_args()).args([
+    cmd.arg(dir.join(w.script())).args(["--framework", framework]).args(w.anchor_args());
+    if let Some(path) = data {
+        cmd.arg("--data").arg(path);
+    }
+    cmd.args([
         "--batch",
         &w.batch.to_string(),
         "--epochs",
@@ -154,7 +161,7 @@ mod tests {
     #[test]
     fn missing_python_is_reported_not_fatal() {
         let dir = std::env::temp_dir();
-        let out = run(Path::new("/nonexistent/python-for-nn-bench"), &dir, "jax", &Workload::w1(), 1, None);
+        let out = run(Path::new("/nonexistent/python-for-nn-bench"), &dir, "jax", &Workload::w1(), None, 1, None);
         match out {
             AnchorOutcome::Unavailable { reason, .. } => {
                 assert!(reason.contains("/nonexistent/python-for-nn-bench"), "{reason}")

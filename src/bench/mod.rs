@@ -1,5 +1,6 @@
-//! `nn bench`: the performance benchmark. One run measures nn on the Fashion-MNIST
-//! workloads — two MLPs and the image tutorial's CNN — (seconds per epoch,
+//! `nn bench`: the performance benchmark. One run measures nn on the workloads
+//! — two MLPs and the image tutorial's CNN on Fashion-MNIST, the text
+//! chapter's LSTM on generated reviews — (seconds per epoch,
 //! source → ready-to-run step, predict over the test images, peak RSS of a W1
 //! fit, test accuracy), runs the JAX, PyTorch and Keras anchors on the same
 //! workloads when a Python with them exists, and reports ratios next to the
@@ -13,6 +14,7 @@
 pub mod anchors;
 pub mod measure;
 pub mod report;
+pub mod reviews;
 pub mod rss;
 pub mod user_model;
 pub mod workloads;
@@ -26,7 +28,7 @@ use nn_runtime::{Engine, InterpEngine, JitEngine};
 use anchors::AnchorOutcome;
 use measure::{ReadyTimes, TrainRun};
 use rss::RssSample;
-use workloads::Workload;
+use workloads::{Data, Workload};
 
 /// Which engine runs nn's graphs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,25 +136,66 @@ pub fn load_data(train_limit: Option<usize>, test_limit: Option<usize>) -> Resul
     Ok((cut(ds.train, train_limit), cut(test, test_limit)))
 }
 
+/// A directory removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Runs the whole benchmark. Progress goes to stderr; the caller renders the
 /// results. `exe` is this program, started again for the RSS measurement.
 pub fn run(config: &BenchConfig, exe: &std::path::Path) -> Result<BenchResults, String> {
-    let (train, test) = load_data(config.train_limit, config.test_limit)?;
+    let mut fashion = None;
+    let mut reviews = None;
+    // The reviews file the anchors read; the guard removes it however the run ends.
+    let scratch = ScratchDir(std::env::temp_dir().join(format!("nn-bench-{}", std::process::id())));
     let mut results = Vec::new();
     for w in &config.workloads {
-        eprintln!("{} {}, batch {}: {} training images", w.key, w.layers(), w.batch, train.len());
+        let (train, test, anchor_data) = match w.data() {
+            Data::FashionMnist => {
+                if fashion.is_none() {
+                    fashion = Some(load_data(config.train_limit, config.test_limit)?);
+                }
+                let (train, test) = fashion.as_ref().expect("loaded above");
+                (train, test, None)
+            }
+            Data::Reviews => {
+                if reviews.is_none() {
+                    let file = match &config.anchors {
+                        AnchorSetup::Run { .. } => {
+                            std::fs::create_dir_all(&scratch.0)
+                                .map_err(|e| format!("creating {}: {e}", scratch.0.display()))?;
+                            let path = scratch.0.join("reviews.npz");
+                            reviews::write_npz(&path)?;
+                            Some(path)
+                        }
+                        AnchorSetup::Skip(_) => None,
+                    };
+                    // A subset run (`--limit`) also predicts on a subset: the
+                    // reviews are generated, not read, so there is no fixed test set.
+                    let (train, test) = reviews::splits(config.train_limit, config.test_limit.or(config.train_limit));
+                    reviews = Some((train, test, file));
+                }
+                let (train, test, file) = reviews.as_ref().expect("generated above");
+                (train, test, file.as_deref())
+            }
+        };
+        eprintln!("{} {}, batch {}: {} training samples", w.key, w.layers(), w.batch, train.len());
         let mut nn = Vec::new();
         for &kind in &config.engines {
             let engine = kind.build(config.threads);
             let ready = measure::ready_times(w, &engine, config.repeats);
-            let train_run = measure::train_and_predict(w, kind, &engine, &train, &test, config.epochs, config.repeats);
+            let train_run = measure::train_and_predict(w, kind, &engine, train, test, config.epochs, config.repeats);
             nn.push(NnOutcome { engine: kind, ready, train: train_run });
         }
         let mut anchor_runs = Vec::new();
         if let AnchorSetup::Run { python, dir } = &config.anchors {
             for fw in anchors::FRAMEWORKS {
                 eprintln!("  {} {fw}: {} epoch(s) via {}", w.key, config.epochs, python.display());
-                let outcome = anchors::run(python, dir, fw, w, config.epochs, config.threads);
+                let outcome = anchors::run(python, dir, fw, w, anchor_data, config.epochs, config.threads);
                 if let AnchorOutcome::Unavailable { reason, .. } = &outcome {
                     eprintln!("  anchor unavailable: {fw}: {reason}");
                 }

@@ -174,7 +174,7 @@ fn fmt_opt(v: Option<f64>, digits: usize, unit: &str) -> String {
 
 fn workload_text(out: &mut String, w: &WorkloadResults, epochs: usize, repeats: usize, anchors_note: Option<&str>) {
     let wl = &w.workload;
-    let _ = writeln!(out, "\n{} {}, batch {}, {} training images", wl.key, wl.layers(), wl.batch, w.train_samples);
+    let _ = writeln!(out, "\n{} {}, batch {}, {} training samples", wl.key, wl.layers(), wl.batch, w.train_samples);
     let _ = writeln!(
         out,
         "  {:<12} {:>17} {:>22} {:>10} {:>9}",
@@ -260,7 +260,7 @@ fn workload_text(out: &mut String, w: &WorkloadResults, epochs: usize, repeats: 
         if let Some(t) = nn_train(o) {
             let _ = writeln!(
                 out,
-                "  predict {} test images (one call, median of {}): {label} {}",
+                "  predict {} test samples (one call, median of {}): {label} {}",
                 w.test_samples,
                 t.predict_seconds.len(),
                 fmt_opt(median(&t.predict_seconds).map(|s| s * 1e3), 2, " ms")
@@ -277,7 +277,7 @@ pub fn render_text(r: &BenchResults) -> String {
     let threads = c.threads.map_or("default".to_string(), |t| t.to_string());
     let _ = writeln!(
         out,
-        "nn bench: Fashion-MNIST, {} epoch(s), engine {}, threads {threads}, {} repeat(s) for ready/predict",
+        "nn bench: {} epoch(s), engine {}, threads {threads}, {} repeat(s) for ready/predict",
         c.epochs,
         engines.join("+"),
         c.repeats

@@ -1,7 +1,8 @@
 //! The benchmark workloads, written once so nn and the reference anchors run
 //! the same networks: W1 (the Keras tutorial MLP, 784-128-10 at batch 32),
-//! W2 (784-512-256-128-64-32-10 at batch 128) and W3 (the image tutorial's
-//! CNN, `examples/fashion_cnn.nn`, at batch 64).
+//! W2 (784-512-256-128-64-32-10 at batch 128), W3 (the image tutorial's
+//! CNN, `examples/fashion_cnn.nn`, at batch 64) and W4 (the text chapter's
+//! LSTM on IMDB-shaped reviews, at batch 128).
 //!
 //! Guarantees: the `.nn` source of a workload matches what the anchors
 //! script builds for the same arguments — for the MLPs a flatten, relu hidden
@@ -9,7 +10,9 @@
 //! for the CNN conv 3×3×32 relu → max pool → conv 3×3×64 relu → max pool →
 //! dense 64 relu → dense 10 with softmax and sparse cross-entropy (the same
 //! math as logits with a fused loss); glorot-uniform kernels, zero biases and
-//! Adam(1e-3, eps 1e-7) everywhere.
+//! Adam(1e-3, eps 1e-7). The LSTM: embedding 10000×32 → lstm 32 (last state)
+//! → dense 1 sigmoid, binary cross-entropy, RMSprop(1e-3), Keras's
+//! initializers, over all 200 steps of every review.
 
 /// The network of a workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,12 +21,22 @@ pub enum Net {
     Mlp(Vec<usize>),
     /// The image tutorial's convolutional network.
     FashionCnn,
+    /// The text chapter's recurrent network on word ids.
+    ImdbLstm,
+}
+
+/// Which data a workload trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    FashionMnist,
+    /// Generated IMDB-shaped reviews (`reviews.rs`).
+    Reviews,
 }
 
 /// One workload on Fashion-MNIST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workload {
-    /// `W1`, `W2` or `W3`: the key used in the report and in `--workload`.
+    /// `W1` … `W4`: the key used in the report and in `--workload`.
     pub key: &'static str,
     pub net: Net,
     pub batch: usize,
@@ -33,6 +46,21 @@ pub struct Workload {
 /// trains (its train block's epochs and validation are not used; the
 /// benchmark sets its own fit options).
 const FASHION_CNN: &str = include_str!("../../examples/fashion_cnn.nn");
+
+/// W4's source: Deep Learning with Python's first LSTM, written as a user
+/// would (Keras's defaults are nn's).
+const IMDB_LSTM: &str = "model bench_w4 {
+    input ids: [200] int
+    embedding(10000, 32)
+    lstm(32)
+    dense(1, activation = sigmoid)
+    train {
+        optimizer = rmsprop(learning_rate = 1e-3)
+        loss = binary_crossentropy
+        batch_size = 128
+    }
+}
+";
 
 impl Workload {
     /// The tutorial MLP the per-epoch target is about.
@@ -50,6 +78,26 @@ impl Workload {
         Workload { key: "W3", net: Net::FashionCnn, batch: 64 }
     }
 
+    /// The text chapter's LSTM, where a loop of small matmuls dominates.
+    pub fn w4() -> Workload {
+        Workload { key: "W4", net: Net::ImdbLstm, batch: 128 }
+    }
+
+    pub fn data(&self) -> Data {
+        match self.net {
+            Net::Mlp(_) | Net::FashionCnn => Data::FashionMnist,
+            Net::ImdbLstm => Data::Reviews,
+        }
+    }
+
+    /// The anchors script (in the anchors directory) that trains this network.
+    pub fn script(&self) -> &'static str {
+        match self.net {
+            Net::Mlp(_) | Net::FashionCnn => "fmnist.py",
+            Net::ImdbLstm => "imdb_lstm.py",
+        }
+    }
+
     /// A one-line description: `784-128-10` or the CNN's layer chain.
     pub fn layers(&self) -> String {
         match &self.net {
@@ -60,6 +108,7 @@ impl Workload {
                 dims.iter().map(usize::to_string).collect::<Vec<_>>().join("-")
             }
             Net::FashionCnn => "conv32-pool-conv64-pool-64-10".to_string(),
+            Net::ImdbLstm => "embedding32-lstm32-1".to_string(),
         }
     }
 
@@ -73,6 +122,8 @@ impl Workload {
                 hidden.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
             ],
             Net::FashionCnn => vec!["--model".into(), "cnn".into()],
+            // The reviews file is passed by the caller (`--data`).
+            Net::ImdbLstm => Vec::new(),
         }
     }
 
@@ -82,6 +133,7 @@ impl Workload {
         let hidden = match &self.net {
             Net::Mlp(hidden) => hidden,
             Net::FashionCnn => return FASHION_CNN.to_string(),
+            Net::ImdbLstm => return IMDB_LSTM.to_string(),
         };
         let mut text = format!("model bench_{} {{\n    input image: [28, 28]\n    flatten\n", self.key.to_lowercase());
         for units in hidden {
@@ -99,15 +151,16 @@ impl Workload {
     }
 }
 
-/// Parses `--workload w1|w2|w3|mlp|all` (`mlp` is W1 and W2).
+/// Parses `--workload w1|w2|w3|w4|mlp|all` (`mlp` is W1 and W2).
 pub fn select(name: &str) -> Result<Vec<Workload>, String> {
     match name.to_ascii_lowercase().as_str() {
         "w1" => Ok(vec![Workload::w1()]),
         "w2" => Ok(vec![Workload::w2()]),
         "w3" => Ok(vec![Workload::w3()]),
+        "w4" => Ok(vec![Workload::w4()]),
         "mlp" => Ok(vec![Workload::w1(), Workload::w2()]),
-        "all" => Ok(vec![Workload::w1(), Workload::w2(), Workload::w3()]),
-        other => Err(format!("--workload {other}: use w1, w2, w3, mlp or all")),
+        "all" => Ok(vec![Workload::w1(), Workload::w2(), Workload::w3(), Workload::w4()]),
+        other => Err(format!("--workload {other}: use w1, w2, w3, w4, mlp or all")),
     }
 }
 
@@ -118,9 +171,16 @@ mod tests {
 
     #[test]
     fn sources_compile_with_the_expected_parameter_counts() {
-        // 784*128+128 + 128*10+10, the W2 chain, and the CNN's 121,930 (its
-        // header comment): the counts pin the layer widths.
-        for (w, params) in [(Workload::w1(), 101_770), (Workload::w2(), 576_810), (Workload::w3(), 121_930)] {
+        // 784*128+128 + 128*10+10, the W2 chain, the CNN's 121,930 (its
+        // header comment) and Keras's count for the IMDB LSTM: the counts pin
+        // the layer widths.
+        let expected = [
+            (Workload::w1(), 101_770),
+            (Workload::w2(), 576_810),
+            (Workload::w3(), 121_930),
+            (Workload::w4(), 328_353),
+        ];
+        for (w, params) in expected {
             let mut model = Model::from_source(&w.source(), None).expect("workload source compiles");
             model.compile(CompileOptions::default()).expect("train block is complete");
             let total: usize = model.weights().iter().map(|v| v.numel()).sum();
@@ -137,12 +197,13 @@ mod tests {
     #[test]
     fn selection_names_and_errors() {
         assert_eq!(select("W1").unwrap(), vec![Workload::w1()]);
-        assert_eq!(select("all").unwrap().len(), 3);
+        assert_eq!(select("all").unwrap().len(), 4);
         assert_eq!(select("mlp").unwrap(), vec![Workload::w1(), Workload::w2()]);
         let err = select("w9").unwrap_err();
-        assert!(err.contains("w9") && err.contains("w1, w2, w3, mlp or all"), "{err}");
+        assert!(err.contains("w9") && err.contains("w1, w2, w3, w4, mlp or all"), "{err}");
         assert_eq!(Workload::w2().layers(), "784-512-256-128-64-32-10");
         assert_eq!(Workload::w2().anchor_args(), ["--model", "mlp", "--hidden", "512,256,128,64,32"]);
         assert_eq!(Workload::w3().anchor_args(), ["--model", "cnn"]);
+        assert_eq!((Workload::w4().script(), Workload::w4().data()), ("imdb_lstm.py", Data::Reviews));
     }
 }

@@ -1,5 +1,5 @@
-//! `nn bench`: times nn against the JAX/PyTorch anchors on the Fashion-MNIST
-//! MLP workloads and marks the performance targets met or missed (see
+//! `nn bench`: times nn against the JAX/PyTorch/Keras anchors on the
+//! benchmark workloads and marks the performance targets met or missed (see
 //! `crate::bench`). This file only turns arguments into a `BenchConfig`.
 
 use std::path::PathBuf;
@@ -20,7 +20,8 @@ pub struct BenchArgs {
     #[arg(long)]
     engine: Option<String>,
     /// w1 (784-128-10, batch 32), w2 (784-512-256-128-64-32-10, batch 128), w3 (the image tutorial's
-    /// CNN, examples/fashion_cnn.nn, batch 64), mlp (w1 and w2) or all.
+    /// CNN, examples/fashion_cnn.nn, batch 64), w4 (embedding 10000x32 -> lstm 32 -> dense 1 on 25,000
+    /// generated IMDB-shaped reviews of 200 words, batch 128), mlp (w1 and w2) or all.
     #[arg(long, default_value = "all")]
     workload: String,
     /// Benchmark this .nn model on the data its train block names instead of the workloads: source ->
@@ -30,13 +31,14 @@ pub struct BenchArgs {
     /// With --model: which model of the file (default: its only one).
     #[arg(long, value_name = "NAME", requires = "model")]
     model_name: Option<String>,
-    /// Do not run the JAX/PyTorch anchors.
+    /// Do not run the JAX/PyTorch/Keras anchors.
     #[arg(long)]
     skip_anchors: bool,
     /// Python for the anchors (default: $NN_BENCH_PYTHON, then python3); see bench/anchors/requirements.txt.
     #[arg(long)]
     python: Option<PathBuf>,
-    /// Directory holding fmnist.py (default: the repository's bench/anchors).
+    /// Directory holding the anchor scripts fmnist.py and imdb_lstm.py (default: the repository's
+    /// bench/anchors).
     #[arg(long)]
     anchors: Option<PathBuf>,
     /// Also write the results as JSON to this file.
@@ -106,7 +108,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig, String> {
     let anchors = if args.skip_anchors {
         AnchorSetup::Skip("--skip-anchors".to_string())
     } else if args.limit.is_some() {
-        AnchorSetup::Skip("--limit trains nn on a subset; the anchors always use all 60000 images".to_string())
+        AnchorSetup::Skip("--limit trains nn on a subset; the anchors always use all the training data".to_string())
     } else {
         match anchors::resolve_dir(args.anchors.as_deref()) {
             Ok(dir) => AnchorSetup::Run { python: anchors::resolve_python(args.python.as_deref()), dir },
