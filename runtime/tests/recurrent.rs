@@ -171,3 +171,38 @@ fn an_lstm_model_runs_on_the_jit_by_default() {
     model.predict(&x, 32).unwrap();
     assert_eq!(model.backends(), [("predict".to_string(), "interp")]);
 }
+
+/// One epoch of an IMDB-sized LSTM (embedding 10000×32, lstm(32), dense 1
+/// sigmoid; 2,048 sequences of 200 ids, batch 128, RMSprop) on each engine,
+/// timed and printed; no assertion on time. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: prints one epoch's time on each engine"]
+fn imdb_sized_lstm_epoch_on_each_engine() {
+    let (n, steps) = (2048, 200);
+    let mut rng = StdRng::seed_from_u64(11);
+    let ids: Vec<f32> = (0..n * steps).map(|_| rng.random_range(1..10000) as f32).collect();
+    let labels: Vec<f32> = (0..n).map(|_| f32::from(rng.random_bool(0.5))).collect();
+    let x = features(ids, &[n, steps]);
+    let y = Targets::Dense(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n, 1]), labels).unwrap());
+    let src = "model imdb { input ids: [200] int embedding(10000, 32) lstm(32) dense(1, activation = sigmoid)
+        train { optimizer = rmsprop loss = binary_crossentropy metrics = [accuracy] } }";
+    let opts = FitOptions { epochs: 1, batch_size: 128, verbose: 0, ..FitOptions::default() };
+    let mut results = Vec::new();
+    for (name, engine) in [
+        ("interpreter", Arc::new(InterpEngine) as Arc<dyn nn_runtime::Engine>),
+        ("jit", Arc::new(JitEngine::default())),
+    ] {
+        let mut model = compiled_on(src, 3, engine);
+        let started = std::time::Instant::now();
+        let history = model.fit(&x, &y, &opts).unwrap();
+        let took = started.elapsed();
+        println!("{name}: one epoch of {n} sequences in {took:.2?}, loss {:?}", history.get("loss").unwrap());
+        results.push((name, took, weights(&model)));
+    }
+    let speedup = results[0].1.as_secs_f64() / results[1].1.as_secs_f64();
+    println!("jit speedup: {speedup:.1}x");
+    for ((name, a), (_, b)) in results[0].2.iter().zip(&results[1].2) {
+        let worst = a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        println!("{name}: largest weight difference after the epoch {worst:e}");
+    }
+}
