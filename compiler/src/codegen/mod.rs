@@ -11,7 +11,8 @@
 //!
 //! Guarantees: any batch size >= 1 runs through the same compiled function;
 //! a step allocates nothing once its batch size has been seen (except the
-//! returned output vectors); inputs are validated and mismatches come back as
+//! returned output vectors; [`CompiledGraph::run_into`] writes into the
+//! caller's), loops included; inputs are validated and mismatches come back as
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
