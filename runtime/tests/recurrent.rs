@@ -9,9 +9,9 @@ mod common;
 use common::*;
 use nn_runtime::data::{Features, Targets};
 use nn_runtime::{CompileOptions, FitOptions, InterpEngine, JitEngine, Model};
-use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 
 const STEPS: usize = 8;
 
