@@ -11,11 +11,11 @@
 
 #[path = "grad/harness.rs"]
 mod harness;
+#[path = "grad/scan_bodies.rs"]
+mod scan_bodies;
 
 use harness::{Builder, Domain};
-use nn_compiler::ir::{
-    BinaryOp, CmpOp, Dim, Graph, InputRole, NodeId, Op, ReduceOp, ScanBody, ScanResult, Shape, TensorType, UnaryOp,
-};
+use nn_compiler::ir::{BinaryOp, CmpOp, Dim, NodeId, Op, ReduceOp, ScanResult, Shape, UnaryOp};
 use nn_compiler::shape::broadcast_shapes;
 use proptest::prelude::*;
 
@@ -79,17 +79,7 @@ impl Gen {
         let g = &mut self.b.g;
         let init = init.unwrap_or_else(|| g.constant(0.1, step_shape.clone()));
         let w = w.unwrap_or_else(|| g.constant(0.5, step_shape.clone()));
-        let mut body = Graph::new();
-        let ty = TensorType::f32(step_shape);
-        let h = body.add_input("h", ty.clone(), InputRole::Feature);
-        let x = body.add_input("x", ty.clone(), InputRole::Feature);
-        let wi = body.add_input("w", ty, InputRole::Feature);
-        let hw = ok(body.mul(h, wi));
-        let z = ok(body.add(x, hw));
-        let h2 = ok(body.unary(UnaryOp::Tanh, z));
-        let y = ok(body.mul(h2, x));
-        body.outputs = vec![("h".into(), h2), ("y".into(), y)];
-        let body = ScanBody::new(body, 1, 1).expect("well-formed body");
+        let body = scan_bodies::elementwise_body(step_shape);
         let c = s.choice as usize;
         let result = if c.is_multiple_of(2) { ScanResult::Final(0) } else { ScanResult::Stacked(0) };
         ok(g.scan(&body, steps, (c / 2) % 2 == 1, &[init, a, w], result))

@@ -9,6 +9,8 @@
 
 #[path = "grad/harness.rs"]
 mod harness;
+#[path = "grad/scan_bodies.rs"]
+mod scan_bodies;
 #[path = "grad/scan_cases.rs"]
 mod scan_cases;
 
@@ -694,7 +696,7 @@ fn all_ops() -> Vec<Op> {
         Op::DropoutMask { rate: 0.0, seed: 0, key: 0 },
         Op::RandomNormal { seed: 0, key: 0 },
         Op::Scan(nn_compiler::ir::Scan {
-            body: scan_cases::rnn_body(1, 1),
+            body: scan_bodies::rnn_body(1, 1),
             steps: 1,
             reverse: false,
             result: nn_compiler::ir::ScanResult::Final(0),

@@ -434,6 +434,10 @@ mod multi_output;
 mod norm;
 #[path = "jit/random.rs"]
 mod random;
+#[path = "jit/scan.rs"]
+mod scan;
+#[path = "grad/scan_bodies.rs"]
+mod scan_bodies;
 #[path = "jit/sequence.rs"]
 mod sequence;
 
@@ -548,17 +552,4 @@ fn matmul_over_sequences_matches() {
     assert_eq!(g.shape(dw), &Shape::known(&[3, 4]));
     g.outputs = vec![("y".into(), y), ("dx".into(), dx), ("dw".into(), dw)];
     check(&g, &BATCHES, 41);
-}
-
-/// The JIT does not compile loops: a graph with a `scan` is reported as
-/// unsupported (the runtime then runs it in the interpreter), never run
-/// wrongly.
-#[test]
-fn loops_are_reported_unsupported() {
-    let model = lower_source("model m { input x: [6, 3] lstm(4) }", None, Mode::Infer, 0).unwrap();
-    match compile(&model.graph, &JitOptions::default()) {
-        Err(nn_compiler::codegen::CodegenError::Unsupported(m)) => assert!(m.contains("scan"), "{m}"),
-        Err(e) => panic!("expected Unsupported, got {e}"),
-        Ok(_) => panic!("a graph with a loop must not compile yet"),
-    }
 }

@@ -64,6 +64,13 @@ pub trait Executable: Send {
         vars: &mut [Vec<f32>],
         batch: usize,
     ) -> Result<Vec<ArrayD<f32>>, RuntimeError>;
+
+    /// What runs the graph: `"jit"` or `"interp"` for this crate's engines
+    /// (a wrapper reports what it wraps), so a caller can see where the
+    /// automatic engine fell back to the interpreter.
+    fn backend(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// Checks call arguments against a graph, so every engine reports caller
@@ -158,6 +165,10 @@ struct InterpExecutable {
 }
 
 impl Executable for InterpExecutable {
+    fn backend(&self) -> &'static str {
+        "interp"
+    }
+
     fn run(
         &mut self,
         inputs: &[Tensor<'_>],

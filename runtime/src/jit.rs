@@ -64,6 +64,10 @@ struct JitExecutable {
 }
 
 impl Executable for JitExecutable {
+    fn backend(&self) -> &'static str {
+        "jit"
+    }
+
     fn run(
         &mut self,
         inputs: &[Tensor<'_>],

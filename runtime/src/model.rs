@@ -71,6 +71,24 @@ pub(crate) enum GraphKind {
     Adapt(u32),
 }
 
+impl GraphKind {
+    fn label(self) -> String {
+        match self {
+            GraphKind::Predict => "predict".into(),
+            GraphKind::TrainStep => "train_step".into(),
+            GraphKind::Evaluate => "evaluate".into(),
+            GraphKind::WeightedTrainStep => "weighted_train_step".into(),
+            GraphKind::WeightedEvaluate => "weighted_evaluate".into(),
+            GraphKind::Gradients => "gradients".into(),
+            GraphKind::ApplyGradients => "apply_gradients".into(),
+            GraphKind::ShardGradients => "shard_gradients".into(),
+            GraphKind::WeightedShardGradients => "weighted_shard_gradients".into(),
+            GraphKind::ApplyFlatGradients => "apply_flat_gradients".into(),
+            GraphKind::Adapt(v) => format!("adapt {v}"),
+        }
+    }
+}
+
 /// Where a graph variable lives.
 #[derive(Clone, Copy, Debug)]
 enum Slot {
@@ -298,6 +316,16 @@ impl Model {
 
     pub fn engine_name(&self) -> &'static str {
         self.engine.name()
+    }
+
+    /// The backend running each graph prepared so far, by graph
+    /// (`("train_step", "jit")`, …, sorted): where the automatic engine ran
+    /// a graph in the interpreter because the JIT cannot compile it.
+    pub fn backends(&self) -> Vec<(String, &'static str)> {
+        let mut all: Vec<(String, &'static str)> =
+            self.cache.iter().map(|(kind, p)| (kind.label(), p.exe.backend())).collect();
+        all.sort();
+        all
     }
 
     /// Switches engines; prepared graphs are rebuilt on next use.

@@ -86,6 +86,10 @@ fn all_finite(values: &[f32]) -> bool {
 }
 
 impl Executable for Checked {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
     fn run(
         &mut self,
         inputs: &[Tensor<'_>],

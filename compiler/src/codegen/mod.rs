@@ -6,16 +6,19 @@
 //! buffers; [`kernel`] turns the plan into one Cranelift function; [`memory`]
 //! places intermediates in one 64-byte-aligned arena from liveness, once per
 //! batch size; [`native`] and [`gemm`] hold the Rust kernels the generated
-//! code calls by registered symbol.
+//! code calls by registered symbol; [`scan`] compiles a loop's body once as
+//! a graph of its own and runs it step after step.
 //!
 //! Guarantees: any batch size >= 1 runs through the same compiled function;
 //! a step allocates nothing once its batch size has been seen (except the
-//! returned output vectors); inputs are validated and mismatches come back as
+//! returned output vectors; [`CompiledGraph::run_into`] writes into the
+//! caller's), loops included; inputs are validated and mismatches come back as
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
 mod conv;
 mod convgemm;
+mod dump;
 mod epilogue;
 mod expr;
 mod fuse;
@@ -25,9 +28,11 @@ mod memory;
 mod native;
 mod plan;
 mod pool;
+mod scan;
 
 use crate::ir::{DType, Graph};
 use std::fmt;
+use std::sync::Arc;
 
 pub use convgemm::{conv2d, conv2d_grad_input, conv2d_grad_kernel, ConvGeom};
 pub use gemm::{cpu_has, resolve_isa, sgemm, GemmKernel, Mat};
@@ -81,6 +86,13 @@ pub enum HostOutput {
     I32(Vec<i32>, Vec<usize>),
 }
 
+/// A caller's buffer for one graph output, for [`CompiledGraph::run_into`].
+#[derive(Debug)]
+pub enum HostOutputMut<'a> {
+    F32(&'a mut [f32]),
+    I32(&'a mut [i32]),
+}
+
 impl HostOutput {
     pub fn shape(&self) -> &[usize] {
         match self {
@@ -126,6 +138,16 @@ pub struct CompiledGraph {
     /// Scratch for update sources that live in caller buffers, so updates
     /// that read other variables see the old values.
     update_scratch: Vec<Vec<f32>>,
+    /// Table slot of every input, and of every output written in place.
+    input_slots: Vec<(usize, usize)>,
+    output_slots: Vec<(usize, usize)>,
+    /// Per output: a kernel writes it straight into the caller's buffer.
+    direct: Vec<bool>,
+    /// The graph's loops, whose bodies are bound with the graph.
+    scans: Vec<Arc<scan::ScanKernel>>,
+    /// Reused per call so a call allocates nothing.
+    in_ptrs: Vec<*mut u8>,
+    out_ptrs: Vec<*mut u8>,
     compile_time: std::time::Duration,
 }
 
@@ -135,22 +157,48 @@ unsafe impl Send for CompiledGraph {}
 
 /// Compiles `graph` into native code.
 pub fn compile(graph: &Graph, opts: &JitOptions) -> Result<CompiledGraph, CodegenError> {
+    compile_with(graph, opts, false)
+}
+
+/// `outputs_in_place`: kernels write the graph's outputs straight into the
+/// caller's buffers (loop bodies: a step writes its stacked slot).
+fn compile_with(graph: &Graph, opts: &JitOptions, outputs_in_place: bool) -> Result<CompiledGraph, CodegenError> {
     let started = std::time::Instant::now();
     if opts.threads == 0 || opts.threads > 2 {
         return Err(CodegenError::BadArgument(format!("threads = {}: use 1 or 2", opts.threads)));
     }
     let isa = gemm::resolve_isa(opts.isa)?;
-    let plan = plan::build(graph, isa, opts)?;
+    let plan = plan::build(graph, isa, opts, outputs_in_place)?;
     let code = kernel::generate(&plan, isa, opts.threads)?;
     let table = vec![std::ptr::null_mut(); plan.bufs.len()];
     let update_scratch =
         plan.updates.iter().map(|u| if u.needs_snapshot { vec![0.0; u.numel] } else { Vec::new() }).collect();
+    let slots = |want: fn(plan::BufKind) -> Option<usize>| -> Vec<(usize, usize)> {
+        plan.bufs.iter().enumerate().filter_map(|(slot, b)| want(b.kind).map(|i| (slot, i))).collect()
+    };
+    let input_slots = slots(|k| if let plan::BufKind::Input(i) = k { Some(i) } else { None });
+    let output_slots = slots(|k| if let plan::BufKind::Output(i) = k { Some(i) } else { None });
+    let direct = (0..plan.outputs.len()).map(|k| output_slots.iter().any(|&(_, o)| o == k)).collect();
+    let scans = plan
+        .kernels
+        .iter()
+        .filter_map(|k| match k {
+            plan::Kernel::Native(nk) => nk.scan.clone(),
+            plan::Kernel::Fused(_) => None,
+        })
+        .collect();
     Ok(CompiledGraph {
         arena: memory::Arena::new(&plan),
+        in_ptrs: vec![std::ptr::null_mut(); plan.inputs.len()],
+        out_ptrs: vec![std::ptr::null_mut(); plan.outputs.len()],
         plan,
         code,
         table,
         update_scratch,
+        input_slots,
+        output_slots,
+        direct,
+        scans,
         compile_time: started.elapsed(),
     })
 }
@@ -166,39 +214,71 @@ impl CompiledGraph {
         batch: usize,
     ) -> Result<Vec<HostOutput>, CodegenError> {
         self.check_args(inputs, vars, batch)?;
-        self.arena.prepare(&self.plan, batch).map_err(CodegenError::BadArgument)?;
+        let mut outs: Vec<HostOutput> = self
+            .plan
+            .outputs
+            .iter()
+            .map(|o| {
+                let shape = o.shape.resolve(batch);
+                let n = shape.iter().product();
+                match o.dtype {
+                    DType::F32 => HostOutput::F32(vec![0.0; n], shape),
+                    DType::I32 => HostOutput::I32(vec![0; n], shape),
+                }
+            })
+            .collect();
+        let mut views: Vec<HostOutputMut<'_>> = outs
+            .iter_mut()
+            .map(|o| match o {
+                HostOutput::F32(d, _) => HostOutputMut::F32(d),
+                HostOutput::I32(d, _) => HostOutputMut::I32(d),
+            })
+            .collect();
+        self.run_into(inputs, vars, &mut views, batch)?;
+        Ok(outs)
+    }
+
+    /// [`run`](Self::run) into the caller's output buffers (one per output,
+    /// in `graph.outputs` order, each exactly the output's size at `batch`):
+    /// a call allocates nothing once its batch size has been seen.
+    pub fn run_into(
+        &mut self,
+        inputs: &[HostInput<'_>],
+        vars: &mut [&mut [f32]],
+        outputs: &mut [HostOutputMut<'_>],
+        batch: usize,
+    ) -> Result<(), CodegenError> {
+        self.check_args(inputs, vars, batch)?;
+        self.check_outputs(outputs, batch)?;
+        self.bind(batch)?;
         for (slot, buf) in self.plan.bufs.iter().enumerate() {
-            self.table[slot] = match buf.kind {
-                plan::BufKind::Input(i) => match inputs[i] {
-                    HostInput::F32(s) => s.as_ptr() as *mut u8,
-                    HostInput::I32(s) => s.as_ptr() as *mut u8,
-                },
-                plan::BufKind::Var(v) => vars[v].as_mut_ptr() as *mut u8,
-                plan::BufKind::Arena => self.arena.pointer(slot),
+            if let plan::BufKind::Var(v) = buf.kind {
+                self.table[slot] = vars[v].as_mut_ptr() as *mut u8;
+            }
+        }
+        let mut in_ptrs = std::mem::take(&mut self.in_ptrs);
+        let mut out_ptrs = std::mem::take(&mut self.out_ptrs);
+        for (p, inp) in in_ptrs.iter_mut().zip(inputs) {
+            *p = match inp {
+                HostInput::F32(s) => s.as_ptr() as *mut u8,
+                HostInput::I32(s) => s.as_ptr() as *mut u8,
+            };
+        }
+        for (p, out) in out_ptrs.iter_mut().zip(outputs.iter_mut()) {
+            *p = match out {
+                HostOutputMut::F32(s) => s.as_mut_ptr() as *mut u8,
+                HostOutputMut::I32(s) => s.as_mut_ptr() as *mut u8,
             };
         }
         // SAFETY: every table entry points at a buffer of at least the size
         // the plan computed for this batch (checked above for caller buffers,
-        // sized by `prepare` for the arena); generated code stays in bounds.
+        // sized by `bind` for the arena); generated code stays in bounds.
         let _ftz = pool::FlushDenormals::enable();
-        unsafe { self.code.call(self.table.as_ptr(), batch) };
+        unsafe { self.step(&in_ptrs, &out_ptrs, batch) };
         drop(_ftz);
+        self.in_ptrs = in_ptrs;
+        self.out_ptrs = out_ptrs;
 
-        let mut outs = Vec::with_capacity(self.plan.outputs.len());
-        for o in &self.plan.outputs {
-            let shape = o.shape.resolve(batch);
-            let n: usize = shape.iter().product();
-            let ptr = self.table[o.buf];
-            outs.push(match o.dtype {
-                // SAFETY: the buffer holds `n` elements of this dtype.
-                DType::F32 => {
-                    HostOutput::F32(unsafe { std::slice::from_raw_parts(ptr as *const f32, n) }.to_vec(), shape)
-                }
-                DType::I32 => {
-                    HostOutput::I32(unsafe { std::slice::from_raw_parts(ptr as *const i32, n) }.to_vec(), shape)
-                }
-            });
-        }
         // Updates land after everything ran; sources that live in caller
         // buffers are snapshotted first so a var := other-var update reads
         // the old value.
@@ -217,11 +297,73 @@ impl CompiledGraph {
                 vars[u.var].copy_from_slice(scratch);
             } else {
                 let src = self.table[u.buf] as *const f32;
-                // SAFETY: arena buffer of `numel` f32 values, disjoint from vars.
+                // SAFETY: a buffer of `numel` f32 values (arena or an output
+                // of this call), disjoint from vars.
                 vars[u.var].copy_from_slice(unsafe { std::slice::from_raw_parts(src, u.numel) });
             }
         }
-        Ok(outs)
+        Ok(())
+    }
+
+    /// Sizes the arena for `batch` and points the table at it, and the same
+    /// for every loop body, so nothing allocates (or fails) inside a step.
+    fn bind(&mut self, batch: usize) -> Result<(), CodegenError> {
+        self.arena.prepare(&self.plan, batch).map_err(CodegenError::BadArgument)?;
+        for (slot, buf) in self.plan.bufs.iter().enumerate() {
+            if buf.kind == plan::BufKind::Arena {
+                self.table[slot] = self.arena.pointer(slot);
+            }
+        }
+        for s in &self.scans {
+            s.bind(batch)?;
+        }
+        Ok(())
+    }
+
+    /// One call of the generated function on bound buffers: `inputs` and
+    /// `outputs` point at caller buffers in declaration order; outputs no
+    /// kernel writes in place are copied there afterwards.
+    ///
+    /// # Safety
+    /// `bind(batch)` ran since the arena last changed; every pointer holds
+    /// its value's size at `batch`; output buffers overlap no input.
+    unsafe fn step(&mut self, inputs: &[*mut u8], outputs: &[*mut u8], batch: usize) {
+        for &(slot, i) in &self.input_slots {
+            self.table[slot] = inputs[i];
+        }
+        for &(slot, k) in &self.output_slots {
+            self.table[slot] = outputs[k];
+        }
+        self.code.call(self.table.as_ptr(), batch);
+        for (k, o) in self.plan.outputs.iter().enumerate() {
+            let src = self.table[o.buf];
+            if !self.direct[k] && src != outputs[k] {
+                // Both element types are four bytes wide.
+                let bytes = plan::Mono::numel(&o.shape).eval(batch) * 4;
+                std::ptr::copy(src, outputs[k], bytes);
+            }
+        }
+    }
+
+    fn check_outputs(&self, outputs: &[HostOutputMut<'_>], batch: usize) -> Result<(), CodegenError> {
+        let bad = |m: String| Err(CodegenError::BadArgument(m));
+        if outputs.len() != self.plan.outputs.len() {
+            return bad(format!("{} output buffers given, the graph has {}", outputs.len(), self.plan.outputs.len()));
+        }
+        for (out, decl) in outputs.iter().zip(&self.plan.outputs) {
+            let want = plan::Mono::numel(&decl.shape).eval(batch);
+            let (len, dtype) = match out {
+                HostOutputMut::F32(s) => (s.len(), DType::F32),
+                HostOutputMut::I32(s) => (s.len(), DType::I32),
+            };
+            if dtype != decl.dtype || len != want {
+                return bad(format!(
+                    "output `{}` needs {want} {:?} elements at batch size {batch}, got {len} {dtype:?}",
+                    decl.name, decl.dtype
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_args(&self, inputs: &[HostInput<'_>], vars: &[&mut [f32]], batch: usize) -> Result<(), CodegenError> {

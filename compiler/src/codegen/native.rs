@@ -300,8 +300,11 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         | Op::Cast(_)
         | Op::Reshape(_)
         | Op::Broadcast(_) => {}
-        // `plan::build` reports loops as unsupported.
-        Op::Scan(_) => {}
+        Op::Scan(_) => {
+            if let Some(scan) = &k.scan {
+                super::scan::run(k, scan, table, batch);
+            }
+        }
     }
 }
 

@@ -13,7 +13,6 @@
 
 use super::{CodegenError, GemmKernel, JitOptions};
 use crate::ir::{BinaryOp, CmpOp, DType, Dim, Graph, InputDecl, NodeId, Op, Shape, UnaryOp};
-use std::fmt::Write as _;
 
 /// `c * batch^p`: every size and stride in a graph has this form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +68,9 @@ pub enum BufKind {
     Input(usize),
     Var(usize),
     Arena,
+    /// The caller's buffer for output `k` (loop bodies write their results
+    /// straight into the loop's stacked outputs).
+    Output(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -137,6 +139,8 @@ pub struct NativeKernel {
     /// A sum over rows whose producer reads a softmax: that softmax kernel,
     /// run row by row just before (softmax cross-entropy in one pass).
     pub softmax_first: Option<Box<NativeKernel>>,
+    /// A loop: its compiled body and every result buffer of the group.
+    pub scan: Option<std::sync::Arc<super::scan::ScanKernel>>,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +173,7 @@ impl NativeKernel {
             .chain(self.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1)))
             .chain(self.log_out)
             .chain(self.softmax_first.iter().flat_map(|s| s.writes()))
+            .chain(self.scan.iter().flat_map(|s| s.writes()))
             .collect()
     }
 
@@ -181,6 +186,7 @@ impl NativeKernel {
             .chain(self.epilogue.iter().flat_map(|e| e.leaves.iter().map(|l| l.0)))
             .chain(self.epilogue.as_ref().map(|_| self.out.0))
             .chain(self.softmax_first.iter().flat_map(|s| s.reads()))
+            .chain(self.scan.iter().flat_map(|s| s.spares()))
             .collect()
     }
 }
@@ -217,7 +223,9 @@ pub struct Plan {
 
 const MAX_RANK: usize = 8;
 
-pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, CodegenError> {
+/// `outputs_in_place`: outputs a kernel computes are written into the
+/// caller's buffers (`BufKind::Output`) instead of the arena.
+pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions, outputs_in_place: bool) -> Result<Plan, CodegenError> {
     let n = graph.nodes.len();
     for (i, node) in graph.nodes.iter().enumerate() {
         if node.ty.shape.rank() > MAX_RANK {
@@ -236,12 +244,6 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
             return Err(CodegenError::Unsupported(format!(
                 "node %{i} is an {} constant; the JIT supports f32 constants (cast an f32 constant instead)",
                 node.ty
-            )));
-        }
-        if matches!(node.op, Op::Scan(_)) {
-            // Loops run in the interpreter until the JIT compiles loop bodies.
-            return Err(CodegenError::Unsupported(format!(
-                "node %{i} is a loop (scan); the JIT does not compile loops yet"
             )));
         }
         if let Op::Input(k) = node.op {
@@ -349,6 +351,9 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
             Op::Reshape(_) => {
                 node_buf[i] = node_buf[node.args[0].index()];
             }
+            // Every sibling of a loop gets its buffer when the first is met.
+            Op::Scan(_) if node_buf[i].is_some() => {}
+            Op::Scan(_) => super::scan::plan_group(graph, id, &mut plan, &mut node_buf, isa, opts)?,
             op if fused_into[i].is_some() => {
                 let _ = op;
             }
@@ -385,6 +390,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
                     epilogue: None,
                     log_out: None,
                     softmax_first: None,
+                    scan: None,
                 }));
             }
         }
@@ -418,6 +424,9 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions) -> Result<Plan, 
     super::fuse::pair_softmaxes(&mut plan);
     super::fuse::softmax_into_cross_entropy(&mut plan);
     liveness(&mut plan);
+    if outputs_in_place {
+        outputs_to_caller(&mut plan);
+    }
     Ok(plan)
 }
 
@@ -444,7 +453,19 @@ fn liveness(plan: &mut Plan) {
     }
 }
 
-fn missing(graph: &Graph, id: NodeId) -> CodegenError {
+/// Moves each output a kernel computes into the caller's buffer. After the
+/// rewrite rules, so they see the same plan either way; the first output of
+/// a buffer claims it, later ones (and outputs that alias inputs) are copied.
+fn outputs_to_caller(plan: &mut Plan) {
+    for k in 0..plan.outputs.len() {
+        let b = plan.outputs[k].buf;
+        if plan.bufs[b].kind == BufKind::Arena && plan.bufs[b].def != usize::MAX {
+            plan.bufs[b].kind = BufKind::Output(k);
+        }
+    }
+}
+
+pub(super) fn missing(graph: &Graph, id: NodeId) -> CodegenError {
     CodegenError::Cranelift(format!("no buffer planned for {id} ({})", graph.node(id).op.name()))
 }
 
@@ -520,91 +541,4 @@ fn add_expr(
     g.exprs.push(expr);
     g.dtypes.push(node.ty.dtype);
     Ok(g.exprs.len() - 1)
-}
-
-impl Plan {
-    pub fn dump(&self) -> String {
-        let mut s = String::new();
-        let name = |b: BufId| match self.bufs[b].kind {
-            BufKind::Input(i) => format!("in{i}:{}", self.inputs[i].name),
-            BufKind::Var(v) => format!("var{v}:{}", self.vars[v].0),
-            BufKind::Arena => format!("t{b}"),
-        };
-        let _ = writeln!(s, "kernel plan: {} kernels, {} buffers", self.kernels.len(), self.bufs.len());
-        for (k, kernel) in self.kernels.iter().enumerate() {
-            match kernel {
-                Kernel::Fused(g) => {
-                    let leaves: Vec<String> = g.leaves.iter().map(|l| format!("{}{}", name(l.buf), l.shape)).collect();
-                    let outs: Vec<String> = g.outs.iter().map(|(e, b)| format!("{}=e{e}", name(*b))).collect();
-                    let roots: Vec<String> = g.roots.iter().map(|r| r.to_string()).collect();
-                    let _ = writeln!(
-                        s,
-                        "k{k}: fused loop {} -> [{}] ({} ops) <- [{}]   nodes {}",
-                        g.shape,
-                        outs.join(", "),
-                        g.exprs.iter().filter(|e| !matches!(e, Expr::Leaf(_))).count(),
-                        leaves.join(", "),
-                        roots.join(" ")
-                    );
-                    for (i, e) in g.exprs.iter().enumerate() {
-                        let _ = writeln!(s, "      e{i} = {}", show_expr(e));
-                    }
-                }
-                Kernel::Native(nk) => {
-                    let args: Vec<String> = nk.args.iter().map(|a| format!("{}{}", name(a.0), a.1)).collect();
-                    let also = nk.log_out.map(|b| format!(" + log_softmax {}", name(b))).unwrap_or_default();
-                    let _ = writeln!(
-                        s,
-                        "k{k}: native {} -> {}{}{also} <- [{}]   node {}",
-                        nk.op.name(),
-                        name(nk.out.0),
-                        nk.out.1,
-                        args.join(", "),
-                        nk.node
-                    );
-                    if let Some(sm) = &nk.softmax_first {
-                        let also = sm.log_out.map(|b| format!(" + log_softmax {}", name(b))).unwrap_or_default();
-                        let _ = writeln!(
-                            s,
-                            "    row by row after {} -> {}{also} <- [{}]",
-                            sm.op.name(),
-                            name(sm.out.0),
-                            name(sm.args[0].0)
-                        );
-                    }
-                    if let Some(ep) = &nk.epilogue {
-                        let leaves: Vec<String> =
-                            ep.leaves.iter().map(|(b, kind)| format!("{}:{kind:?}", name(*b))).collect();
-                        let outs: Vec<String> = ep.outs.iter().map(|(e, b)| format!("{}=e{e}", name(*b))).collect();
-                        let what = if matches!(nk.op, Op::Reduce { .. }) { "fused producer" } else { "epilogue" };
-                        let _ = writeln!(s, "    {what} -> [{}] <- [{}]", outs.join(", "), leaves.join(", "));
-                        for (i, e) in ep.exprs.iter().enumerate() {
-                            let _ = writeln!(s, "      e{i} = {}", show_expr(e));
-                        }
-                    }
-                }
-            }
-        }
-        for o in &self.outputs {
-            let _ = writeln!(s, "output {} = {}", o.name, name(o.buf));
-        }
-        for u in &self.updates {
-            let how = if u.in_place { "written in place" } else { "copied after the step" };
-            let _ = writeln!(s, "update var{}:{} = {} ({how})", u.var, self.vars[u.var].0, name(u.buf));
-        }
-        s
-    }
-}
-
-fn show_expr(e: &Expr) -> String {
-    match e {
-        Expr::Leaf(l) => format!("load leaf{l}"),
-        Expr::Const(c) => format!("const {c}"),
-        Expr::BatchSize => "batch_size".into(),
-        Expr::Unary(u, a) => format!("{} e{a}", Op::Unary(*u).name()),
-        Expr::Binary(b, x, y) => format!("{} e{x}, e{y}", Op::Binary(*b).name()),
-        Expr::Compare(c, dt, x, y) => format!("{} {dt:?} e{x}, e{y}", Op::Compare(*c).name()),
-        Expr::Select(m, x, y) => format!("select e{m}, e{x}, e{y}"),
-        Expr::Cast { from, to, x } => format!("cast {from:?}->{to:?} e{x}"),
-    }
 }

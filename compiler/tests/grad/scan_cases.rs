@@ -3,61 +3,9 @@
 //! that differs from the carry, each forward and reversed, with odd sizes.
 
 use super::harness::{Builder, Domain};
+use super::scan_bodies::{masked_body, rnn_body};
 use super::{case, ok, pick, Case};
-use nn_compiler::ir::{Dim, Graph, InputRole, NodeId, ScanBody, ScanResult, Shape, TensorType, UnaryOp};
-use std::sync::Arc;
-
-fn f32(shape: Shape) -> TensorType {
-    TensorType::f32(shape)
-}
-
-/// `h' = tanh(x_t @ w + h @ u)`, per-step output `h' * h'`.
-pub fn rnn_body(features: usize, units: usize) -> Arc<ScanBody> {
-    let mut g = Graph::new();
-    let h = g.add_input("h", f32(Shape::batched(&[units])), InputRole::Feature);
-    let x = g.add_input("x", f32(Shape::batched(&[features])), InputRole::Feature);
-    let w = g.add_input("w", f32(Shape::known(&[features, units])), InputRole::Feature);
-    let u = g.add_input("u", f32(Shape::known(&[units, units])), InputRole::Feature);
-    let xw = ok(g.matmul(x, w));
-    let hu = ok(g.matmul(h, u));
-    let z = ok(g.add(xw, hu));
-    let h2 = ok(g.unary(UnaryOp::Tanh, z));
-    let y = ok(g.mul(h2, h2));
-    g.outputs = vec![("h".into(), h2), ("y".into(), y)];
-    ScanBody::new(g, 1, 1).expect("well-formed body")
-}
-
-/// Two carries (a, c) and a 0/1 mask sequence `m` that freezes them:
-/// `c' = m * (sigmoid(x_t @ w) * c + tanh(a @ u)) + (1 - m) * c`,
-/// `a' = m * tanh(c') + (1 - m) * a`; per-step output `a' + c'`.
-fn masked_body(features: usize, units: usize) -> Arc<ScanBody> {
-    let mut g = Graph::new();
-    let a = g.add_input("a", f32(Shape::batched(&[units])), InputRole::Feature);
-    let c = g.add_input("c", f32(Shape::batched(&[units])), InputRole::Feature);
-    let x = g.add_input("x", f32(Shape::batched(&[features])), InputRole::Feature);
-    let m = g.add_input("m", f32(Shape::batched(&[1])), InputRole::Feature);
-    let w = g.add_input("w", f32(Shape::known(&[features, units])), InputRole::Feature);
-    let u = g.add_input("u", f32(Shape::known(&[units, units])), InputRole::Feature);
-    let xw = ok(g.matmul(x, w));
-    let gate = ok(g.unary(UnaryOp::Sigmoid, xw));
-    let gc = ok(g.mul(gate, c));
-    let au = ok(g.matmul(a, u));
-    let t = ok(g.unary(UnaryOp::Tanh, au));
-    let c_new = ok(g.add(gc, t));
-    let one = g.scalar(1.0);
-    let keep = ok(g.sub(one, m));
-    let blend = |g: &mut Graph, new: NodeId, old: NodeId| {
-        let n = ok(g.mul(m, new));
-        let o = ok(g.mul(keep, old));
-        ok(g.add(n, o))
-    };
-    let c2 = blend(&mut g, c_new, c);
-    let tc = ok(g.unary(UnaryOp::Tanh, c2));
-    let a2 = blend(&mut g, tc, a);
-    let y = ok(g.add(a2, c2));
-    g.outputs = vec![("a".into(), a2), ("c".into(), c2), ("y".into(), y)];
-    ScanBody::new(g, 2, 2).expect("well-formed body")
-}
+use nn_compiler::ir::{Dim, NodeId, ScanResult, Shape};
 
 /// Final carry plus the per-step outputs summed over time: both kinds of
 /// result reach the loss.

@@ -27,7 +27,7 @@ fn random_graph(rng: &mut StdRng) -> Graph {
         let b = pool[rng.random_range(0..pool.len())];
         let rank = g.shape(a).rank();
         let is_f = g.ty(a).dtype == DType::F32;
-        let made = match rng.random_range(0..18) {
+        let made = match rng.random_range(0..19) {
             0 | 1 if is_f => {
                 let u = [
                     UnaryOp::Neg,
@@ -151,6 +151,7 @@ fn random_graph(rng: &mut StdRng) -> Graph {
                 let r = g.push(op, &[a, step]).ok();
                 r.and_then(|r| g.mul(a, r).ok())
             }
+            18 if is_f && rank >= 2 && g.shape(a).0[0] == Dim::Batch => random_loop(&mut g, rng, a, &pool),
             _ => None,
         };
         if let Some(n) = made {
@@ -217,6 +218,41 @@ fn random_conv(g: &mut Graph, rng: &mut StdRng, a: NodeId) -> Option<NodeId> {
     g.reshape(y, Shape::batched(&[n])).ok()
 }
 
+/// A loop over `a`'s second axis (`[B, T, …]` made time-major): the
+/// elementwise recurrence with an initial carry and weight from the pool
+/// when one has the step's shape; one or two of its results, stacked ones
+/// made batch-major again.
+fn random_loop(g: &mut Graph, rng: &mut StdRng, a: NodeId, pool: &[NodeId]) -> Option<NodeId> {
+    let dims = g.shape(a).0.clone();
+    let Dim::Known(steps) = dims[1] else { return None };
+    let mut perm: Vec<usize> = (0..dims.len()).collect();
+    perm.swap(0, 1);
+    let xs = g.push(Op::Transpose(perm.clone()), &[a]).ok()?;
+    let mut step = dims.clone();
+    step.remove(1);
+    let step = Shape(step);
+    let same: Vec<NodeId> =
+        pool.iter().copied().filter(|&p| g.shape(p) == &step && g.ty(p).dtype == DType::F32).collect();
+    let init = same.first().copied().unwrap_or_else(|| g.constant(0.1, step.clone()));
+    let w = same.get(1).copied().unwrap_or_else(|| g.constant(0.5, step.clone()));
+    let body = super::scan_bodies::elementwise_body(step);
+    let reverse = rng.random_bool(0.5);
+    let results = [ScanResult::Final(0), ScanResult::Stacked(0), ScanResult::Trajectory(0)];
+    let mut made = None;
+    for _ in 0..rng.random_range(1..3) {
+        let r = results[rng.random_range(0..results.len())];
+        let mut n = g.scan(&body, steps, reverse, &[init, xs, w], r).ok()?;
+        if r != ScanResult::Final(0) {
+            n = g.push(Op::Transpose(perm.clone()), &[n]).ok()?;
+        }
+        made = Some(match made {
+            Some(m) => g.add(m, n).ok().unwrap_or(n),
+            None => n,
+        });
+    }
+    made
+}
+
 /// Whether a plan has a convolution, and one with a fused epilogue.
 fn conv_marks(plan: &str) -> [bool; 2] {
     let lines: Vec<&str> = plan.lines().collect();
@@ -229,10 +265,10 @@ fn conv_marks(plan: &str) -> [bool; 2] {
 
 /// Runs `graphs` random graphs; returns how many plans used each fusion
 /// rule (contraction epilogue, sum fused with its producer, paired softmax)
-/// and how many had a convolution, and one with an epilogue.
-fn run_seed(seed: u64, graphs: usize) -> [usize; 5] {
+/// and how many had a convolution, one with an epilogue, and a loop.
+fn run_seed(seed: u64, graphs: usize) -> [usize; 6] {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut fused = [0usize; 5];
+    let mut fused = [0usize; 6];
     for i in 0..graphs {
         let g = random_graph(&mut rng);
         let isa = if i % 4 == 3 { IsaLevel::Scalar } else { IsaLevel::Auto };
@@ -247,6 +283,7 @@ fn run_seed(seed: u64, graphs: usize) -> [usize; 5] {
         for (count, mark) in fused[3..].iter_mut().zip(conv_marks(&plan)) {
             *count += mark as usize;
         }
+        fused[5] += plan.contains(": native scan ") as usize;
         for batch in [1, 3] {
             let (inputs, vars) = random_args(&g, batch, &mut rng, 6);
             if let Err(e) = check_run(&g, &mut jit, &inputs, &vars, batch) {
@@ -264,7 +301,8 @@ fn run_seed(seed: u64, graphs: usize) -> [usize; 5] {
 #[test]
 fn random_graphs_match_interpreter() {
     let fused = run_seed(0x5eed, 1000);
-    println!("plans with an epilogue / a fused sum / a paired softmax / a conv / a conv epilogue: {fused:?}");
+    println!("plans with an epilogue / a fused sum / a paired softmax / a conv / a conv epilogue / a loop: {fused:?}");
+    assert!(fused[5] > 0, "the random graphs no longer build loops: {fused:?}");
     assert!(fused[3] > 0 && fused[4] > 0, "the random graphs no longer build convolutions with epilogues: {fused:?}");
     // Softmax pairs need two different ops on one node, which random
     // graphs rarely build; tests/jit/mlp.rs covers them.

@@ -24,7 +24,7 @@ const MODELS: &[&str] = &[
     "model e { input x: [6, 5, 2] conv2d(3, 2) global_max_pooling2d dense(3, activation = softmax) }",
 ];
 
-fn train_and_infer_match(source: &str) {
+pub(super) fn train_and_infer_match(source: &str) {
     let scce = Loss::new(LossKind::SparseCategoricalCrossentropy);
     let cfg = StepConfig::new(scce, Optimizer::adam(), Vec::new());
     let model = lower_source(source, None, Mode::Train, 3).unwrap_or_else(|d| panic!("{d:?}"));
@@ -39,7 +39,7 @@ fn train_and_infer_match(source: &str) {
         let mut rng = StdRng::seed_from_u64(batch as u64);
         let (mut inputs, mut vars) = random_args(&g, batch, &mut rng, 10);
         for (i, d) in g.vars.iter().enumerate() {
-            if d.name.ends_with("/v") {
+            if d.name.ends_with("/velocity") {
                 vars[i].mapv_inplace(|v| v.abs() + 0.1);
             }
         }
