@@ -71,7 +71,7 @@ pub fn import_bytes(file: &str, bytes: Vec<u8>) -> Result<Imported, InteropError
     let mut weights = Vec::new();
     for (info, &k) in nn_layers.iter().zip(&generated.created) {
         let kl = &generated.layers[k];
-        let arrays = saved.layer_weights(&kl.name)?;
+        let arrays = saved.layer_weights(&kl.name, &kl.path)?;
         let where_ = format!("`{file}`: layer {k} `{}` ({})", kl.name, kl.class);
         if arrays.len() != info.vars.len() {
             return Err(err!(

@@ -18,6 +18,8 @@ pub struct KLayer {
     pub name: String,
     pub class: String,
     pub config: Value,
+    /// Where a `.keras` archive keeps the layer's weights (`layers/<path>`).
+    pub path: String,
     /// Each call's inputs: (layer, call, tensor) as Keras's history names them.
     pub calls: Vec<Vec<(String, usize, usize)>>,
 }
@@ -84,9 +86,78 @@ fn where_(index: usize, l: &KLayer) -> String {
     format!("layer {index} `{}` ({})", l.name, l.class)
 }
 
+/// Keras 3 files a layer's weights not under its name but under its class
+/// in snake case, numbered in the model's layer order: `dense`, `dense_1`
+/// (so a renamed layer, or a Dense inside a TimeDistributed that took the
+/// name `dense`, is found where Keras put it).
+fn weights_path(class: &str, seen: &mut HashMap<String, usize>) -> String {
+    let base = keras_snake(class);
+    let n = seen.entry(base.clone()).or_insert(0);
+    let path = if *n == 0 { base.clone() } else { format!("{base}_{n}") };
+    *n += 1;
+    path
+}
+
+/// Keras's `to_snake_case`: `_` before a capitalized word (`Time_Distributed`)
+/// and between a lower-case letter and a capital, then lower case:
+/// `SimpleRNN` → `simple_rnn`, `Conv1D` → `conv1d`, `PReLU` → `p_re_lu`.
+fn keras_snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        words.push(chars[i]);
+        let word_follows = chars.get(i + 1).is_some_and(char::is_ascii_uppercase)
+            && chars.get(i + 2).is_some_and(char::is_ascii_lowercase);
+        if word_follows {
+            words.push('_');
+            let mut j = i + 1;
+            words.push(chars[j]);
+            j += 1;
+            while j < chars.len() && chars[j].is_ascii_lowercase() {
+                words.push(chars[j]);
+                j += 1;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = String::new();
+    for (k, &c) in words.iter().enumerate() {
+        if k > 0 && words[k - 1].is_ascii_lowercase() && c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Keras 3 records the operations that compute masks (`not_equal` from an
+/// `Embedding(mask_zero=True)`, `logical_or` where masks meet) as layers of a
+/// Functional model; they feed only the `mask` of the calls after them, which
+/// nn derives from `mask_zero` itself.
+fn is_mask_op(l: &Value) -> bool {
+    let module = l.get("module").and_then(Value::as_str);
+    let class = l.get("class_name").and_then(Value::as_str).unwrap_or("");
+    match module {
+        Some(m) => m.starts_with("keras.src.ops"),
+        None => matches!(class, "NotEqual" | "LogicalOr" | "LogicalAnd" | "All" | "Any" | "ExpandDims"),
+    }
+}
+
 fn parse_layers(list: &[Value]) -> Result<Vec<KLayer>, InteropError> {
-    list.iter()
+    let ops: Vec<(usize, String)> = list
+        .iter()
         .enumerate()
+        .filter(|(_, l)| is_mask_op(l))
+        .map(|(i, l)| (i, l.get("name").and_then(Value::as_str).unwrap_or("?").to_string()))
+        .collect();
+    let mut paths: HashMap<String, usize> = HashMap::new();
+    let layers: Vec<KLayer> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !is_mask_op(l))
         .map(|(i, l)| {
             let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?").to_string();
             let config = l.get("config").cloned().unwrap_or(Value::Null);
@@ -103,9 +174,22 @@ fn parse_layers(list: &[Value]) -> Result<Vec<KLayer>, InteropError> {
                 ));
             }
             let calls = inbound(l.get("inbound_nodes"));
-            Ok(KLayer { name, class, config, calls })
+            let path = weights_path(&class, &mut paths);
+            Ok(KLayer { name, class, config, path, calls })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // An operation whose result is a layer's input (not its mask) has no nn form.
+    for (i, op) in &ops {
+        if let Some(user) = layers.iter().find(|l| l.calls.iter().flatten().any(|(n, _, _)| n == op)) {
+            let class = list[*i].get("class_name").and_then(Value::as_str).unwrap_or("?");
+            return Err(err!(
+                "layer {i} `{op}` is the Keras operation `{class}` applied to tensors, and layer `{}` reads its \
+                 result; nn imports layers only: write it as a layer in Keras",
+                user.name
+            ));
+        }
+    }
+    Ok(layers)
 }
 
 /// Keras 3 `{"args": [tensor or [tensors]]}` and Keras 2 `[[name, call, tensor, kwargs], …]` call lists.
@@ -305,7 +389,11 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
 /// A layer applied to its inputs: merges take them as arguments
 /// (`add(a, b)`), others are called on one tensor (`dense(4)(h)`).
 fn apply(class: &str, text: &str, ins: &[String]) -> String {
-    if matches!(class, "Add" | "Concatenate") {
+    // `maximum(a, b)` is the elementwise function; the layer takes a list.
+    if matches!(class, "Maximum" | "Minimum") {
+        return format!("{text}([{}])", ins.join(", "));
+    }
+    if matches!(class, "Add" | "Concatenate" | "Multiply" | "Subtract" | "Average" | "Dot") {
         match text.find('(') {
             Some(p) => format!("{}({}, {}", &text[..p], ins.join(", "), &text[p + 1..]),
             None => format!("{text}({})", ins.join(", ")),
@@ -314,5 +402,26 @@ fn apply(class: &str, text: &str, ins: &[String]) -> String {
         format!("{text}({})", ins.join(", "))
     } else {
         format!("{text}()({})", ins.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keras_snake_case_matches_keras() {
+        for (class, want) in [
+            ("Dense", "dense"),
+            ("SimpleRNN", "simple_rnn"),
+            ("LSTM", "lstm"),
+            ("Conv1D", "conv1d"),
+            ("GlobalAveragePooling1D", "global_average_pooling1d"),
+            ("TimeDistributed", "time_distributed"),
+            ("PReLU", "p_re_lu"),
+            ("LeakyReLU", "leaky_re_lu"),
+            ("ELU", "elu"),
+            ("InputLayer", "input_layer"),
+        ] {
+            assert_eq!(super::keras_snake(class), want, "{class}");
+        }
     }
 }
