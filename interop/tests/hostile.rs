@@ -100,10 +100,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
             "bidirectional with its own backward layer",
             edited("text.keras", |v| layer(v, 4)["config"]["backward_layer"]["config"]["units"] = 7.into()),
         ),
-        (
-            "conv1d groups",
-            edited("text.keras", |v| layer(v, 2)["config"]["groups"] = 2.into()),
-        ),
+        ("conv1d groups", edited("text.keras", |v| layer(v, 2)["config"]["groups"] = 2.into())),
         (
             "time_distributed over a convolution",
             edited("masked.keras", |v| layer(v, 5)["config"]["layer"]["class_name"] = "Conv1D".into()),
@@ -113,7 +110,8 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
             edited("masked_functional.keras", |v| {
                 let layers = v["config"]["layers"].as_array_mut().unwrap();
                 let dense = layers.iter_mut().find(|l| l["class_name"] == "Dense").unwrap();
-                dense["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = serde_json::json!(["not_equal", 0, 0]);
+                dense["inbound_nodes"][0]["args"][0]["config"]["keras_history"] =
+                    serde_json::json!(["not_equal", 0, 0]);
             }),
         ),
     ]

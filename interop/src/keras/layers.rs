@@ -105,11 +105,8 @@ const RECURRENT: &[Rule] = &[
     Ignore("implementation"),
 ];
 
-const POOL1D: &[Rule] = &[
-    Arg("pool_size", Kind::Size, "2"),
-    Ignore("strides"),
-    Arg("padding", Kind::Padding, "\"valid\""),
-];
+const POOL1D: &[Rule] =
+    &[Arg("pool_size", Kind::Size, "2"), Ignore("strides"), Arg("padding", Kind::Padding, "\"valid\"")];
 
 const GLOBAL_POOL: &[Rule] = &[Fixed("keepdims", &["false"], "nn's global pooling drops the pooled axes")];
 
@@ -180,11 +177,7 @@ pub const LAYERS: &[LayerRow] = &[
     LayerRow { class: "Average", nn: "average", rules: &[] },
     LayerRow { class: "Maximum", nn: "maximum", rules: &[] },
     LayerRow { class: "Minimum", nn: "minimum", rules: &[] },
-    LayerRow {
-        class: "Dot",
-        nn: "dot",
-        rules: &[Named("axes", Kind::Size), Arg("normalize", Kind::Bool, "false")],
-    },
+    LayerRow { class: "Dot", nn: "dot", rules: &[Named("axes", Kind::Size), Arg("normalize", Kind::Bool, "false")] },
     LayerRow { class: "SimpleRNN", nn: "simple_rnn", rules: &[Pos("units", Kind::Int)] },
     LayerRow {
         class: "LSTM",
@@ -377,11 +370,7 @@ fn pool_strides(config: &serde_json::Map<String, Value>) -> Option<&Value> {
 
 /// The `.nn` call of the layer a wrapper (`TimeDistributed`, `Bidirectional`)
 /// holds, its first argument; `None` for other layers.
-fn wrapped(
-    class: &str,
-    config: &serde_json::Map<String, Value>,
-    where_: &str,
-) -> Result<Option<String>, InteropError> {
+fn wrapped(class: &str, config: &serde_json::Map<String, Value>, where_: &str) -> Result<Option<String>, InteropError> {
     let allowed: &[&str] = match class {
         "TimeDistributed" => &["Dense"],
         "Bidirectional" => &["SimpleRNN", "LSTM", "GRU"],
@@ -405,8 +394,9 @@ fn wrapped(
         }
         if let Some(backward) = config.get("backward_layer").filter(|b| !b.is_null()) {
             let same = args::class_name(backward) == Some(inner_class)
-                && mirrored(backward.get("config").unwrap_or(&Value::Null), &inner)
-                    .is_some_and(|b| call_text(inner_class, &b, &inner_where).ok() == call_text(inner_class, &inner, &inner_where).ok());
+                && mirrored(backward.get("config").unwrap_or(&Value::Null), &inner).is_some_and(|b| {
+                    call_text(inner_class, &b, &inner_where).ok() == call_text(inner_class, &inner, &inner_where).ok()
+                });
             if !same {
                 return Err(err!(
                     "{where_}: its `backward_layer` is not a copy of the wrapped layer running backwards; \
