@@ -18,6 +18,8 @@ pub struct KLayer {
     pub name: String,
     pub class: String,
     pub config: Value,
+    /// Position in the config's layer list (errors name it).
+    pub index: usize,
     /// Where a `.keras` archive keeps the layer's weights (`layers/<path>`).
     pub path: String,
     /// Each call's inputs: (layer, call, tensor) as Keras's history names them.
@@ -82,8 +84,8 @@ fn input_line(name: &str, config: &Value, where_: &str) -> Result<String, Intero
     Ok(format!("input {name}: [{}]{dtype}", dims.join(", ")))
 }
 
-fn where_(index: usize, l: &KLayer) -> String {
-    format!("layer {index} `{}` ({})", l.name, l.class)
+fn where_(l: &KLayer) -> String {
+    format!("layer {} `{}` ({})", l.index, l.name, l.class)
 }
 
 /// Keras 3 files a layer's weights not under its name but under its class
@@ -175,7 +177,7 @@ fn parse_layers(list: &[Value]) -> Result<Vec<KLayer>, InteropError> {
             }
             let calls = inbound(l.get("inbound_nodes"));
             let path = weights_path(&class, &mut paths);
-            Ok(KLayer { name, class, config, path, calls })
+            Ok(KLayer { name, class, config, index: i, path, calls })
         })
         .collect::<Result<_, _>>()?;
     // An operation whose result is a layer's input (not its mask) has no nn form.
@@ -244,7 +246,7 @@ fn sequential(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
     let first_real = usize::from(layers.first().is_some_and(|l| l.class == "InputLayer"));
     if first_real == 1 {
         let l = &layers[0];
-        body.push(input_line(&ident(&l.name, &mut used), &l.config, &where_(0, l))?);
+        body.push(input_line(&ident(&l.name, &mut used), &l.config, &where_(l))?);
     } else {
         let shape = inner
             .get("build_input_shape")
@@ -256,9 +258,9 @@ fn sequential(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
     }
     for (i, l) in layers.iter().enumerate().skip(first_real) {
         if l.class == "InputLayer" {
-            return Err(err!("{}: an InputLayer after the first layer is not supported", where_(i, l)));
+            return Err(err!("{}: an InputLayer after the first layer is not supported", where_(l)));
         }
-        body.push(with_name(layers::call_text(&l.class, &l.config, &where_(i, l))?, l));
+        body.push(with_name(layers::call_text(&l.class, &l.config, &where_(l))?, l));
         created.push(i);
     }
     Ok(Generated { body, name: model_name_of(inner), created, layers })
@@ -309,7 +311,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
     for (i, l) in layers.iter().enumerate() {
         if l.class == "InputLayer" {
             let name = ident(&l.name, &mut used);
-            body.push(input_line(&name, &l.config, &where_(i, l))?);
+            body.push(input_line(&name, &l.config, &where_(l))?);
             tensors.insert((l.name.clone(), 0), name);
         }
     }
@@ -321,9 +323,9 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
             continue;
         }
         if l.calls.is_empty() {
-            return Err(err!("{}: the layer is never called in the model; remove it", where_(i, l)));
+            return Err(err!("{}: the layer is never called in the model; remove it", where_(l)));
         }
-        let text = layers::call_text(&l.class, &l.config, &where_(i, l))?;
+        let text = layers::call_text(&l.class, &l.config, &where_(l))?;
         if l.calls.len() > 1 {
             let inst = ident(&format!("{}_layer", l.name), &mut used);
             body.push(with_name(format!("{inst} = {text}  // shared by {} calls", l.calls.len()), l));
@@ -344,10 +346,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
                 };
                 for (n, _, t) in &layer.calls[call] {
                     if *t != 0 || !index.contains_key(n.as_str()) {
-                        return Err(err!(
-                            "{}: input `{n}` (output {t}) is not a single-output layer",
-                            where_(li, layer)
-                        ));
+                        return Err(err!("{}: input `{n}` (output {t}) is not a single-output layer", where_(layer)));
                     }
                 }
                 let out_name = if call == 0 { layer.name.clone() } else { format!("{}_call{call}", layer.name) };
@@ -355,7 +354,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
                 let line = match instance.get(&li) {
                     Some(inst) => format!("{out} = {inst}({})", ins.join(", ")),
                     None => {
-                        let text = layers::call_text(&layer.class, &layer.config, &where_(li, layer))?;
+                        let text = layers::call_text(&layer.class, &layer.config, &where_(layer))?;
                         created.push(li);
                         with_name(format!("{out} = {}", apply(&layer.class, &text, &ins)), layer)
                     }
@@ -370,7 +369,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
         }
     }
     if let Some(&(li, call)) = pending.first() {
-        return Err(err!("{}: call {call} uses a tensor no layer of the model produces", where_(li, &layers[li])));
+        return Err(err!("{}: call {call} uses a tensor no layer of the model produces", where_(&layers[li])));
     }
     let outputs = endpoints(inner.get("output_layers"));
     if outputs.is_empty() {
