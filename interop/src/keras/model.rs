@@ -308,7 +308,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
     // (layer name, call index) -> tensor name in the text
     let mut tensors: HashMap<(String, usize), String> = HashMap::new();
     let index: HashMap<&str, usize> = layers.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
-    for (i, l) in layers.iter().enumerate() {
+    for l in &layers {
         if l.class == "InputLayer" {
             let name = ident(&l.name, &mut used);
             body.push(input_line(&name, &l.config, &where_(l))?);
