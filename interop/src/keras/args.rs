@@ -82,6 +82,11 @@ pub fn write(kind: Kind, v: &Value, key: &str) -> Result<String, InteropError> {
         },
         Kind::Choice(names) => match v.as_str() {
             Some(name) if names.contains(&name) => Ok(name.to_string()),
+            // `merge_mode = None` makes Keras return a list; an nn layer yields one tensor.
+            _ if v.is_null() => Err(err!(
+                "`{key} = None` is not supported: an nn layer yields one tensor; nn supports {}",
+                names.join(", ")
+            )),
             _ => Err(err!("`{key}` is {v}; nn supports {}", names.join(", "))),
         },
         Kind::Activation => activation(v, key),
