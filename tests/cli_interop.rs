@@ -28,6 +28,26 @@ fn import_then_summary_fit_and_export() {
 }
 
 #[test]
+fn recurrent_text_model_imports_and_exports() {
+    let dir = temp_dir("import-text");
+    let out = dir.join("text.nn");
+    let run = nn(&["import", "interop/tests/keras/text.h5", "-o", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let (nn_file, w) = (out.to_str().unwrap(), dir.join("text.safetensors"));
+    let w = w.to_str().unwrap();
+    let summary = nn(&["summary", nn_file, "--weights", w]);
+    assert!(summary.status.success(), "{}", text(&summary.stderr));
+    assert_eq!(text(&summary.stdout), std::fs::read_to_string("interop/tests/keras/text.summary").unwrap());
+    let onnx = dir.join("text.onnx");
+    let export = nn(&["export", nn_file, "--weights", w, "-o", onnx.to_str().unwrap()]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let bytes = std::fs::read(&onnx).unwrap();
+    // The bidirectional LSTM's two loops and the GRU's are ONNX Scan nodes.
+    assert!(bytes.windows(4).any(|w| w == b"Scan"), "no Scan node in the export");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn imported_model_fine_tunes_with_nn_fit() {
     let dir = temp_dir("import-fit");
     let out = dir.join("mlp.nn");

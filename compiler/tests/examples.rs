@@ -184,3 +184,12 @@ fn imdb_conv1d() {
     let conv1d = |k: usize, c: usize, f: usize| k * c * f + f;
     check_example("imdb_conv1d", 10_000 * 32 + conv1d(7, 32, 32) + conv1d(7, 32, 32) + dense(32, 1));
 }
+
+/// Keras's counts: Embedding(10000, 32), LSTM(32) on 32 features (kernel,
+/// recurrent kernel and bias for 4 gates), Dense(32, 1).
+#[test]
+fn imdb_lstm() {
+    let lstm = |f: usize, u: usize| 4 * (f * u + u * u + u);
+    assert_eq!(10_000 * 32 + lstm(32, 32) + dense(32, 1), 328_353);
+    check_example("imdb_lstm", 328_353);
+}

@@ -35,7 +35,12 @@ fn rezip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
 
 /// `mlp.keras` with its `config.json` edited by `edit`.
 fn with_config(edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
-    let mut m = members("mlp.keras");
+    edited("mlp.keras", edit)
+}
+
+/// The fixture `file` with its `config.json` edited by `edit`.
+fn edited(file: &str, edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let mut m = members(file);
     for (name, data) in m.iter_mut() {
         if name == "config.json" {
             let mut v: serde_json::Value = serde_json::from_slice(data).unwrap();
@@ -84,6 +89,31 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
         ("nested model", with_config(|v| layer(v, 2)["class_name"] = "Sequential".into())),
         ("unknown input size", with_config(|v| layer(v, 0)["config"]["batch_shape"][1] = serde_json::Value::Null)),
         ("legacy h5 without model_config", weights_only),
+        // text.keras: input, embedding, conv1d, max_pooling1d, bidirectional, gru, dense.
+        ("gru return_state", edited("text.keras", |v| layer(v, 5)["config"]["return_state"] = true.into())),
+        ("gru stateful", edited("text.keras", |v| layer(v, 5)["config"]["stateful"] = true.into())),
+        (
+            "bidirectional without merge",
+            edited("text.keras", |v| layer(v, 4)["config"]["merge_mode"] = serde_json::Value::Null),
+        ),
+        (
+            "bidirectional with its own backward layer",
+            edited("text.keras", |v| layer(v, 4)["config"]["backward_layer"]["config"]["units"] = 7.into()),
+        ),
+        ("conv1d groups", edited("text.keras", |v| layer(v, 2)["config"]["groups"] = 2.into())),
+        (
+            "time_distributed over a convolution",
+            edited("masked.keras", |v| layer(v, 5)["config"]["layer"]["class_name"] = "Conv1D".into()),
+        ),
+        (
+            "mask operation as a layer input",
+            edited("masked_functional.keras", |v| {
+                let layers = v["config"]["layers"].as_array_mut().unwrap();
+                let dense = layers.iter_mut().find(|l| l["class_name"] == "Dense").unwrap();
+                dense["inbound_nodes"][0]["args"][0]["config"]["keras_history"] =
+                    serde_json::json!(["not_equal", 0, 0]);
+            }),
+        ),
     ]
 }
 

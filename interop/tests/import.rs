@@ -10,7 +10,12 @@ use nn_runtime::data::{Features, Targets};
 use nn_runtime::{FitOptions, Inputs, Model};
 use serde_json::Value;
 
-const MODELS: &[&str] = &["mlp", "cnn", "two_inputs", "norms"];
+const MODELS: &[&str] =
+    &["mlp", "cnn", "two_inputs", "norms", "text", "seq_merge", "masked", "masked_functional", "conv_seq"];
+
+/// Keras's summary of a Functional model with masks lists the operations
+/// that compute them (`not_equal (NotEqual)`) as layers; nn's has layers only.
+const SUMMARY_MODELS: &[&str] = &["mlp", "cnn", "two_inputs", "norms", "text", "seq_merge", "masked", "conv_seq"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keras").join(name)
@@ -92,7 +97,7 @@ fn both_formats_import_to_the_same_model() {
 
 #[test]
 fn imported_summary_equals_keras_summary_row_by_row() {
-    for name in MODELS {
+    for name in SUMMARY_MODELS {
         let imported = import_file(&fixture(&format!("{name}.keras"))).unwrap();
         let (model, _dir) = load(&imported);
         let keras = std::fs::read_to_string(fixture(&format!("{name}.summary"))).unwrap();
@@ -146,4 +151,51 @@ fn imported_model_fine_tunes() {
     assert_eq!(losses.len(), 2);
     assert!(losses.iter().all(|l| l.is_finite()));
     assert_ne!(model.get_weight("dense/kernel").unwrap(), before, "fit must change the imported weights");
+}
+
+#[test]
+fn sequence_layers_import_as_idiomatic_nn() {
+    let text = import_file(&fixture("text.keras")).unwrap().source;
+    let want = "model text {
+    input ids: [20] int
+    embedding(50, 8, mask_zero = true)
+    conv1d(6, 3, padding = same, activation = relu)
+    max_pooling1d
+    bidirectional(lstm(5, return_sequences = true))
+    gru(4)
+    dense(1, activation = sigmoid)
+";
+    assert!(text.contains(want), "{text}");
+    let masked = import_file(&fixture("masked.h5")).unwrap().source;
+    for line in [
+        "bidirectional(simple_rnn(4, return_sequences = true), merge_mode = ave)",
+        "gru(3, reset_after = false, return_sequences = true, go_backwards = true)",
+        "time_distributed(dense(4, activation = relu))",
+        "global_average_pooling1d",
+    ] {
+        assert!(masked.contains(line), "{line}\n{masked}");
+    }
+    let merge = import_file(&fixture("seq_merge.keras")).unwrap().source;
+    for line in [
+        "time_distributed_out = time_distributed(dense(5, activation = tanh))(embedding_out)",
+        "multiply_out = multiply(simple_rnn_out, time_distributed_out)",
+        "subtract_out = subtract(simple_rnn_out, time_distributed_out)",
+        "average_out = average(multiply_out, subtract_out, simple_rnn_out)",
+        "maximum_out = maximum([simple_rnn_out, time_distributed_out])",
+        "minimum_out = minimum([multiply_out, subtract_out])",
+        "dot_out = dot(global_average_pooling1d_out, global_max_pooling1d_out, axes = 1)",
+    ] {
+        assert!(merge.contains(line), "{line}\n{merge}");
+    }
+    let conv = import_file(&fixture("conv_seq.keras")).unwrap().source;
+    for line in [
+        "conv1d(6, 3, padding = causal, dilation_rate = 2, activation = relu)",
+        "average_pooling1d(pool_size = 3, padding = same, strides = 2)",
+        "conv1d(4, 2, strides = 2, use_bias = false)",
+        "global_max_pooling2d",
+    ] {
+        assert!(conv.contains(line), "{line}\n{conv}");
+    }
+    let functional = import_file(&fixture("masked_functional.keras")).unwrap().source;
+    assert!(!functional.contains("not_equal"), "{functional}");
 }

@@ -50,37 +50,71 @@ impl SavedModel {
         }
     }
 
-    /// The weights of layer `name`, in Keras's order.
-    pub fn layer_weights(&self, name: &str) -> Result<Vec<Array>, InteropError> {
+    /// The weights of layer `name`, in Keras's order; a `.keras` archive
+    /// keeps them under `layers/<path>`, a legacy file under the name.
+    pub fn layer_weights(&self, name: &str, path: &str) -> Result<Vec<Array>, InteropError> {
         if self.legacy {
             self.legacy_weights(name)
         } else {
-            self.keras_weights(name)
+            self.keras_weights(name, path)
         }
     }
 
-    fn keras_weights(&self, name: &str) -> Result<Vec<Array>, InteropError> {
+    fn keras_weights(&self, layer_name: &str, name: &str) -> Result<Vec<Array>, InteropError> {
         let root = self.weights.root_group().map_err(|e| self.h5_error("the root group", e))?;
         let layers = root.group("layers").map_err(|e| self.h5_error("the group `layers`", e))?;
         let Ok(layer) = layers.group(name) else {
             return Err(err!(
-                "`{}`: the weights file has no group `layers/{name}` for layer `{name}`; \
+                "`{}`: the weights file has no group `layers/{name}` for layer `{layer_name}`; \
                  the archive's model.weights.h5 does not belong to its config.json",
                 self.file
             ));
         };
-        let Ok(vars) = layer.group("vars") else { return Ok(Vec::new()) };
-        let (_, mut names) = vars.member_names().map_err(|e| self.h5_error(&format!("layers/{name}/vars"), e))?;
-        // Datasets are numbered 0, 1, … 10: order by number, not by text.
-        names.sort_by_key(|n| n.parse::<usize>().unwrap_or(usize::MAX));
-        names
-            .iter()
-            .map(|n| {
-                let path = format!("layers/{name}/vars/{n}");
-                let ds = vars.dataset(n).map_err(|e| self.h5_error(&path, e))?;
-                self.array(&path, &ds)
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.group_weights(&layer, &format!("layers/{name}"), 0, &mut out)?;
+        Ok(out)
+    }
+
+    /// The variables of the layer group at `path`: its own `vars`, then those
+    /// of the layers inside it (a recurrent layer's `cell`, a wrapper's
+    /// `layer`, Bidirectional's `forward_layer` then `backward_layer`), which
+    /// is Keras's weight order.
+    fn group_weights(
+        &self,
+        group: &hdf5_reader::group::Group,
+        path: &str,
+        depth: usize,
+        out: &mut Vec<Array>,
+    ) -> Result<(), InteropError> {
+        // Keras nests a layer a few levels deep at most; a deeper file is not Keras's.
+        if depth > 8 {
+            return Err(err!("`{}`: `{path}` nests layers deeper than a Keras model does", self.file));
+        }
+        let (groups, _) = group.member_names().map_err(|e| self.h5_error(path, e))?;
+        if let Ok(vars) = group.group("vars") {
+            let vpath = format!("{path}/vars");
+            let (_, mut names) = vars.member_names().map_err(|e| self.h5_error(&vpath, e))?;
+            // Datasets are numbered 0, 1, … 10: order by number, not by text.
+            names.sort_by_key(|n| n.parse::<usize>().unwrap_or(usize::MAX));
+            for n in &names {
+                let p = format!("{vpath}/{n}");
+                let ds = vars.dataset(n).map_err(|e| self.h5_error(&p, e))?;
+                out.push(self.array(&p, &ds)?);
+            }
+        }
+        let rank = |n: &str| match n {
+            "cell" | "layer" => 0,
+            "forward_layer" => 1,
+            "backward_layer" => 2,
+            _ => 3,
+        };
+        let mut inner: Vec<&String> = groups.iter().filter(|g| g.as_str() != "vars").collect();
+        inner.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+        for g in inner {
+            let sub = group.group(g).map_err(|e| self.h5_error(&format!("{path}/{g}"), e))?;
+            self.group_weights(&sub, &format!("{path}/{g}"), depth + 1, out)?;
+        }
+        Ok(())
     }
 
     fn legacy_weights(&self, name: &str) -> Result<Vec<Array>, InteropError> {

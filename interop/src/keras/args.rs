@@ -18,6 +18,8 @@ pub enum Kind {
     Ints,
     /// `valid` / `same`.
     Padding,
+    /// One of these names, written bare (`causal`, `sum`).
+    Choice(&'static [&'static str]),
     Activation,
     Initializer,
     Regularizer,
@@ -60,7 +62,8 @@ pub fn write(kind: Kind, v: &Value, key: &str) -> Result<String, InteropError> {
             Value::Number(_) => Ok(as_int(v, key)?.to_string()),
             Value::Array(items) => {
                 let ints = items.iter().map(|i| as_int(i, key)).collect::<Result<Vec<_>, _>>()?;
-                if ints.len() == 2 && ints[0] == ints[1] {
+                // `[3]` (1-D layers) and `[3, 3]` both read best as `3`.
+                if ints.len() == 1 || (ints.len() == 2 && ints[0] == ints[1]) {
                     Ok(ints[0].to_string())
                 } else {
                     Ok(format!("[{}]", ints.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")))
@@ -76,6 +79,15 @@ pub fn write(kind: Kind, v: &Value, key: &str) -> Result<String, InteropError> {
         Kind::Padding => match v.as_str() {
             Some(p @ ("valid" | "same")) => Ok(p.to_string()),
             _ => Err(err!("`{key}` is {v}; nn supports padding `valid` and `same`")),
+        },
+        Kind::Choice(names) => match v.as_str() {
+            Some(name) if names.contains(&name) => Ok(name.to_string()),
+            // `merge_mode = None` makes Keras return a list; an nn layer yields one tensor.
+            _ if v.is_null() => Err(err!(
+                "`{key} = None` is not supported: an nn layer yields one tensor; nn supports {}",
+                names.join(", ")
+            )),
+            _ => Err(err!("`{key}` is {v}; nn supports {}", names.join(", "))),
         },
         Kind::Activation => activation(v, key),
         Kind::Initializer => initializer(v, key),
@@ -164,12 +176,38 @@ fn initializer(v: &Value, key: &str) -> Result<String, InteropError> {
     if let Some((_, nn)) = INITIALIZERS.iter().find(|(k, n)| *k == class || *n == class) {
         return Ok(nn.to_string());
     }
-    if class == "Constant" {
-        let value = v.get("config").and_then(|c| c.get("value")).unwrap_or(&Value::Null);
-        return Ok(format!("constant({})", number(as_f64(value, &format!("{key}.value"))?)));
+    let config = v.get("config").cloned().unwrap_or(Value::Null);
+    // Arguments written only where they differ from Keras's defaults, which
+    // are nn's; a seed only changes a fresh initialization, never the model.
+    let with_args = |name: &str, params: &[(&str, f64)]| -> Result<String, InteropError> {
+        let mut parts = Vec::new();
+        for (p, default) in params {
+            if let Some(x) = config.get(*p).filter(|x| !x.is_null()) {
+                let x = as_f64(x, &format!("{key}.{p}"))?;
+                if x as f32 != *default as f32 {
+                    parts.push(format!("{p} = {}", number(x)));
+                }
+            }
+        }
+        Ok(if parts.is_empty() { name.to_string() } else { format!("{name}({})", parts.join(", ")) })
+    };
+    match class.as_str() {
+        "Constant" | "constant" => {
+            let value = config.get("value").unwrap_or(&Value::Null);
+            return Ok(format!("constant({})", number(as_f64(value, &format!("{key}.value"))?)));
+        }
+        "RandomUniform" | "random_uniform" | "uniform" => {
+            return with_args("random_uniform", &[("minval", -0.05), ("maxval", 0.05)])
+        }
+        "RandomNormal" | "random_normal" | "normal" => {
+            return with_args("random_normal", &[("mean", 0.0), ("stddev", 0.05)])
+        }
+        "Orthogonal" | "orthogonal" => return with_args("orthogonal", &[("gain", 1.0)]),
+        _ => {}
     }
     Err(err!(
-        "`{key}` is the initializer `{class}`, which nn does not have; nn supports: {}, constant(value)",
+        "`{key}` is the initializer `{class}`, which nn does not have; nn supports: {}, constant(value), \
+         random_uniform, random_normal, orthogonal",
         INITIALIZERS.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
     ))
 }

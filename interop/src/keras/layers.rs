@@ -17,6 +17,8 @@ use crate::error::{err, InteropError};
 pub enum Rule {
     /// The first argument(s) of the `.nn` call, always written.
     Pos(&'static str, Kind),
+    /// A named argument that is always written (Keras has no default).
+    Named(&'static str, Kind),
     /// A named argument, written when it differs from `default` (JSON text).
     Arg(&'static str, Kind, &'static str),
     /// A key nn has no argument for: its value must equal one of these (JSON
@@ -71,6 +73,43 @@ const NORM: &[Rule] = &[
     Arg("gamma_regularizer", Kind::Regularizer, "null"),
 ];
 
+/// The recurrent layers' common keys (after `units`).
+const RECURRENT: &[Rule] = &[
+    Arg("activation", Kind::Activation, "\"tanh\""),
+    Arg("use_bias", Kind::Bool, "true"),
+    Arg("kernel_initializer", Kind::Initializer, "\"glorot_uniform\""),
+    Arg("recurrent_initializer", Kind::Initializer, "\"orthogonal\""),
+    Arg("bias_initializer", Kind::Initializer, "\"zeros\""),
+    Arg("kernel_regularizer", Kind::Regularizer, "null"),
+    Arg("recurrent_regularizer", Kind::Regularizer, "null"),
+    Arg("bias_regularizer", Kind::Regularizer, "null"),
+    Arg("dropout", Kind::Float, "0.0"),
+    Arg("recurrent_dropout", Kind::Float, "0.0"),
+    Arg("return_sequences", Kind::Bool, "false"),
+    Arg("go_backwards", Kind::Bool, "false"),
+    Fixed(
+        "return_state",
+        &["false"],
+        "a layer yields one tensor in nn; the last output of a recurrent layer is its state `h`",
+    ),
+    Fixed("stateful", &["false"], "nn does not keep state between batches"),
+    Fixed("time_major", &["false"], "nn's recurrent layers read batch-major sequences"),
+    Fixed(
+        "zero_output_for_mask",
+        &["false"],
+        "nn repeats the previous output at a padded step, as Keras does by default",
+    ),
+    Fixed("recurrent_constraint", &["null"], "nn has no weight constraints"),
+    // How Keras runs the loop (unrolled, fused kernels), not what it computes.
+    Ignore("unroll"),
+    Ignore("implementation"),
+];
+
+const POOL1D: &[Rule] =
+    &[Arg("pool_size", Kind::Size, "2"), Ignore("strides"), Arg("padding", Kind::Padding, "\"valid\"")];
+
+const GLOBAL_POOL: &[Rule] = &[Fixed("keepdims", &["false"], "nn's global pooling drops the pooled axes")];
+
 const POOL: &[Rule] = &[
     Arg("pool_size", Kind::Size, "[2, 2]"),
     // Keras writes the strides it derived from pool_size; `strides` is
@@ -99,6 +138,73 @@ pub const LAYERS: &[LayerRow] = &[
         class: "GlobalAveragePooling2D",
         nn: "global_average_pooling2d",
         rules: &[Fixed("keepdims", &["false"], "nn's global pooling drops the spatial axes")],
+    },
+    LayerRow { class: "GlobalMaxPooling2D", nn: "global_max_pooling2d", rules: GLOBAL_POOL },
+    LayerRow {
+        class: "Embedding",
+        nn: "embedding",
+        rules: &[
+            Pos("input_dim", Kind::Int),
+            Pos("output_dim", Kind::Int),
+            Arg("embeddings_initializer", Kind::Initializer, "\"uniform\""),
+            Arg("embeddings_regularizer", Kind::Regularizer, "null"),
+            Arg("mask_zero", Kind::Bool, "false"),
+            Fixed("embeddings_constraint", &["null"], "nn has no weight constraints"),
+            // Keras 2 only; the length is the input's (as in Keras 3).
+            Ignore("input_length"),
+        ],
+    },
+    LayerRow {
+        class: "Conv1D",
+        nn: "conv1d",
+        rules: &[
+            Pos("filters", Kind::Int),
+            Pos("kernel_size", Kind::Size),
+            Arg("strides", Kind::Size, "1"),
+            Arg("padding", Kind::Choice(&["valid", "same", "causal"]), "\"valid\""),
+            Arg("dilation_rate", Kind::Size, "1"),
+            Fixed("groups", &["1"], "nn's conv1d has no grouped convolution"),
+        ],
+    },
+    LayerRow { class: "MaxPooling1D", nn: "max_pooling1d", rules: POOL1D },
+    LayerRow { class: "AveragePooling1D", nn: "average_pooling1d", rules: POOL1D },
+    LayerRow { class: "GlobalMaxPooling1D", nn: "global_max_pooling1d", rules: GLOBAL_POOL },
+    LayerRow { class: "GlobalAveragePooling1D", nn: "global_average_pooling1d", rules: GLOBAL_POOL },
+    // The wrapped layer (`layer`) is the call's first argument: `wrapped` below.
+    LayerRow { class: "TimeDistributed", nn: "time_distributed", rules: &[Ignore("layer")] },
+    LayerRow { class: "Multiply", nn: "multiply", rules: &[] },
+    LayerRow { class: "Subtract", nn: "subtract", rules: &[] },
+    LayerRow { class: "Average", nn: "average", rules: &[] },
+    LayerRow { class: "Maximum", nn: "maximum", rules: &[] },
+    LayerRow { class: "Minimum", nn: "minimum", rules: &[] },
+    LayerRow { class: "Dot", nn: "dot", rules: &[Named("axes", Kind::Size), Arg("normalize", Kind::Bool, "false")] },
+    LayerRow { class: "SimpleRNN", nn: "simple_rnn", rules: &[Pos("units", Kind::Int)] },
+    LayerRow {
+        class: "LSTM",
+        nn: "lstm",
+        rules: &[
+            Pos("units", Kind::Int),
+            Arg("recurrent_activation", Kind::Activation, "\"sigmoid\""),
+            Arg("unit_forget_bias", Kind::Bool, "true"),
+        ],
+    },
+    LayerRow {
+        class: "GRU",
+        nn: "gru",
+        rules: &[
+            Pos("units", Kind::Int),
+            Arg("recurrent_activation", Kind::Activation, "\"sigmoid\""),
+            Arg("reset_after", Kind::Bool, "true"),
+        ],
+    },
+    LayerRow {
+        class: "Bidirectional",
+        nn: "bidirectional",
+        rules: &[
+            Arg("merge_mode", Kind::Choice(&["concat", "sum", "ave", "mul"]), "\"concat\""),
+            Ignore("layer"),
+            Ignore("backward_layer"),
+        ],
     },
     LayerRow { class: "Flatten", nn: "flatten", rules: &[] },
     LayerRow { class: "Reshape", nn: "reshape", rules: &[Pos("target_shape", Kind::Ints)] },
@@ -172,7 +278,8 @@ pub const LAYERS: &[LayerRow] = &[
 /// Which extra rule groups a layer takes beyond its row.
 fn groups(class: &str) -> &'static [&'static [Rule]] {
     match class {
-        "Dense" | "Conv2D" => &[KERNEL, COMMON],
+        "Dense" | "Conv2D" | "Conv1D" => &[KERNEL, COMMON],
+        "SimpleRNN" | "LSTM" | "GRU" => &[RECURRENT, COMMON],
         "BatchNormalization" | "LayerNormalization" | "GroupNormalization" => &[NORM, COMMON],
         _ => &[COMMON],
     }
@@ -196,13 +303,17 @@ pub fn call_text(class: &str, config: &Value, where_: &str) -> Result<String, In
     let empty = serde_json::Map::new();
     let config = config.as_object().unwrap_or(&empty);
     let all: Vec<&Rule> = row.rules.iter().chain(groups(class).iter().flat_map(|g| g.iter())).collect();
-    let mut pos = Vec::new();
+    let mut pos: Vec<String> = wrapped(class, config, where_)?.into_iter().collect();
     let mut named = Vec::new();
     for rule in &all {
         match rule {
             Pos(key, kind) => {
                 let v = config.get(*key).ok_or_else(|| err!("{where_}: the config has no `{key}`"))?;
                 pos.push(args::write(*kind, v, key).map_err(|e| err!("{where_}: {e}"))?);
+            }
+            Named(key, kind) => {
+                let v = config.get(*key).ok_or_else(|| err!("{where_}: the config has no `{key}`"))?;
+                named.push(format!("{key} = {}", args::write(*kind, v, key).map_err(|e| err!("{where_}: {e}"))?));
             }
             Arg(key, kind, default) => {
                 let Some(v) = config.get(*key) else { continue };
@@ -211,6 +322,11 @@ pub fn call_text(class: &str, config: &Value, where_: &str) -> Result<String, In
                     continue;
                 }
                 let text = args::write(*kind, v, key).map_err(|e| err!("{where_}: {e}"))?;
+                // Initializers compare by what they mean: Keras writes the
+                // default `uniform` as a RandomUniform(-0.05, 0.05) object.
+                if *kind == Kind::Initializer && args::write(*kind, &default, key).is_ok_and(|d| d == text) {
+                    continue;
+                }
                 named.push(format!("{key} = {text}"));
             }
             Fixed(key, allowed, instead) => {
@@ -222,14 +338,14 @@ pub fn call_text(class: &str, config: &Value, where_: &str) -> Result<String, In
             Ignore(_) => {}
         }
     }
-    if matches!(class, "MaxPooling2D" | "AveragePooling2D") {
+    if matches!(class, "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D" | "AveragePooling1D") {
         if let Some(s) = pool_strides(config) {
             named.push(format!("strides = {}", args::write(Kind::Size, s, "strides")?));
         }
     }
     for key in config.keys() {
         let known = all.iter().any(|r| match r {
-            Pos(k, _) | Arg(k, _, _) | Fixed(k, _, _) | Ignore(k) => *k == key.as_str(),
+            Pos(k, _) | Named(k, _) | Arg(k, _, _) | Fixed(k, _, _) | Ignore(k) => *k == key.as_str(),
         });
         if !known {
             return Err(err!(
@@ -250,4 +366,58 @@ fn pool_strides(config: &serde_json::Map<String, Value>) -> Option<&Value> {
     let strides = config.get("strides").filter(|s| !s.is_null())?;
     let pool = config.get("pool_size").cloned().unwrap_or(serde_json::json!([2, 2]));
     (!args::same(strides, &pool)).then_some(strides)
+}
+
+/// The `.nn` call of the layer a wrapper (`TimeDistributed`, `Bidirectional`)
+/// holds, its first argument; `None` for other layers.
+fn wrapped(class: &str, config: &serde_json::Map<String, Value>, where_: &str) -> Result<Option<String>, InteropError> {
+    let allowed: &[&str] = match class {
+        "TimeDistributed" => &["Dense"],
+        "Bidirectional" => &["SimpleRNN", "LSTM", "GRU"],
+        _ => return Ok(None),
+    };
+    let layer = config.get("layer").ok_or_else(|| err!("{where_}: the config has no wrapped `layer`"))?;
+    let inner_class = args::class_name(layer).unwrap_or("?");
+    if !allowed.contains(&inner_class) {
+        return Err(err!(
+            "{where_}: nn's `{}` wraps {} but this one wraps a `{inner_class}`",
+            args::snake(class),
+            allowed.join(", ")
+        ));
+    }
+    let mut inner = layer.get("config").cloned().unwrap_or(Value::Null);
+    let inner_where = format!("{where_}, its wrapped {inner_class}");
+    if class == "Bidirectional" {
+        // Keras sets this inside Bidirectional; nn does the same there.
+        if let Some(map) = inner.as_object_mut() {
+            map.remove("zero_output_for_mask");
+        }
+        if let Some(backward) = config.get("backward_layer").filter(|b| !b.is_null()) {
+            let same = args::class_name(backward) == Some(inner_class)
+                && mirrored(backward.get("config").unwrap_or(&Value::Null), &inner).is_some_and(|b| {
+                    call_text(inner_class, &b, &inner_where).ok() == call_text(inner_class, &inner, &inner_where).ok()
+                });
+            if !same {
+                return Err(err!(
+                    "{where_}: its `backward_layer` is not a copy of the wrapped layer running backwards; \
+                     nn's bidirectional always runs such a copy: remove `backward_layer` in Keras"
+                ));
+            }
+        }
+    }
+    call_text(inner_class, &inner, &inner_where).map(Some)
+}
+
+/// `backward` with the direction of `forward` (and without
+/// `zero_output_for_mask`), if the two run in opposite directions: a copy
+/// of the forward layer then writes the same `.nn` call.
+fn mirrored(backward: &Value, forward: &Value) -> Option<Value> {
+    let dir = |v: &Value| v.get("go_backwards").and_then(Value::as_bool).unwrap_or(false);
+    if dir(backward) == dir(forward) {
+        return None;
+    }
+    let mut b = backward.as_object()?.clone();
+    b.insert("go_backwards".into(), Value::Bool(dir(forward)));
+    b.remove("zero_output_for_mask");
+    Some(Value::Object(b))
 }

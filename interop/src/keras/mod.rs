@@ -71,8 +71,8 @@ pub fn import_bytes(file: &str, bytes: Vec<u8>) -> Result<Imported, InteropError
     let mut weights = Vec::new();
     for (info, &k) in nn_layers.iter().zip(&generated.created) {
         let kl = &generated.layers[k];
-        let arrays = saved.layer_weights(&kl.name)?;
-        let where_ = format!("`{file}`: layer {k} `{}` ({})", kl.name, kl.class);
+        let arrays = saved.layer_weights(&kl.name, &kl.path)?;
+        let where_ = format!("`{file}`: layer {} `{}` ({})", kl.index, kl.name, kl.class);
         if arrays.len() != info.vars.len() {
             return Err(err!(
                 "{where_} has {} weights in the file but its config needs {} ({}); the weights do not belong to this config",

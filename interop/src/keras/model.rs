@@ -18,6 +18,10 @@ pub struct KLayer {
     pub name: String,
     pub class: String,
     pub config: Value,
+    /// Position in the config's layer list (errors name it).
+    pub index: usize,
+    /// Where a `.keras` archive keeps the layer's weights (`layers/<path>`).
+    pub path: String,
     /// Each call's inputs: (layer, call, tensor) as Keras's history names them.
     pub calls: Vec<Vec<(String, usize, usize)>>,
 }
@@ -80,13 +84,82 @@ fn input_line(name: &str, config: &Value, where_: &str) -> Result<String, Intero
     Ok(format!("input {name}: [{}]{dtype}", dims.join(", ")))
 }
 
-fn where_(index: usize, l: &KLayer) -> String {
-    format!("layer {index} `{}` ({})", l.name, l.class)
+fn where_(l: &KLayer) -> String {
+    format!("layer {} `{}` ({})", l.index, l.name, l.class)
+}
+
+/// Keras 3 files a layer's weights not under its name but under its class
+/// in snake case, numbered in the model's layer order: `dense`, `dense_1`
+/// (so a renamed layer, or a Dense inside a TimeDistributed that took the
+/// name `dense`, is found where Keras put it).
+fn weights_path(class: &str, seen: &mut HashMap<String, usize>) -> String {
+    let base = keras_snake(class);
+    let n = seen.entry(base.clone()).or_insert(0);
+    let path = if *n == 0 { base.clone() } else { format!("{base}_{n}") };
+    *n += 1;
+    path
+}
+
+/// Keras's `to_snake_case`: `_` before a capitalized word (`Time_Distributed`)
+/// and between a lower-case letter and a capital, then lower case:
+/// `SimpleRNN` → `simple_rnn`, `Conv1D` → `conv1d`, `PReLU` → `p_re_lu`.
+fn keras_snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        words.push(chars[i]);
+        let word_follows = chars.get(i + 1).is_some_and(char::is_ascii_uppercase)
+            && chars.get(i + 2).is_some_and(char::is_ascii_lowercase);
+        if word_follows {
+            words.push('_');
+            let mut j = i + 1;
+            words.push(chars[j]);
+            j += 1;
+            while j < chars.len() && chars[j].is_ascii_lowercase() {
+                words.push(chars[j]);
+                j += 1;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = String::new();
+    for (k, &c) in words.iter().enumerate() {
+        if k > 0 && words[k - 1].is_ascii_lowercase() && c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Keras 3 records the operations that compute masks (`not_equal` from an
+/// `Embedding(mask_zero=True)`, `logical_or` where masks meet) as layers of a
+/// Functional model; they feed only the `mask` of the calls after them, which
+/// nn derives from `mask_zero` itself.
+fn is_mask_op(l: &Value) -> bool {
+    let module = l.get("module").and_then(Value::as_str);
+    let class = l.get("class_name").and_then(Value::as_str).unwrap_or("");
+    match module {
+        Some(m) => m.starts_with("keras.src.ops"),
+        None => matches!(class, "NotEqual" | "LogicalOr" | "LogicalAnd" | "All" | "Any" | "ExpandDims"),
+    }
 }
 
 fn parse_layers(list: &[Value]) -> Result<Vec<KLayer>, InteropError> {
-    list.iter()
+    let ops: Vec<(usize, String)> = list
+        .iter()
         .enumerate()
+        .filter(|(_, l)| is_mask_op(l))
+        .map(|(i, l)| (i, l.get("name").and_then(Value::as_str).unwrap_or("?").to_string()))
+        .collect();
+    let mut paths: HashMap<String, usize> = HashMap::new();
+    let layers: Vec<KLayer> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !is_mask_op(l))
         .map(|(i, l)| {
             let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?").to_string();
             let config = l.get("config").cloned().unwrap_or(Value::Null);
@@ -103,9 +176,22 @@ fn parse_layers(list: &[Value]) -> Result<Vec<KLayer>, InteropError> {
                 ));
             }
             let calls = inbound(l.get("inbound_nodes"));
-            Ok(KLayer { name, class, config, calls })
+            let path = weights_path(&class, &mut paths);
+            Ok(KLayer { name, class, config, index: i, path, calls })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // An operation whose result is a layer's input (not its mask) has no nn form.
+    for (i, op) in &ops {
+        if let Some(user) = layers.iter().find(|l| l.calls.iter().flatten().any(|(n, _, _)| n == op)) {
+            let class = list[*i].get("class_name").and_then(Value::as_str).unwrap_or("?");
+            return Err(err!(
+                "layer {i} `{op}` is the Keras operation `{class}` applied to tensors, and layer `{}` reads its \
+                 result; nn imports layers only: write it as a layer in Keras",
+                user.name
+            ));
+        }
+    }
+    Ok(layers)
 }
 
 /// Keras 3 `{"args": [tensor or [tensors]]}` and Keras 2 `[[name, call, tensor, kwargs], …]` call lists.
@@ -160,7 +246,7 @@ fn sequential(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
     let first_real = usize::from(layers.first().is_some_and(|l| l.class == "InputLayer"));
     if first_real == 1 {
         let l = &layers[0];
-        body.push(input_line(&ident(&l.name, &mut used), &l.config, &where_(0, l))?);
+        body.push(input_line(&ident(&l.name, &mut used), &l.config, &where_(l))?);
     } else {
         let shape = inner
             .get("build_input_shape")
@@ -172,9 +258,9 @@ fn sequential(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
     }
     for (i, l) in layers.iter().enumerate().skip(first_real) {
         if l.class == "InputLayer" {
-            return Err(err!("{}: an InputLayer after the first layer is not supported", where_(i, l)));
+            return Err(err!("{}: an InputLayer after the first layer is not supported", where_(l)));
         }
-        body.push(with_name(layers::call_text(&l.class, &l.config, &where_(i, l))?, l));
+        body.push(with_name(layers::call_text(&l.class, &l.config, &where_(l))?, l));
         created.push(i);
     }
     Ok(Generated { body, name: model_name_of(inner), created, layers })
@@ -222,10 +308,10 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
     // (layer name, call index) -> tensor name in the text
     let mut tensors: HashMap<(String, usize), String> = HashMap::new();
     let index: HashMap<&str, usize> = layers.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
-    for (i, l) in layers.iter().enumerate() {
+    for l in &layers {
         if l.class == "InputLayer" {
             let name = ident(&l.name, &mut used);
-            body.push(input_line(&name, &l.config, &where_(i, l))?);
+            body.push(input_line(&name, &l.config, &where_(l))?);
             tensors.insert((l.name.clone(), 0), name);
         }
     }
@@ -237,9 +323,9 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
             continue;
         }
         if l.calls.is_empty() {
-            return Err(err!("{}: the layer is never called in the model; remove it", where_(i, l)));
+            return Err(err!("{}: the layer is never called in the model; remove it", where_(l)));
         }
-        let text = layers::call_text(&l.class, &l.config, &where_(i, l))?;
+        let text = layers::call_text(&l.class, &l.config, &where_(l))?;
         if l.calls.len() > 1 {
             let inst = ident(&format!("{}_layer", l.name), &mut used);
             body.push(with_name(format!("{inst} = {text}  // shared by {} calls", l.calls.len()), l));
@@ -260,10 +346,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
                 };
                 for (n, _, t) in &layer.calls[call] {
                     if *t != 0 || !index.contains_key(n.as_str()) {
-                        return Err(err!(
-                            "{}: input `{n}` (output {t}) is not a single-output layer",
-                            where_(li, layer)
-                        ));
+                        return Err(err!("{}: input `{n}` (output {t}) is not a single-output layer", where_(layer)));
                     }
                 }
                 let out_name = if call == 0 { layer.name.clone() } else { format!("{}_call{call}", layer.name) };
@@ -271,7 +354,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
                 let line = match instance.get(&li) {
                     Some(inst) => format!("{out} = {inst}({})", ins.join(", ")),
                     None => {
-                        let text = layers::call_text(&layer.class, &layer.config, &where_(li, layer))?;
+                        let text = layers::call_text(&layer.class, &layer.config, &where_(layer))?;
                         created.push(li);
                         with_name(format!("{out} = {}", apply(&layer.class, &text, &ins)), layer)
                     }
@@ -286,7 +369,7 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
         }
     }
     if let Some(&(li, call)) = pending.first() {
-        return Err(err!("{}: call {call} uses a tensor no layer of the model produces", where_(li, &layers[li])));
+        return Err(err!("{}: call {call} uses a tensor no layer of the model produces", where_(&layers[li])));
     }
     let outputs = endpoints(inner.get("output_layers"));
     if outputs.is_empty() {
@@ -305,7 +388,11 @@ fn functional(inner: &Value, layers: Vec<KLayer>) -> Result<Generated, InteropEr
 /// A layer applied to its inputs: merges take them as arguments
 /// (`add(a, b)`), others are called on one tensor (`dense(4)(h)`).
 fn apply(class: &str, text: &str, ins: &[String]) -> String {
-    if matches!(class, "Add" | "Concatenate") {
+    // `maximum(a, b)` is the elementwise function; the layer takes a list.
+    if matches!(class, "Maximum" | "Minimum") {
+        return format!("{text}([{}])", ins.join(", "));
+    }
+    if matches!(class, "Add" | "Concatenate" | "Multiply" | "Subtract" | "Average" | "Dot") {
         match text.find('(') {
             Some(p) => format!("{}({}, {}", &text[..p], ins.join(", "), &text[p + 1..]),
             None => format!("{text}({})", ins.join(", ")),
@@ -314,5 +401,26 @@ fn apply(class: &str, text: &str, ins: &[String]) -> String {
         format!("{text}({})", ins.join(", "))
     } else {
         format!("{text}()({})", ins.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keras_snake_case_matches_keras() {
+        for (class, want) in [
+            ("Dense", "dense"),
+            ("SimpleRNN", "simple_rnn"),
+            ("LSTM", "lstm"),
+            ("Conv1D", "conv1d"),
+            ("GlobalAveragePooling1D", "global_average_pooling1d"),
+            ("TimeDistributed", "time_distributed"),
+            ("PReLU", "p_re_lu"),
+            ("LeakyReLU", "leaky_re_lu"),
+            ("ELU", "elu"),
+            ("InputLayer", "input_layer"),
+        ] {
+            assert_eq!(super::keras_snake(class), want, "{class}");
+        }
     }
 }

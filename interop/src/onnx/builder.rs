@@ -4,8 +4,8 @@
 use nn_compiler::ir::{DType, Dim, Shape};
 
 use super::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto, AttributeProto, NodeProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
+    NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 pub const OPSET: i64 = 17;
@@ -66,6 +66,7 @@ pub fn i64_tensor(name: &str, data: &[i64]) -> TensorProto {
 pub enum Attr {
     Int(i64),
     Ints(Vec<i64>),
+    Graph(GraphProto),
 }
 
 pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, Attr)>) -> NodeProto {
@@ -86,6 +87,10 @@ pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<
                     Attr::Ints(v) => {
                         p.r#type = AttributeType::Ints as i32;
                         p.ints = v;
+                    }
+                    Attr::Graph(g) => {
+                        p.r#type = AttributeType::Graph as i32;
+                        p.g = Some(g);
                     }
                 }
                 p

@@ -10,6 +10,7 @@
 
 mod builder;
 mod ops;
+mod scan;
 
 use std::collections::HashMap;
 

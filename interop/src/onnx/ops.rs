@@ -9,25 +9,63 @@ use super::builder::{elem, f32_tensor, i64_tensor, node, value_info, Attr, OPSET
 use super::pb::{tensor_proto::DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 use crate::error::{err, InteropError};
 
-struct Ctx<'g> {
-    g: &'g Graph,
-    nodes: Vec<NodeProto>,
-    inits: Vec<TensorProto>,
-    names: Vec<String>,
+/// The ONNX nodes of one graph: the model's, or a loop body's (whose names
+/// carry a prefix, so they never shadow a name of the scope around them).
+pub(super) struct Ctx<'g> {
+    pub(super) g: &'g Graph,
+    pub(super) nodes: Vec<NodeProto>,
+    pub(super) inits: Vec<TensorProto>,
+    pub(super) names: Vec<String>,
     /// The batch size as a 1-element int64 tensor, made on first use.
     batch: Option<String>,
     fresh: usize,
+    pub(super) prefix: String,
+    /// The ONNX name of each graph input (a loop body's invariants are the
+    /// outer values themselves, which ONNX lets a body read by name).
+    pub(super) inputs: Vec<String>,
+    /// Loops already emitted, by their siblings' shared key: the names of
+    /// the ONNX Scan's outputs (final carries, then stacked outputs).
+    pub(super) scans: Vec<(ScanKey, Vec<String>)>,
 }
 
+pub(super) type ScanKey = ((usize, usize, bool), Vec<NodeId>);
+
 impl<'g> Ctx<'g> {
-    fn tmp(&mut self, hint: &str) -> String {
-        self.fresh += 1;
-        format!("{hint}_{}", self.fresh)
+    pub(super) fn new(g: &'g Graph, prefix: String, inputs: Vec<String>) -> Ctx<'g> {
+        Ctx {
+            g,
+            nodes: Vec::new(),
+            inits: Vec::new(),
+            names: Vec::new(),
+            batch: None,
+            fresh: 0,
+            prefix,
+            inputs,
+            scans: Vec::new(),
+        }
     }
 
-    fn push(&mut self, op: &str, inputs: &[&str], output: &str, attrs: Vec<(&str, Attr)>) {
-        let name = format!("{op}_{}", self.nodes.len());
-        self.nodes.push(node(op, &name, inputs, &[output], attrs));
+    fn tmp(&mut self, hint: &str) -> String {
+        self.fresh += 1;
+        format!("{}{hint}_{}", self.prefix, self.fresh)
+    }
+
+    pub(super) fn push(&mut self, op: &str, inputs: &[&str], output: &str, attrs: Vec<(&str, Attr)>) {
+        self.push_multi(op, inputs, &[output], attrs);
+    }
+
+    pub(super) fn push_multi(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, Attr)>) {
+        let name = format!("{}{op}_{}", self.prefix, self.nodes.len());
+        self.nodes.push(node(op, &name, inputs, outputs, attrs));
+    }
+
+    /// Emits every node of the graph in order.
+    pub(super) fn emit_all(&mut self) -> Result<(), InteropError> {
+        for id in self.g.ids() {
+            let value = emit(self, id)?;
+            self.names.push(value);
+        }
+        Ok(())
     }
 
     fn const_i64(&mut self, hint: &str, data: &[i64]) -> String {
@@ -47,7 +85,7 @@ impl<'g> Ctx<'g> {
             .position(|i| i.role == InputRole::Feature && i.ty.shape.0.first() == Some(&Dim::Batch))
             .ok_or_else(|| err!("the model has no batched input to take the batch size from"))?;
         let shape = self.tmp("input_shape");
-        let input = self.g.inputs[first].name.clone();
+        let input = self.inputs[first].clone();
         self.push("Shape", &[&input], &shape, vec![("start", Attr::Int(0)), ("end", Attr::Int(1))]);
         self.batch = Some(shape.clone());
         Ok(shape)
@@ -75,7 +113,7 @@ impl<'g> Ctx<'g> {
     }
 }
 
-fn layer_of(g: &Graph, id: NodeId) -> String {
+pub(super) fn layer_of(g: &Graph, id: NodeId) -> String {
     g.origins.get(id.0 as usize).and_then(|o| o.layer.clone()).unwrap_or_else(|| "an expression".to_string())
 }
 
@@ -104,7 +142,7 @@ fn pads(window: &Window, input: &Shape) -> Vec<i64> {
 }
 
 pub fn convert_graph(name: &str, g: &Graph, weights: &[&[f32]]) -> Result<ModelProto, InteropError> {
-    let mut ctx = Ctx { g, nodes: Vec::new(), inits: Vec::new(), names: Vec::new(), batch: None, fresh: 0 };
+    let mut ctx = Ctx::new(g, String::new(), g.inputs.iter().map(|i| i.name.clone()).collect());
     let inputs: Vec<_> = g
         .inputs
         .iter()
@@ -114,10 +152,7 @@ pub fn convert_graph(name: &str, g: &Graph, weights: &[&[f32]]) -> Result<ModelP
     for (decl, data) in g.vars.iter().zip(weights) {
         ctx.inits.push(f32_tensor(&decl.name, &decl.shape, data));
     }
-    for id in g.ids() {
-        let value = emit(&mut ctx, id)?;
-        ctx.names.push(value);
-    }
+    ctx.emit_all()?;
     if let Some(other) = g.inputs.iter().find(|d| d.role != InputRole::Feature) {
         return Err(err!("the graph has the {:?} input `{}`; only inference graphs export", other.role, other.name));
     }
@@ -152,10 +187,10 @@ fn emit(ctx: &mut Ctx, id: NodeId) -> Result<String, InteropError> {
     let n = g.node(id);
     let args: Vec<String> = n.args.iter().map(|a| ctx.names[a.0 as usize].clone()).collect();
     let arg = |i: usize| args[i].clone();
-    let out = format!("n{}", id.0);
+    let out = format!("{}n{}", ctx.prefix, id.0);
     let arg_shape = |i: usize| g.node(n.args[i]).ty.shape.clone();
     match &n.op {
-        Op::Input(i) => return Ok(g.inputs[*i].name.clone()),
+        Op::Input(i) => return Ok(ctx.inputs[*i].clone()),
         Op::Var(v) => return Ok(g.var(*v).name.clone()),
         Op::Const(c) => {
             let scalar = ctx.tmp("const");
@@ -356,12 +391,7 @@ fn emit(ctx: &mut Ctx, id: NodeId) -> Result<String, InteropError> {
             ctx.inits.push(f32_tensor(&vals, &[2], &[0.0, 1.0]));
             ctx.push("OneHot", &[&i, &d, &vals], &out, vec![("axis", Attr::Int(-1))]);
         }
-        Op::Scan(_) => {
-            return Err(err!(
-                "layer `{}`: recurrent loops are not exported to ONNX yet; export a model without recurrent layers",
-                layer_of(g, id)
-            ))
-        }
+        Op::Scan(scan) => return super::scan::emit_scan(ctx, id, scan, &args),
         Op::Conv2dGradInput { .. }
         | Op::Conv2dGradKernel { .. }
         | Op::Pool2dGrad { .. }

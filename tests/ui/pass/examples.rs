@@ -11,6 +11,7 @@ mod fashion_mlp { nn::include_model!("examples/fashion_mlp.nn"); }
 mod fashion_mlp_dropout { nn::include_model!("examples/fashion_mlp_dropout.nn"); }
 mod imdb { nn::include_model!("examples/imdb.nn"); }
 mod imdb_conv1d { nn::include_model!("examples/imdb_conv1d.nn"); }
+mod imdb_lstm { nn::include_model!("examples/imdb_lstm.nn"); }
 mod iris { nn::include_model!("examples/iris.nn"); }
 mod mlp6 { nn::include_model!("examples/mlp6.nn"); }
 mod mlp6_logits { nn::include_model!("examples/mlp6_logits.nn"); }
@@ -34,6 +35,8 @@ fn main() {
     assert_eq!(imdb::Imdb::PARAM_COUNT, 160_305);
     assert_eq!(imdb_conv1d::ImdbConv1d::PARAM_COUNT, 334_433);
     assert_eq!(imdb_conv1d::ImdbConv1d::INPUT_SHAPE, [200]);
+    assert_eq!(imdb_lstm::ImdbLstm::PARAM_COUNT, 328_353);
+    assert_eq!(imdb_lstm::ImdbLstm::INPUT_SHAPE, [200]);
     assert_eq!(iris::Iris::PARAM_COUNT, 15);
     assert_eq!(mlp6::Mlp6::PARAM_COUNT, 576_810);
     assert_eq!(mlp6_logits::Mlp6Logits::PARAM_COUNT, 576_810);
