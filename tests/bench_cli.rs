@@ -65,6 +65,7 @@ fn smoke_run_reports_every_row_on_both_engines() {
         "peak RSS, W1 fit",
         "W3 epoch / fastest peer epoch",
         "W3 predict / fastest peer predict",
+        "W4 epoch / fastest peer epoch",
     ];
     for goal in goals {
         assert_eq!(
@@ -89,7 +90,7 @@ fn smoke_run_reports_every_row_on_both_engines() {
         assert!(json["peak_rss"][i]["peak_mb"].as_f64().expect("a peak") > 0.0);
     }
     let targets = json["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 14, "seven targets per engine");
+    assert_eq!(targets.len(), 16, "eight targets per engine");
     // Without anchors the JAX ratios cannot be measured, and say why.
     assert!(targets[0]["met"].is_null() && targets[0]["not_measured"].is_string(), "{}", targets[0]);
     assert!(targets[2]["met"].is_boolean(), "the ready time is measured: {}", targets[2]);

@@ -218,6 +218,44 @@ fn imdb_conv1d_learns_synthetic_sentiment_from_word_ids() {
     assert!(out.test_accuracy >= 0.9, "test accuracy {:.4} on 2 balanced classes", out.test_accuracy);
 }
 
+/// Trains the text example `file` for `epochs` on a generated archive, read
+/// by the same loading code as Keras's files; the epochs run and the test
+/// accuracy.
+fn text_example(file: &str, archive: &Path, epochs: usize) -> (usize, f64) {
+    let settings = Settings { epochs: Some(epochs), ..Settings::quiet(7) };
+    timed(file, || {
+        let mut model = ok(file, support::load_compiled(file, settings.seed));
+        let data = ok(file, support::load_data(&model, None, Some(archive)));
+        let (history, logs) = ok(file, support::fit_and_test(&mut model, &data, &settings));
+        (history.epochs.len(), ok(file, support::metric(&logs, "accuracy")))
+    })
+}
+
+/// The LSTM reads the padded word ids in order and keeps the class words it
+/// met in its state until the last step.
+#[test]
+fn imdb_lstm_learns_synthetic_sentiment_from_word_ids() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("imdb.npz");
+    write_imdb(&path);
+    let (epochs, accuracy) = text_example("imdb_lstm.nn", &path, 5);
+    eprintln!("imdb_lstm (synthetic): test {accuracy:.4}");
+    assert_eq!(epochs, 5);
+    assert!(accuracy >= 0.9, "test accuracy {accuracy:.4} on 2 balanced classes");
+}
+
+/// Masked padding in both directions: each LSTM sees only the review's words.
+#[test]
+fn imdb_bilstm_learns_synthetic_sentiment_from_word_ids() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("imdb.npz");
+    write_imdb(&path);
+    let (epochs, accuracy) = text_example("imdb_bilstm.nn", &path, 4);
+    eprintln!("imdb_bilstm (synthetic): test {accuracy:.4}");
+    assert_eq!(epochs, 4);
+    assert!(accuracy >= 0.9, "test accuracy {accuracy:.4} on 2 balanced classes");
+}
+
 #[test]
 fn reuters_learns_synthetic_topics() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -193,3 +193,22 @@ fn imdb_lstm() {
     assert_eq!(10_000 * 32 + lstm(32, 32) + dense(32, 1), 328_353);
     check_example("imdb_lstm", 328_353);
 }
+
+/// Keras's counts: Embedding(10000, 32), two LSTM(32) on 32 features (one
+/// per direction), Dense(64, 1) on the concatenated outputs.
+#[test]
+fn imdb_bilstm() {
+    let lstm = |f: usize, u: usize| 4 * (f * u + u * u + u);
+    assert_eq!(10_000 * 32 + 2 * lstm(32, 32) + dense(64, 1), 336_705);
+    check_example("imdb_bilstm", 336_705);
+}
+
+/// Keras 3's counts: Embedding(10000, 64), GRU(32) with `reset_after` (3
+/// gates, each with an input and a recurrent bias) on 64 then on 32
+/// features, Dense(32, 46).
+#[test]
+fn reuters_gru() {
+    let gru = |f: usize, u: usize| 3 * (f * u + u * u + 2 * u);
+    assert_eq!(10_000 * 64 + gru(64, 32) + gru(32, 32) + dense(32, 46), 657_262);
+    check_example("reuters_gru", 657_262);
+}

@@ -39,8 +39,7 @@ pub mod workflow;
 
 pub use callbacks::{
     BackupAndRestore, BatchCsvLogger, Callback, CallbackState, CsvLogger, EarlyStopping, FitContext,
-    LearningRateScheduler,
-    ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
+    LearningRateScheduler, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
 };
 pub use custom_loop::Gradients;
 pub use engine::{Engine, Executable, InterpEngine, Tensor};

@@ -115,12 +115,7 @@ pub fn run(
     if let Some(path) = data {
         cmd.arg("--data").arg(path);
     }
-    cmd.args([
-        "--batch",
-        &w.batch.to_string(),
-        "--epochs",
-        &epochs.to_string(),
-    ]);
+    cmd.args(["--batch", &w.batch.to_string(), "--epochs", &epochs.to_string()]);
     if let Some(t) = threads {
         cmd.args(["--threads", &t.to_string()]);
     }

@@ -93,9 +93,9 @@ fn fastest_peer(w: &WorkloadResults, measure: fn(&AnchorOutcome) -> Option<f64>)
     })
 }
 
-/// nn's time over the fastest peer's on W3: steady epochs, or one predict
-/// call over the test images.
-fn w3_ratios(w: &WorkloadResults, o: &NnOutcome) -> (Result<f64, String>, Result<f64, String>) {
+/// nn's time over the fastest peer's on a workload: steady epochs, or one
+/// predict call over the test split.
+fn peer_ratios(w: &WorkloadResults, o: &NnOutcome) -> (Result<f64, String>, Result<f64, String>) {
     let nn = nn_train(o).ok_or_else(|| format!("nn/{} failed", o.engine.name()));
     let epoch = nn.clone().and_then(|t| {
         let nn_s = steady_epoch(&t.epoch_seconds).ok_or("needs --epochs 2 or more")?;
@@ -151,7 +151,7 @@ pub fn targets(r: &BenchResults) -> Vec<TargetRow> {
         rows.push(TargetRow { goal: "peak RSS, W1 fit", engine, measured: rss, limit: 150.0, unit: "MB" });
         let (epoch, predict) = match find("W3") {
             Some(w) => match outcome(w) {
-                Some(o) => w3_ratios(w, &o),
+                Some(o) => peer_ratios(w, &o),
                 None => (Err("not run".to_string()), Err("not run".to_string())),
             },
             None => (Err("W3 not selected".to_string()), Err("W3 not selected".to_string())),
@@ -164,6 +164,11 @@ pub fn targets(r: &BenchResults) -> Vec<TargetRow> {
             limit: 0.5,
             unit: "x",
         });
+        let epoch = match find("W4") {
+            Some(w) => outcome(w).ok_or("not run".to_string()).and_then(|o| peer_ratios(w, &o).0),
+            None => Err("W4 not selected".to_string()),
+        };
+        rows.push(TargetRow { goal: "W4 epoch / fastest peer epoch", engine, measured: epoch, limit: 0.5, unit: "x" });
     }
     rows
 }
@@ -498,7 +503,7 @@ mod tests {
     #[test]
     fn targets_use_steady_epochs_medians_and_say_why_when_missing() {
         let t = targets(&results(vec![9.0, 0.3, 0.5], vec![2.0, 1.0, 1.0]));
-        assert_eq!(t.len(), 7);
+        assert_eq!(t.len(), 8);
         assert!(t[5].measured.as_ref().unwrap_err().contains("W3 not selected"));
         assert_eq!(t[0].measured, Ok(0.4), "median(0.3, 0.5) / median(1.0, 1.0); epoch 1 excluded");
         assert_eq!(t[0].met(), Some(true));
@@ -539,6 +544,13 @@ mod tests {
         let predict = row("W3 predict / fastest peer predict");
         assert!((predict.measured.unwrap() - 2.5).abs() < 1e-9, "nn 5 ms over keras's 2 ms (NaN epochs skipped)");
         assert!(row("W1 epoch / JAX epoch").measured.unwrap_err().contains("W1 not selected"));
+        assert!(row("W4 epoch / fastest peer epoch").measured.unwrap_err().contains("W4 not selected"));
+        // The same measurements as W4: its epoch target reads them the same way.
+        r.workloads[0].workload = Workload::w4();
+        let t = targets(&r);
+        let row = |goal: &str| t.iter().find(|row| row.goal == goal).expect("a target row").clone();
+        assert_eq!(row("W4 epoch / fastest peer epoch").measured, Ok(0.8));
+        assert!(row("W3 epoch / fastest peer epoch").measured.unwrap_err().contains("W3 not selected"));
     }
 
     #[test]

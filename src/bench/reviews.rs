@@ -101,10 +101,7 @@ pub fn splits(train_limit: Option<usize>, test_limit: Option<usize>) -> (Split, 
         let ids = x.mapv(|v| v as f32).into_dyn();
         Split { x: Features::F32(ids), y: Targets::Classes(y), sample_weight: None }
     };
-    (
-        split(train_limit.unwrap_or(REVIEWS).min(REVIEWS), 1),
-        split(test_limit.unwrap_or(REVIEWS).min(REVIEWS), 2),
-    )
+    (split(train_limit.unwrap_or(REVIEWS).min(REVIEWS), 1), split(test_limit.unwrap_or(REVIEWS).min(REVIEWS), 2))
 }
 
 /// Writes both full splits as `x_train`, `y_train`, `x_test`, `y_test` (int32) for the anchors.

@@ -39,7 +39,7 @@ fn two_output_training_step_matches() {
             ids.mapv_inplace(|v| v.clamp(0, 2));
         }
         for (i, d) in g.vars.iter().enumerate() {
-            if d.name.ends_with("/v") {
+            if d.name.ends_with("/velocity") {
                 vars[i].mapv_inplace(f32::abs);
             }
         }

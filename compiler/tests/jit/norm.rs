@@ -38,7 +38,7 @@ model dense_norms {
 /// Positive variances (Adam's second moments, moving and adapted variances).
 fn fix_vars(g: &Graph, vars: &mut [ArrayD<f32>]) {
     for (i, d) in g.vars.iter().enumerate() {
-        if d.name.ends_with("/v") || d.name.ends_with("variance") {
+        if d.name.ends_with("/velocity") || d.name.ends_with("variance") {
             vars[i].mapv_inplace(|v| v.abs() + 0.1);
         }
     }

@@ -11,6 +11,7 @@ mod fashion_mlp { nn::include_model!("examples/fashion_mlp.nn"); }
 mod fashion_mlp_dropout { nn::include_model!("examples/fashion_mlp_dropout.nn"); }
 mod imdb { nn::include_model!("examples/imdb.nn"); }
 mod imdb_conv1d { nn::include_model!("examples/imdb_conv1d.nn"); }
+mod imdb_bilstm { nn::include_model!("examples/imdb_bilstm.nn"); }
 mod imdb_lstm { nn::include_model!("examples/imdb_lstm.nn"); }
 mod iris { nn::include_model!("examples/iris.nn"); }
 mod mlp6 { nn::include_model!("examples/mlp6.nn"); }
@@ -18,6 +19,7 @@ mod mlp6_logits { nn::include_model!("examples/mlp6_logits.nn"); }
 mod mnist_logreg { nn::include_model!("examples/mnist_logreg.nn"); }
 mod mnist_logreg_digits { nn::include_model!("examples/mnist_logreg_digits.nn"); }
 mod reuters { nn::include_model!("examples/reuters.nn"); }
+mod reuters_gru { nn::include_model!("examples/reuters_gru.nn"); }
 
 fn main() {
     assert_eq!(boston::Boston::PARAM_COUNT, 5_121);
@@ -37,12 +39,14 @@ fn main() {
     assert_eq!(imdb_conv1d::ImdbConv1d::INPUT_SHAPE, [200]);
     assert_eq!(imdb_lstm::ImdbLstm::PARAM_COUNT, 328_353);
     assert_eq!(imdb_lstm::ImdbLstm::INPUT_SHAPE, [200]);
+    assert_eq!(imdb_bilstm::ImdbBilstm::PARAM_COUNT, 336_705);
     assert_eq!(iris::Iris::PARAM_COUNT, 15);
     assert_eq!(mlp6::Mlp6::PARAM_COUNT, 576_810);
     assert_eq!(mlp6_logits::Mlp6Logits::PARAM_COUNT, 576_810);
     assert_eq!(mnist_logreg::MnistLogreg::PARAM_COUNT, 7_850);
     assert_eq!(mnist_logreg_digits::MnistLogregDigits::PARAM_COUNT, 650);
     assert_eq!(reuters::Reuters::PARAM_COUNT, 647_214);
+    assert_eq!(reuters_gru::ReutersGru::PARAM_COUNT, 657_262);
     assert_eq!(reuters::Reuters::OUTPUT_SHAPE, [46]);
 
     // The typed API is usable: one prediction through the runtime.
