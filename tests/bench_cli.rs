@@ -113,14 +113,15 @@ fn bad_options_are_refused_by_name() {
     }
 }
 
-#[test]
-fn w3_is_the_image_tutorials_cnn() {
+/// One epoch of workload `key` on `limit` training samples, without
+/// anchors: every expected row is printed and no measurement fails.
+fn assert_workload_rows(key: &str, limit: &str, rows: &[&str]) {
     let out = nn(&[
         "bench",
         "--workload",
-        "w3",
+        key,
         "--limit",
-        "128",
+        limit,
         "--epochs",
         "1",
         "--repeats",
@@ -131,41 +132,37 @@ fn w3_is_the_image_tutorials_cnn() {
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
-    for row in [
-        "W3 conv32-pool-conv64-pool-64-10, batch 64, 128 training samples",
-        "predict 10000 test samples (one call, median of 1): nn/jit",
-        "W3 epoch / fastest peer epoch",
-    ] {
+    for row in rows {
         assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
     }
     assert!(!stdout.contains("failed"), "no measurement may fail:\n{stdout}");
 }
 
 #[test]
+fn w3_is_the_image_tutorials_cnn() {
+    assert_workload_rows(
+        "w3",
+        "128",
+        &[
+            "W3 conv32-pool-conv64-pool-64-10, batch 64, 128 training samples",
+            "predict 10000 test samples (one call, median of 1): nn/jit",
+            "W3 epoch / fastest peer epoch",
+        ],
+    );
+}
+
+/// The generated reviews: a subset run also predicts on a subset.
+#[test]
 fn w4_is_the_imdb_lstm_on_generated_reviews() {
-    let out = nn(&[
-        "bench",
-        "--workload",
+    assert_workload_rows(
         "w4",
-        "--limit",
         "256",
-        "--epochs",
-        "1",
-        "--repeats",
-        "1",
-        "--rss-epochs",
-        "0",
-        "--skip-anchors",
-    ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
-    for row in [
-        "W4 embedding32-lstm32-1, batch 128, 256 training samples",
-        "predict 256 test samples (one call, median of 1): nn/jit",
-    ] {
-        assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");
-    }
-    assert!(!stdout.contains("failed"), "no measurement may fail:\n{stdout}");
+        &[
+            "W4 embedding32-lstm32-1, batch 128, 256 training samples",
+            "predict 256 test samples (one call, median of 1): nn/jit",
+            "W4 epoch / fastest peer epoch",
+        ],
+    );
 }
 
 #[test]
