@@ -71,7 +71,7 @@ pub fn initialize(init: &Init, shape: &[usize], seed: u64) -> Result<Vec<f32>, R
         }
         Init::Orthogonal { gain } => orthogonal(&mut rng, shape, gain),
         Init::UnitForgetBias(ref inner) => {
-            if n % 4 != 0 {
+            if !n.is_multiple_of(4) {
                 return Err(RuntimeError::invalid(format!(
                     "unit_forget_bias needs a bias of 4 * units values, not {n}"
                 )));
