@@ -117,7 +117,7 @@ impl Callback for BackupAndRestore {
         ctx: &mut FitContext<'_>,
     ) -> Result<(), RuntimeError> {
         let Some(every) = self.save_every else { return Ok(()) };
-        if ctx.iterations() % every as u64 != 0 || ctx.is_stopping() || !ctx.model().weights().all_finite() {
+        if !ctx.iterations().is_multiple_of(every as u64) || ctx.is_stopping() || !ctx.model().weights().all_finite() {
             return Ok(());
         }
         ctx.save_checkpoint_after(self.backup_path());

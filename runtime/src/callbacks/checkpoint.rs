@@ -156,7 +156,7 @@ impl Callback for ModelCheckpoint {
         ctx: &mut FitContext<'_>,
     ) -> Result<(), RuntimeError> {
         let Some(every) = self.every_steps else { return Ok(()) };
-        if ctx.iterations() % every as u64 != 0 || ctx.is_stopping() || !ctx.model().weights().all_finite() {
+        if !ctx.iterations().is_multiple_of(every as u64) || ctx.is_stopping() || !ctx.model().weights().all_finite() {
             return Ok(());
         }
         let path = self.path_for(ctx.epoch())?;
