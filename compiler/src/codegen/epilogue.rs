@@ -11,7 +11,7 @@
 //! that evaluates the same program and accumulates what it stores
 //! ([`fuse_reductions`]).
 
-use super::kernel::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
+use super::math::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
 use super::plan::{BufId, BufKind, Expr, Group, Kernel, Plan};
 use crate::ir::{BinaryOp, CmpOp, DType, Op, ReduceOp, UnaryOp};
 

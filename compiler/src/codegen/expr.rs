@@ -3,6 +3,7 @@
 //! semantics (NumPy's NaN rules, truncating saturating casts).
 
 use super::kernel::{flags, lanes, Cx};
+use super::math_emit;
 use super::plan::{Expr, Group};
 use crate::ir::{BinaryOp, CmpOp, DType, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -114,6 +115,7 @@ pub(super) fn eval(
                         let lo = pick(b, lt, neg_one, same);
                         pick(b, gt, one, lo)
                     }
+                    inline if math_emit::is_inline(*inline) => math_emit::emit(b, *inline, x, vector),
                     other => {
                         let f = cx.math.iter().find(|(u, _)| u == other).expect("every transcendental is registered").1;
                         let call = b.ins().call(f, &[x]);

@@ -8,10 +8,14 @@
 //! innermost loop processes four f32 lanes at a time (Cranelift's widest
 //! vector) when every operand is contiguous or broadcast along it and every
 //! op has a vector form; a scalar loop handles the rest and the tail.
-//! Transcendentals call registered Rust functions, so they run scalar.
+//! `exp`, `tanh` and `sigmoid` are emitted inline in both forms
+//! ([`super::math_emit`]); `log`, `erf` and `pow` call registered Rust
+//! functions, so loops holding them run scalar.
 //! Native kernels are one call each to [`super::native::nn_native`].
 
 use super::expr::{eval, store_outs};
+use super::math::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
+use super::math_emit;
 use super::native;
 use super::plan::{Expr, Group, Kernel, Mono, NativeKernel, Plan};
 use super::{CodegenError, GemmKernel};
@@ -54,31 +58,6 @@ impl Drop for Code {
             unsafe { m.free_memory() };
         }
     }
-}
-
-pub(super) extern "C" fn nn_expf(x: f32) -> f32 {
-    x.exp()
-}
-pub(super) extern "C" fn nn_logf(x: f32) -> f32 {
-    x.ln()
-}
-pub(super) extern "C" fn nn_tanhf(x: f32) -> f32 {
-    x.tanh()
-}
-/// The logistic function in the overflow-free form the interpreter uses.
-pub(super) extern "C" fn nn_sigmoidf(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-pub(super) extern "C" fn nn_erff(x: f32) -> f32 {
-    libm::erf(x as f64) as f32
-}
-pub(super) extern "C" fn nn_powf(x: f32, y: f32) -> f32 {
-    x.powf(y)
 }
 
 const MATH1: [(&str, UnaryOp); 5] = [
@@ -342,6 +321,7 @@ fn vectorizable(g: &Group) -> bool {
         && g.exprs.iter().all(|e| match e {
             Expr::Unary(u, _) => {
                 matches!(u, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Sign)
+                    || math_emit::is_inline(*u)
             }
             Expr::Binary(op, _, _) => *op != BinaryOp::Pow,
             Expr::Compare(_, dt, _, _) => *dt == DType::F32,

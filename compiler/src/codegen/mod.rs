@@ -24,6 +24,8 @@ mod expr;
 mod fuse;
 mod gemm;
 mod kernel;
+mod math;
+mod math_emit;
 mod memory;
 mod native;
 mod plan;
