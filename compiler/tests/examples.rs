@@ -4,6 +4,7 @@
 //! `tests/examples/<name>.ast` (bless with `NN_BLESS=1`), and has
 //! exactly the trainable parameter count Keras reports for it.
 
+use nn_compiler::codegen;
 use nn_compiler::diag::render_all;
 use nn_compiler::ir::print_graph;
 use nn_compiler::lower::{check_source, lower_source, LoweredModel, Mode};
@@ -62,6 +63,22 @@ fn check_example(name: &str, expected_params: usize) {
     golden(&format!("{name}.ir"), &text);
     let ast = nn_compiler::syntax::parse(&src).expect("parses");
     golden(&format!("{name}.ast"), &nn_compiler::ast::print_file(&ast));
+    golden(&format!("{name}.plan"), &kernel_plans(name, &infer, &train));
+}
+
+/// The JIT's kernel plans of the inference graph and of the training step,
+/// so that a change to the fusion rules shows up as a diff per example.
+fn kernel_plans(name: &str, infer: &LoweredModel, train: &LoweredModel) -> String {
+    let outputs: Vec<String> = train.graph.outputs.iter().map(|(n, _)| n.clone()).collect();
+    let cfg = nn_compiler::train::step_config_from(&train.train, &outputs, &train.name)
+        .unwrap_or_else(|e| panic!("{name}: step configuration: {e}"));
+    let step = nn_compiler::train::training_step(train, &cfg).unwrap_or_else(|e| panic!("{name}: step: {e}"));
+    let plan = |g: &nn_compiler::ir::Graph| {
+        codegen::compile(g, &codegen::JitOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: the JIT cannot compile it: {e}"))
+            .kernel_plan()
+    };
+    format!("# infer\n{}\n# step\n{}", plan(&infer.graph), plan(&step))
 }
 
 #[test]

@@ -14,6 +14,7 @@
 use super::math::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
 use super::plan::{BufId, BufKind, Expr, Group, Kernel, Plan};
 use crate::ir::{BinaryOp, CmpOp, DType, Op, ReduceOp, UnaryOp};
+use std::collections::HashMap;
 
 /// How a program input is indexed at element (i, j) of C.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,45 +47,98 @@ const LANES: usize = 64;
 /// Moves every fused loop that only post-processes a matmul's result into
 /// that matmul; returns how many moved.
 pub(super) fn fuse_epilogues(plan: &mut Plan) -> usize {
+    // Every kernel's reads, and how many kernels read each buffer, kept up
+    // to date as loops move; moved loops are dropped in one pass at the end.
+    // Asking every kernel for each matmul, and removing from the middle of
+    // the list, made this pass quadratic in the depth of the model.
+    let mut reads: Vec<Vec<BufId>> = plan.kernels.iter().map(distinct_reads).collect();
+    let mut readers: HashMap<BufId, usize> = HashMap::new();
+    for r in &reads {
+        for b in r {
+            *readers.entry(*b).or_default() += 1;
+        }
+    }
+    let mut alive = vec![true; plan.kernels.len()];
     let mut moved = 0;
-    let mut k = 0;
-    while k < plan.kernels.len() {
-        if let Some((g, ep)) = candidate(plan, k) {
+    for k in 0..plan.kernels.len() {
+        if !alive[k] {
+            continue;
+        }
+        if let Some((g, ep)) = candidate(plan, &reads, &readers, &alive, k) {
+            for b in reads[k].iter().chain(&reads[g]) {
+                *readers.get_mut(b).expect("counted above") -= 1;
+            }
             let Kernel::Native(nk) = &mut plan.kernels[k] else { unreachable!() };
             nk.epilogue = Some(ep);
-            plan.kernels.remove(g);
+            alive[g] = false;
+            reads[g].clear();
+            reads[k] = distinct_reads(&plan.kernels[k]);
+            for b in &reads[k] {
+                *readers.entry(*b).or_default() += 1;
+            }
             moved += 1;
         }
-        k += 1;
     }
+    drop_dead(plan, &alive);
     moved
+}
+
+fn drop_dead(plan: &mut Plan, alive: &[bool]) {
+    let mut i = 0;
+    plan.kernels.retain(|_| {
+        i += 1;
+        alive[i - 1]
+    });
+}
+
+fn distinct_reads(k: &Kernel) -> Vec<BufId> {
+    let mut r = k.reads();
+    r.sort_unstable();
+    r.dedup();
+    r
 }
 
 /// Turns each sum whose operand a fused loop computes into one native pass
 /// that evaluates the loop's program, stores its outputs and accumulates
 /// the sum (bias gradients, per-sample losses); returns how many fused.
 pub(super) fn fuse_reductions(plan: &mut Plan) -> usize {
-    let mut fused = 0;
-    let mut r = 0;
-    while r < plan.kernels.len() {
-        if let Some(gi) = reduction_producer(plan, r) {
-            let Kernel::Fused(g) = &plan.kernels[gi] else { unreachable!() };
-            let leaves = classify_leaves(g, None).expect("checked by reduction_producer");
-            let ep = Epilogue { exprs: g.exprs.clone(), leaves, outs: g.outs.clone() };
-            let Kernel::Native(mut nk) = plan.kernels.remove(r) else { unreachable!() };
-            nk.epilogue = Some(ep);
-            plan.kernels[gi] = Kernel::Native(nk);
-            fused += 1;
-        } else {
-            r += 1;
+    // Fused loops by the buffers they write, in plan order.
+    let mut fused_writers: HashMap<BufId, Vec<usize>> = HashMap::new();
+    for (i, k) in plan.kernels.iter().enumerate() {
+        if let Kernel::Fused(g) = k {
+            for o in &g.outs {
+                fused_writers.entry(o.1).or_default().push(i);
+            }
         }
     }
-    fused
+    let mut dropped = Vec::new();
+    for r in 0..plan.kernels.len() {
+        let Some(gi) = reduction_producer(plan, &fused_writers, r) else { continue };
+        let Kernel::Fused(g) = &plan.kernels[gi] else { unreachable!() };
+        for o in &g.outs {
+            if let Some(w) = fused_writers.get_mut(&o.1) {
+                w.retain(|&i| i != gi);
+            }
+        }
+        let leaves = classify_leaves(g, None).expect("checked by reduction_producer");
+        let ep = Epilogue { exprs: g.exprs.clone(), leaves, outs: g.outs.clone() };
+        // The sum takes the loop's place; the loop, now in the sum's slot, is dropped.
+        plan.kernels.swap(gi, r);
+        let Kernel::Native(nk) = &mut plan.kernels[gi] else { unreachable!() };
+        nk.epilogue = Some(ep);
+        dropped.push(r);
+    }
+    let mut alive = vec![true; plan.kernels.len()];
+    for &r in &dropped {
+        alive[r] = false;
+    }
+    drop_dead(plan, &alive);
+    dropped.len()
 }
 
 /// The fused loop whose result kernel `r` (a sum) reduces, if they can run
 /// as one pass.
-fn reduction_producer(plan: &Plan, r: usize) -> Option<usize> {
+fn reduction_producer(plan: &Plan, fused_writers: &HashMap<BufId, Vec<usize>>, r: usize) -> Option<usize> {
     let Kernel::Native(nk) = &plan.kernels[r] else { return None };
     let Op::Reduce { op: ReduceOp::Sum, axes, .. } = &nk.op else { return None };
     let (x, shape, dtype) = &nk.args[0];
@@ -92,8 +146,7 @@ fn reduction_producer(plan: &Plan, r: usize) -> Option<usize> {
     if nk.epilogue.is_some() || *dtype != DType::F32 || axes.is_empty() || !(rank == 1 || rank == 2) {
         return None;
     }
-    let gi =
-        plan.kernels[..r].iter().position(|k| matches!(k, Kernel::Fused(g) if g.outs.iter().any(|o| o.1 == *x)))?;
+    let gi = *fused_writers.get(x)?.first().filter(|&&gi| gi < r)?;
     let Kernel::Fused(g) = &plan.kernels[gi] else { return None };
     if g.shape != *shape || g.exprs.len() > MAX_EXPRS || !program_supported(g) || classify_leaves(g, None).is_none() {
         return None;
@@ -145,7 +198,15 @@ fn classify_leaves(g: &Group, acc: Option<BufId>) -> Option<Vec<(BufId, LeafKind
 }
 
 /// The fused loop that can become kernel `k`'s epilogue, if any.
-fn candidate(plan: &Plan, k: usize) -> Option<(usize, Epilogue)> {
+/// `reads[i]` are kernel i's distinct reads and `readers` counts the kernels
+/// reading each buffer.
+fn candidate(
+    plan: &Plan,
+    reads: &[Vec<BufId>],
+    readers: &HashMap<BufId, usize>,
+    alive: &[bool],
+    k: usize,
+) -> Option<(usize, Epilogue)> {
     let Kernel::Native(nk) = &plan.kernels[k] else { return None };
     // A convolution's output [N, OH, OW, F] is its contraction's C viewed
     // as [pixels, F], so the same per-block evaluation applies.
@@ -161,8 +222,11 @@ fn candidate(plan: &Plan, k: usize) -> Option<(usize, Epilogue)> {
     if plan.outputs.iter().any(|o| o.buf == c) || plan.updates.iter().any(|u| u.buf == c) {
         return None;
     }
-    let readers: Vec<usize> = (0..plan.kernels.len()).filter(|&i| plan.kernels[i].reads().contains(&c)).collect();
-    let [gi] = readers[..] else { return None };
+    // The only reader, and after k: a reader at or before k disqualifies.
+    if readers.get(&c) != Some(&1) {
+        return None;
+    }
+    let gi = (k + 1..plan.kernels.len()).find(|&i| reads[i].contains(&c))?;
     let Kernel::Fused(g) = &plan.kernels[gi] else { return None };
     if gi <= k || g.shape != nk.out.1 || g.exprs.len() > MAX_EXPRS || !program_supported(g) {
         return None;
@@ -173,7 +237,7 @@ fn candidate(plan: &Plan, k: usize) -> Option<(usize, Epilogue)> {
     }
     // Running the loop early must not change what it reads: nothing between
     // the two kernels may write a buffer the loop reads.
-    for between in &plan.kernels[k + 1..gi] {
+    for between in (k + 1..gi).filter(|&i| alive[i]).map(|i| &plan.kernels[i]) {
         if between.writes().iter().any(|b| g.leaves.iter().any(|l| l.buf == *b)) {
             return None;
         }

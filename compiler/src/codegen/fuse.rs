@@ -8,29 +8,31 @@
 
 use super::plan::{BufId, BufKind, Buffer, Expr, Group, Kernel, Leaf, Plan};
 use crate::ir::{Op, ReduceOp};
+use std::collections::{HashMap, HashSet};
 
 /// Lets a fused update loop write its result straight into the variable
 /// when nothing reads the old value afterwards and the loop reads it only at
 /// the element it writes.
 pub(super) fn plan_in_place_updates(plan: &mut Plan) {
-    let outputs_bufs: Vec<BufId> = plan.outputs.iter().map(|o| o.buf).collect();
+    let mut ix = UpdateIndex::new(plan);
     for ui in 0..plan.updates.len() {
         let u = plan.updates[ui].clone();
-        if plan.updates.iter().filter(|o| o.buf == u.buf || o.var == u.var).count() != 1 {
+        // Alone in writing its variable and in using its buffer.
+        if ix.by_buf[&u.buf] != 1 || ix.by_var[&u.var] != 1 {
             continue;
         }
-        if plan.updates.iter().any(|o| matches!(plan.bufs[o.buf].kind, BufKind::Var(v) if v == u.var)) {
+        if ix.copied_from_var.contains(&u.var) {
             continue;
         }
-        if outputs_bufs.contains(&u.buf) || plan.bufs[u.buf].kind != BufKind::Arena {
+        if ix.outputs.contains(&u.buf) || plan.bufs[u.buf].kind != BufKind::Arena {
             continue;
         }
-        let Some(var_buf) = plan.bufs.iter().position(|b| b.kind == BufKind::Var(u.var)) else {
+        let Some(&var_buf) = ix.var_buf.get(&u.var) else {
             // The update never reads the variable: writing in place is safe.
-            retarget(plan, ui, None);
+            retarget(plan, &mut ix, ui, None);
             continue;
         };
-        if outputs_bufs.contains(&var_buf) {
+        if ix.outputs.contains(&var_buf) {
             continue;
         }
         let def = plan.bufs[u.buf].def;
@@ -42,11 +44,65 @@ pub(super) fn plan_in_place_updates(plan: &mut Plan) {
         if !same_index {
             continue;
         }
-        retarget(plan, ui, Some(var_buf));
+        retarget(plan, &mut ix, ui, Some(var_buf));
     }
 }
 
-fn retarget(plan: &mut Plan, ui: usize, var_buf: Option<BufId>) {
+/// What `plan_in_place_updates` asks of every update, kept current as
+/// updates are retargeted, so the pass is linear in the size of the plan
+/// (scanning every update and kernel per update made it quadratic).
+struct UpdateIndex {
+    outputs: HashSet<BufId>,
+    /// Updates per buffer and per variable.
+    by_buf: HashMap<BufId, usize>,
+    by_var: HashMap<usize, usize>,
+    /// Variables some update copies from a variable buffer.
+    copied_from_var: HashSet<usize>,
+    /// Each variable's first buffer.
+    var_buf: HashMap<usize, BufId>,
+    /// The kernels reading each buffer (loop leaves and native arguments), in order.
+    readers: HashMap<BufId, Vec<usize>>,
+}
+
+impl UpdateIndex {
+    fn new(plan: &Plan) -> UpdateIndex {
+        let mut ix = UpdateIndex {
+            outputs: plan.outputs.iter().map(|o| o.buf).collect(),
+            by_buf: HashMap::new(),
+            by_var: HashMap::new(),
+            copied_from_var: HashSet::new(),
+            var_buf: HashMap::new(),
+            readers: HashMap::new(),
+        };
+        for u in &plan.updates {
+            *ix.by_buf.entry(u.buf).or_default() += 1;
+            *ix.by_var.entry(u.var).or_default() += 1;
+            if let BufKind::Var(v) = plan.bufs[u.buf].kind {
+                ix.copied_from_var.insert(v);
+            }
+        }
+        for (b, buf) in plan.bufs.iter().enumerate() {
+            if let BufKind::Var(v) = buf.kind {
+                ix.var_buf.entry(v).or_insert(b);
+            }
+        }
+        for (k, kernel) in plan.kernels.iter().enumerate() {
+            let bufs: Vec<BufId> = match kernel {
+                Kernel::Fused(g) => g.leaves.iter().map(|l| l.buf).collect(),
+                Kernel::Native(nk) => nk.args.iter().map(|a| a.0).collect(),
+            };
+            for b in bufs {
+                let r = ix.readers.entry(b).or_default();
+                if r.last() != Some(&k) {
+                    r.push(k);
+                }
+            }
+        }
+        ix
+    }
+}
+
+fn retarget(plan: &mut Plan, ix: &mut UpdateIndex, ui: usize, var_buf: Option<BufId>) {
     let u = &plan.updates[ui];
     let var = u.var;
     let old = u.buf;
@@ -55,19 +111,33 @@ fn retarget(plan: &mut Plan, ui: usize, var_buf: Option<BufId>) {
         None => {
             let node = plan.bufs[old].node;
             plan.bufs.push(Buffer { kind: BufKind::Var(var), numel: plan.bufs[old].numel, def: 0, last_use: 0, node });
-            plan.bufs.len() - 1
+            let b = plan.bufs.len() - 1;
+            ix.var_buf.entry(var).or_insert(b);
+            b
         }
     };
     let def = plan.bufs[old].def;
     if let Kernel::Fused(g) = &mut plan.kernels[def] {
         g.outs.iter_mut().filter(|o| o.1 == old).for_each(|o| o.1 = target);
     }
-    for k in &mut plan.kernels[def + 1..] {
-        match k {
+    let readers = ix.readers.remove(&old).unwrap_or_default();
+    let (before, after): (Vec<usize>, Vec<usize>) = readers.into_iter().partition(|&k| k <= def);
+    for &k in &after {
+        match &mut plan.kernels[k] {
             Kernel::Fused(g) => g.leaves.iter_mut().filter(|l| l.buf == old).for_each(|l| l.buf = target),
             Kernel::Native(nk) => nk.args.iter_mut().filter(|a| a.0 == old).for_each(|a| a.0 = target),
         }
     }
+    if !before.is_empty() {
+        ix.readers.insert(old, before);
+    }
+    let moved = ix.readers.entry(target).or_default();
+    moved.extend(after);
+    moved.sort_unstable();
+    moved.dedup();
+    *ix.by_buf.get_mut(&old).expect("counted") -= 1;
+    *ix.by_buf.entry(target).or_default() += 1;
+    ix.copied_from_var.insert(var);
     let u = &mut plan.updates[ui];
     u.buf = target;
     u.in_place = true;

@@ -26,12 +26,11 @@ pub(super) const EXP_HI: f32 = 88.722_84;
 pub(super) const EXP_LO: f32 = -104.0;
 /// e^r − 1 − r ≈ r²·P(r) on |r| ≤ ln2/2, highest power first.
 pub(super) const EXP_POLY: [f32; 6] =
-    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5e-1];
 /// Below this |x|, tanh is x + x³·Q(x²); above it, 1 − 2/(e^{2|x|} + 1).
 pub(super) const TANH_SMALL: f32 = 0.625;
 pub(super) const SIGN_BIT: u32 = 0x8000_0000;
-pub(super) const TANH_POLY: [f32; 5] =
-    [-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328_2e-1];
+pub(super) const TANH_POLY: [f32; 5] = [-5.704_988_7e-3, 2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1];
 
 /// e^x. NaN stays NaN, overflow gives +inf, deep underflow 0.
 #[inline]

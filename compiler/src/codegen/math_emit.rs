@@ -212,8 +212,9 @@ mod tests {
         let xs = probes();
         let n = xs.len();
         // Odd on purpose, so the vector loop leaves a scalar tail.
-        assert!(n % 4 != 0);
-        let spec: [(UnaryOp, fn(f32) -> f32); 3] = [
+        assert!(!n.is_multiple_of(4));
+        type Spec = fn(f32) -> f32;
+        let spec: [(UnaryOp, Spec); 3] = [
             (UnaryOp::Exp, super::super::math::exp),
             (UnaryOp::Tanh, super::super::math::tanh),
             (UnaryOp::Sigmoid, super::super::math::sigmoid),

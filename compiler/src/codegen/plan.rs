@@ -415,20 +415,37 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions, outputs_in_place
             in_place: false,
         });
     }
-    liveness(&mut plan);
-    super::fuse::plan_in_place_updates(&mut plan);
-    super::fuse::merge_adjacent(&mut plan);
-    liveness(&mut plan);
-    super::epilogue::fuse_epilogues(&mut plan);
-    super::epilogue::fuse_reductions(&mut plan);
-    super::fuse::pair_softmaxes(&mut plan);
-    super::fuse::softmax_into_cross_entropy(&mut plan);
-    liveness(&mut plan);
+    for (_, pass) in PASSES {
+        pass(&mut plan);
+    }
     if outputs_in_place {
         outputs_to_caller(&mut plan);
     }
     Ok(plan)
 }
+
+/// A rewrite of the plan in place.
+pub(super) type Pass = fn(&mut Plan);
+
+/// Every rewrite of the first cut of kernels (one fused loop per group of
+/// elementwise nodes, one native kernel per other node), in the order they
+/// run. Each keeps the plan computing the same values; each fires only where
+/// every read still sees what it saw before.
+pub(super) const PASSES: &[(&str, Pass)] = &[
+    ("liveness: first writer and last reader of every buffer", liveness),
+    ("updates written in place into their variables", super::fuse::plan_in_place_updates),
+    ("adjacent loops over one shape merged into one pass", super::fuse::merge_adjacent),
+    ("liveness again, for the merged loops", liveness),
+    ("a loop that post-processes a matmul or convolution becomes its epilogue", |p| {
+        super::epilogue::fuse_epilogues(p);
+    }),
+    ("a sum of a loop's result runs in the loop's pass", |p| {
+        super::epilogue::fuse_reductions(p);
+    }),
+    ("softmax and log-softmax of the same logits in one pass", super::fuse::pair_softmaxes),
+    ("softmax computed row by row inside the cross-entropy's sum", super::fuse::softmax_into_cross_entropy),
+    ("liveness for the arena layout", liveness),
+];
 
 /// Recomputes which kernel writes each arena buffer and which reads it
 /// last; outputs and update sources stay alive past the call. Buffers no
