@@ -8,7 +8,7 @@ use super::values::{self, eval_const, ArgVal, Sv, Value};
 use crate::ast::{Expr, ExprKind, TrainBlock};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, Shape};
-use crate::train::{AucCurve, F1Average, Loss, Metric, TrainConfig};
+use crate::train::{AucCurve, F1Average, Loss, Metric, Real, TrainConfig};
 
 pub const METRICS: &[&str] = &[
     "accuracy",
@@ -30,6 +30,7 @@ pub const METRICS: &[&str] = &[
     "auc",
     "r2_score",
     "f1_score",
+    "fbeta_score",
 ];
 
 pub(super) fn metric_list(v: &Sv, g: &Graph) -> Result<Vec<Metric>, Diagnostic> {
@@ -91,27 +92,45 @@ fn metric(v: &Sv, g: &Graph) -> Result<Metric, Diagnostic> {
             Metric::Auc { num_thresholds, curve }
         }
         "f1_score" => {
-            let b = bind(name, &[opt("average")], args, span)?;
-            let average = match b.get(0) {
-                None => F1Average::None,
-                Some(x) => match values::name(x, "average", g).map_err(train_err)?.as_str() {
-                    "micro" => F1Average::Micro,
-                    "macro" => F1Average::Macro,
-                    "weighted" => F1Average::Weighted,
-                    other => {
-                        return Err(Diagnostic::error(
-                            TRAIN_RANGE,
-                            format!("unknown f1_score average `{other}`"),
-                            x.span,
-                        )
-                        .with_label("expected \"micro\", \"macro\" or \"weighted\""))
-                    }
-                },
+            let b = bind(name, &[opt("average"), opt("threshold")], args, span)?;
+            Metric::F1Score { average: f1_average(name, b.get(0), g)?, threshold: threshold(b.get(1), g)? }
+        }
+        "fbeta_score" => {
+            // Keras's positional order: average, beta, threshold.
+            let b = bind(name, &[opt("average"), opt("beta"), opt("threshold")], args, span)?;
+            let beta = match b.get(1) {
+                None => 1.0,
+                Some(x) => values::number_in(x, "beta", "greater than 0", |f| f.is_finite() && f > 0.0, g)
+                    .map_err(train_err)?,
             };
-            Metric::F1Score { average }
+            Metric::FBetaScore {
+                beta: Real(beta),
+                average: f1_average(name, b.get(0), g)?,
+                threshold: threshold(b.get(2), g)?,
+            }
         }
         other => return Err(unknown(UNKNOWN_METRIC, "metric", other, span, METRICS)),
     })
+}
+
+/// `average` of `f1_score`/`fbeta_score`: none (one score per class) by default.
+fn f1_average(metric: &str, x: Option<&Sv>, g: &Graph) -> Result<F1Average, Diagnostic> {
+    let Some(x) = x else { return Ok(F1Average::None) };
+    Ok(match values::name(x, "average", g).map_err(train_err)?.as_str() {
+        "micro" => F1Average::Micro,
+        "macro" => F1Average::Macro,
+        "weighted" => F1Average::Weighted,
+        other => {
+            return Err(Diagnostic::error(TRAIN_RANGE, format!("unknown {metric} average `{other}`"), x.span)
+                .with_label("expected \"micro\", \"macro\" or \"weighted\""))
+        }
+    })
+}
+
+/// Keras's `threshold`: scores above it count as predicted; `0 < threshold <= 1`.
+fn threshold(x: Option<&Sv>, g: &Graph) -> Result<Option<Real>, Diagnostic> {
+    x.map(|x| values::number_in(x, "threshold", "in (0, 1]", |f| f > 0.0 && f <= 1.0, g).map(Real).map_err(train_err))
+        .transpose()
 }
 
 /// A metric without arguments.

@@ -370,6 +370,20 @@ pub enum F1Average {
     Weighted,
 }
 
+/// A metric's real-valued argument (a threshold, `beta`): finite and
+/// positive by construction, so comparing and hashing by bits is sound and
+/// [`Metric`] stays `Eq + Hash`.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Real(pub f64);
+
+impl Eq for Real {}
+
+impl std::hash::Hash for Real {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Keras's `accuracy`, resolved against the loss when the step is built.
@@ -402,8 +416,18 @@ pub enum Metric {
     /// Stateful: per-column sums over the epoch (`uniform_average`).
     R2Score,
     /// Stateful: per-class true/false positives and false negatives.
+    /// `threshold` None predicts each sample's highest-scoring class;
+    /// otherwise every score above it.
     F1Score {
         average: F1Average,
+        threshold: Option<Real>,
+    },
+    /// Keras's `FBetaScore(beta = 1.0, average = None, threshold = None)`:
+    /// F1 with recall weighted `beta` times as much as precision.
+    FBetaScore {
+        beta: Real,
+        average: F1Average,
+        threshold: Option<Real>,
     },
 }
 
@@ -426,6 +450,7 @@ impl Metric {
             Metric::Auc { .. } => "auc",
             Metric::R2Score => "r2_score",
             Metric::F1Score { .. } => "f1_score",
+            Metric::FBetaScore { .. } => "fbeta_score",
         }
     }
 
@@ -441,6 +466,7 @@ impl Metric {
                 | Metric::Auc { .. }
                 | Metric::R2Score
                 | Metric::F1Score { .. }
+                | Metric::FBetaScore { .. }
         )
     }
 
