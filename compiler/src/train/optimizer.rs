@@ -12,7 +12,9 @@
 //! Optimizer state lives in slot variables (`VarKind::Slot`), declared after
 //! the model's variables, grouped by slot kind and then in parameter order
 //! (the order of Keras's `optimizer.variables`), named `<param>/<slot>` with
-//! Keras's slot names (`dense/kernel/momentum`, `dense/kernel/velocity`).
+//! Keras's slot names (`dense/kernel/momentum`, `dense/kernel/velocity`);
+//! with `use_ema` the `average` slots come first, as Keras's base optimizer
+//! builds them before the algorithm's (`optimizer_ema.rs`).
 //! All slots start at zero except Adagrad's and Ftrl's accumulators, which
 //! start at `initial_accumulator_value`, and Nadam's scalar `optimizer/u_product`
 //! (one for the whole optimizer, declared last), which starts at one.
