@@ -467,3 +467,26 @@ fn two_inputs_and_two_outputs_from_an_npz() {
     assert_eq!(out.status.code(), Some(1));
     golden("npz_without_input.stderr", &text(&out.stderr).replace(dir.to_str().unwrap(), "$DIR"));
 }
+
+#[test]
+fn optimizer_flag_takes_ftrl_with_moving_averages() {
+    let dir = temp_dir("ftrl");
+    let history = dir.join("h.json");
+    let out = nn(&[
+        "fit",
+        "examples/iris.nn",
+        "--optimizer",
+        "ftrl(learning_rate = 0.5, l1_regularization_strength = 0.001, use_ema = true)",
+        "--epochs",
+        "3",
+        "--verbose",
+        "0",
+        "--history",
+        history.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&history).unwrap().contains("\"loss\""));
+    let bad = nn(&["fit", "examples/iris.nn", "--optimizer", "ftrl(learning_rate_power = 0.5)", "--verbose", "0"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("learning_rate_power must be at most 0"), "{}", text(&bad.stderr));
+}

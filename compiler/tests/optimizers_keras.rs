@@ -9,7 +9,7 @@ use ndarray::{ArrayD, IxDyn};
 use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::{Graph, Init, VarKind};
 use nn_compiler::lower::{lower_source, train_setting, Mode};
-use nn_compiler::train::{training_step, Loss, LossKind, Optimizer, StepConfig, TrainError};
+use nn_compiler::train::{finalize_variables, training_step, Loss, LossKind, Optimizer, StepConfig, TrainError};
 use serde_json::Value as Json;
 
 fn fixture() -> Json {
@@ -59,7 +59,7 @@ fn every_optimizer_matches_keras_after_three_steps() {
     let y = floats(&fx["y"]);
     let steps = fx["steps"].as_u64().unwrap() as usize;
     let cases = fx["cases"].as_array().unwrap();
-    assert!(cases.len() >= 21);
+    assert!(cases.len() >= 30);
     let mut failures = Vec::new();
     for case in cases {
         let text = case["optimizer"].as_str().unwrap();
@@ -80,6 +80,8 @@ fn every_optimizer_matches_keras_after_three_steps() {
                 ArrayD::from_shape_vec(IxDyn(&decl.shape), data).unwrap()
             })
             .collect();
+        // A schedule's rate of each step, as Keras evaluated it.
+        let rates = case.get("learning_rates").map(floats);
         let want_losses = floats(&case["losses"]);
         for (t, want_loss) in want_losses.iter().enumerate().take(steps) {
             let inputs: Vec<Value<f64>> = graph
@@ -88,7 +90,10 @@ fn every_optimizer_matches_keras_after_three_steps() {
                 .map(|decl| match decl.name.as_str() {
                     "x" => Value::F(ArrayD::from_shape_vec(IxDyn(&[5, 4]), x.clone()).unwrap()),
                     "target" => Value::F(ArrayD::from_shape_vec(IxDyn(&[5, 3]), y.clone()).unwrap()),
-                    "learning_rate" => Value::F(ArrayD::from_elem(IxDyn(&[]), opt.learning_rate())),
+                    "learning_rate" => {
+                        let lr = rates.as_ref().map_or(opt.learning_rate(), |r| r[t]);
+                        Value::F(ArrayD::from_elem(IxDyn(&[]), lr))
+                    }
                     "step" => Value::F(ArrayD::from_elem(IxDyn(&[]), (t + 1) as f64)),
                     other => panic!("unexpected input {other}"),
                 })
@@ -123,6 +128,20 @@ fn every_optimizer_matches_keras_after_three_steps() {
             let name = our_slot_name(slot["name"].as_str().unwrap());
             close(&name, by_name(&name), &floats(&slot["value"]));
         }
+        // The end of `fit`: the compiled finalization, against Keras's.
+        let finalize = finalize_variables(&step_graph(&Optimizer::sgd()).vars[..2], &opt).unwrap();
+        let bound: Vec<ArrayD<f64>> = finalize.vars.iter().map(|d| by_name(&d.name).clone()).collect();
+        let out = interp::run::<f64>(&finalize, &[], &bound, 1).unwrap();
+        let mut finalized = bound.clone();
+        for ((var, _), value) in finalize.updates.iter().zip(out.updates) {
+            finalized[var.0 as usize] = value;
+        }
+        let (want_kernel, want_bias) = match case.get("finalized") {
+            Some(f) => (floats(&f["kernel"]), floats(&f["bias"])),
+            None => (floats(&case["kernel"]), floats(&case["bias"])),
+        };
+        close("finalized dense/kernel", &finalized[0], &want_kernel);
+        close("finalized dense/bias", &finalized[1], &want_bias);
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
@@ -135,6 +154,16 @@ fn optimizer_arguments_are_checked() {
     assert!(parse_err("sgd(clipnorm = 1.0, clipvalue = 0.5)").contains("exclude each other"));
     assert!(parse_err("adamw(weight_decay = -0.1)").contains("weight_decay"));
     assert!(parse_err("lion(momentum = 0.9)").contains("no argument named"));
+    assert!(parse_err("ftrl(learning_rate_power = 0.5)").contains("learning_rate_power must be at most 0"));
+    for arg in ["initial_accumulator_value", "l1_regularization_strength", "l2_shrinkage_regularization_strength"] {
+        let text = format!("ftrl({arg} = -0.1)");
+        assert!(parse_err(&text).contains(&format!("{arg} must be at least 0")), "{}", parse_err(&text));
+    }
+    assert!(parse_err("sgd(use_ema = true, ema_momentum = 1.5)").contains("ema_momentum"));
+    assert!(parse_err("adam(use_ema = true, ema_overwrite_frequency = 0)").contains("ema_overwrite_frequency"));
+    assert_eq!(parse_optimizer("adam(ema_momentum = 0.5)").options().ema, None);
+    let ema = parse_optimizer("adam(use_ema = true, ema_overwrite_frequency = 3)").options().ema.unwrap();
+    assert_eq!((ema.momentum, ema.overwrite_frequency), (0.99, Some(3)));
     let build = |opt: Optimizer| {
         let model = lower_source("model m { input x: [4] dense(3) }", None, Mode::Train, 0).unwrap();
         training_step(&model, &StepConfig::new(Loss::new(LossKind::MeanSquaredError), opt, Vec::new())).map(|_| ())
@@ -147,6 +176,22 @@ fn optimizer_arguments_are_checked() {
     assert!(matches!(build(clipped), Err(TrainError::ClipConflict { .. })));
     let bad_lion = Optimizer::Lion { learning_rate: 0.01, beta_1: 0.0, beta_2: 0.99 };
     assert!(matches!(build(bad_lion), Err(TrainError::Hyperparameter { name: "beta_1", .. })));
+    let Optimizer::Ftrl { learning_rate, initial_accumulator_value, .. } = Optimizer::ftrl() else { unreachable!() };
+    let bad_ftrl = Optimizer::Ftrl {
+        learning_rate,
+        learning_rate_power: 0.5,
+        initial_accumulator_value,
+        l1_regularization_strength: 0.0,
+        l2_regularization_strength: 0.0,
+        l2_shrinkage_regularization_strength: 0.0,
+        beta: 0.0,
+    };
+    assert!(matches!(build(bad_ftrl), Err(TrainError::Hyperparameter { name: "learning_rate_power", .. })));
+    let bad_ema = Optimizer::adam().with_options(nn_compiler::train::OptimizerOptions {
+        ema: Some(nn_compiler::train::Ema { momentum: 2.0, overwrite_frequency: None }),
+        ..Default::default()
+    });
+    assert!(matches!(build(bad_ema), Err(TrainError::Hyperparameter { name: "ema_momentum", .. })));
     assert_eq!(parse_optimizer("adamw").weight_decay(), Some(0.004));
     assert_eq!(parse_optimizer("adam").weight_decay(), None);
     assert_eq!(parse_optimizer("sgd(weight_decay = 0.1)").name(), "sgd");

@@ -206,6 +206,7 @@ fn keras_update(opt: &Optimizer, w: &mut [f64], g: &[f64], slots: &mut [(String,
         | Optimizer::AdamW { .. }
         | Optimizer::Adamax { .. }
         | Optimizer::Lion { .. }
+        | Optimizer::Ftrl { .. }
         | Optimizer::With { .. } => panic!("no plain-Rust reference for {}", opt.name()),
         Optimizer::Sgd { momentum, nesterov, .. } => {
             // Keras casts momentum and the Adam betas of the bias correction

@@ -103,4 +103,27 @@ impl Model {
         self.count_update();
         Ok(())
     }
+
+    /// Keras's `optimizer.finalize_variable_values`: with `use_ema`, every
+    /// trainable variable takes its moving average (a compiled graph, see
+    /// `train::finalize_variables`); otherwise nothing changes. `fit` calls
+    /// it at its end; a custom loop calls it when it is done.
+    pub fn finalize_variable_values(&mut self) -> Result<(), RuntimeError> {
+        let uses_ema = self.compiled_ref()?.config.optimizer.options().ema.is_some();
+        // Before any update there are no averages to take.
+        if !uses_ema || self.iterations() == 0 {
+            return Ok(());
+        }
+        let data = CallData {
+            x: &[],
+            y: &[],
+            grads: &[],
+            learning_rate: 0.0,
+            step: self.iterations() as f32,
+            ones: &[],
+            sample_weights: &[],
+        };
+        self.run_kind(GraphKind::FinalizeVariables, &data, 1)?;
+        Ok(())
+    }
 }

@@ -62,6 +62,8 @@ pub(crate) enum GraphKind {
     WeightedEvaluate,
     Gradients,
     ApplyGradients,
+    /// Keras's `finalize_variable_values` (the moving averages of `use_ema`).
+    FinalizeVariables,
     /// Data-parallel training: a shard's reports and flat gradient
     /// (unweighted, weighted), and the update from a summed flat gradient.
     ShardGradients,
@@ -81,6 +83,7 @@ impl GraphKind {
             GraphKind::WeightedEvaluate => "weighted_evaluate".into(),
             GraphKind::Gradients => "gradients".into(),
             GraphKind::ApplyGradients => "apply_gradients".into(),
+            GraphKind::FinalizeVariables => "finalize_variables".into(),
             GraphKind::ShardGradients => "shard_gradients".into(),
             GraphKind::WeightedShardGradients => "weighted_shard_gradients".into(),
             GraphKind::ApplyFlatGradients => "apply_flat_gradients".into(),
@@ -488,6 +491,10 @@ impl Model {
             GraphKind::Gradients => train::gradients(&self.train, &self.compiled_ref()?.config).map_err(compile_err)?,
             GraphKind::ApplyGradients => {
                 train::apply_gradients(&self.train.graph.vars, &self.compiled_ref()?.config.optimizer)
+                    .map_err(compile_err)?
+            }
+            GraphKind::FinalizeVariables => {
+                train::finalize_variables(&self.train.graph.vars, &self.compiled_ref()?.config.optimizer)
                     .map_err(compile_err)?
             }
             GraphKind::ShardGradients | GraphKind::WeightedShardGradients => {

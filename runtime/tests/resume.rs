@@ -53,12 +53,16 @@ struct Outcome {
 /// One process's fit: a model built from scratch and fresh callbacks,
 /// crashing at `crash`.
 fn run(dir: &Path, init_seed: u64, crash: Option<u64>) -> Result<Outcome, RuntimeError> {
+    run_with("adam(learning_rate = 0.01)", dir, init_seed, crash)
+}
+
+fn run_with(optimizer: &str, dir: &Path, init_seed: u64, crash: Option<u64>) -> Result<Outcome, RuntimeError> {
     let (x, y) = blobs(50, 3);
     // A run that starts over (no backup yet) is the same program again: the
     // same initial weights. One that resumes starts from other weights, which
     // the backup must replace.
     let seed = if dir.join("backup/backup.ckpt").exists() { init_seed } else { 1 };
-    let mut model: Model = compiled(&dropout_source("adam(learning_rate = 0.01)"), seed);
+    let mut model: Model = compiled(&dropout_source(optimizer), seed);
     let mut backup = BackupAndRestore::new(dir.join("backup")).save_every_steps(Some(3));
     let mut early = EarlyStopping::new("val_loss").patience(10).restore_best_weights(true);
     let mut plateau = ReduceLrOnPlateau::new("val_loss").patience(1).factor(0.5);
@@ -101,6 +105,26 @@ fn crashes_at_any_step_resume_to_the_uninterrupted_run() {
         assert_eq!(resumed.log, reference.log, "CSV log after crashes at {crashes:?}");
         assert!(resumed.checkpoint == reference.checkpoint, "last checkpoint bytes after crashes at {crashes:?}");
         assert!(!dir.join("backup/backup.ckpt").exists(), "a finished run deletes its backup");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn moving_averages_resume_with_the_optimizer_slots() {
+    // The averages are optimizer slots: backups carry them, and the resumed
+    // run overwrites and finalizes exactly as the uninterrupted one.
+    let opt = "adam(learning_rate = 0.01, use_ema = true, ema_momentum = 0.9, ema_overwrite_frequency = 4)";
+    let reference = run_with(opt, &fresh("resume-ema-ref"), 1, None).unwrap();
+    for crashes in [vec![5], vec![9, 18]] {
+        let dir = fresh("resume-ema-crash");
+        for (i, &step) in crashes.iter().enumerate() {
+            let err = run_with(opt, &dir, 1 + i as u64 * 7, Some(step)).unwrap_err();
+            assert!(err.to_string().contains("simulated crash"), "{err}");
+        }
+        let resumed = run_with(opt, &dir, 42, None).unwrap();
+        assert_eq!(resumed.weights, reference.weights, "weights after crashes at {crashes:?}");
+        assert_eq!(resumed.history, reference.history, "History after crashes at {crashes:?}");
+        assert!(resumed.checkpoint == reference.checkpoint, "last checkpoint bytes after crashes at {crashes:?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -64,7 +64,42 @@ CASES = [
     ('f1_score(average = "macro")', lambda: M.F1Score(average="macro"), "categorical_crossentropy", onehot4, scores4),
     ('f1_score(average = "micro")', lambda: M.F1Score(average="micro"), "categorical_crossentropy", onehot4, scores4),
     ('f1_score(average = "weighted")', lambda: M.F1Score(average="weighted"), "categorical_crossentropy", onehot4, scores4),
+    (
+        'f1_score(average = "macro", threshold = 0.5)',
+        lambda: M.F1Score(average="macro", threshold=0.5),
+        "categorical_crossentropy",
+        onehot4,
+        scores4,
+    ),
+    ("f1_score(threshold = 0.5)", lambda: M.F1Score(threshold=0.5), "binary_crossentropy", binary1, probs1),
+    (
+        'f1_score(average = "micro", threshold = 0.4)',
+        lambda: M.F1Score(average="micro", threshold=0.4),
+        "binary_crossentropy",
+        binary3,
+        probs3,
+    ),
+    (
+        'fbeta_score(beta = 2.0, average = "micro")',
+        lambda: M.FBetaScore(beta=2.0, average="micro"),
+        "categorical_crossentropy",
+        onehot4,
+        scores4,
+    ),
+    (
+        'fbeta_score(beta = 0.5, average = "weighted", threshold = 0.6)',
+        lambda: M.FBetaScore(beta=0.5, average="weighted", threshold=0.6),
+        "categorical_crossentropy",
+        onehot4,
+        scores4,
+    ),
+    ("fbeta_score(threshold = 0.3)", lambda: M.FBetaScore(threshold=0.3), "binary_crossentropy", binary1, probs1),
 ]
+
+
+def scalar(result):
+    # average=None on a single unit gives a one-element vector.
+    return float(np.asarray(result).reshape(-1)[0])
 
 
 def case(spec, make, loss, y_true, y_pred):
@@ -75,14 +110,14 @@ def case(spec, make, loss, y_true, y_pred):
         epoch.update_state(y_true[sl], y_pred[sl])
         one = make()
         one.update_state(y_true[sl], y_pred[sl])
-        batches.append(float(np.asarray(one.result())))
+        batches.append(scalar(one.result()))
     return {
         "metric": spec,
         "loss": loss,
         "batch_size": BATCH,
         "y_true": np.asarray(y_true).tolist(),
         "y_pred": np.asarray(y_pred).tolist(),
-        "value": float(np.asarray(epoch.result())),
+        "value": scalar(epoch.result()),
         "batch_values": batches,
     }
 

@@ -1,8 +1,9 @@
 """Writes compiler/tests/keras/optimizers.json: a Dense(3) layer on 4 inputs
 trained by Keras 3 for 3 full-batch steps of mean squared error, in float64,
 for every optimizer configuration nn implements (algorithms, weight decay,
-gradient clipping); the weights and the optimizer's slot variables after the
-steps. Also compiler/tests/keras/schedules.json: learning rates of Keras's
+gradient clipping, schedules, exponential moving averages); the weights and
+the optimizer's slot variables after the steps, the rate of each step when a
+schedule sets it, and with `use_ema` the weights after `fit` finalizes them. Also compiler/tests/keras/schedules.json: learning rates of Keras's
 schedules by step. Run from the repository root with a Python that has
 Keras 3:
 
@@ -52,6 +53,24 @@ CASES = [
     ("nadam(learning_rate = 0.05, clipnorm = 0.5, weight_decay = 0.01)", lambda: O.Nadam(0.05, clipnorm=0.5, weight_decay=0.01)),
     ("lion(learning_rate = 0.01, global_clipnorm = 0.1)", lambda: O.Lion(0.01, global_clipnorm=0.1)),
     ("adamw(learning_rate = 0.05, clipvalue = 0.02)", lambda: O.AdamW(0.05, clipvalue=0.02)),
+    ("ftrl", lambda: O.Ftrl()),
+    ("ftrl(learning_rate = 0.2)", lambda: O.Ftrl(learning_rate=0.2)),
+    (
+        "ftrl(learning_rate = 0.2, learning_rate_power = -0.7, initial_accumulator_value = 0.3, "
+        "l1_regularization_strength = 0.01, l2_regularization_strength = 0.02, "
+        "l2_shrinkage_regularization_strength = 0.05, beta = 0.4)",
+        lambda: O.Ftrl(0.2, -0.7, 0.3, 0.01, 0.02, 0.05, 0.4),
+    ),
+    ("ftrl(learning_rate = 0.2, l1_regularization_strength = 0.05)", lambda: O.Ftrl(0.2, l1_regularization_strength=0.05)),
+    ("ftrl(learning_rate = 0.2, clipnorm = 0.3, weight_decay = 0.05)", lambda: O.Ftrl(0.2, clipnorm=0.3, weight_decay=0.05)),
+    # A schedule: the case records the rate of each step for the test to feed.
+    ("ftrl(learning_rate = 0.2, beta = 0.1)", lambda: O.Ftrl(S.ExponentialDecay(0.2, 1, 0.5), beta=0.1)),
+    ("adam(learning_rate = 0.05, use_ema = true)", lambda: O.Adam(0.05, use_ema=True)),
+    (
+        "sgd(learning_rate = 0.1, momentum = 0.9, use_ema = true, ema_momentum = 0.5, ema_overwrite_frequency = 2)",
+        lambda: O.SGD(0.1, 0.9, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=2),
+    ),
+    ("ftrl(learning_rate = 0.2, use_ema = true, ema_momentum = 0.8)", lambda: O.Ftrl(0.2, use_ema=True, ema_momentum=0.8)),
 ]
 
 
@@ -67,13 +86,21 @@ def run(spec, make):
         if v.name not in ("iteration", "iterations", "learning_rate")
     ]
     kernel, bias = model.get_weights()
-    return {
+    case = {
         "optimizer": spec,
         "losses": losses,
         "kernel": kernel.ravel().tolist(),
         "bias": bias.ravel().tolist(),
         "slots": slots,
     }
+    if isinstance(opt._learning_rate, S.LearningRateSchedule):
+        case["learning_rates"] = [float(opt._learning_rate(step)) for step in range(STEPS)]
+    if opt.use_ema:
+        # What the end of `fit` does: the weights become their averages.
+        opt.finalize_variable_values(model.trainable_variables)
+        kernel, bias = model.get_weights()
+        case["finalized"] = {"kernel": kernel.ravel().tolist(), "bias": bias.ravel().tolist()}
+    return case
 
 
 SCHEDULES = [

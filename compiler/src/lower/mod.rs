@@ -13,7 +13,8 @@
 //! Code map: `state.rs` (graph, instances, Keras names, scopes), `expr.rs`
 //! (evaluation and tensor math), `stmt.rs` (statements, models, outputs),
 //! `layers/` (built-in layers), `activations.rs`, `init.rs` (initializers,
-//! regularizers), `custom.rs` (user-defined layers), `train_block.rs`,
+//! regularizers), `custom.rs` (user-defined layers), `train_block.rs` (with
+//! `train_optimizer.rs`, `train_loss.rs`, `train_metric.rs`, `train_schedule.rs`),
 //! `args.rs` (Keras signatures), `values.rs` (lowering-time values).
 //!
 //! Summary rows: layers appear in order of first application, named as Keras
@@ -58,6 +59,10 @@ mod state;
 mod stmt;
 mod train_block;
 mod train_callbacks;
+mod train_loss;
+mod train_metric;
+mod train_optimizer;
+mod train_schedule;
 mod train_text;
 mod train_weights;
 
@@ -68,7 +73,10 @@ pub use limits::{MAX_APPLICATIONS, MAX_DEPTH};
 pub use train_block::KEYS as TRAIN_KEYS;
 /// The loss, metric, optimizer and schedule names a train block accepts
 /// (for completion lists that must not drift from the compiler).
-pub use train_block::{LOSSES, METRICS, OPTIMIZERS, SCHEDULES};
+pub use train_loss::LOSSES;
+pub use train_metric::METRICS;
+pub use train_optimizer::OPTIMIZERS;
+pub use train_schedule::SCHEDULES;
 
 /// Every built-in layer name, as written in `.nn` files (for completion and docs).
 pub fn layer_names() -> impl Iterator<Item = &'static str> {

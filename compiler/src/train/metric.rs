@@ -85,10 +85,14 @@ pub fn mismatch(metric: Metric, loss: LossKind, output: &Shape) -> Option<String
              give the model a single sigmoid unit, or watch a categorical metric such as top_k_categorical_accuracy",
             classes.unwrap_or(0)
         ),
-        Metric::R2Score | Metric::F1Score { .. } if output.rank() != 2 || classes.is_none() => {
+        Metric::R2Score | Metric::F1Score { .. } | Metric::FBetaScore { .. }
+            if output.rank() != 2 || classes.is_none() =>
+        {
             "it needs an output of shape (batch, values)".to_string()
         }
-        Metric::F1Score { average: F1Average::None } if classes.is_some_and(|c| c > 1) => {
+        Metric::F1Score { average: F1Average::None, .. } | Metric::FBetaScore { average: F1Average::None, .. }
+            if classes.is_some_and(|c| c > 1) =>
+        {
             "with average = None Keras reports one score per class, and History holds one number per metric; \
              pass average = \"macro\", \"micro\" or \"weighted\""
                 .to_string()

@@ -63,17 +63,26 @@ pub(crate) fn emit(g: &mut Graph, metric: Metric, p: NodeId, y: NodeId) -> R<Nod
             let count = col_sum(&mut s, ones)?;
             s.g.push(Op::Concat { axis: 0 }, &[sum, sq_sum, mse, count]).map_err(err)
         }
-        Metric::F1Score { .. } => {
-            // Threshold None: a class is predicted where it has the row's
-            // maximum score and that score is not ~0.
-            let last = s.g.shape(p).rank() - 1;
-            let max =
-                s.g.push(Op::Reduce { op: ReduceOp::Max, axes: vec![last], keep_dims: true }, &[p]).map_err(err)?;
-            let at_max = s.cmp(CmpOp::Ge, p, max)?;
-            let abs = s.g.unary(crate::ir::UnaryOp::Abs, p).map_err(err)?;
-            let tiny = s.g.scalar(1e-9);
-            let nonzero = s.cmp(CmpOp::Gt, abs, tiny)?;
-            let pred = s.bin(BinaryOp::Mul, at_max, nonzero)?;
+        Metric::F1Score { threshold, .. } | Metric::FBetaScore { threshold, .. } => {
+            let pred = match threshold {
+                Some(t) => {
+                    let t = s.g.scalar(t.0);
+                    s.cmp(CmpOp::Gt, p, t)?
+                }
+                // Threshold None: a class is predicted where it has the row's
+                // maximum score and that score is not ~0.
+                None => {
+                    let last = s.g.shape(p).rank() - 1;
+                    let max =
+                        s.g.push(Op::Reduce { op: ReduceOp::Max, axes: vec![last], keep_dims: true }, &[p])
+                            .map_err(err)?;
+                    let at_max = s.cmp(CmpOp::Ge, p, max)?;
+                    let abs = s.g.unary(crate::ir::UnaryOp::Abs, p).map_err(err)?;
+                    let tiny = s.g.scalar(1e-9);
+                    let nonzero = s.cmp(CmpOp::Gt, abs, tiny)?;
+                    s.bin(BinaryOp::Mul, at_max, nonzero)?
+                }
+            };
             let one = s.g.scalar(1.0);
             let col_sum = |s: &mut S, x: NodeId| s.g.reduce_sum(x, vec![0], false).map_err(err);
             let tp_e = s.bin(BinaryOp::Mul, pred, y)?;
@@ -226,7 +235,8 @@ pub(crate) fn finalize(metric: Metric, s: &[f64]) -> f64 {
                 .collect();
             scores.iter().sum::<f64>() / d.max(1) as f64
         }
-        Metric::F1Score { average } => f1(s, average),
+        Metric::F1Score { average, .. } => f_beta(s, 1.0, average),
+        Metric::FBetaScore { beta, average, .. } => f_beta(s, beta.0, average),
         _ => f64::NAN,
     }
 }
@@ -275,8 +285,8 @@ fn auc(s: &[f64], curve: AucCurve) -> f64 {
     }
 }
 
-/// Keras's `F1Score.result()` (beta = 1) from per-class sums.
-fn f1(s: &[f64], average: F1Average) -> f64 {
+/// Keras's `FBetaScore.result()` from per-class sums.
+fn f_beta(s: &[f64], beta: f64, average: F1Average) -> f64 {
     let c = s.len() / 4;
     let (tp, rest) = s.split_at(c);
     let (fp, rest) = rest.split_at(c);
@@ -284,7 +294,8 @@ fn f1(s: &[f64], average: F1Average) -> f64 {
     let score = |tp: f64, fp: f64, fn_: f64| {
         let precision = tp / (tp + fp + EPSILON);
         let recall = tp / (tp + fn_ + EPSILON);
-        precision * recall / (precision + recall + EPSILON) * 2.0
+        let b2 = beta * beta;
+        precision * recall / (b2 * precision + recall + EPSILON) * (1.0 + b2)
     };
     match average {
         F1Average::Micro => {

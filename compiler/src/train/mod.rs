@@ -5,7 +5,7 @@
 //! Adam: both the interpreter and the JIT run the graphs built here.
 //!
 //! Entry points ([`training_step`], [`evaluation`], [`gradients`],
-//! [`apply_gradients`]) clone the lowered model's graph and append nodes;
+//! [`apply_gradients`], [`finalize_variables`]) clone the lowered model's graph and append nodes;
 //! `step.rs` documents the input/var/output contract of the graphs they
 //! return. Keras 3 is the reference for every formula.
 
@@ -19,6 +19,7 @@ mod loss_extra;
 mod metric;
 mod metric_state;
 mod optimizer;
+mod optimizer_ema;
 mod optimizer_extra;
 mod regularize;
 mod shard;
@@ -31,6 +32,7 @@ pub use data_source::{PadOptions, PadSide, TableOptions, TextDataOptions};
 pub use error::TrainError;
 pub use inspect::{gradient_math, step_config_from};
 pub use metric::mismatch as metric_mismatch;
+pub use optimizer_ema::finalize_variables;
 pub use shard::{apply_flat_gradients, flat_layout, shard_gradients, FLAT_GRADIENTS};
 pub use spec::*;
 pub use step::{

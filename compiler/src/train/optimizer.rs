@@ -1,5 +1,5 @@
 //! Optimizer updates as IR: the one definition of SGD, RMSprop, Adam, Adagrad,
-//! Adadelta (here) and Nadam, AdamW, Adamax, Lion, gradient clipping and
+//! Adadelta (here) and Nadam, AdamW, Adamax, Lion, Ftrl, gradient clipping and
 //! weight decay (`optimizer_extra.rs`) that both the interpreter and the JIT
 //! run.
 //!
@@ -12,9 +12,11 @@
 //! Optimizer state lives in slot variables (`VarKind::Slot`), declared after
 //! the model's variables, grouped by slot kind and then in parameter order
 //! (the order of Keras's `optimizer.variables`), named `<param>/<slot>` with
-//! Keras's slot names (`dense/kernel/momentum`, `dense/kernel/velocity`).
-//! All slots start at zero except Adagrad's accumulator, which starts at
-//! `initial_accumulator_value`, and Nadam's scalar `optimizer/u_product`
+//! Keras's slot names (`dense/kernel/momentum`, `dense/kernel/velocity`);
+//! with `use_ema` the `average` slots come first, as Keras's base optimizer
+//! builds them before the algorithm's (`optimizer_ema.rs`).
+//! All slots start at zero except Adagrad's and Ftrl's accumulators, which
+//! start at `initial_accumulator_value`, and Nadam's scalar `optimizer/u_product`
 //! (one for the whole optimizer, declared last), which starts at one.
 //!
 //! Updates are simultaneous (the IR applies them after the whole graph ran),
@@ -35,6 +37,8 @@ fn err(e: crate::shape::ShapeError) -> TrainError {
 pub(crate) struct ParamSlots {
     pub param: VarId,
     pub slots: Vec<VarId>,
+    /// The moving average of `use_ema` (see `optimizer_ema.rs`).
+    pub average: Option<VarId>,
     /// Scalar state shared by every parameter (only the first entry has any).
     pub globals: Vec<VarId>,
 }
@@ -65,6 +69,14 @@ pub(crate) fn check(opt: &Optimizer) -> R<()> {
     let clips = [options.clipnorm, options.clipvalue, options.global_clipnorm].iter().filter(|c| c.is_some()).count();
     if clips > 1 {
         return Err(TrainError::ClipConflict { optimizer: name });
+    }
+    if let Some(ema) = options.ema {
+        if !in_closed(ema.momentum) {
+            return fail("ema_momentum", ema.momentum, "between 0 and 1");
+        }
+        if ema.overwrite_frequency == Some(0) {
+            return fail("ema_overwrite_frequency", 0.0, "an integer >= 1");
+        }
     }
     if let Some(wd) = opt.weight_decay() {
         if !non_negative(wd) {
@@ -139,6 +151,30 @@ pub(crate) fn check(opt: &Optimizer) -> R<()> {
                 return fail("beta_2", beta_2, "between 0 and 1");
             }
         }
+        Optimizer::Ftrl {
+            learning_rate_power,
+            initial_accumulator_value,
+            l1_regularization_strength,
+            l2_regularization_strength,
+            l2_shrinkage_regularization_strength,
+            beta,
+            ..
+        } => {
+            if !(learning_rate_power.is_finite() && learning_rate_power <= 0.0) {
+                return fail("learning_rate_power", learning_rate_power, "a finite number <= 0");
+            }
+            for (param, value) in [
+                ("initial_accumulator_value", initial_accumulator_value),
+                ("l1_regularization_strength", l1_regularization_strength),
+                ("l2_regularization_strength", l2_regularization_strength),
+                ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength),
+                ("beta", beta),
+            ] {
+                if !non_negative(value) {
+                    return fail(param, value, "a finite number >= 0");
+                }
+            }
+        }
         Optimizer::With { .. } => {}
     }
     Ok(())
@@ -173,6 +209,9 @@ pub(crate) fn slot_kinds(opt: &Optimizer) -> Vec<(&'static str, Init)> {
         Optimizer::Nadam { .. } => vec![("momentum", Init::Zeros), ("velocity", Init::Zeros)],
         Optimizer::Adamax { .. } => vec![("momentum", Init::Zeros), ("norm", Init::Zeros)],
         Optimizer::Lion { .. } => vec![("momentum", Init::Zeros)],
+        Optimizer::Ftrl { initial_accumulator_value, .. } => {
+            vec![("accumulator", Init::Constant(initial_accumulator_value)), ("linear", Init::Zeros)]
+        }
         Optimizer::With { .. } => vec![],
     }
 }
@@ -189,19 +228,30 @@ fn global_slot_kinds(opt: &Optimizer) -> Vec<(&'static str, Init)> {
 /// Appends the slot variables for every trainable variable of `g`.
 pub(crate) fn declare_slots(g: &mut Graph, opt: &Optimizer) -> Vec<ParamSlots> {
     let params: Vec<VarId> = (0..g.vars.len() as u32).map(VarId).filter(|&v| g.var(v).is_trainable()).collect();
-    let mut table: Vec<ParamSlots> =
-        params.iter().map(|&param| ParamSlots { param, slots: Vec::new(), globals: Vec::new() }).collect();
+    let mut table: Vec<ParamSlots> = params
+        .iter()
+        .map(|&param| ParamSlots { param, slots: Vec::new(), average: None, globals: Vec::new() })
+        .collect();
+    let slot_var = |g: &mut Graph, param: VarId, slot: &str, init: &Init| {
+        let decl = g.var(param);
+        let slot_decl = VarDecl {
+            name: format!("{}/{slot}", decl.name),
+            shape: decl.shape.clone(),
+            init: init.clone(),
+            regularizer: None,
+            kind: VarKind::Slot { of: param, slot: slot.to_string() },
+        };
+        g.add_var(slot_decl)
+    };
+    // Keras's base optimizer builds the averages before the algorithm's slots.
+    if opt.options().ema.is_some() {
+        for entry in &mut table {
+            entry.average = Some(slot_var(g, entry.param, super::optimizer_ema::AVERAGE, &Init::Zeros));
+        }
+    }
     for (slot, init) in slot_kinds(opt) {
         for entry in &mut table {
-            let decl = g.var(entry.param);
-            let slot_decl = VarDecl {
-                name: format!("{}/{slot}", decl.name),
-                shape: decl.shape.clone(),
-                init: init.clone(),
-                regularizer: None,
-                kind: VarKind::Slot { of: entry.param, slot: slot.to_string() },
-            };
-            entry.slots.push(g.add_var(slot_decl));
+            entry.slots.push(slot_var(g, entry.param, slot, &init));
         }
     }
     // Global slots hang off the first parameter so they travel with the
@@ -223,7 +273,8 @@ pub(crate) fn declare_slots(g: &mut Graph, opt: &Optimizer) -> Vec<ParamSlots> {
 }
 
 /// Emits the updates of every parameter and slot; `grads` parallels `table`.
-/// Keras's order: clip the gradients, decay the weights, then the update.
+/// Keras's order: clip the gradients, decay the weights, the update, then
+/// the moving average of `use_ema`.
 pub(crate) fn emit_updates(
     g: &mut Graph,
     opt: &Optimizer,
@@ -233,7 +284,8 @@ pub(crate) fn emit_updates(
     step: NodeId,
 ) -> R<()> {
     let mut e = Emitter { g, lr, step, globals: Vec::new() };
-    let grads = super::optimizer_extra::clip(&mut e, &opt.options(), grads)?;
+    let options = opt.options();
+    let grads = super::optimizer_extra::clip(&mut e, &options, grads)?;
     let globals: Vec<VarId> = table.iter().flat_map(|t| t.globals.iter().copied()).collect();
     if !globals.is_empty() {
         let old: Vec<NodeId> = globals.iter().map(|&v| e.g.var_node(v)).collect();
@@ -253,7 +305,13 @@ pub(crate) fn emit_updates(
             w = e.sub(w, w_wd_lr)?;
         }
         let slots: Vec<NodeId> = entry.slots.iter().map(|&s| e.g.var_node(s)).collect();
-        let (new_w, new_slots) = e.update(opt.base(), w, grad, &slots)?;
+        let (mut new_w, new_slots) = e.update(opt.base(), w, grad, &slots)?;
+        if let (Some(ema), Some(average)) = (options.ema, entry.average) {
+            let old = e.g.var_node(average);
+            let (new_average, kept) = super::optimizer_ema::update(&mut e, ema, old, new_w)?;
+            e.g.updates.push((average, new_average));
+            new_w = kept;
+        }
         for (&slot, new) in entry.slots.iter().zip(new_slots) {
             e.g.updates.push((slot, new));
         }
@@ -315,9 +373,11 @@ impl Emitter<'_> {
     fn update(&mut self, opt: &Optimizer, w: NodeId, g: NodeId, slots: &[NodeId]) -> R<(NodeId, Vec<NodeId>)> {
         let lr = self.lr;
         match *opt {
-            Optimizer::Nadam { .. } | Optimizer::Adamax { .. } | Optimizer::Lion { .. } | Optimizer::With { .. } => {
-                super::optimizer_extra::update(self, opt, w, g, slots)
-            }
+            Optimizer::Nadam { .. }
+            | Optimizer::Adamax { .. }
+            | Optimizer::Lion { .. }
+            | Optimizer::Ftrl { .. }
+            | Optimizer::With { .. } => super::optimizer_extra::update(self, opt, w, g, slots),
             Optimizer::Sgd { momentum, nesterov, .. } => {
                 let g_lr = self.mul(g, lr)?;
                 if momentum == 0.0 {

@@ -1,6 +1,6 @@
-//! Nadam, Adamax and Lion updates, and the base-optimizer gradient clipping
+//! Nadam, Adamax, Lion and Ftrl updates, and the base-optimizer gradient clipping
 //! (`clipnorm`, `global_clipnorm`, `clipvalue`), as IR with Keras 3's order
-//! of operations (`keras/src/optimizers/{nadam,adamax,lion,base_optimizer}.py`).
+//! of operations (`keras/src/optimizers/{nadam,adamax,lion,ftrl,base_optimizer}.py`).
 //! `optimizer.rs` owns slots, weight decay and the dispatch.
 
 use super::error::TrainError;
@@ -100,7 +100,7 @@ pub(crate) fn update_globals(e: &mut Emitter, opt: &Optimizer, old: &[NodeId]) -
     }
 }
 
-/// The new parameter value and slot values for Nadam, Adamax and Lion.
+/// The new parameter value and slot values for Nadam, Adamax, Lion and Ftrl.
 pub(crate) fn update(
     e: &mut Emitter,
     opt: &Optimizer,
@@ -178,8 +178,52 @@ pub(crate) fn update(
             let m = e.add(m_decayed, g_part)?;
             Ok((e.sub(w, delta)?, vec![m]))
         }
+        Optimizer::Ftrl {
+            learning_rate_power,
+            l1_regularization_strength: l1,
+            l2_regularization_strength: l2,
+            l2_shrinkage_regularization_strength: shrinkage,
+            beta,
+            ..
+        } => ftrl(e, [learning_rate_power, l1, l2, shrinkage, beta], w, g, slots),
         _ => Err(missing(opt.name())),
     }
+}
+
+/// Keras's Ftrl with slots `[accumulator, linear]`; `params` are
+/// `[learning_rate_power, l1, l2, l2_shrinkage, beta]`. The weight is solved
+/// in closed form from the linear term: zero while `|linear| <= l1`.
+fn ftrl(e: &mut Emitter, params: [f64; 5], w: NodeId, g: NodeId, slots: &[NodeId]) -> R<(NodeId, Vec<NodeId>)> {
+    let [lr_power, l1, l2, shrinkage, beta] = params;
+    let lr = e.lr;
+    let (accum, linear) = (slots[0], slots[1]);
+    // l2 + beta / (2 * lr): beta acts as an l2 term that scales with 1 / lr.
+    let two_lr = e.scale(2.0, lr)?;
+    let beta_c = e.c(beta);
+    let beta_part = e.div(beta_c, two_lr)?;
+    let l2_c = e.c(l2);
+    let l2_reg = e.add(l2_c, beta_part)?;
+    let shrunk = e.scale(2.0 * shrinkage, w)?;
+    let grad_to_use = e.add(g, shrunk)?;
+    let g2 = e.square(g)?;
+    let new_accum = e.add(accum, g2)?;
+    let power = e.c(-lr_power);
+    let new_root = e.g.binary(BinaryOp::Pow, new_accum, power).map_err(err)?;
+    let old_root = e.g.binary(BinaryOp::Pow, accum, power).map_err(err)?;
+    let sigma = e.sub(new_root, old_root)?;
+    let sigma = e.div(sigma, lr)?;
+    let sigma_w = e.mul(sigma, w)?;
+    let delta = e.sub(grad_to_use, sigma_w)?;
+    let new_linear = e.add(linear, delta)?;
+    let quadratic = e.div(new_root, lr)?;
+    let two_l2 = e.scale(2.0, l2_reg)?;
+    let quadratic = e.add(quadratic, two_l2)?;
+    let hi = e.c(l1);
+    let lo = e.c(-l1);
+    let capped = e.g.binary(BinaryOp::Min, new_linear, hi).map_err(err)?;
+    let clipped = e.g.binary(BinaryOp::Max, capped, lo).map_err(err)?;
+    let num = e.sub(clipped, new_linear)?;
+    Ok((e.div(num, quadratic)?, vec![new_accum, new_linear]))
 }
 
 fn missing(what: &str) -> TrainError {

@@ -22,6 +22,18 @@ pub enum Optimizer {
     Adamax { learning_rate: f64, beta_1: f64, beta_2: f64, epsilon: f64 },
     /// `lion(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.99)`
     Lion { learning_rate: f64, beta_1: f64, beta_2: f64 },
+    /// `ftrl(learning_rate = 0.001, learning_rate_power = -0.5, initial_accumulator_value = 0.1,
+    /// l1_regularization_strength = 0.0, l2_regularization_strength = 0.0,
+    /// l2_shrinkage_regularization_strength = 0.0, beta = 0.0)`
+    Ftrl {
+        learning_rate: f64,
+        learning_rate_power: f64,
+        initial_accumulator_value: f64,
+        l1_regularization_strength: f64,
+        l2_regularization_strength: f64,
+        l2_shrinkage_regularization_strength: f64,
+        beta: f64,
+    },
     /// An optimizer with the arguments every Keras optimizer takes
     /// (`weight_decay`, `clipnorm`, `clipvalue`, `global_clipnorm`).
     With { base: Box<Optimizer>, options: OptimizerOptions },
@@ -31,13 +43,32 @@ pub enum Optimizer {
 /// gradients are clipped first (by `clipnorm` per tensor, else by
 /// `global_clipnorm` over all of them, else to `±clipvalue`; Keras allows
 /// one of the three), then weights decay by `w -= w * weight_decay * lr`,
-/// then the algorithm's update runs on the decayed weights.
+/// then the algorithm's update runs on the decayed weights. With `ema`
+/// (Keras's `use_ema = true`) a moving average of every trainable variable
+/// follows the update.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OptimizerOptions {
     pub weight_decay: Option<f64>,
     pub clipnorm: Option<f64>,
     pub clipvalue: Option<f64>,
     pub global_clipnorm: Option<f64>,
+    pub ema: Option<Ema>,
+}
+
+/// Keras's `use_ema = true, ema_momentum = 0.99, ema_overwrite_frequency = None`:
+/// `average = momentum * average + (1 - momentum) * variable` after every
+/// update; the variables take their averages every `overwrite_frequency`
+/// steps, or at the end of `fit` when it is `None`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ema {
+    pub momentum: f64,
+    pub overwrite_frequency: Option<usize>,
+}
+
+impl Default for Ema {
+    fn default() -> Self {
+        Ema { momentum: 0.99, overwrite_frequency: None }
+    }
 }
 
 impl Optimizer {
@@ -74,6 +105,17 @@ impl Optimizer {
     }
     pub fn lion() -> Self {
         Optimizer::Lion { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.99 }
+    }
+    pub fn ftrl() -> Self {
+        Optimizer::Ftrl {
+            learning_rate: 0.001,
+            learning_rate_power: -0.5,
+            initial_accumulator_value: 0.1,
+            l1_regularization_strength: 0.0,
+            l2_regularization_strength: 0.0,
+            l2_shrinkage_regularization_strength: 0.0,
+            beta: 0.0,
+        }
     }
 
     /// This optimizer with Keras's base-optimizer arguments (none given is
@@ -124,6 +166,7 @@ impl Optimizer {
             Optimizer::AdamW { .. } => "adamw",
             Optimizer::Adamax { .. } => "adamax",
             Optimizer::Lion { .. } => "lion",
+            Optimizer::Ftrl { .. } => "ftrl",
             Optimizer::With { base, .. } => base.name(),
         }
     }
@@ -138,7 +181,8 @@ impl Optimizer {
             | Optimizer::Nadam { learning_rate, .. }
             | Optimizer::AdamW { learning_rate, .. }
             | Optimizer::Adamax { learning_rate, .. }
-            | Optimizer::Lion { learning_rate, .. } => *learning_rate,
+            | Optimizer::Lion { learning_rate, .. }
+            | Optimizer::Ftrl { learning_rate, .. } => *learning_rate,
             Optimizer::With { base, .. } => base.learning_rate(),
         }
     }
@@ -153,7 +197,8 @@ impl Optimizer {
             | Optimizer::Nadam { learning_rate, .. }
             | Optimizer::AdamW { learning_rate, .. }
             | Optimizer::Adamax { learning_rate, .. }
-            | Optimizer::Lion { learning_rate, .. } => *learning_rate = lr,
+            | Optimizer::Lion { learning_rate, .. }
+            | Optimizer::Ftrl { learning_rate, .. } => *learning_rate = lr,
             Optimizer::With { base, .. } => base.set_learning_rate(lr),
         }
     }
@@ -325,6 +370,20 @@ pub enum F1Average {
     Weighted,
 }
 
+/// A metric's real-valued argument (a threshold, `beta`): finite and
+/// positive by construction, so comparing and hashing by bits is sound and
+/// [`Metric`] stays `Eq + Hash`.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Real(pub f64);
+
+impl Eq for Real {}
+
+impl std::hash::Hash for Real {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Keras's `accuracy`, resolved against the loss when the step is built.
@@ -357,8 +416,18 @@ pub enum Metric {
     /// Stateful: per-column sums over the epoch (`uniform_average`).
     R2Score,
     /// Stateful: per-class true/false positives and false negatives.
+    /// `threshold` None predicts each sample's highest-scoring class;
+    /// otherwise every score above it.
     F1Score {
         average: F1Average,
+        threshold: Option<Real>,
+    },
+    /// Keras's `FBetaScore(beta = 1.0, average = None, threshold = None)`:
+    /// F1 with recall weighted `beta` times as much as precision.
+    FBetaScore {
+        beta: Real,
+        average: F1Average,
+        threshold: Option<Real>,
     },
 }
 
@@ -381,6 +450,7 @@ impl Metric {
             Metric::Auc { .. } => "auc",
             Metric::R2Score => "r2_score",
             Metric::F1Score { .. } => "f1_score",
+            Metric::FBetaScore { .. } => "fbeta_score",
         }
     }
 
@@ -396,6 +466,7 @@ impl Metric {
                 | Metric::Auc { .. }
                 | Metric::R2Score
                 | Metric::F1Score { .. }
+                | Metric::FBetaScore { .. }
         )
     }
 

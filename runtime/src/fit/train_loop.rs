@@ -355,6 +355,11 @@ impl Model {
             }
         }
         let last = history.epochs.last().copied().unwrap_or(first_epoch);
+        // Keras finalizes before `on_train_end`, so restoring the best
+        // weights there wins over the averages.
+        if opts.epochs > 0 {
+            self.finalize_variable_values()?;
+        }
         each_callback!(last, |cb, ctx| cb.on_train_end(&mut ctx));
         if let (Some(reason), true) = (&stop, verbose > 0) {
             println!("{reason}");
