@@ -83,6 +83,9 @@ pub const UNKNOWN_REGULARIZER: &str = "E0134";
 pub const NESTING: &str = "E0135";
 /// Custom layers whose expansion exceeds the total number of layer applications.
 pub const EXPANSION: &str = "E0136";
+/// A layer call's results bound to the wrong number of names, or a layer
+/// that yields several tensors (`return_state`) used where one is expected.
+pub const RESULTS: &str = "E0137";
 /// An unknown key in a `train` block.
 pub const TRAIN_KEY: &str = "E0140";
 /// A `train` value of the wrong type.
