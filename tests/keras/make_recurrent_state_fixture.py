@@ -2,7 +2,7 @@
 layers: LSTM, GRU (both reset_after variants), SimpleRNN and Bidirectional,
 each called on a sequence and on given initial states (model inputs), with
 fixed random weights; the model outputs the layer's output and every final
-state. One case masks padded steps (`Embedding(mask_zero=True)`), so the
+state. Three cases mask padded steps (`Embedding(mask_zero=True)`), so the
 states are the last real step's.
 
 Run from the repository root with a Python that has Keras 3 (any backend):
@@ -46,7 +46,11 @@ def case(name, source, build, state_units, masked=False):
         x_in = keras.Input((T, F), name="x")
         seq = x_in
     s_in = [keras.Input((u,), name=f"s{i}") for i, u in enumerate(state_units)]
-    results = build(seq, s_in)
+    # Keras 3 drops the Embedding's mask when a functional call also passes
+    # `initial_state`; passing it explicitly keeps Keras's masked semantics
+    # (states of the last real step), which nn follows.
+    kw = {"mask": keras.ops.not_equal(x_in, 0)} if masked else {}
+    results = build(seq, s_in, **kw)
     model = keras.Model([x_in] + s_in, results)
     weights = {}
     for lay in model.layers:
@@ -94,37 +98,40 @@ CASES = [
     ("lstm sequences and states", SEQ,
      "seq, h, c = lstm(4, return_sequences = true, return_state = true)(x, initial_state = [s0, s1])",
      "seq, h, c", [4, 4],
-     lambda x, s: L.LSTM(4, return_sequences=True, return_state=True)(x, initial_state=s)),
+     lambda x, s, **kw: L.LSTM(4, return_sequences=True, return_state=True)(x, initial_state=s, **kw)),
     ("lstm states from zeros", SEQ,
      "out, h, c = lstm(4, return_state = true)(x)", "out, h, c", [],
-     lambda x, s: L.LSTM(4, return_state=True)(x)),
+     lambda x, s, **kw: L.LSTM(4, return_state=True)(x, **kw)),
     ("gru states", SEQ,
      "out, h = gru(4, return_state = true)(x, initial_state = [s0])", "out, h", [4],
-     lambda x, s: L.GRU(4, return_state=True)(x, initial_state=s)),
+     lambda x, s, **kw: L.GRU(4, return_state=True)(x, initial_state=s, **kw)),
     ("gru reset before, backwards", SEQ,
      "seq, h = gru(3, reset_after = false, go_backwards = true, return_sequences = true, return_state = true)"
      "(x, initial_state = s0)", "seq, h", [3],
-     lambda x, s: L.GRU(3, reset_after=False, go_backwards=True, return_sequences=True, return_state=True)(
+     lambda x, s, **kw: L.GRU(3, reset_after=False, go_backwards=True, return_sequences=True, return_state=True)(
          x, initial_state=s)),
     ("simple_rnn initial state only", SEQ,
      "y = simple_rnn(4, return_sequences = true)(x, initial_state = [s0])", "y", [4],
-     lambda x, s: L.SimpleRNN(4, return_sequences=True)(x, initial_state=s)),
+     lambda x, s, **kw: L.SimpleRNN(4, return_sequences=True)(x, initial_state=s, **kw)),
     ("bidirectional lstm", SEQ,
      "seq, fh, fc, bh, bc = bidirectional(lstm(3, return_sequences = true, return_state = true))"
      "(x, initial_state = [s0, s1, s2, s3])", "seq, fh, fc, bh, bc", [3, 3, 3, 3],
-     lambda x, s: L.Bidirectional(L.LSTM(3, return_sequences=True, return_state=True))(x, initial_state=s)),
+     lambda x, s, **kw: L.Bidirectional(L.LSTM(3, return_sequences=True, return_state=True))(x, initial_state=s, **kw)),
     ("bidirectional gru sum", SEQ,
      "out, fh, bh = bidirectional(gru(3, return_state = true), merge_mode = sum)(x, initial_state = [s0, s1])",
      "out, fh, bh", [3, 3],
-     lambda x, s: L.Bidirectional(L.GRU(3, return_state=True), merge_mode="sum")(x, initial_state=s)),
+     lambda x, s, **kw: L.Bidirectional(L.GRU(3, return_state=True), merge_mode="sum")(x, initial_state=s, **kw)),
     ("masked lstm", MASKED,
      "seq, h, c = lstm(4, return_sequences = true, return_state = true)(e, initial_state = [s0, s1])",
      "seq, h, c", [4, 4],
-     lambda x, s: L.LSTM(4, return_sequences=True, return_state=True)(x, initial_state=s)),
+     lambda x, s, **kw: L.LSTM(4, return_sequences=True, return_state=True)(x, initial_state=s, **kw)),
+    ("masked gru states from zeros", MASKED,
+     "out, h = gru(4, return_state = true)(e)", "out, h", [],
+     lambda x, s, **kw: L.GRU(4, return_state=True)(x, **kw)),
     ("masked bidirectional gru", MASKED,
      "out, fh, bh = bidirectional(gru(3, return_state = true))(e, initial_state = [s0, s1])",
      "out, fh, bh", [3, 3],
-     lambda x, s: L.Bidirectional(L.GRU(3, return_state=True))(x, initial_state=s)),
+     lambda x, s, **kw: L.Bidirectional(L.GRU(3, return_state=True))(x, initial_state=s, **kw)),
 ]
 
 

@@ -43,7 +43,7 @@ pub const NO_CURRENT: &str = "E0114";
 pub const NOT_A_TENSOR: &str = "E0115";
 /// A tensor (or number, string, …) used where a layer is expected.
 pub const NOT_A_LAYER: &str = "E0116";
-/// A layer receives an input of the wrong rank.
+/// A layer receives an input of the wrong rank (or an initial state of the wrong shape).
 pub const RANK: &str = "E0117";
 /// `add` of tensors with different shapes.
 pub const MERGE_SHAPES: &str = "E0118";
