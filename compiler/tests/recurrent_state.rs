@@ -140,3 +140,20 @@ fn errors_name_counts_and_shapes() {
         assert!(text.contains("E01"), "{body}: a coded error");
     }
 }
+
+/// The encoder-decoder of docs/language.md lowers in both modes with
+/// Keras's layers and parameter count (42,636, as Keras's summary says).
+#[test]
+fn language_reference_encoder_decoder_lowers() {
+    let doc = include_str!("../../docs/language.md");
+    let start = doc.find("model seq2seq {").expect("the example is in the language reference");
+    let end = start + doc[start..].find("\n}\n").expect("the example ends") + 2;
+    for mode in [Mode::Train, Mode::Infer] {
+        let m = lower(&doc[start..end], mode);
+        let classes: Vec<&str> = m.layers.iter().map(|l| l.kind.as_str()).collect();
+        assert_eq!(classes, ["InputLayer", "InputLayer", "Embedding", "Embedding", "LSTM", "LSTM", "TimeDistributed"]);
+        let params: usize = m.graph.vars.iter().map(|v| v.shape.iter().product::<usize>()).sum();
+        assert_eq!(params, 42_636);
+        assert_eq!(m.graph.shape(m.graph.outputs[0].1).to_string(), "[B, 6, 12]");
+    }
+}
