@@ -481,7 +481,7 @@ impl<'a> Lowerer<'a> {
             LayerKind::Rescaling { scale, offset } => preprocess::rescale(&mut self.g, name, *scale, *offset, x, span)?,
             LayerKind::Noise { noise, key } => self.apply_noise(name, *noise, *key, x, span)?,
             LayerKind::LeakyRelu { .. } | LayerKind::Elu { .. } => {
-                let act = activation_layers::layer_activation(&kind).expect("an activation layer");
+                let act = activation_layers::layer_activation(kind).expect("an activation layer");
                 self.apply_activation(&act, x, span)?
             }
             LayerKind::Prelu(cfg) => self.apply_prelu(inst, cfg, x, span)?,
