@@ -41,6 +41,31 @@ mod custom {
     }
 }
 
+mod states {
+    // One name per result of a recurrent layer with `return_state`; the
+    // states start a second layer (Rust's tokens: `_ , h , c = …`).
+    nn::model! {
+        model encoder_states {
+            input x: [5, 3]
+            _, h, c = lstm(4, return_state = true)(x)
+            y = lstm(4)(x, initial_state = [h, c])
+            output y
+        }
+    }
+}
+
+#[test]
+fn a_binding_of_several_results_builds_and_predicts() {
+    assert_eq!(states::EncoderStates::INPUT_SHAPE, [5, 3]);
+    assert_eq!(states::EncoderStates::OUTPUT_SHAPE, [4]);
+    // Two LSTMs: kernel [3, 16], recurrent kernel [4, 16], bias [16] each.
+    assert_eq!(states::EncoderStates::PARAM_COUNT, 2 * (3 * 16 + 4 * 16 + 16));
+    let mut m = states::EncoderStates::new(2).expect("builds");
+    let x = [[0.5f32, -0.25, 1.0]; 5];
+    let y: [f32; 4] = m.predict_one(&x).expect("predicts");
+    assert!(y.iter().all(|v| v.is_finite() && v.abs() < 1.0), "{y:?}");
+}
+
 #[test]
 fn constants_come_from_the_checked_model() {
     assert_eq!(FashionMlp::NAME, "fashion_mlp");

@@ -13,6 +13,8 @@ mod harness;
 mod scan_bodies;
 #[path = "grad/scan_cases.rs"]
 mod scan_cases;
+#[path = "grad/state_cases.rs"]
+mod state_cases;
 
 use harness::{Builder, Domain};
 use nn_compiler::ir::{BinaryOp, CmpOp, DType, Dim, NodeId, Op, Padding, PoolKind, ReduceOp, Shape, UnaryOp, Window};
@@ -549,6 +551,11 @@ fn lowered_cases() -> Vec<Case> {
 #[test]
 fn lowered_layers() {
     run(lowered_cases());
+}
+
+#[test]
+fn recurrent_states() {
+    run(state_cases::state_cases());
 }
 
 /// The sequence layers as lowered from `.nn` source (odd sizes; the runner

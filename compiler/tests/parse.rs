@@ -148,6 +148,10 @@ fn check_ast_spans(source: &str, file: &ast::File) {
                     ident(name);
                     expr(source, value);
                 }
+                StmtKind::Unpack { names, value } => {
+                    names.iter().for_each(ident);
+                    expr(source, value);
+                }
                 StmtKind::Param { name, shape, init } => {
                     ident(name);
                     shape.dims.iter().for_each(|d| expr(source, d));
@@ -480,4 +484,18 @@ fn goldens_survive_rust_tokenization() {
         checked += 1;
     }
     assert!(checked >= 8, "only {checked} goldens checked");
+}
+
+#[test]
+fn several_names_bind_the_results_of_one_call() {
+    let source = "model m { input x: [5, 2] seq, h, c = lstm(4, return_state = true)(x) _, g = gru(2, return_state = true)(x, initial_state = h) y = seq }";
+    let file = nn_compiler::syntax::parse(source).expect("parses");
+    let Item::Model(m) = &file.items[0] else { panic!("a model") };
+    let StmtKind::Unpack { names, value } = &m.body[1].kind else { panic!("an unpacking binding: {:?}", m.body[1]) };
+    let names: Vec<&str> = names.iter().map(|n| &source[n.span.range()]).collect();
+    assert_eq!(names, ["seq", "h", "c"]);
+    assert_eq!(&source[value.span.range()], "lstm(4, return_state = true)(x)");
+    let StmtKind::Unpack { names, .. } = &m.body[2].kind else { panic!("`_, g = …`") };
+    assert_eq!(names[0].name, "_");
+    assert!(matches!(&m.body[3].kind, StmtKind::Let { name, .. } if name.name == "y"), "one name stays a `Let`");
 }

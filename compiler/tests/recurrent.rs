@@ -139,7 +139,7 @@ fn dropout_only_while_training() {
 #[test]
 fn argument_errors_are_clear() {
     let cases = [
-        ("lstm(4, return_state = true)", "`return_state = true` is not supported"),
+        ("lstm(4, return_state = true)", "use graph style and name every result: `out, h, c = lstm(…)(x)`"),
         ("gru(4, stateful = true)", "`stateful = true` is not supported"),
         ("lstm(0)", "lstm units"),
         ("lstm(4, dropout = 1.5)", "dropout"),

@@ -144,6 +144,17 @@ const RECURRENT_MODELS: &[(&str, &str)] = &[
         "bidirectional",
         "model m {\n    input x: [6, 3]\n    bidirectional(lstm(3, return_sequences = true))\n    bidirectional(gru(2), merge_mode = sum)\n    dense(2)\n}\n",
     ),
+    (
+        "states out of one layer into another",
+        "model m {\n    input x: [6, 3]\n    _, h, c = lstm(4, return_state = true)(x)\n    \
+         seq, h2 = gru(4, return_sequences = true, return_state = true)(x, initial_state = [h])\n    \
+         y = lstm(4, go_backwards = true)(seq, initial_state = [h2, c])\n    output y\n}\n",
+    ),
+    (
+        "bidirectional states",
+        "model m {\n    input x: [5, 2]\n    _, fh, bh = bidirectional(simple_rnn(3, return_state = true))(x)\n    \
+         y = bidirectional(simple_rnn(3), merge_mode = sum)(x, initial_state = [bh, fh])\n    output y\n}\n",
+    ),
 ];
 
 #[test]

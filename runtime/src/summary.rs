@@ -97,7 +97,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     for (i, layer) in input.layers.iter().enumerate() {
         rows.push([
             format!("{} ({})", layer.name, layer.kind),
-            layer.output_shapes.first().map_or_else(String::new, Shape::keras),
+            output_shape(layer),
             group_thousands(input.layer_params[i] as u64),
             connections(layer),
         ]);
@@ -152,6 +152,17 @@ fn is_sequential_like(layers: &[LayerInfo]) -> bool {
         }
     }
     roots <= 1 && uses.values().all(|&n| n <= 1)
+}
+
+/// The first call's result shape; Keras lists a call with several results
+/// (`return_state`) as `[(None, 64), (None, 64)]`.
+fn output_shape(layer: &LayerInfo) -> String {
+    let Some(first) = layer.output_shapes.first() else { return String::new() };
+    if layer.state_shapes.is_empty() {
+        return first.keras();
+    }
+    let all: Vec<String> = std::iter::once(first).chain(&layer.state_shapes).map(Shape::keras).collect();
+    format!("[{}]", all.join(", "))
 }
 
 fn connections(layer: &LayerInfo) -> String {

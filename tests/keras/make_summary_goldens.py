@@ -76,3 +76,22 @@ text = buffer.getvalue()
 with open("runtime/tests/keras/norms.summary", "w") as f:
     f.write(text)
 print(text, end="")
+
+# The encoder-decoder of the Keras seq2seq tutorial on token ids: the
+# encoder's final states start the decoder (`return_state`, `initial_state`).
+keras.backend.clear_session()
+enc_in = keras.Input((7,), dtype="int32", name="enc_in")
+dec_in = keras.Input((6,), dtype="int32", name="dec_in")
+enc = keras.layers.Embedding(12, 16)(enc_in)
+dec = keras.layers.Embedding(12, 16)(dec_in)
+_, h, c = keras.layers.LSTM(64, return_state=True)(enc)
+seq = keras.layers.LSTM(64, return_sequences=True)(dec, initial_state=[h, c])
+probs = keras.layers.TimeDistributed(keras.layers.Dense(12, activation="softmax"))(seq)
+seq2seq = keras.Model([enc_in, dec_in], probs, name="seq2seq")
+buffer = io.StringIO()
+with contextlib.redirect_stdout(buffer):
+    seq2seq.summary()
+text = buffer.getvalue()
+with open("runtime/tests/keras/seq2seq.summary", "w") as f:
+    f.write(text)
+print(text, end="")

@@ -82,6 +82,10 @@ pub enum StmtKind {
     /// `NAME = EXPR`: binds a tensor (`h = dense(64)(x)`) or a layer instance
     /// that can be applied several times (`shared = dense(16)`).
     Let { name: Ident, value: Expr },
+    /// `seq, h, c = EXPR`: binds each result of a layer call that yields
+    /// several tensors (a recurrent layer with `return_state`), in order;
+    /// a name `_` discards its result.
+    Unpack { names: Vec<Ident>, value: Expr },
     /// `NAME: SHAPE = INITIALIZER` declares a trainable parameter (custom layers).
     Param { name: Ident, shape: ShapeExpr, init: Expr },
     /// A bare expression. In a model body a layer applies to the current value

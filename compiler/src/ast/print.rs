@@ -47,6 +47,10 @@ fn print_body(out: &mut String, body: &[Stmt]) {
                 None => format!("input {}: {}", name.name, shape_expr(shape)),
             },
             StmtKind::Let { name, value } => format!("let {} = {}", name.name, expr(value)),
+            StmtKind::Unpack { names, value } => {
+                let names: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+                format!("let {} = {}", names.join(", "), expr(value))
+            }
             StmtKind::Param { name, shape, init } => {
                 format!("param {}: {} = {}", name.name, shape_expr(shape), expr(init))
             }

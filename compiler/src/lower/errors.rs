@@ -43,7 +43,7 @@ pub const NO_CURRENT: &str = "E0114";
 pub const NOT_A_TENSOR: &str = "E0115";
 /// A tensor (or number, string, …) used where a layer is expected.
 pub const NOT_A_LAYER: &str = "E0116";
-/// A layer receives an input of the wrong rank.
+/// A layer receives an input of the wrong rank (or an initial state of the wrong shape).
 pub const RANK: &str = "E0117";
 /// `add` of tensors with different shapes.
 pub const MERGE_SHAPES: &str = "E0118";
@@ -83,6 +83,9 @@ pub const UNKNOWN_REGULARIZER: &str = "E0134";
 pub const NESTING: &str = "E0135";
 /// Custom layers whose expansion exceeds the total number of layer applications.
 pub const EXPANSION: &str = "E0136";
+/// A layer call's results bound to the wrong number of names, or a layer
+/// that yields several tensors (`return_state`) used where one is expected.
+pub const RESULTS: &str = "E0137";
 /// An unknown key in a `train` block.
 pub const TRAIN_KEY: &str = "E0140";
 /// A `train` value of the wrong type.

@@ -5,12 +5,22 @@
 use super::activations::{self, Activation};
 use super::args::{bind, opt};
 use super::errors::*;
-use super::layers::{builtin, is_merge, BUILTINS, LAYER_ACTIVATIONS};
+use super::layers::{builtin, is_merge, InitialState, BUILTINS, LAYER_ACTIVATIONS};
 use super::state::Lowerer;
 use super::values::{fold, ArgVal, Sv, Tensor, Value};
 use crate::ast::{self, BinOp, ExprKind};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{BinaryOp, Dim, NodeId, Op, Origin, ReduceOp, UnaryOp};
+
+/// Placeholder names for a binding of `n` results: `out, h, c`.
+pub(super) fn unpack_names(n: usize) -> String {
+    let names: Vec<String> = match n {
+        2 => vec!["out".into(), "h".into()],
+        3 => vec!["out".into(), "h".into(), "c".into()],
+        _ => std::iter::once("out".to_string()).chain((1..n).map(|i| format!("state_{i}"))).collect(),
+    };
+    names.join(", ")
+}
 
 /// Functions usable in math besides the activations.
 pub const MATH_FNS: &[&str] =
@@ -91,6 +101,10 @@ impl<'a> Lowerer<'a> {
                 .with_label("not a tensor");
                 if matches!(other, Value::Layer(_)) {
                     d = d.with_help("apply the layer to a tensor first: `layer(x)`");
+                }
+                if let Value::Results(ts) = other {
+                    d.code = RESULTS;
+                    d = d.with_help(format!("name each result first (`{} = …`), then use one", unpack_names(ts.len())));
                 }
                 Err(d)
             }
@@ -231,14 +245,29 @@ impl<'a> Lowerer<'a> {
     fn apply_to_args(&mut self, inst: usize, args: &[ArgVal], span: Span) -> Result<Sv, Diagnostic> {
         let what = format!("`{}`", self.instances[inst].name);
         let mut inputs = Vec::new();
+        let mut initial_state = None;
         for a in args {
             if let Some(n) = &a.name {
-                return Err(Diagnostic::error(
-                    UNKNOWN_ARGUMENT,
-                    format!("{what} takes its input tensors by position, not by name `{}`", n.name),
-                    a.span,
-                )
-                .with_label("named input"));
+                if n.name == "initial_state" && initial_state.is_none() {
+                    match self.initial_state_arg(&a.value, &what, a.span)? {
+                        Some(init) => initial_state = Some(init),
+                        None => return Ok(Sv::new(Value::Poison, span)),
+                    }
+                    continue;
+                }
+                let d = if n.name == "initial_state" {
+                    Diagnostic::error(ARITY, format!("{what} gets `initial_state` twice"), a.span)
+                        .with_label("repeated")
+                } else {
+                    Diagnostic::error(
+                        UNKNOWN_ARGUMENT,
+                        format!("{what} takes its input tensors by position, not by name `{}`", n.name),
+                        a.span,
+                    )
+                    .with_label("named input")
+                    .with_note("the only keyword of a layer call is `initial_state` (recurrent layers)")
+                };
+                return Err(d);
             }
             match self.expect_tensor(&a.value, &what)? {
                 Some(t) => inputs.push((t, a.value.span)),
@@ -250,8 +279,26 @@ impl<'a> Lowerer<'a> {
                 .with_label("no input")
                 .with_help("pass the input tensor: `layer(x)`"));
         }
-        let t = self.apply(inst, &inputs, span)?;
-        Ok(Sv::new(Value::Tensor(t), span))
+        let mut ts = self.apply_all(inst, &inputs, initial_state.as_ref(), span)?;
+        let value = if ts.len() == 1 { Value::Tensor(ts.swap_remove(0)) } else { Value::Results(ts) };
+        Ok(Sv::new(value, span))
+    }
+
+    /// The value of `initial_state = …`: a list of tensors, or one tensor
+    /// (a layer with one state). `None` if one of them is poisoned.
+    fn initial_state_arg(&self, v: &Sv, what: &str, span: Span) -> Result<Option<InitialState>, Diagnostic> {
+        let items: Vec<&Sv> = match &v.value {
+            Value::List(items) => items.iter().collect(),
+            _ => vec![v],
+        };
+        let mut tensors = Vec::new();
+        for sv in items {
+            match self.expect_tensor(sv, &format!("the `initial_state` of {what}"))? {
+                Some(t) => tensors.push((t, sv.span)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(InitialState { tensors, span }))
     }
 
     /// Calling an evaluated value: a layer instance or an activation.

@@ -107,6 +107,10 @@ pub struct LayerInfo {
     /// Output shape of each call, batch dimension included (a shared layer
     /// has one per call).
     pub output_shapes: Vec<Shape>,
+    /// The further results of the first call, after its output: a recurrent
+    /// layer's states with `return_state` (Keras lists them all in the
+    /// "Output Shape" column). Empty for a layer with one result.
+    pub state_shapes: Vec<Shape>,
     /// Variables this layer owns (a shared layer owns them once).
     pub vars: Vec<VarId>,
     /// The layer calls whose outputs feed this one, as Keras's "Connected

@@ -199,6 +199,7 @@ impl<'a> Lowerer<'a> {
                 name: name.name.clone(),
                 kind: "InputLayer".into(),
                 output_shapes: vec![shape],
+                state_shapes: Vec::new(),
                 vars: Vec::new(),
                 inputs: Vec::new(),
                 span,
@@ -210,18 +211,30 @@ impl<'a> Lowerer<'a> {
     /// Records one application of `inst` in its `summary()` row; returns the
     /// Keras connection text of its output (`shared[1][0]` for the second call).
     pub fn record(&mut self, inst: usize, inputs: &[Tensor], out: NodeId, kind: &str) -> Option<String> {
-        let shape = self.g.shape(out).clone();
+        self.record_all(inst, inputs, &[out], kind).swap_remove(0)
+    }
+
+    /// [`record`](Self::record) for a call with several results (`outs`):
+    /// the connection text of each (`lstm[0][1]` is the first call's second
+    /// result).
+    pub fn record_all(&mut self, inst: usize, inputs: &[Tensor], outs: &[NodeId], kind: &str) -> Vec<Option<String>> {
+        let shape = self.g.shape(outs[0]).clone();
+        let more: Vec<_> = outs[1..].iter().map(|&o| self.g.shape(o).clone()).collect();
         let sources: Vec<String> = inputs.iter().filter_map(|t| t.source.clone()).collect();
         self.reserve_row(inst, kind);
-        let row = self.instances[inst].row?;
+        let Some(row) = self.instances[inst].row else { return vec![None; outs.len()] };
         let vars = self.instances[inst].vars.clone();
         let r = &mut self.rows[row];
+        if r.output_shapes.is_empty() {
+            r.state_shapes = more;
+        }
         r.output_shapes.push(shape);
         r.vars = vars;
         // One entry per incoming tensor, as Keras's "Connected to" lists
         // `dense[0][0], dense[1][0]` for two outputs of one shared layer.
         r.inputs.extend(sources);
-        Some(format!("{}[{}][0]", r.name, r.output_shapes.len() - 1))
+        let call = r.output_shapes.len() - 1;
+        (0..outs.len()).map(|k| Some(format!("{}[{call}][{k}]", r.name))).collect()
     }
 
     /// Creates the summary row of a layer instance if it has none yet. Custom
@@ -234,6 +247,7 @@ impl<'a> Lowerer<'a> {
                 name: i.name.clone(),
                 kind: kind.to_string(),
                 output_shapes: Vec::new(),
+                state_shapes: Vec::new(),
                 vars: Vec::new(),
                 inputs: Vec::new(),
                 span: i.span,

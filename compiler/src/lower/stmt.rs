@@ -38,6 +38,13 @@ impl<'a> Lowerer<'a> {
                             Sv::new(Value::Poison, value.span)
                         }
                     };
+                    let v = match &v.value {
+                        Value::Results(ts) => {
+                            self.report(self.unpack_count(std::slice::from_ref(name), ts.len(), span, v.span));
+                            Sv::new(Value::Poison, v.span)
+                        }
+                        _ => v,
+                    };
                     if matches!(v.value, Value::Tensor(_) | Value::Poison) {
                         self.set_current(v.clone());
                     }
@@ -45,6 +52,7 @@ impl<'a> Lowerer<'a> {
                         self.report(d);
                     }
                 }
+                StmtKind::Unpack { names, value } => self.unpack(names, value, span),
                 StmtKind::Param { name, shape, init } if !is_model => {
                     let v = self.param(name, shape, init, span).unwrap_or_else(|d| {
                         self.report(d);
@@ -82,6 +90,71 @@ impl<'a> Lowerer<'a> {
             }
         }
         None
+    }
+
+    /// `a, b, c = EXPR`: one name per result of a layer call; `_` discards.
+    fn unpack(&mut self, names: &[ast::Ident], value: &ast::Expr, span: Span) {
+        let v = self.eval_statement_value(value).unwrap_or_else(|d| {
+            self.report(d);
+            Sv::new(Value::Poison, value.span)
+        });
+        let results: Vec<Value> = match v.value {
+            Value::Results(ts) if ts.len() == names.len() => ts.into_iter().map(Value::Tensor).collect(),
+            Value::Results(ts) => {
+                self.report(self.unpack_count(names, ts.len(), span, v.span));
+                vec![]
+            }
+            Value::Tensor(_) => {
+                self.report(self.unpack_count(names, 1, span, v.span));
+                vec![]
+            }
+            Value::Poison => vec![],
+            other => {
+                let all = names[0].span.to(names[names.len() - 1].span);
+                self.report(
+                    Diagnostic::error(
+                        RESULTS,
+                        format!("{} names are bound to {}", names.len(), other.describe(&self.g)),
+                        all,
+                    )
+                    .with_label("several names")
+                    .with_secondary(v.span, "one value")
+                    .with_note("several names bind the results of a layer call with `return_state = true`"),
+                );
+                vec![]
+            }
+        };
+        let results = if results.is_empty() { vec![Value::Poison; names.len()] } else { results };
+        self.set_current(Sv::new(results[0].clone(), v.span));
+        for (name, value) in names.iter().zip(results) {
+            if name.name == "_" {
+                continue;
+            }
+            if let Err(d) = self.bind(name, Sv::new(value, name.span)) {
+                self.report(d);
+            }
+        }
+    }
+
+    /// `names` bind a call that yields `n` tensors (`n != names.len()`).
+    fn unpack_count(&self, names: &[ast::Ident], n: usize, span: Span, value: Span) -> Diagnostic {
+        let all = names[0].span.to(names[names.len() - 1].span);
+        let (k, plural) = (names.len(), |n: usize, w: &str| if n == 1 { w.to_string() } else { format!("{w}s") });
+        let mut d = Diagnostic::error(
+            RESULTS,
+            format!("{k} {} for {n} {}", plural(k, "name"), plural(n, "result")),
+            if k == 1 { span } else { all },
+        )
+        .with_label(format!("{k} {}", plural(k, "name")))
+        .with_secondary(value, format!("yields {n} {}", plural(n, "tensor")));
+        d = if n == 1 {
+            d.with_note("only a recurrent layer with `return_state = true` yields several tensors")
+                .with_help("bind the one result to one name")
+        } else {
+            d.with_note(format!("this call yields {n} tensors: the output, then the final states"))
+                .with_help(format!("name each result (`_` discards one): `{} = …`", super::expr::unpack_names(n)))
+        };
+        d
     }
 
     /// A `let` value; a bare layer name (`f = flatten`) creates an instance.
@@ -124,6 +197,10 @@ impl<'a> Lowerer<'a> {
         match v.value {
             Value::Tensor(_) | Value::Poison => self.set_current(v),
             Value::Layer(inst) => {
+                let n = self.results_of(inst);
+                if n > 1 {
+                    return Err(self.several_results(inst, n, e.span));
+                }
                 if let Some(x) = self.current_tensor(&self.instances[inst].name.clone(), e.span)? {
                     let t = self.apply(inst, &[(x, e.span)], e.span)?;
                     self.set_current(Sv::new(Value::Tensor(t), e.span));
@@ -139,6 +216,18 @@ impl<'a> Lowerer<'a> {
                 } else {
                     self.set_current(Sv::new(Value::Poison, e.span));
                 }
+            }
+            Value::Results(ts) => {
+                return Err(Diagnostic::error(
+                    RESULTS,
+                    format!("this layer call yields {} tensors, and a statement keeps one", ts.len()),
+                    v.span,
+                )
+                .with_label(format!("{} results", ts.len()))
+                .with_help(format!(
+                    "name each result (`_` discards one): `{} = …`",
+                    super::expr::unpack_names(ts.len())
+                )))
             }
             Value::Symbol(n) => return Err(self.unknown_layer(&n, v.span)),
             Value::Call { name, .. } => {

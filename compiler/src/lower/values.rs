@@ -32,6 +32,10 @@ pub enum Value {
     Bool(bool),
     Str(String),
     List(Vec<Sv>),
+    /// The tensors of a layer call that yields several (a recurrent layer
+    /// with `return_state`: the output, then the states), bound by
+    /// `a, b, c = …`.
+    Results(Vec<Tensor>),
     /// An identifier bound to nothing: a keyword-like name (`same`,
     /// `glorot_uniform`, `adam`) or a typo, decided by the consumer.
     Symbol(String),
@@ -78,6 +82,7 @@ impl Value {
             Value::Bool(b) => format!("the boolean {b}"),
             Value::Str(s) => format!("the string {s:?}"),
             Value::List(_) => "a list".into(),
+            Value::Results(ts) => format!("the {} results of a layer call", ts.len()),
             Value::Symbol(s) => format!("the name `{s}`"),
             Value::Call { name, .. } => format!("a call of `{name}`"),
             Value::Poison => "an invalid value".into(),

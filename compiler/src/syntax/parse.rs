@@ -215,8 +215,19 @@ impl Builder {
                 StmtKind::Param { name, shape, init }
             }
             Rule::let_stmt => {
-                let name = ident(inner.next()?);
-                StmtKind::Let { name, value: self.expr(inner.next()?)? }
+                let mut names = Vec::new();
+                let mut value = None;
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::ident => names.push(ident(p)),
+                        _ => value = Some(self.expr(p)?),
+                    }
+                }
+                let value = value?;
+                match <[Ident; 1]>::try_from(names) {
+                    Ok([name]) => StmtKind::Let { name, value },
+                    Err(names) => StmtKind::Unpack { names, value },
+                }
             }
             Rule::expr_stmt => StmtKind::Expr(self.expr(inner.next()?)?),
             _ => return None,

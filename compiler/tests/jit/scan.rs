@@ -272,6 +272,42 @@ fn recurrent_layers_match() {
     }
 }
 
+/// `return_state` and `initial_state` (an encoder's states start a
+/// decoder): training steps and inference, unmasked and masked; and the
+/// inference graph with every state as an output plus its gradient graph
+/// with respect to the initial states.
+#[test]
+fn states_in_and_out_match() {
+    for (enc, dec) in [
+        ("_, h, c = lstm(4, return_state = true)(x)", "lstm(4)(y, initial_state = [h, c])"),
+        (
+            "_, h = gru(3, return_state = true, go_backwards = true)(x)",
+            "gru(3, return_sequences = true)(y, initial_state = h)",
+        ),
+        (
+            "_, fh, bh = bidirectional(simple_rnn(3, return_state = true))(x)",
+            "bidirectional(simple_rnn(3))(y, initial_state = [fh, bh])",
+        ),
+    ] {
+        let flat = if dec.contains("return_sequences") { "flatten()(d)" } else { "d" };
+        train_and_infer_match(&format!(
+            "model r {{ input x: [6, 3] input y: [4, 2] {enc} d = {dec} z = dense(3, activation = softmax)({flat}) output z }}"
+        ));
+    }
+    train_and_infer_match(
+        "model r { input ids: [7] int input y: [4, 2] e = embedding(9, 4, mask_zero = true)(ids)
+           _, h, c = lstm(3, return_state = true)(e) d = lstm(3)(y, initial_state = [h, c])
+           z = dense(3, activation = softmax)(d) output z }",
+    );
+    let source = "model r { input x: [5, 3] input h0: [4] input c0: [4]
+        seq, h, c = lstm(4, return_sequences = true, return_state = true)(x, initial_state = [h0, c0])
+        output seq, h, c }";
+    let g = lower_source(source, None, Mode::Infer, 1).unwrap().graph;
+    check(&g, &[1, 5, 16], 11);
+    let outs: Vec<NodeId> = g.outputs.iter().map(|(_, id)| *id).collect();
+    check(&gradient_graph(&g, &outs), &[1, 5], 12);
+}
+
 /// An LSTM training step: one kernel for the forward loop (its final
 /// value and both trajectories) and one for the backward loop; bit-identical
 /// run to run and with one or two threads.

@@ -90,7 +90,7 @@ const RECURRENT: &[Rule] = &[
     Fixed(
         "return_state",
         &["false"],
-        "a layer yields one tensor in nn; the last output of a recurrent layer is its state `h`",
+        "the importer reads one result per layer; write the model in `.nn` with `out, h, c = lstm(…, return_state = true)(x)`",
     ),
     Fixed("stateful", &["false"], "nn does not keep state between batches"),
     Fixed("time_major", &["false"], "nn's recurrent layers read batch-major sequences"),

@@ -31,7 +31,7 @@ pub use embedding::EmbeddingConfig;
 pub use merge::MergeOp;
 pub use noise::Noise;
 pub use preprocess::NormalizationConfig;
-pub use recurrent::{BidirectionalConfig, RecurrentConfig};
+pub use recurrent::{BidirectionalConfig, InitialState, RecurrentConfig};
 pub use sample_norm::SampleNormConfig;
 
 use super::activations::{self, Activation};
@@ -362,12 +362,65 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Applies instance `inst` to `inputs` (each with its source span).
+    /// Applies instance `inst` to `inputs` (each with its source span), for
+    /// one result: a layer that yields several (`return_state`) is an error
+    /// here, as in Keras's sequential style.
     pub fn apply(&mut self, inst: usize, inputs: &[(Tensor, Span)], span: Span) -> Result<Tensor, Diagnostic> {
+        let n = self.results_of(inst);
+        if n > 1 {
+            return Err(self.several_results(inst, n, span));
+        }
+        let mut out = self.apply_all(inst, inputs, None, span)?;
+        Ok(out.swap_remove(0))
+    }
+
+    /// How many tensors one call of `inst` yields.
+    pub fn results_of(&self, inst: usize) -> usize {
+        match &self.instances[inst].kind {
+            LayerKind::Recurrent(cfg) => recurrent::results(cfg, 1),
+            LayerKind::Bidirectional(cfg) => recurrent::results(&cfg.layer, 2),
+            _ => 1,
+        }
+    }
+
+    /// A layer with several results where one tensor is expected.
+    pub fn several_results(&self, inst: usize, n: usize, span: Span) -> Diagnostic {
+        let name = &self.instances[inst].name;
+        Diagnostic::error(RESULTS, format!("`{name}` yields {n} tensors (`return_state = true`), not one"), span)
+            .with_label(format!("{n} results"))
+            .with_note("a layer statement without a binding (sequential style) takes one tensor per layer")
+            .with_help(format!(
+                "use graph style and name every result: `{} = {}(…)(x)`",
+                recurrent::result_names(&self.instances[inst].kind),
+                recurrent::nn_name(&self.instances[inst].kind)
+            ))
+    }
+
+    /// Applies instance `inst` to `inputs`; returns every result (one,
+    /// except for recurrent layers with `return_state`). `initial_state`
+    /// is the call's keyword argument of that name (recurrent layers only).
+    pub fn apply_all(
+        &mut self,
+        inst: usize,
+        inputs: &[(Tensor, Span)],
+        initial_state: Option<&InitialState>,
+        span: Span,
+    ) -> Result<Vec<Tensor>, Diagnostic> {
         self.count_application(span)?;
         let kind = self.instances[inst].kind.clone();
+        if let (Some(init), false) =
+            (initial_state, matches!(kind, LayerKind::Recurrent(_) | LayerKind::Bidirectional(_)))
+        {
+            let name = &self.instances[inst].name;
+            return Err(Diagnostic::error(
+                UNKNOWN_ARGUMENT,
+                format!("`{name}` takes no `initial_state`: only recurrent layers do"),
+                init.span,
+            )
+            .with_label("not a recurrent layer"));
+        }
         if let LayerKind::Custom { def, attrs } = &kind {
-            return self.apply_custom(inst, def, attrs, inputs, span);
+            return Ok(vec![self.apply_custom(inst, def, attrs, inputs, span)?]);
         }
         let name = self.instances[inst].name.clone();
         let class = kind.class().to_string();
@@ -386,45 +439,63 @@ impl<'a> Lowerer<'a> {
         self.origin(span, Some(name.clone()));
         self.float_inputs(&kind, &name, inputs, span)?;
         let x = &inputs[0].0;
-        let out = match &kind {
+        let outs = match &kind {
+            LayerKind::Recurrent(cfg) => self.apply_recurrent(inst, cfg, x, initial_state, span)?,
+            LayerKind::Bidirectional(cfg) => self.apply_bidirectional(inst, cfg, x, initial_state, span)?,
+            _ => vec![self.apply_one(inst, &kind, &name, inputs, span)?],
+        };
+        self.pass_mask(&kind, inputs, outs[0]);
+        let mut xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
+        if let Some(init) = initial_state {
+            xs.extend(init.tensors.iter().map(|(t, _)| t.clone()));
+        }
+        let sources = self.record_all(inst, &xs, &outs, &class);
+        Ok(outs.into_iter().zip(sources).map(|(id, source)| Tensor { id, source }).collect())
+    }
+
+    /// The one result of a layer other than a recurrent one.
+    fn apply_one(
+        &mut self,
+        inst: usize,
+        kind: &LayerKind,
+        name: &str,
+        inputs: &[(Tensor, Span)],
+        span: Span,
+    ) -> Result<NodeId, Diagnostic> {
+        let x = &inputs[0].0;
+        Ok(match kind {
             LayerKind::Dense(cfg) => self.apply_dense(inst, cfg, x, span)?,
             LayerKind::Conv2d(cfg) => self.apply_conv(inst, cfg, x, span)?,
-            LayerKind::Pool(cfg) => conv::apply_pool(&mut self.g, &name, cfg, x, span)?,
-            LayerKind::GlobalAveragePooling2d => conv::apply_global_pool(&mut self.g, &name, x, span)?,
-            LayerKind::Flatten => reshape::flatten(&mut self.g, &name, x, span)?,
-            LayerKind::Reshape(target) => reshape::reshape(&mut self.g, &name, target, x, span)?,
-            LayerKind::Dropout { rate, key } => self.apply_dropout(&name, *rate, *key, x, span)?,
+            LayerKind::Pool(cfg) => conv::apply_pool(&mut self.g, name, cfg, x, span)?,
+            LayerKind::GlobalAveragePooling2d => conv::apply_global_pool(&mut self.g, name, x, span)?,
+            LayerKind::Flatten => reshape::flatten(&mut self.g, name, x, span)?,
+            LayerKind::Reshape(target) => reshape::reshape(&mut self.g, name, target, x, span)?,
+            LayerKind::Dropout { rate, key } => self.apply_dropout(name, *rate, *key, x, span)?,
             LayerKind::Activation(act) => self.apply_activation(act, x, span)?,
-            LayerKind::Add => merge::add(&mut self.g, &name, inputs, span)?,
-            LayerKind::Concatenate { axis } => merge::concatenate(&mut self.g, &name, *axis, inputs, span)?,
+            LayerKind::Add => merge::add(&mut self.g, name, inputs, span)?,
+            LayerKind::Concatenate { axis } => merge::concatenate(&mut self.g, name, *axis, inputs, span)?,
             LayerKind::BatchNormalization(cfg) => self.apply_batch_norm(inst, cfg, x, span)?,
             LayerKind::SampleNorm(cfg) => self.apply_sample_norm(inst, cfg, x, span)?,
-            LayerKind::UnitNormalization { axis } => sample_norm::unit_norm(&mut self.g, &name, *axis, x, span)?,
+            LayerKind::UnitNormalization { axis } => sample_norm::unit_norm(&mut self.g, name, *axis, x, span)?,
             LayerKind::Normalization(cfg) => self.apply_normalization(inst, cfg, x, span)?,
-            LayerKind::Rescaling { scale, offset } => {
-                preprocess::rescale(&mut self.g, &name, *scale, *offset, x, span)?
-            }
-            LayerKind::Noise { noise, key } => self.apply_noise(&name, *noise, *key, x, span)?,
+            LayerKind::Rescaling { scale, offset } => preprocess::rescale(&mut self.g, name, *scale, *offset, x, span)?,
+            LayerKind::Noise { noise, key } => self.apply_noise(name, *noise, *key, x, span)?,
             LayerKind::LeakyRelu { .. } | LayerKind::Elu { .. } => {
-                let act = activation_layers::layer_activation(&kind).expect("an activation layer");
+                let act = activation_layers::layer_activation(kind).expect("an activation layer");
                 self.apply_activation(&act, x, span)?
             }
             LayerKind::Prelu(cfg) => self.apply_prelu(inst, cfg, x, span)?,
             LayerKind::Embedding(cfg) => self.apply_embedding(inst, cfg, x, span)?,
             LayerKind::Conv1d(cfg) => self.apply_conv1d(inst, cfg, x, span)?,
-            LayerKind::Pool1d(cfg) => pool1d::pool(&mut self.g, &name, cfg, x, span)?,
-            LayerKind::GlobalPool { kind, rank } => self.apply_global_pool(&name, *kind, *rank, x, span)?,
-            LayerKind::Merge(op) => merge::elementwise(&mut self.g, &name, *op, inputs, span)?,
-            LayerKind::Dot { axes, normalize } => merge::dot(&mut self.g, &name, *axes, *normalize, inputs, span)?,
+            LayerKind::Pool1d(cfg) => pool1d::pool(&mut self.g, name, cfg, x, span)?,
+            LayerKind::GlobalPool { kind, rank } => self.apply_global_pool(name, *kind, *rank, x, span)?,
+            LayerKind::Merge(op) => merge::elementwise(&mut self.g, name, *op, inputs, span)?,
+            LayerKind::Dot { axes, normalize } => merge::dot(&mut self.g, name, *axes, *normalize, inputs, span)?,
             LayerKind::TimeDistributed { inner } => self.apply_time_distributed(inst, *inner, x, span)?,
-            LayerKind::Recurrent(cfg) => self.apply_recurrent(inst, cfg, x, span)?,
-            LayerKind::Bidirectional(cfg) => self.apply_bidirectional(inst, cfg, x, span)?,
-            LayerKind::Custom { .. } => unreachable!("handled above"),
-        };
-        self.pass_mask(&kind, inputs, out);
-        let xs: Vec<Tensor> = inputs.iter().map(|(t, _)| t.clone()).collect();
-        let source = self.record(inst, &xs, out, &class);
-        Ok(Tensor { id: out, source })
+            LayerKind::Recurrent(_) | LayerKind::Bidirectional(_) | LayerKind::Custom { .. } => {
+                unreachable!("handled by apply_all")
+            }
+        })
     }
 
     fn apply_dropout(&mut self, name: &str, rate: f64, key: u64, x: &Tensor, span: Span) -> Result<NodeId, Diagnostic> {

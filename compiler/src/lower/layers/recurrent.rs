@@ -63,6 +63,9 @@ pub struct RecurrentConfig {
     pub recurrent_activation: Activation,
     pub use_bias: bool,
     pub return_sequences: bool,
+    /// The call yields the output, then the final states (`h`, and `c` for
+    /// LSTM), as Keras's `return_state`.
+    pub return_state: bool,
     pub go_backwards: bool,
     pub dropout: f64,
     pub recurrent_dropout: f64,
@@ -204,13 +207,7 @@ impl<'a> Lowerer<'a> {
         let regularizer =
             |name: &str| get(name).map(|v| init::regularizer(v, name, g)).transpose().map(Option::flatten);
         let units = values::positive(get("units").expect("required"), &format!("{base} units"), g)?;
-        for (name, why) in [
-            (
-                "return_state",
-                "a layer yields one tensor in nn; the last output of `lstm`/`gru`/`simple_rnn` is its state `h`",
-            ),
-            ("stateful", "nn does not keep state between batches"),
-        ] {
+        for (name, why) in [("stateful", "nn does not keep state between batches")] {
             if flag(name, false)? {
                 let sv = get(name).expect("set");
                 return Err(Diagnostic::error(ARG_RANGE, format!("`{name} = true` is not supported"), sv.span)
@@ -232,6 +229,7 @@ impl<'a> Lowerer<'a> {
             recurrent_activation,
             use_bias: flag("use_bias", true)?,
             return_sequences: flag("return_sequences", false)?,
+            return_state: flag("return_state", false)?,
             go_backwards: flag("go_backwards", false)?,
             dropout: rate("dropout")?,
             recurrent_dropout: rate("recurrent_dropout")?,
@@ -300,7 +298,7 @@ impl<'a> Lowerer<'a> {
                 other => {
                     return Err(Diagnostic::error(ARG_RANGE, format!("unknown merge_mode `{other}`"), v.span)
                         .with_label("not a merge mode")
-                        .with_note("merge modes: concat, sum, ave, mul (a layer yields one tensor, so not none)"))
+                        .with_note("merge modes: concat, sum, ave, mul (nn merges the two directions, so not none)"))
                 }
             },
         };
@@ -309,33 +307,46 @@ impl<'a> Lowerer<'a> {
         Ok(BidirectionalConfig { layer, inner, merge_mode, backward_key })
     }
 
+    /// The layer's results: the output, then (with `return_state`) the
+    /// final states.
     pub(super) fn apply_recurrent(
         &mut self,
         inst: usize,
         cfg: &RecurrentConfig,
         x: &Tensor,
+        initial_state: Option<&InitialState>,
         span: Span,
-    ) -> Result<NodeId, Diagnostic> {
+    ) -> Result<Vec<NodeId>, Diagnostic> {
         let name = self.instances[inst].name.clone();
         let (_, features) = self.sequence_dims(&name, x.id, span)?;
+        let init = self.initial_states(&name, cfg, 1, initial_state)?;
         let vars = self.layer_vars(inst, var_specs(cfg, features, ""), span)?;
         let dir =
             Direction { reverse: cfg.go_backwards, flip: cfg.go_backwards, zero_output_for_mask: false, key: cfg.key };
-        let out = self.run_layer(cfg, &vars, x.id, &dir).map_err(|e| shape_error(e, &name, span))?;
+        let (out, states) =
+            self.run_layer(cfg, &vars, x.id, init.as_deref(), &dir).map_err(|e| shape_error(e, &name, span))?;
         self.pass_sequence_mask(cfg, x.id, out);
-        Ok(out)
+        let mut results = vec![out];
+        if cfg.return_state {
+            results.extend(states);
+        }
+        Ok(results)
     }
 
+    /// The merged output, then (with `return_state`) the forward layer's
+    /// final states and the backward layer's, in Keras's order.
     pub(super) fn apply_bidirectional(
         &mut self,
         inst: usize,
         cfg: &BidirectionalConfig,
         x: &Tensor,
+        initial_state: Option<&InitialState>,
         span: Span,
-    ) -> Result<NodeId, Diagnostic> {
+    ) -> Result<Vec<NodeId>, Diagnostic> {
         let name = self.instances[inst].name.clone();
         let (_, features) = self.sequence_dims(&name, x.id, span)?;
         let layer = &cfg.layer;
+        let init = self.initial_states(&name, layer, 2, initial_state)?;
         let mut specs = var_specs(layer, features, &format!("forward_{}/", cfg.inner));
         let per_direction = specs.len();
         specs.extend(var_specs(layer, features, &format!("backward_{}/", cfg.inner)));
@@ -356,8 +367,16 @@ impl<'a> Lowerer<'a> {
             zero_output_for_mask: zero,
             key: cfg.backward_key,
         };
-        let f = self.run_layer(layer, &vars[..per_direction], x.id, &forward).map_err(err)?;
-        let b = self.run_layer(layer, &vars[per_direction..], x.id, &backward).map_err(err)?;
+        // Keras hands the first half of `initial_state` to the forward layer.
+        let (init_f, init_b) = match &init {
+            Some(all) => {
+                let (f, b) = all.split_at(all.len() / 2);
+                (Some(f), Some(b))
+            }
+            None => (None, None),
+        };
+        let (f, f_states) = self.run_layer(layer, &vars[..per_direction], x.id, init_f, &forward).map_err(err)?;
+        let (b, b_states) = self.run_layer(layer, &vars[per_direction..], x.id, init_b, &backward).map_err(err)?;
         let g = &mut self.g;
         let out = match cfg.merge_mode {
             MergeMode::Concat => {
@@ -374,7 +393,68 @@ impl<'a> Lowerer<'a> {
         }
         .map_err(err)?;
         self.pass_sequence_mask(layer, x.id, out);
-        Ok(out)
+        let mut results = vec![out];
+        if layer.return_state {
+            results.extend(f_states);
+            results.extend(b_states);
+        }
+        Ok(results)
+    }
+
+    /// The `initial_state` of a call, checked: `directions` times the cell's
+    /// states, each `[units]` float per sample. `None` when not given.
+    fn initial_states(
+        &self,
+        name: &str,
+        cfg: &RecurrentConfig,
+        directions: usize,
+        given: Option<&InitialState>,
+    ) -> Result<Option<Vec<NodeId>>, Diagnostic> {
+        let Some(init) = given else { return Ok(None) };
+        let want = directions * states(cfg);
+        let names = state_names(cfg, directions);
+        let got = init.tensors.len();
+        if got != want {
+            let plural = |n: usize| if n == 1 { "state" } else { "states" };
+            return Err(Diagnostic::error(
+                ARITY,
+                format!("`{name}` takes {want} initial {} ({}) but gets {got}", plural(want), names.join(", ")),
+                init.span,
+            )
+            .with_label(format!("{got} {}", plural(got)))
+            .with_note(format!("each state has shape [{}] per sample (the layer's units)", cfg.units))
+            .with_help(format!("pass `initial_state = [{}]`", names.join(", "))));
+        }
+        let mut ids = Vec::with_capacity(want);
+        for (i, (t, span)) in init.tensors.iter().enumerate() {
+            let ty = self.g.ty(t.id);
+            let ok = matches!(ty.shape.dims(), [Dim::Batch, Dim::Known(u)] if *u == cfg.units);
+            if !ok {
+                return Err(Diagnostic::error(
+                    RANK,
+                    format!(
+                        "initial state `{}` of `{name}` must have shape [{}] per sample but has shape {}",
+                        names[i],
+                        cfg.units,
+                        per_sample(&ty.shape)
+                    ),
+                    *span,
+                )
+                .with_label(format!("shape {}", per_sample(&ty.shape)))
+                .with_note(format!("`{name}` has {} units, so each of its states is [{}]", cfg.units, cfg.units))
+                .with_help("pass the states of a recurrent layer with as many units, or project with `dense(…)`"));
+            }
+            if ty.dtype != crate::ir::DType::F32 {
+                return Err(Diagnostic::error(
+                    DTYPE,
+                    format!("initial state `{}` of `{name}` must be float but is int", names[i]),
+                    *span,
+                )
+                .with_label("int tensor"));
+            }
+            ids.push(t.id);
+        }
+        Ok(Some(ids))
     }
 
     /// Keras passes the input's mask on when the layer returns sequences.
@@ -413,16 +493,18 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// One direction of a recurrent layer over `x` `[B, T, in]`: the batched
-    /// input projection, the loop, and the result (`[B, T, units]` with
-    /// `return_sequences`, else `[B, units]`).
+    /// One direction of a recurrent layer over `x` `[B, T, in]` from the
+    /// states `init` (zeros if `None`): the batched input projection, the
+    /// loop, and the result (`[B, T, units]` with `return_sequences`, else
+    /// `[B, units]`) with the final states (siblings of the same loop).
     fn run_layer(
         &mut self,
         cfg: &RecurrentConfig,
         vars: &[VarId],
         x: NodeId,
+        init: Option<&[NodeId]>,
         dir: &Direction,
-    ) -> Result<NodeId, ShapeError> {
+    ) -> Result<(NodeId, Vec<NodeId>), ShapeError> {
         let train = self.mode == Mode::Train;
         let mask = self.masks.get(&x).copied();
         let step =
@@ -479,29 +561,92 @@ impl<'a> Lowerer<'a> {
         };
 
         let body = cell_body(cfg, gates, step_mask.is_some(), recurrent_bias.is_some(), state_mask.is_some(), dir)?;
-        let zeros = g.constant(0.0, state_shape);
-        let mut args = vec![zeros];
-        if cfg.cell == Cell::Lstm {
-            args.push(zeros);
-        }
+        let mut args = match init {
+            Some(states) => states.to_vec(),
+            None => vec![g.constant(0.0, state_shape); states(cfg)],
+        };
         args.push(time_major);
         args.extend(step_mask);
         args.push(recurrent);
         args.extend(recurrent_bias);
         args.extend(state_mask);
+        let finals = if cfg.return_state { states(cfg) } else { 0 };
+        let finals = (0..finals)
+            .map(|k| g.scan(&body, steps, dir.reverse, &args, ScanResult::Final(k)))
+            .collect::<Result<_, _>>()?;
         if !cfg.return_sequences {
-            return g.scan(&body, steps, dir.reverse, &args, ScanResult::Final(0));
+            return Ok((g.scan(&body, steps, dir.reverse, &args, ScanResult::Final(0))?, finals));
         }
         let stacked = g.scan(&body, steps, dir.reverse, &args, ScanResult::Stacked(0))?;
         let batch_major = g.push(Op::Transpose(vec![1, 0, 2]), &[stacked])?;
         if !dir.flip {
-            return Ok(batch_major);
+            return Ok((batch_major, finals));
         }
         let parts = (0..steps)
             .rev()
             .map(|t| g.push(Op::Slice { axis: 1, start: t, end: t + 1 }, &[batch_major]))
             .collect::<Result<Vec<_>, _>>()?;
-        g.push(Op::Concat { axis: 1 }, &parts)
+        Ok((g.push(Op::Concat { axis: 1 }, &parts)?, finals))
+    }
+}
+
+/// The `initial_state` keyword of a layer call: the tensors of its list
+/// (each with its span) and the argument's span.
+#[derive(Clone, Debug)]
+pub struct InitialState {
+    pub tensors: Vec<(Tensor, Span)>,
+    pub span: Span,
+}
+
+/// The number of states the cell carries: `h`, and `c` for LSTM.
+fn states(cfg: &RecurrentConfig) -> usize {
+    if cfg.cell == Cell::Lstm {
+        2
+    } else {
+        1
+    }
+}
+
+/// The states' names in Keras's order, per direction (`forward_h`, …).
+fn state_names(cfg: &RecurrentConfig, directions: usize) -> Vec<String> {
+    let cell: &[&str] = if cfg.cell == Cell::Lstm { &["h", "c"] } else { &["h"] };
+    match directions {
+        1 => cell.iter().map(|s| s.to_string()).collect(),
+        _ => ["forward", "backward"].iter().flat_map(|d| cell.iter().map(move |s| format!("{d}_{s}"))).collect(),
+    }
+}
+
+/// The number of tensors one call yields over `directions` directions.
+pub(super) fn results(cfg: &RecurrentConfig, directions: usize) -> usize {
+    1 + if cfg.return_state { directions * states(cfg) } else { 0 }
+}
+
+/// Names for a binding of every result of a layer of `kind`:
+/// `seq, h, c`.
+pub(super) fn result_names(kind: &super::LayerKind) -> String {
+    let (cfg, directions) = match kind {
+        super::LayerKind::Recurrent(cfg) => (cfg, 1),
+        super::LayerKind::Bidirectional(b) => (&b.layer, 2),
+        _ => return "y".into(),
+    };
+    let out = if cfg.return_sequences { "seq" } else { "out" };
+    let mut names = vec![out.to_string()];
+    if cfg.return_state {
+        names.extend(state_names(cfg, directions));
+    }
+    names.join(", ")
+}
+
+/// How the layer of `kind` is written in nn (`lstm`, `bidirectional`).
+pub(super) fn nn_name(kind: &super::LayerKind) -> &'static str {
+    match kind {
+        super::LayerKind::Recurrent(cfg) => match cfg.cell {
+            Cell::SimpleRnn => "simple_rnn",
+            Cell::Lstm => "lstm",
+            Cell::Gru { .. } => "gru",
+        },
+        super::LayerKind::Bidirectional(_) => "bidirectional",
+        _ => "layer",
     }
 }
 
