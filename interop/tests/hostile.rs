@@ -85,7 +85,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("unknown argument", with_config(|v| layer(v, 3)["config"]["flavour"] = "vanilla".into())),
         ("unknown activation", with_config(|v| layer(v, 1)["config"]["activation"] = "swishy".into())),
-        ("unknown optimizer", with_config(|v| v["compile_config"]["optimizer"]["class_name"] = "Ftrl".into())),
+        ("unknown optimizer", with_config(|v| v["compile_config"]["optimizer"]["class_name"] = "Adafactor".into())),
         ("nested model", with_config(|v| layer(v, 2)["class_name"] = "Sequential".into())),
         ("unknown input size", with_config(|v| layer(v, 0)["config"]["batch_shape"][1] = serde_json::Value::Null)),
         ("legacy h5 without model_config", weights_only),

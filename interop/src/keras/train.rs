@@ -23,6 +23,19 @@ const OPTIMIZERS: &[OptimizerRow] = &[
     ),
     ("Adamax", "adamax", &[("learning_rate", 0.001), ("beta_1", 0.9), ("beta_2", 0.999), ("epsilon", 1e-7)]),
     ("Lion", "lion", &[("learning_rate", 0.001), ("beta_1", 0.9), ("beta_2", 0.99)]),
+    (
+        "Ftrl",
+        "ftrl",
+        &[
+            ("learning_rate", 0.001),
+            ("learning_rate_power", -0.5),
+            ("initial_accumulator_value", 0.1),
+            ("l1_regularization_strength", 0.0),
+            ("l2_regularization_strength", 0.0),
+            ("l2_shrinkage_regularization_strength", 0.0),
+            ("beta", 0.0),
+        ],
+    ),
 ];
 
 /// Boolean optimizer flags nn has (default false).
@@ -30,10 +43,11 @@ const FLAGS: &[&str] = &["nesterov", "amsgrad", "centered"];
 /// Keras's base-optimizer arguments nn has (default none).
 const BASE: &[&str] = &["weight_decay", "clipnorm", "global_clipnorm", "clipvalue"];
 /// Base-optimizer keys that must keep Keras's default.
-const FIXED: &[(&str, &str)] =
-    &[("use_ema", "false"), ("loss_scale_factor", "null"), ("gradient_accumulation_steps", "null")];
-const IGNORED: &[&str] =
-    &["name", "ema_momentum", "ema_overwrite_frequency", "is_legacy_optimizer", "jit_compile", "decay"];
+const FIXED: &[(&str, &str)] = &[("loss_scale_factor", "null"), ("gradient_accumulation_steps", "null")];
+/// The moving-average arguments: written only when `use_ema` is on, since
+/// Keras stores them either way.
+const EMA: &[&str] = &["use_ema", "ema_momentum", "ema_overwrite_frequency"];
+const IGNORED: &[&str] = &["name", "is_legacy_optimizer", "jit_compile", "decay"];
 
 /// The train block's lines, or none when the model was never compiled.
 pub fn train_block(compile: Option<&Value>) -> Result<Vec<String>, InteropError> {
@@ -76,9 +90,13 @@ fn optimizer(v: &Value) -> Result<String, InteropError> {
     let empty = serde_json::Map::new();
     let config = config.as_object().unwrap_or(&empty);
     let mut parts = Vec::new();
+    let use_ema = config.get("use_ema").and_then(Value::as_bool) == Some(true);
     for (key, value) in config {
         let k = key.as_str();
         if IGNORED.contains(&k) {
+            continue;
+        }
+        if EMA.contains(&k) {
             continue;
         }
         if let Some((_, default)) = own.iter().find(|(n, _)| *n == k) {
@@ -109,7 +127,29 @@ fn optimizer(v: &Value) -> Result<String, InteropError> {
             return Err(err!("compile config: the optimizer argument `{k} = {value}` is not supported by nn's `{nn}`"));
         }
     }
+    for k in EMA {
+        if let Some(value) = config.get(*k) {
+            parts.extend(ema_part(k, value, use_ema)?);
+        }
+    }
     Ok(if parts.is_empty() { nn.to_string() } else { format!("{nn}({})", parts.join(", ")) })
+}
+
+/// `use_ema = true` and its arguments that differ from Keras's defaults,
+/// or nothing when the moving averages are off.
+fn ema_part(k: &str, value: &Value, use_ema: bool) -> Result<Option<String>, InteropError> {
+    if !use_ema {
+        return Ok(None);
+    }
+    Ok(match k {
+        "use_ema" => Some("use_ema = true".to_string()),
+        "ema_momentum" => {
+            let m = args::as_f64(value, k)?;
+            ((m as f32) != 0.99f32).then(|| format!("ema_momentum = {}", number(m)))
+        }
+        _ if value.is_null() => None,
+        _ => Some(format!("{k} = {}", number(args::as_f64(value, k)?))),
+    })
 }
 
 fn by_string(s: &str) -> Result<String, InteropError> {
@@ -219,4 +259,38 @@ fn push_metric(name: &str, out: &mut Vec<String>) -> Result<(), InteropError> {
         out.push(name.to_string());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod optimizer_tests {
+    use super::optimizer;
+
+    /// As `keras.optimizers.serialize` writes them (Keras 3).
+    const FTRL_WITH_EMA: &str = r#"{"module": "keras.optimizers", "class_name": "Ftrl", "config": {"name": "ftrl",
+        "learning_rate": 0.05000000074505806, "weight_decay": null, "clipnorm": null, "global_clipnorm": null,
+        "clipvalue": null, "use_ema": true, "ema_momentum": 0.9, "ema_overwrite_frequency": 3,
+        "loss_scale_factor": null, "gradient_accumulation_steps": null, "learning_rate_power": -0.5,
+        "initial_accumulator_value": 0.1, "l1_regularization_strength": 0.001, "l2_regularization_strength": 0.0,
+        "l2_shrinkage_regularization_strength": 0.0, "beta": 0.0}, "registered_name": null}"#;
+    const ADAM_DEFAULTS: &str = r#"{"module": "keras.optimizers", "class_name": "Adam", "config": {"name": "adam",
+        "learning_rate": 0.0010000000474974513, "weight_decay": null, "clipnorm": null, "global_clipnorm": null,
+        "clipvalue": null, "use_ema": false, "ema_momentum": 0.99, "ema_overwrite_frequency": null,
+        "loss_scale_factor": null, "gradient_accumulation_steps": null, "beta_1": 0.9, "beta_2": 0.999,
+        "epsilon": 1e-07, "amsgrad": false}, "registered_name": null}"#;
+
+    #[test]
+    fn ftrl_and_moving_averages_are_imported() {
+        let v = serde_json::from_str(FTRL_WITH_EMA).unwrap();
+        assert_eq!(
+            optimizer(&v).unwrap(),
+            "ftrl(learning_rate = 0.05, l1_regularization_strength = 0.001, use_ema = true, ema_momentum = 0.9, \
+             ema_overwrite_frequency = 3)"
+        );
+    }
+
+    #[test]
+    fn moving_average_arguments_are_left_out_when_off() {
+        let v = serde_json::from_str(ADAM_DEFAULTS).unwrap();
+        assert_eq!(optimizer(&v).unwrap(), "adam");
+    }
 }
