@@ -283,7 +283,7 @@ mod optimizer_tests {
         let v = serde_json::from_str(FTRL_WITH_EMA).unwrap();
         assert_eq!(
             optimizer(&v).unwrap(),
-            "ftrl(learning_rate = 0.05, l1_regularization_strength = 0.001, use_ema = true, ema_momentum = 0.9, \
+            "ftrl(l1_regularization_strength = 0.001, learning_rate = 0.05, use_ema = true, ema_momentum = 0.9, \
              ema_overwrite_frequency = 3)"
         );
     }
