@@ -7,7 +7,7 @@
 //! Padded cells are skipped (average pooling divides by the number of real
 //! cells).
 
-use super::native::Dims;
+use super::dims::Dims;
 use crate::ir::{Padding, PoolKind, Window};
 
 /// Padding before the first row and column.

@@ -23,7 +23,7 @@
 //! Padding follows Keras: `same` pads `max((out - 1) * stride + size - in, 0)`
 //! cells, the smaller half before; padded cells read as zero.
 
-use super::epilogue::Bound;
+use super::epilogue_eval::Bound;
 use super::gemm::{single, GemmKernel, Mat, SPLIT_MIN_MACS};
 use super::pool;
 use crate::ir::{Padding, Window};

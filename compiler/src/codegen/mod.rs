@@ -18,8 +18,10 @@
 
 mod conv;
 mod convgemm;
+mod dims;
 mod dump;
 mod epilogue;
+mod epilogue_eval;
 mod expr;
 mod fuse;
 mod gemm;

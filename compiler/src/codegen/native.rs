@@ -11,49 +11,11 @@
 
 use super::conv;
 use super::convgemm::{self, ConvGeom};
-use super::epilogue::Bound;
+use super::dims::Dims;
+use super::epilogue_eval::Bound;
 use super::gemm::{sgemm_with, Mat};
 use super::plan::NativeKernel;
-use crate::ir::{Op, ReduceOp, Shape};
-
-/// Concrete dimensions of one value at the current batch size.
-#[derive(Clone, Copy)]
-pub struct Dims {
-    pub n: usize,
-    pub d: [usize; 8],
-}
-
-impl Dims {
-    pub fn of(shape: &Shape, batch: usize) -> Dims {
-        let mut d = [1usize; 8];
-        for (i, x) in shape.0.iter().enumerate() {
-            d[i] = x.resolve(batch);
-        }
-        Dims { n: shape.rank(), d }
-    }
-
-    /// The matrix `[product of leading axes, last axis]` (rank 2 unchanged).
-    pub fn as_rows(&self) -> Dims {
-        if self.n <= 2 {
-            return *self;
-        }
-        let mut d = [1usize; 8];
-        d[1] = self.d[self.n - 1];
-        d[0] = self.numel() / d[1].max(1);
-        Dims { n: 2, d }
-    }
-
-    pub fn numel(&self) -> usize {
-        self.d[..self.n].iter().product()
-    }
-
-    /// (product before `axis`, size at `axis`, product after `axis`).
-    pub fn split(&self, axis: usize) -> (usize, usize, usize) {
-        let outer = self.d[..axis].iter().product();
-        let inner = self.d[axis + 1..self.n].iter().product();
-        (outer, self.d[axis], inner)
-    }
-}
+use crate::ir::{Op, ReduceOp};
 
 /// A convolution's geometry from its input's and kernel's dims.
 fn geom(w: &crate::ir::Window, x: &Dims, k: &Dims) -> ConvGeom {
@@ -315,7 +277,7 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
 #[allow(clippy::too_many_arguments)]
 unsafe fn fused_sum(
     k: &NativeKernel,
-    ep: &super::epilogue::Epilogue,
+    ep: &super::epilogue_eval::Epilogue,
     table: *const *mut u8,
     batch: usize,
     d: &Dims,

@@ -132,7 +132,7 @@ pub struct NativeKernel {
     /// 2: large contractions may split their rows over the worker thread.
     pub threads: usize,
     /// A matmul's fused elementwise tail (bias, activation, …).
-    pub epilogue: Option<super::epilogue::Epilogue>,
+    pub epilogue: Option<super::epilogue_eval::Epilogue>,
     /// A softmax that also writes the log-softmax of the same input (one
     /// stable pass: shared maximum and sum).
     pub log_out: Option<BufId>,

@@ -16,7 +16,7 @@
 //! the thread count (and the AVX-512 variants agree with each other bit
 //! for bit).
 
-use super::epilogue::Bound;
+use super::epilogue_eval::Bound;
 use super::{pool, CodegenError, IsaLevel};
 
 #[cfg(target_arch = "x86_64")]

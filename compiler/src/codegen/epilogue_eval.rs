@@ -1,0 +1,258 @@
+//! The run-time side of an epilogue: a contraction evaluates the fused
+//! loop's program on each block of C it has just finished (rows × one
+//! 64-column strip, still in L1) and writes the loop's outputs directly, so
+//! the separate pass over C disappears. Lane by lane the program computes
+//! exactly what the generated loop would (same operations in the same
+//! order, the same transcendental functions). The rule that creates
+//! epilogues is [`super::epilogue`].
+
+use super::math::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
+use super::plan::{BufId, Expr};
+use crate::ir::{BinaryOp, CmpOp, UnaryOp};
+
+/// How a program input is indexed at element (i, j) of C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeafKind {
+    /// The contraction's own result.
+    Acc,
+    /// Same shape as C: element (i, j).
+    Full,
+    /// One value per column (a bias): element j.
+    Row,
+    /// One value per row (a per-sample sum): element i.
+    Column,
+    /// One value.
+    Scalar,
+}
+
+#[derive(Clone, Debug)]
+pub struct Epilogue {
+    pub exprs: Vec<Expr>,
+    pub leaves: Vec<(BufId, LeafKind)>,
+    /// (expression, buffer with C's shape) for every stored value.
+    pub outs: Vec<(usize, BufId)>,
+}
+
+/// Largest program the kernel evaluates (values live on the stack).
+pub(super) const MAX_EXPRS: usize = 24;
+/// Lanes per evaluation: one strip of C.
+const LANES: usize = 64;
+
+/// An epilogue bound to the buffers of one call, for a block of C whose
+/// element (0, 0) is element (row0, col0) of the whole result.
+#[derive(Clone, Copy)]
+pub struct Bound<'a> {
+    pub ep: &'a Epilogue,
+    pub table: *const *mut u8,
+    /// Row stride of C and of every `Full` input and output.
+    pub n: usize,
+    pub row0: usize,
+    pub col0: usize,
+    pub batch: usize,
+}
+
+// SAFETY: a `Bound` only carries pointers into buffers that outlive the
+// contraction call; threads apply it to disjoint blocks of C.
+unsafe impl Sync for Bound<'_> {}
+unsafe impl Send for Bound<'_> {}
+
+impl Bound<'_> {
+    /// The same epilogue for the block starting `rows` rows and `cols`
+    /// columns further on (a thread's half of C).
+    pub fn shifted(&self, rows: usize, cols: usize) -> Self {
+        Bound { row0: self.row0 + rows, col0: self.col0 + cols, ..*self }
+    }
+
+    /// Evaluates the program on rows `i0..i0+rows`, columns `j0..j0+w`
+    /// (`w ≤ 64`) of this block; `c` points at element (0, 0) of the block
+    /// with row stride `rsc`. Inputs are read where they are, and a stored
+    /// value is computed straight into its output row.
+    ///
+    /// # Safety
+    /// The table's buffers hold C's shape (or the leaf kinds' shapes) and
+    /// the block lies inside them.
+    pub unsafe fn apply(&self, c: *const f32, rsc: usize, i0: usize, rows: usize, j0: usize, w: usize) {
+        let ep = self.ep;
+        let mut scratch = [[0.0f32; LANES]; MAX_EXPRS];
+        let scratch = scratch.as_mut_ptr() as *mut f32;
+        let col = self.col0 + j0;
+        let buf = |b: BufId| *self.table.add(b) as *mut f32;
+        // Where each value lives for the current row (w floats each).
+        let mut at = [std::ptr::null_mut::<f32>(); MAX_EXPRS];
+        // Values that do not change along a row block are filled once.
+        for (e, expr) in ep.exprs.iter().enumerate() {
+            let splat = match expr {
+                Expr::Const(x) => Some(*x),
+                Expr::BatchSize => Some(self.batch as f32),
+                Expr::Leaf(l) if ep.leaves[*l].1 == LeafKind::Scalar => Some(*buf(ep.leaves[*l].0)),
+                _ => None,
+            };
+            if let Some(x) = splat {
+                std::slice::from_raw_parts_mut(scratch.add(e * LANES), w).fill(x);
+                at[e] = scratch.add(e * LANES);
+            }
+        }
+        // The buffer each value is stored in first, if any (found once, not per row).
+        let mut first_out = [None::<BufId>; MAX_EXPRS];
+        for &(e, b) in ep.outs.iter().rev() {
+            first_out[e] = Some(b);
+        }
+        for i in i0..i0 + rows {
+            let row = self.row0 + i;
+            for (e, expr) in ep.exprs.iter().enumerate() {
+                if let Expr::Leaf(l) = expr {
+                    if ep.leaves[*l].1 == LeafKind::Column {
+                        std::slice::from_raw_parts_mut(scratch.add(e * LANES), w).fill(*buf(ep.leaves[*l].0).add(row));
+                        at[e] = scratch.add(e * LANES);
+                    }
+                }
+                let dest = match first_out[e] {
+                    Some(b) => buf(b).add(row * self.n + col),
+                    None => scratch.add(e * LANES),
+                };
+                let v = |x: usize| std::slice::from_raw_parts(at[x] as *const f32, w);
+                let out = || std::slice::from_raw_parts_mut(dest, w);
+                match expr {
+                    Expr::Leaf(l) => {
+                        let (b, kind) = ep.leaves[*l];
+                        let src = match kind {
+                            LeafKind::Acc => c.add(i * rsc + j0) as *mut f32,
+                            LeafKind::Full => buf(b).add(row * self.n + col),
+                            LeafKind::Row => buf(b).add(col),
+                            LeafKind::Scalar | LeafKind::Column => at[e],
+                        };
+                        at[e] = src;
+                        if dest != scratch.add(e * LANES) {
+                            std::ptr::copy_nonoverlapping(src, dest, w);
+                        }
+                        continue;
+                    }
+                    Expr::Const(_) | Expr::BatchSize => {
+                        if dest != at[e] {
+                            std::ptr::copy_nonoverlapping(at[e], dest, w);
+                        }
+                        continue;
+                    }
+                    Expr::Unary(op, x) => unary(*op, v(*x), out()),
+                    Expr::Binary(op, x, y) => binary(*op, v(*x), v(*y), out()),
+                    Expr::Compare(op, _, x, y) => compare(*op, v(*x), v(*y), out()),
+                    Expr::Select(m, x, y) => {
+                        for (((o, &m), &a), &b) in out().iter_mut().zip(v(*m)).zip(v(*x)).zip(v(*y)) {
+                            *o = if m != 0.0 { a } else { b };
+                        }
+                    }
+                    Expr::Cast { .. } => unreachable!("the plan rule rejects casts"),
+                }
+                at[e] = dest;
+            }
+            // A value stored in more than one buffer: copy the rest.
+            for (k, &(e, b)) in ep.outs.iter().enumerate() {
+                if ep.outs[..k].iter().any(|o| o.0 == e) {
+                    std::ptr::copy_nonoverlapping(at[e], buf(b).add(row * self.n + col), w);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn map1(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+    for (o, &a) in out.iter_mut().zip(x) {
+        *o = f(a);
+    }
+}
+
+#[inline(always)]
+fn map2(x: &[f32], y: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+        *o = f(a, b);
+    }
+}
+
+// One loop per operation (not a function pointer per element), so the
+// cheap ones vectorize.
+fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
+    match op {
+        UnaryOp::Neg => map1(x, out, |x| -x),
+        UnaryOp::Abs => map1(x, out, f32::abs),
+        UnaryOp::Sqrt => map1(x, out, f32::sqrt),
+        // NaN passes through, as in the generated loops.
+        UnaryOp::Relu => map1(x, out, |x| if x > 0.0 || x.is_nan() { x } else { 0.0 }),
+        // ±0 gives +0 and NaN stays NaN: x - x, as in the generated loops.
+        #[allow(clippy::eq_op)]
+        UnaryOp::Sign => map1(x, out, |x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x - x
+            }
+        }),
+        UnaryOp::Exp => map1(x, out, |x| nn_expf(x)),
+        UnaryOp::Log => map1(x, out, |x| nn_logf(x)),
+        UnaryOp::Tanh => map1(x, out, |x| nn_tanhf(x)),
+        UnaryOp::Sigmoid => map1(x, out, |x| nn_sigmoidf(x)),
+        UnaryOp::Erf => map1(x, out, |x| nn_erff(x)),
+    }
+}
+
+fn binary(op: BinaryOp, x: &[f32], y: &[f32], out: &mut [f32]) {
+    match op {
+        BinaryOp::Add => map2(x, y, out, |a, b| a + b),
+        BinaryOp::Sub => map2(x, y, out, |a, b| a - b),
+        BinaryOp::Mul => map2(x, y, out, |a, b| a * b),
+        BinaryOp::Div => map2(x, y, out, |a, b| a / b),
+        BinaryOp::Pow => map2(x, y, out, |a, b| nn_powf(a, b)),
+        BinaryOp::Max => map2(x, y, out, fmax),
+        BinaryOp::Min => map2(x, y, out, fmin),
+    }
+}
+
+/// Cranelift's `fmax`: NaN if either is NaN, and +0 above -0.
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a == b {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Cranelift's `fmin`: NaN if either is NaN, and -0 below +0.
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a == b {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+fn compare(op: CmpOp, x: &[f32], y: &[f32], out: &mut [f32]) {
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    match op {
+        CmpOp::Gt => map2(x, y, out, |a, b| flag(a > b)),
+        CmpOp::Ge => map2(x, y, out, |a, b| flag(a >= b)),
+        CmpOp::Lt => map2(x, y, out, |a, b| flag(a < b)),
+        CmpOp::Le => map2(x, y, out, |a, b| flag(a <= b)),
+        CmpOp::Eq => map2(x, y, out, |a, b| flag(a == b)),
+        CmpOp::Ne => map2(x, y, out, |a, b| flag(a != b)),
+    }
+}
