@@ -8,17 +8,19 @@
 use ndarray::{ArrayD, IxDyn};
 use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::{Graph, InputRole, VarKind};
-use nn_compiler::lower::{lower_source, LoweredModel, Mode};
+use nn_compiler::lower::{LoweredModel, Mode};
 use nn_compiler::train::{evaluation, training_step, StepConfig};
 use serde_json::Value as Json;
+
+#[path = "keras/fixture.rs"]
+mod keras_fixture;
+use keras_fixture::{array, lower, vars_from};
 
 /// Relative tolerance against Keras's f32 results (`|a - b| <= TOL * max(1, |b|)`).
 const TOL: f64 = 1e-6;
 
 fn fixture() -> Json {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keras/norm.json"))
-        .expect("compiler/tests/keras/norm.json exists (tests/keras/make_norm_fixture.py writes it)");
-    serde_json::from_str(&text).expect("the fixture is JSON")
+    keras_fixture::load("norm.json", "make_norm_fixture.py")
 }
 
 fn case<'a>(fx: &'a Json, name: &str) -> &'a Json {
@@ -28,28 +30,6 @@ fn case<'a>(fx: &'a Json, name: &str) -> &'a Json {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no case {name}"))
-}
-
-fn array(j: &Json) -> ArrayD<f32> {
-    let shape: Vec<usize> =
-        j["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect();
-    let data: Vec<f32> = j["data"].as_array().expect("data").iter().map(|v| v.as_f64().unwrap() as f32).collect();
-    ArrayD::from_shape_vec(IxDyn(&shape), data).expect("shape matches data")
-}
-
-fn lower(source: &str, mode: Mode) -> LoweredModel {
-    lower_source(source, None, mode, 0).unwrap_or_else(|d| panic!("{source}: {d:?}"))
-}
-
-/// The graph's variables with the fixture's values (by `.nn` name).
-fn vars_from(g: &Graph, weights: &Json) -> Vec<ArrayD<f32>> {
-    g.vars
-        .iter()
-        .map(|v| match weights.get(&v.name) {
-            Some(w) => array(w).into_shape_with_order(IxDyn(&v.shape)).expect("weight shape"),
-            None => panic!("the fixture has no weight `{}`", v.name),
-        })
-        .collect()
 }
 
 fn assert_close(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>) {

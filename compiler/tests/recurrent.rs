@@ -8,40 +8,20 @@
 //! is one contraction over every step, dropout only in training, and
 //! argument errors.
 
-use ndarray::{ArrayD, IxDyn};
 use nn_compiler::interp::{self, Value};
-use nn_compiler::ir::{Dim, Graph, Init, Op, Shape};
-use nn_compiler::lower::{lower_source, LoweredModel, Mode};
+use nn_compiler::ir::{Dim, Init, Op, Shape};
+use nn_compiler::lower::{lower_source, Mode};
 use serde_json::Value as Json;
+
+#[path = "keras/fixture.rs"]
+mod keras_fixture;
+use keras_fixture::{array, lower, vars_from};
 
 /// Tolerance against Keras's f32 results (`|a - b| <= TOL * max(1, |b|)`).
 const TOL: f64 = 1e-5;
 
 fn fixture() -> Json {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keras/recurrent.json"))
-        .expect("compiler/tests/keras/recurrent.json exists (tests/keras/make_recurrent_fixture.py writes it)");
-    serde_json::from_str(&text).expect("the fixture is JSON")
-}
-
-fn array(j: &Json) -> ArrayD<f32> {
-    let shape: Vec<usize> =
-        j["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect();
-    let data: Vec<f32> = j["data"].as_array().expect("data").iter().map(|v| v.as_f64().unwrap() as f32).collect();
-    ArrayD::from_shape_vec(IxDyn(&shape), data).expect("shape matches data")
-}
-
-fn lower(source: &str, mode: Mode) -> LoweredModel {
-    lower_source(source, None, mode, 0).unwrap_or_else(|d| panic!("{source}: {d:?}"))
-}
-
-fn vars_from(g: &Graph, weights: &Json) -> Vec<ArrayD<f32>> {
-    g.vars
-        .iter()
-        .map(|v| match weights.get(&v.name) {
-            Some(w) => array(w).into_shape_with_order(IxDyn(&v.shape)).expect("weight shape"),
-            None => panic!("the fixture has no weight `{}`", v.name),
-        })
-        .collect()
+    keras_fixture::load("recurrent.json", "make_recurrent_fixture.py")
 }
 
 #[test]

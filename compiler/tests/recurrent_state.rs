@@ -10,26 +10,17 @@
 use ndarray::{ArrayD, IxDyn};
 use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::{DType, Op};
-use nn_compiler::lower::{lower_source, LoweredModel, Mode};
+use nn_compiler::lower::{lower_source, Mode};
 use serde_json::Value as Json;
+
+#[path = "keras/fixture.rs"]
+mod keras_fixture;
+use keras_fixture::{array, lower};
 
 const TOL: f64 = 1e-5;
 
 fn fixture() -> Json {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keras/recurrent_state.json"))
-        .expect("compiler/tests/keras/recurrent_state.json exists (tests/keras/make_recurrent_state_fixture.py)");
-    serde_json::from_str(&text).expect("the fixture is JSON")
-}
-
-fn array(j: &Json) -> ArrayD<f32> {
-    let shape: Vec<usize> =
-        j["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect();
-    let data: Vec<f32> = j["data"].as_array().expect("data").iter().map(|v| v.as_f64().unwrap() as f32).collect();
-    ArrayD::from_shape_vec(IxDyn(&shape), data).expect("shape matches data")
-}
-
-fn lower(source: &str, mode: Mode) -> LoweredModel {
-    lower_source(source, None, mode, 0).unwrap_or_else(|d| panic!("{source}: {d:?}"))
+    keras_fixture::load("recurrent_state.json", "make_recurrent_state_fixture.py")
 }
 
 #[test]
