@@ -432,6 +432,8 @@ mod mlp;
 mod multi_output;
 #[path = "jit/norm.rs"]
 mod norm;
+#[path = "jit/pooling.rs"]
+mod pooling;
 #[path = "jit/random.rs"]
 mod random;
 #[path = "jit/scan.rs"]

@@ -16,7 +16,6 @@
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
-mod conv;
 mod convgemm;
 mod dims;
 mod dump;
@@ -32,6 +31,7 @@ mod memory;
 mod native;
 mod plan;
 mod pool;
+mod pooling;
 mod scan;
 
 use crate::ir::{DType, Graph};

@@ -9,12 +9,12 @@
 //! never panic on data: out-of-range indices read or write nothing, as the
 //! op set defines.
 
-use super::conv;
 use super::convgemm::{self, ConvGeom};
 use super::dims::Dims;
 use super::epilogue_eval::Bound;
 use super::gemm::{sgemm_with, Mat};
 use super::plan::NativeKernel;
+use super::pooling;
 use crate::ir::{Op, ReduceOp};
 
 /// A convolution's geometry from its input's and kernel's dims.
@@ -239,9 +239,11 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             )
         }
         Op::Pool2d { kind, window } => {
-            conv::pool2d(*kind, window, &adims(0), arg(0) as *const f32, &odims, out as *mut f32)
+            pooling::pool2d(k.gemm, k.threads, *kind, window, &adims(0), arg(0) as *const f32, &odims, out as *mut f32)
         }
-        Op::Pool2dGrad { kind, window } => conv::pool2d_grad(
+        Op::Pool2dGrad { kind, window } => pooling::pool2d_grad(
+            k.gemm,
+            k.threads,
             *kind,
             window,
             &adims(0),

@@ -1,0 +1,402 @@
+//! Pooling kernels (NHWC images), called from generated code through
+//! [`super::native`].
+//!
+//! Every loop's innermost dimension is a block of 16 contiguous channels,
+//! so one body compiles to whole-register compares and blends; an AVX-512
+//! copy of each kernel is selected at run time. Images are independent, so
+//! two threads take half the batch each and the result is the same as one
+//! thread's, bit for bit.
+//!
+//! The semantics are the interpreter's, lane by lane: padding follows Keras
+//! (`same` pads `max((out - 1) * stride + size - in, 0)` cells, the smaller
+//! half before) and padded cells are skipped; the maximum is the first
+//! window cell holding it, and the first NaN wins; average pooling divides
+//! by the number of real cells; a max-pool gradient goes to that first
+//! maximal cell, accumulated in output-cell order.
+
+use super::dims::Dims;
+use super::gemm::GemmKernel;
+use super::pool;
+use crate::ir::{Padding, PoolKind, Window};
+
+/// Channels per register block.
+const LANES: usize = 16;
+/// Below this many input floats a second thread costs more than it saves.
+const SPLIT_MIN_FLOATS: usize = 1 << 15;
+
+/// Everything the loops need about one pooling call.
+#[derive(Clone, Copy)]
+struct Geom {
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    oh: usize,
+    ow: usize,
+    /// Padding before the first row and column.
+    pt: usize,
+    pl: usize,
+    size: (usize, usize),
+    strides: (usize, usize),
+}
+
+impl Geom {
+    fn new(window: &Window, xd: &Dims, od: &Dims) -> Geom {
+        let (n, h, w, c) = (xd.d[0], xd.d[1], xd.d[2], xd.d[3]);
+        let (oh, ow) = (od.d[1], od.d[2]);
+        let (pt, pl) = match window.padding {
+            Padding::Valid => (0, 0),
+            Padding::Same => {
+                let total = |o: usize, s: usize, k: usize, i: usize| ((o.max(1) - 1) * s + k).saturating_sub(i);
+                (total(oh, window.strides.0, window.size.0, h) / 2, total(ow, window.strides.1, window.size.1, w) / 2)
+            }
+        };
+        Geom { n, h, w, c, oh, ow, pt, pl, size: window.size, strides: window.strides }
+    }
+
+    fn image(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    fn out_image(&self) -> usize {
+        self.oh * self.ow * self.c
+    }
+
+    /// Offsets (in floats, from the image's start) of the real cells of
+    /// output cell (oy, ox)'s window, in row-major window order; returns
+    /// how many there are. `cells` holds at least `size.0 * size.1`.
+    #[inline(always)]
+    fn window_cells(&self, oy: usize, ox: usize, cells: &mut [usize]) -> usize {
+        let mut count = 0;
+        for ky in 0..self.size.0 {
+            let Some(iy) = (oy * self.strides.0 + ky).checked_sub(self.pt).filter(|&i| i < self.h) else { continue };
+            for kx in 0..self.size.1 {
+                let Some(ix) = (ox * self.strides.1 + kx).checked_sub(self.pl).filter(|&i| i < self.w) else {
+                    continue;
+                };
+                cells[count] = (iy * self.w + ix) * self.c;
+                count += 1;
+            }
+        }
+        count
+    }
+}
+
+/// Runs `part(lo, hi)` over the images, on two threads when there are
+/// enough of them.
+fn by_images(threads: usize, g: &Geom, part: &(dyn Fn(usize, usize) + Sync)) {
+    if threads < 2 || g.n < 2 || g.n * g.image() < SPLIT_MIN_FLOATS {
+        part(0, g.n);
+    } else {
+        pool::join(&|| part(0, g.n / 2), &|| part(g.n / 2, g.n));
+    }
+}
+
+/// Window-cell offsets: on the stack for the usual windows, on the heap
+/// only for windows of more than 64 cells.
+enum Cells {
+    Stack([usize; 64]),
+    Heap(Vec<usize>),
+}
+
+impl Cells {
+    fn for_window(g: &Geom) -> Cells {
+        let need = g.size.0 * g.size.1;
+        if need <= 64 {
+            Cells::Stack([0; 64])
+        } else {
+            Cells::Heap(vec![0; need])
+        }
+    }
+
+    fn slice(&mut self) -> &mut [usize] {
+        match self {
+            Cells::Stack(a) => a,
+            Cells::Heap(v) => v,
+        }
+    }
+}
+
+/// # Safety
+/// Pointers cover their dims; `out` overlaps nothing.
+pub unsafe fn pool2d(
+    kernel: GemmKernel,
+    threads: usize,
+    kind: PoolKind,
+    window: &Window,
+    xd: &Dims,
+    x: *const f32,
+    od: &Dims,
+    out: *mut f32,
+) {
+    let g = Geom::new(window, xd, od);
+    let (x_addr, out_addr) = (x as usize, out as usize);
+    let avx512 = uses_avx512(kernel);
+    by_images(threads, &g, &|i0, i1| {
+        let mut cells = Cells::for_window(&g);
+        let cells = cells.slice();
+        for b in i0..i1 {
+            // SAFETY: image b of the input and the output; threads own disjoint images.
+            let (xi, oi) = unsafe {
+                (
+                    std::slice::from_raw_parts((x_addr as *const f32).add(b * g.image()), g.image()),
+                    std::slice::from_raw_parts_mut((out_addr as *mut f32).add(b * g.out_image()), g.out_image()),
+                )
+            };
+            if avx512 {
+                // SAFETY: `avx512` only where the CPU has AVX-512F.
+                unsafe { pool_image_avx512(kind, &g, xi, oi, cells) }
+            } else {
+                pool_image(kind, &g, xi, oi, cells)
+            }
+        }
+    });
+}
+
+/// dx from the pooled input x and dy.
+///
+/// # Safety
+/// Pointers cover their dims; `dx` overlaps nothing.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn pool2d_grad(
+    kernel: GemmKernel,
+    threads: usize,
+    kind: PoolKind,
+    window: &Window,
+    xd: &Dims,
+    x: *const f32,
+    dyd: &Dims,
+    dy: *const f32,
+    dx: *mut f32,
+) {
+    let g = Geom::new(window, xd, dyd);
+    let (x_addr, dy_addr, dx_addr) = (x as usize, dy as usize, dx as usize);
+    let avx512 = uses_avx512(kernel);
+    by_images(threads, &g, &|i0, i1| {
+        let mut cells = Cells::for_window(&g);
+        let cells = cells.slice();
+        for b in i0..i1 {
+            // SAFETY: image b of each buffer; threads own disjoint images.
+            let (xi, gi, di) = unsafe {
+                (
+                    std::slice::from_raw_parts((x_addr as *const f32).add(b * g.image()), g.image()),
+                    std::slice::from_raw_parts((dy_addr as *const f32).add(b * g.out_image()), g.out_image()),
+                    std::slice::from_raw_parts_mut((dx_addr as *mut f32).add(b * g.image()), g.image()),
+                )
+            };
+            if avx512 {
+                // SAFETY: `avx512` only where the CPU has AVX-512F.
+                unsafe { grad_image_avx512(kind, &g, xi, gi, di, cells) }
+            } else {
+                grad_image::<false>(kind, &g, xi, gi, di, cells)
+            }
+        }
+    });
+}
+
+fn uses_avx512(kernel: GemmKernel) -> bool {
+    !matches!(kernel, GemmKernel::Scalar | GemmKernel::Packed) && super::gemm::cpu_has(super::IsaLevel::Avx512)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pool_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], out: &mut [f32], cells: &mut [usize]) {
+    pool_image(kind, g, x, out, cells)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn grad_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], dy: &[f32], dx: &mut [f32], cells: &mut [usize]) {
+    grad_image::<true>(kind, g, x, dy, dx, cells)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn pool_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], out: &mut [f32], cells: &mut [usize]) {
+    pool_image(kind, g, x, out, cells)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn grad_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], dy: &[f32], dx: &mut [f32], cells: &mut [usize]) {
+    grad_image::<true>(kind, g, x, dy, dx, cells)
+}
+
+#[inline(always)]
+fn pool_image(kind: PoolKind, g: &Geom, x: &[f32], out: &mut [f32], cells: &mut [usize]) {
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let count = g.window_cells(oy, ox, cells);
+            let o = &mut out[(oy * g.ow + ox) * g.c..][..g.c];
+            let mut c0 = 0;
+            while c0 + LANES <= g.c {
+                pool_lanes::<LANES>(kind, x, &cells[..count], c0, &mut o[c0..c0 + LANES]);
+                c0 += LANES;
+            }
+            for ci in c0..g.c {
+                pool_lanes::<1>(kind, x, &cells[..count], ci, &mut o[ci..ci + 1]);
+            }
+        }
+    }
+}
+
+/// One output cell's channels `c0..c0 + L`.
+#[inline(always)]
+fn pool_lanes<const L: usize>(kind: PoolKind, x: &[f32], cells: &[usize], c0: usize, out: &mut [f32]) {
+    let out: &mut [f32; L] = out.try_into().expect("L lanes");
+    let Some((&first, rest)) = cells.split_first() else {
+        *out = [0.0; L];
+        return;
+    };
+    let lanes = |cell: usize| -> &[f32; L] { x[cell + c0..][..L].try_into().expect("L lanes") };
+    let mut acc = *lanes(first);
+    match kind {
+        PoolKind::Max => {
+            for &cell in rest {
+                let v = lanes(cell);
+                for l in 0..L {
+                    acc[l] = if takes_over(v[l], acc[l]) { v[l] } else { acc[l] };
+                }
+            }
+        }
+        PoolKind::Avg => {
+            for &cell in rest {
+                let v = lanes(cell);
+                for l in 0..L {
+                    acc[l] += v[l];
+                }
+            }
+            let count = cells.len() as f32;
+            for a in &mut acc {
+                *a /= count;
+            }
+        }
+    }
+    *out = acc;
+}
+
+/// Whether a later window value `v` replaces the maximum so far: it is
+/// larger, or the first NaN (after which nothing replaces it).
+#[inline(always)]
+fn takes_over(v: f32, best: f32) -> bool {
+    // `&`, not `&&`: no branch, so the lane loops vectorize.
+    #[allow(clippy::eq_op)]
+    let best_is_number = best == best;
+    best_is_number & !(v <= best)
+}
+
+/// `AVX512`: the caller runs with AVX-512F, so the max-pool blocks use
+/// [`max_grad_avx512`], where the compiler leaves the lane loops scalar.
+#[inline(always)]
+fn grad_image<const AVX512: bool>(
+    kind: PoolKind,
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    cells: &mut [usize],
+) {
+    dx.fill(0.0);
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let count = g.window_cells(oy, ox, cells);
+            let d = &dy[(oy * g.ow + ox) * g.c..][..g.c];
+            let mut c0 = 0;
+            while c0 + LANES <= g.c {
+                if AVX512 && kind == PoolKind::Max && count > 0 {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: AVX512 only where the CPU has AVX-512F; every
+                    // cell's lanes c0..c0+16 lie inside x and dx.
+                    unsafe {
+                        max_grad_avx512(x, &cells[..count], c0, &d[c0..c0 + LANES], dx)
+                    };
+                } else {
+                    grad_lanes::<LANES>(kind, x, &cells[..count], c0, &d[c0..c0 + LANES], dx);
+                }
+                c0 += LANES;
+            }
+            for ci in c0..g.c {
+                grad_lanes::<1>(kind, x, &cells[..count], ci, &d[ci..ci + 1], dx);
+            }
+        }
+    }
+}
+
+/// Adds one output cell's gradient, channels `c0..c0 + L`, onto its window.
+#[inline(always)]
+fn grad_lanes<const L: usize>(kind: PoolKind, x: &[f32], cells: &[usize], c0: usize, dy: &[f32], dx: &mut [f32]) {
+    let dy: &[f32; L] = dy.try_into().expect("L lanes");
+    let Some(&first) = cells.first() else { return };
+    match kind {
+        PoolKind::Max => {
+            let lanes = |cell: usize| -> &[f32; L] { x[cell + c0..][..L].try_into().expect("L lanes") };
+            let mut best = *lanes(first);
+            // The winning cell's number, as f32 so masks and data have one width.
+            let mut arg = [0f32; L];
+            for (k, &cell) in cells.iter().enumerate().skip(1) {
+                let v = lanes(cell);
+                for l in 0..L {
+                    let take = takes_over(v[l], best[l]);
+                    best[l] = if take { v[l] } else { best[l] };
+                    arg[l] = if take { k as f32 } else { arg[l] };
+                }
+            }
+            // Adding -0.0 leaves every value as it is, so the cells that
+            // are not the maximum take a no-op add instead of a branch.
+            for (k, &cell) in cells.iter().enumerate() {
+                let k = k as f32;
+                let mut add = [0f32; L];
+                for l in 0..L {
+                    add[l] = if arg[l] == k { dy[l] } else { -0.0 };
+                }
+                let d: &mut [f32; L] = (&mut dx[cell + c0..][..L]).try_into().expect("L lanes");
+                for l in 0..L {
+                    d[l] += add[l];
+                }
+            }
+        }
+        PoolKind::Avg => {
+            let count = cells.len() as f32;
+            let mut share = *dy;
+            for s in &mut share {
+                *s /= count;
+            }
+            for &cell in cells {
+                let d: &mut [f32; L] = (&mut dx[cell + c0..][..L]).try_into().expect("L lanes");
+                for l in 0..L {
+                    d[l] += share[l];
+                }
+            }
+        }
+    }
+}
+
+/// [`grad_lanes`] for max pooling and 16 lanes, the same operations written
+/// with AVX-512 masks.
+///
+/// # Safety
+/// AVX-512F; `cells` is not empty and every cell's lanes `c0..c0 + 16` lie
+/// inside `x` and `dx`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_grad_avx512(x: &[f32], cells: &[usize], c0: usize, dy: &[f32], dx: &mut [f32]) {
+    use std::arch::x86_64::*;
+    debug_assert!(dy.len() == LANES && cells.iter().all(|&c| c + c0 + LANES <= x.len().min(dx.len())));
+    let x = x.as_ptr().add(c0);
+    let mut best = _mm512_loadu_ps(x.add(cells[0]));
+    let mut arg = _mm512_setzero_ps();
+    for (k, &cell) in cells.iter().enumerate().skip(1) {
+        let v = _mm512_loadu_ps(x.add(cell));
+        // takes_over: best is a number and not (v <= best).
+        let best_is_number = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
+        let take = _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(best_is_number, v, best);
+        best = _mm512_mask_mov_ps(best, take, v);
+        arg = _mm512_mask_mov_ps(arg, take, _mm512_set1_ps(k as f32));
+    }
+    let g = _mm512_loadu_ps(dy.as_ptr());
+    let dx = dx.as_mut_ptr().add(c0);
+    for (k, &cell) in cells.iter().enumerate() {
+        let hit = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(arg, _mm512_set1_ps(k as f32));
+        let d = dx.add(cell);
+        // Lanes outside `hit` keep their value: the portable form's `+ -0.0`.
+        _mm512_storeu_ps(d, _mm512_mask_add_ps(_mm512_loadu_ps(d), hit, _mm512_loadu_ps(d), g));
+    }
+}
