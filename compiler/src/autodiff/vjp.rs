@@ -230,9 +230,12 @@ fn unary(g: &mut Graph, op: UnaryOp, y: NodeId, x: NodeId, dy: NodeId) -> Adjoin
             let d = g.mul(y, rest)?;
             g.mul(dy, d)?
         }
+        // relu(x) > 0 exactly where x > 0 (NaN: neither), so the mask reads
+        // the output: the pre-activation need not be kept for the backward
+        // pass, and a fused producer stores one tensor instead of two.
         UnaryOp::Relu => {
             let zero = g.scalar(0.0);
-            let positive = g.push(Op::Compare(CmpOp::Gt), &[x, zero])?;
+            let positive = g.push(Op::Compare(CmpOp::Gt), &[y, zero])?;
             g.mul(dy, positive)?
         }
         UnaryOp::Erf => {
