@@ -35,8 +35,11 @@ pub struct Epilogue {
 
 /// Largest program the kernel evaluates (values live on the stack).
 pub(super) const MAX_EXPRS: usize = 24;
-/// Lanes per evaluation: one strip of C.
-const LANES: usize = 64;
+/// Floats per value per evaluation: one strip of C (≤ 64 columns), or
+/// several whole rows of it when they lie back to back in memory.
+const LANES: usize = 256;
+/// Widest strip a caller passes.
+const MAX_STRIP: usize = 64;
 
 /// An epilogue bound to the buffers of one call, for a block of C whose
 /// element (0, 0) is element (row0, col0) of the whole result.
@@ -72,14 +75,38 @@ impl Bound<'_> {
     /// The table's buffers hold C's shape (or the leaf kinds' shapes) and
     /// the block lies inside them.
     pub unsafe fn apply(&self, c: *const f32, rsc: usize, i0: usize, rows: usize, j0: usize, w: usize) {
+        debug_assert!(w <= MAX_STRIP);
+        #[cfg(target_arch = "x86_64")]
+        if super::gemm::cpu_has(super::IsaLevel::Avx512) {
+            return self.apply_avx512(c, rsc, i0, rows, j0, w);
+        }
+        self.apply_portable(c, rsc, i0, rows, j0, w)
+    }
+
+    /// The same loops with AVX-512 registers: each operation is still one
+    /// IEEE operation per element, so the results are the same.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn apply_avx512(&self, c: *const f32, rsc: usize, i0: usize, rows: usize, j0: usize, w: usize) {
+        self.apply_portable(c, rsc, i0, rows, j0, w)
+    }
+
+    #[inline(always)]
+    unsafe fn apply_portable(&self, c: *const f32, rsc: usize, i0: usize, rows: usize, j0: usize, w: usize) {
         let ep = self.ep;
+        let col = self.col0 + j0;
+        // A strip that spans whole rows of C and of every full-shaped
+        // buffer: `group` rows lie back to back, so one pass covers them
+        // and the per-value overhead is paid once per group, not per row.
+        let whole_rows = w == self.n && rsc == self.n && col == 0;
+        let group = if whole_rows { (LANES / w.max(1)).max(1) } else { 1 };
+        let span = group * w;
         let mut scratch = [[0.0f32; LANES]; MAX_EXPRS];
         let scratch = scratch.as_mut_ptr() as *mut f32;
-        let col = self.col0 + j0;
         let buf = |b: BufId| *self.table.add(b) as *mut f32;
-        // Where each value lives for the current row (w floats each).
+        // Where each value lives for the current group (`width` floats each).
         let mut at = [std::ptr::null_mut::<f32>(); MAX_EXPRS];
-        // Values that do not change along a row block are filled once.
+        // Values that do not change from group to group are filled once.
         for (e, expr) in ep.exprs.iter().enumerate() {
             let splat = match expr {
                 Expr::Const(x) => Some(*x),
@@ -88,8 +115,19 @@ impl Bound<'_> {
                 _ => None,
             };
             if let Some(x) = splat {
-                std::slice::from_raw_parts_mut(scratch.add(e * LANES), w).fill(x);
+                std::slice::from_raw_parts_mut(scratch.add(e * LANES), span).fill(x);
                 at[e] = scratch.add(e * LANES);
+            }
+            // A per-column value (a bias) repeats once per row of the group.
+            if let Expr::Leaf(l) = expr {
+                let (b, kind) = ep.leaves[*l];
+                if kind == LeafKind::Row && group > 1 {
+                    let src = std::slice::from_raw_parts(buf(b).add(col), w);
+                    for r in 0..group {
+                        std::slice::from_raw_parts_mut(scratch.add(e * LANES + r * w), w).copy_from_slice(src);
+                    }
+                    at[e] = scratch.add(e * LANES);
+                }
             }
         }
         // The buffer each value is stored in first, if any (found once, not per row).
@@ -97,12 +135,18 @@ impl Bound<'_> {
         for &(e, b) in ep.outs.iter().rev() {
             first_out[e] = Some(b);
         }
-        for i in i0..i0 + rows {
+        let mut i = i0;
+        while i < i0 + rows {
+            let here = (i0 + rows - i).min(group);
+            let width = here * w;
             let row = self.row0 + i;
             for (e, expr) in ep.exprs.iter().enumerate() {
                 if let Expr::Leaf(l) = expr {
                     if ep.leaves[*l].1 == LeafKind::Column {
-                        std::slice::from_raw_parts_mut(scratch.add(e * LANES), w).fill(*buf(ep.leaves[*l].0).add(row));
+                        for r in 0..here {
+                            std::slice::from_raw_parts_mut(scratch.add(e * LANES + r * w), w)
+                                .fill(*buf(ep.leaves[*l].0).add(row + r));
+                        }
                         at[e] = scratch.add(e * LANES);
                     }
                 }
@@ -110,26 +154,26 @@ impl Bound<'_> {
                     Some(b) => buf(b).add(row * self.n + col),
                     None => scratch.add(e * LANES),
                 };
-                let v = |x: usize| std::slice::from_raw_parts(at[x] as *const f32, w);
-                let out = || std::slice::from_raw_parts_mut(dest, w);
+                let v = |x: usize| std::slice::from_raw_parts(at[x] as *const f32, width);
+                let out = || std::slice::from_raw_parts_mut(dest, width);
                 match expr {
                     Expr::Leaf(l) => {
                         let (b, kind) = ep.leaves[*l];
                         let src = match kind {
                             LeafKind::Acc => c.add(i * rsc + j0) as *mut f32,
                             LeafKind::Full => buf(b).add(row * self.n + col),
-                            LeafKind::Row => buf(b).add(col),
-                            LeafKind::Scalar | LeafKind::Column => at[e],
+                            LeafKind::Row if group == 1 => buf(b).add(col),
+                            LeafKind::Row | LeafKind::Scalar | LeafKind::Column => at[e],
                         };
                         at[e] = src;
                         if dest != scratch.add(e * LANES) {
-                            std::ptr::copy_nonoverlapping(src, dest, w);
+                            std::ptr::copy_nonoverlapping(src, dest, width);
                         }
                         continue;
                     }
                     Expr::Const(_) | Expr::BatchSize => {
                         if dest != at[e] {
-                            std::ptr::copy_nonoverlapping(at[e], dest, w);
+                            std::ptr::copy_nonoverlapping(at[e], dest, width);
                         }
                         continue;
                     }
@@ -148,9 +192,10 @@ impl Bound<'_> {
             // A value stored in more than one buffer: copy the rest.
             for (k, &(e, b)) in ep.outs.iter().enumerate() {
                 if ep.outs[..k].iter().any(|o| o.0 == e) {
-                    std::ptr::copy_nonoverlapping(at[e], buf(b).add(row * self.n + col), w);
+                    std::ptr::copy_nonoverlapping(at[e], buf(b).add(row * self.n + col), width);
                 }
             }
+            i += here;
         }
     }
 }

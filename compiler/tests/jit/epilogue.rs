@@ -1,17 +1,19 @@
 //! Elementwise tails fused into their contraction: the plan moves them
 //! into the matmul, and the result matches the interpreter on every ISA
 //! level, one and two threads (both the column and the row split), with
-//! per-column (bias), per-element (residual) and scalar inputs and a
-//! transcendental in the program.
+//! per-column (bias), per-element (residual), per-row and scalar inputs
+//! and a transcendental in the program; C narrower than a strip (whole
+//! rows evaluated together) and wider.
 
 use super::*;
 
-/// relu(x·w + b) · 0.5 + r and sigmoid(x·w + b), with the pre-activation
-/// also an output.
+/// (relu(x·w + b) · 0.5 + r) · q and sigmoid(x·w + b), with the
+/// pre-activation also an output (q: one value per row).
 fn dense_tail(k: usize, n: usize) -> Graph {
     let mut g = Graph::new();
     let x = input(&mut g, "x", &[k]);
     let r = input(&mut g, "r", &[n]);
+    let q = input(&mut g, "q", &[1]);
     let w = var(&mut g, "w", &[k, n]);
     let b = var(&mut g, "b", &[n]);
     let mm = g.matmul(x, w).unwrap();
@@ -19,7 +21,8 @@ fn dense_tail(k: usize, n: usize) -> Graph {
     let act = g.unary(UnaryOp::Relu, pre).unwrap();
     let half = g.scalar(0.5);
     let scaled = g.binary(BinaryOp::Mul, act, half).unwrap();
-    let h = g.binary(BinaryOp::Add, scaled, r).unwrap();
+    let shifted = g.binary(BinaryOp::Add, scaled, r).unwrap();
+    let h = g.binary(BinaryOp::Mul, shifted, q).unwrap();
     let s = g.unary(UnaryOp::Sigmoid, pre).unwrap();
     g.outputs.push(("h".into(), h));
     g.outputs.push(("s".into(), s));
@@ -38,8 +41,16 @@ fn bits(out: &[HostOutput]) -> Vec<u32> {
 
 #[test]
 fn fused_epilogues_match_the_interpreter_and_split_bit_identically() {
-    // (k, n, batches): n ≥ m splits columns; 600 × 50 × 70 splits rows.
-    for (k, n, batches) in [(200, 300, vec![1, 7, 32, 128, 300]), (50, 70, vec![1, 600])] {
+    // (k, n, batches): n ≥ m splits columns; 600 × 50 × 70 splits rows;
+    // n ≤ 64 evaluates several rows at once (48 leaves a partial group).
+    let cases = [
+        (200, 300, vec![1, 7, 32, 128, 300]),
+        (50, 70, vec![1, 600]),
+        (30, 10, vec![1, 7, 600]),
+        (40, 48, vec![5, 333]),
+        (20, 64, vec![3, 700]),
+    ];
+    for (k, n, batches) in cases {
         let g = dense_tail(k, n);
         let mut rng = StdRng::seed_from_u64(k as u64);
         for isa in levels() {
