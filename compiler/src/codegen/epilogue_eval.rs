@@ -216,6 +216,7 @@ fn map2(x: &[f32], y: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
 
 // One loop per operation (not a function pointer per element), so the
 // cheap ones vectorize.
+#[inline(always)]
 fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     match op {
         UnaryOp::Neg => map1(x, out, |x| -x),
@@ -242,6 +243,7 @@ fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn binary(op: BinaryOp, x: &[f32], y: &[f32], out: &mut [f32]) {
     match op {
         BinaryOp::Add => map2(x, y, out, |a, b| a + b),
@@ -290,6 +292,7 @@ fn fmin(a: f32, b: f32) -> f32 {
     }
 }
 
+#[inline(always)]
 fn compare(op: CmpOp, x: &[f32], y: &[f32], out: &mut [f32]) {
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     match op {

@@ -191,8 +191,12 @@ unsafe fn apply_all(ep: &Bound, c: *const f32, rsc: usize, m: usize, n: usize) {
 }
 
 /// Whether packing B pays for this shape (measured: docs/performance.md).
+/// A C that fits one narrow tile (a convolution's kernel gradient with few
+/// taps: `colsᵀ · dy` over many pixels) streams B exactly once, so a copy
+/// of B cannot pay for itself however large B is.
 fn worth_packing(m: usize, k: usize, n: usize, b: Mat) -> bool {
-    b.cs != 1 || k * n > DIRECT_MAX_B || m >= PACK_MIN_ROWS
+    let one_tile = m <= tile::MR_NARROW && n <= 32;
+    b.cs != 1 || (!one_tile && (k * n > DIRECT_MAX_B || m >= PACK_MIN_ROWS))
 }
 
 /// One thread's `C (+)= A·B`: with `accumulate`, each element's chain

@@ -1,5 +1,6 @@
 //! The AVX-512 register tile both contraction drivers share: up to 6 rows ×
-//! 64 columns of C in 24 zmm accumulators while k streams by. A is read by
+//! 64 columns of C (or 12 rows × 32 columns) in 24 zmm accumulators while k
+//! streams by. A is read by
 //! broadcast through its strides (a transposed A costs nothing); B is read
 //! as rows of up to 64 floats, either straight from the operand (`direct`)
 //! or from a packed panel (`packed`).
@@ -14,6 +15,9 @@ use std::arch::x86_64::*;
 
 /// Rows of C per full tile.
 pub const MR: usize = 6;
+/// Rows of C per tile when the strip is at most 32 columns (two zmm per
+/// row): twice as many rows share each load of B.
+pub const MR_NARROW: usize = 12;
 /// Columns of C per full tile (four zmm registers).
 pub const NR: usize = 64;
 
@@ -65,6 +69,27 @@ unsafe fn by_rows<const V: usize>(at: Rows, rows: usize, kc: usize, strip: Strip
         rsc: at.rsc,
     };
     let mut i = 0;
+    if V <= 2 {
+        while i + MR_NARROW <= rows {
+            tile::<MR_NARROW, V>(row_at(i), kc, strip, accumulate);
+            i += MR_NARROW;
+        }
+        match rows - i {
+            0 => {}
+            1 => tile::<1, V>(row_at(i), kc, strip, accumulate),
+            2 => tile::<2, V>(row_at(i), kc, strip, accumulate),
+            3 => tile::<3, V>(row_at(i), kc, strip, accumulate),
+            4 => tile::<4, V>(row_at(i), kc, strip, accumulate),
+            5 => tile::<5, V>(row_at(i), kc, strip, accumulate),
+            6 => tile::<6, V>(row_at(i), kc, strip, accumulate),
+            7 => tile::<7, V>(row_at(i), kc, strip, accumulate),
+            8 => tile::<8, V>(row_at(i), kc, strip, accumulate),
+            9 => tile::<9, V>(row_at(i), kc, strip, accumulate),
+            10 => tile::<10, V>(row_at(i), kc, strip, accumulate),
+            _ => tile::<11, V>(row_at(i), kc, strip, accumulate),
+        }
+        return;
+    }
     while i + MR <= rows {
         tile::<MR, V>(row_at(i), kc, strip, accumulate);
         i += MR;
