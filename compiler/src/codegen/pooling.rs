@@ -92,33 +92,9 @@ fn by_images(threads: usize, g: &Geom, part: &(dyn Fn(usize, usize) + Sync)) {
     }
 }
 
-/// Window-cell offsets: on the stack for the usual windows, on the heap
-/// only for windows of more than 64 cells.
-enum Cells {
-    Stack([usize; 64]),
-    Heap(Vec<usize>),
-}
-
-impl Cells {
-    fn for_window(g: &Geom) -> Cells {
-        let need = g.size.0 * g.size.1;
-        if need <= 64 {
-            Cells::Stack([0; 64])
-        } else {
-            Cells::Heap(vec![0; need])
-        }
-    }
-
-    fn slice(&mut self) -> &mut [usize] {
-        match self {
-            Cells::Stack(a) => a,
-            Cells::Heap(v) => v,
-        }
-    }
-}
-
 /// # Safety
 /// Pointers cover their dims; `out` overlaps nothing.
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn pool2d(
     kernel: GemmKernel,
     threads: usize,
@@ -133,8 +109,14 @@ pub unsafe fn pool2d(
     let (x_addr, out_addr) = (x as usize, out as usize);
     let avx512 = uses_avx512(kernel);
     by_images(threads, &g, &|i0, i1| {
-        let mut cells = Cells::for_window(&g);
-        let cells = cells.slice();
+        // Window-cell offsets: on the stack for windows of up to 64 cells.
+        let (mut stack, mut heap) = ([0usize; 64], Vec::new());
+        let cells: &mut [usize] = if g.size.0 * g.size.1 <= 64 {
+            &mut stack
+        } else {
+            heap.resize(g.size.0 * g.size.1, 0);
+            &mut heap
+        };
         for b in i0..i1 {
             // SAFETY: image b of the input and the output; threads own disjoint images.
             let (xi, oi) = unsafe {
@@ -173,8 +155,14 @@ pub unsafe fn pool2d_grad(
     let (x_addr, dy_addr, dx_addr) = (x as usize, dy as usize, dx as usize);
     let avx512 = uses_avx512(kernel);
     by_images(threads, &g, &|i0, i1| {
-        let mut cells = Cells::for_window(&g);
-        let cells = cells.slice();
+        // Window-cell offsets: on the stack for windows of up to 64 cells.
+        let (mut stack, mut heap) = ([0usize; 64], Vec::new());
+        let cells: &mut [usize] = if g.size.0 * g.size.1 <= 64 {
+            &mut stack
+        } else {
+            heap.resize(g.size.0 * g.size.1, 0);
+            &mut heap
+        };
         for b in i0..i1 {
             // SAFETY: image b of each buffer; threads own disjoint images.
             let (xi, gi, di) = unsafe {
@@ -276,10 +264,12 @@ fn pool_lanes<const L: usize>(kind: PoolKind, x: &[f32], cells: &[usize], c0: us
 /// Whether a later window value `v` replaces the maximum so far: it is
 /// larger, or the first NaN (after which nothing replaces it).
 #[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn takes_over(v: f32, best: f32) -> bool {
     // `&`, not `&&`: no branch, so the lane loops vectorize.
     #[allow(clippy::eq_op)]
     let best_is_number = best == best;
+    // Not `v > best`: a NaN `v` must take over too.
     best_is_number & !(v <= best)
 }
 
