@@ -46,7 +46,7 @@ enum Command {
     Import(interop::ImportArgs),
     /// Export a model and its weights as ONNX (opset 17), for ONNX runtimes.
     Export(interop::ExportArgs),
-    /// Benchmark nn against the JAX/PyTorch anchors on the Fashion-MNIST MLPs, with the performance targets.
+    /// Benchmark nn against JAX, PyTorch and Keras on the workloads (two MLPs, a CNN, an LSTM) or on your own model, with the performance targets.
     Bench(bench::BenchArgs),
 }
 
