@@ -103,6 +103,17 @@ impl ConvGeom {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
     }
 
+    /// Every window lies inside the image (no padding) and one window row
+    /// is at least two vectors of contiguous floats: the tile can read the
+    /// input in place, one kernel row at a time (see [`conv2d_in_place`]).
+    fn reads_in_place(&self) -> bool {
+        self.pt == 0
+            && self.pl == 0
+            && (self.oh - 1) * self.sh + self.kh <= self.h
+            && (self.ow - 1) * self.sw + self.kw <= self.w
+            && self.kw * self.c >= 32
+    }
+
     /// Rows per chunk for a column matrix `width` floats wide: a whole
     /// number of 6-row tiles.
     fn chunk_rows(width: usize) -> usize {
@@ -272,6 +283,12 @@ pub(crate) unsafe fn conv2d_with(
     ep: Option<Bound>,
 ) {
     let (m, taps, f) = (g.pixels(), g.taps(), g.f);
+    if m == 0 {
+        return;
+    }
+    if g.reads_in_place() && !matches!(kernel, GemmKernel::Scalar | GemmKernel::Packed) {
+        return conv2d_in_place(kernel, threads, g, x, k, out, ep);
+    }
     let xs = std::slice::from_raw_parts(x, g.n * g.h * g.w * g.c);
     let (x_addr, k_addr, out_addr) = (x as usize, k as usize, out as usize);
     let rows = ConvGeom::chunk_rows(taps);
@@ -299,6 +316,54 @@ pub(crate) unsafe fn conv2d_with(
         }
     };
     two_halves(threads, g.macs(), chunks, chunks / 2, &part);
+}
+
+/// [`conv2d_with`] without a column matrix ("implicit GEMM"): for one
+/// output row and one kernel row `ky`, the receptive fields' rows are
+/// rows of the input `sw·C` floats apart, each `KW·C` contiguous floats —
+/// a strided A the tile reads in place — and the kernel's rows for `ky`
+/// are B. The `KH` calls continue each element's FMA chain from the value
+/// stored in C, so every output is the same chain over the taps in the
+/// same order as through im2col, and the results are the same bits.
+/// Threads split the output rows.
+///
+/// # Safety
+/// As [`conv2d_with`]; `g.reads_in_place()`; an AVX-512 kernel.
+unsafe fn conv2d_in_place(
+    kernel: GemmKernel,
+    threads: usize,
+    g: &ConvGeom,
+    x: *const f32,
+    k: *const f32,
+    out: *mut f32,
+    ep: Option<Bound>,
+) {
+    let f = g.f;
+    let span = g.kw * g.c;
+    let (x_addr, k_addr, out_addr) = (x as usize, k as usize, out as usize);
+    let part = |r0: usize, r1: usize| {
+        for row in r0..r1 {
+            let (b, oy) = (row / g.oh, row % g.oh);
+            let p0 = row * g.ow;
+            let c = (out_addr as *mut f32).wrapping_add(p0 * f);
+            for ky in 0..g.kh {
+                let iy = oy * g.sh + ky;
+                let a = Mat {
+                    ptr: (x_addr as *const f32).wrapping_add((b * g.h + iy) * g.w * g.c),
+                    rs: (g.sw * g.c) as isize,
+                    cs: 1,
+                };
+                let bm = Mat { ptr: (k_addr as *const f32).wrapping_add(ky * span * f), rs: f as isize, cs: 1 };
+                let last = ky + 1 == g.kh;
+                let ep = if last { ep.map(|e| e.shifted(p0, 0)) } else { None };
+                // SAFETY: output row `row` is written by this thread only;
+                // every window lies inside the image.
+                unsafe { single(kernel, g.ow, span, f, a, bm, c, f, ep, ky > 0) };
+            }
+        }
+    };
+    let rows = g.n * g.oh;
+    two_halves(threads, g.macs(), rows, rows / 2, &part);
 }
 
 /// `dx [N, H, W, C]` of a convolution from `dy [N, OH, OW, F]` and the
