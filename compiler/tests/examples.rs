@@ -156,9 +156,10 @@ fn fashion_cnn() {
 #[test]
 fn fashion_cnn_bn() {
     // As fashion_cnn, with gamma and beta (trainable) per channel of each
-    // batch normalization; its moving statistics are not trainable.
-    let n = conv(3, 1, 32) + 2 * 32 + conv(3, 32, 64) + 2 * 64 + dense(5 * 5 * 64, 128) + dense(128, 10);
-    assert_eq!(n, 225_226);
+    // batch normalization; its moving statistics are not trainable. `same`
+    // convolutions keep 28x28, so two pools leave 7x7.
+    let n = conv(3, 1, 32) + 2 * 32 + conv(3, 32, 64) + 2 * 64 + dense(7 * 7 * 64, 128) + dense(128, 10);
+    assert_eq!(n, 421_834);
     check_example("fashion_cnn_bn", n);
     let m = lower("fashion_cnn_bn", Mode::Infer);
     let stats: usize = m.graph.vars.iter().filter(|v| !v.is_trainable()).map(|v| v.numel()).sum();

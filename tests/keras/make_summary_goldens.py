@@ -42,7 +42,7 @@ keras.backend.clear_session()
 image = keras.Input((28, 28), name="image")
 h = keras.layers.Reshape((28, 28, 1))(image)
 for filters in (32, 64):
-    h = keras.layers.Conv2D(filters, 3)(h)
+    h = keras.layers.Conv2D(filters, 3, padding="same")(h)
     h = keras.layers.BatchNormalization()(h)
     h = keras.layers.Activation("relu")(h)
     h = keras.layers.MaxPooling2D()(h)
