@@ -101,8 +101,12 @@ impl Bound<'_> {
         let whole_rows = w == self.n && rsc == self.n && col == 0;
         let group = if whole_rows { (LANES / w.max(1)).max(1) } else { 1 };
         let span = group * w;
-        let mut scratch = [[0.0f32; LANES]; MAX_EXPRS];
-        let scratch = scratch.as_mut_ptr() as *mut f32;
+        // Zeroing all of it would cost more than a small block's work, so
+        // only the values this program has are initialized.
+        let mut storage = std::mem::MaybeUninit::<[[f32; LANES]; MAX_EXPRS]>::uninit();
+        let scratch = storage.as_mut_ptr() as *mut f32;
+        assert!(ep.exprs.len() <= MAX_EXPRS, "the plan rule bounds epilogue programs");
+        std::ptr::write_bytes(scratch, 0, ep.exprs.len() * LANES);
         let buf = |b: BufId| *self.table.add(b) as *mut f32;
         // Where each value lives for the current group (`width` floats each).
         let mut at = [std::ptr::null_mut::<f32>(); MAX_EXPRS];
