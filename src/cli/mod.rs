@@ -29,7 +29,7 @@ enum Command {
     /// Print a model's layers, output shapes and parameter counts, as Keras does.
     Summary(run::SummaryArgs),
     /// Train a model on its dataset.
-    Fit(fit::FitArgs),
+    Fit(Box<fit::FitArgs>),
     /// Evaluate a model (with --weights) on its dataset's test split.
     Evaluate(run::EvaluateArgs),
     /// Predict with a model (with --weights) on its dataset's test split.
