@@ -28,8 +28,8 @@ fn main() {
     assert_eq!(digits_mlp_mnist::DigitsMlpMnist::PARAM_COUNT, 101_770);
     assert_eq!(fashion_cnn::FashionCnn::PARAM_COUNT, 121_930);
     assert_eq!(fashion_cnn::FashionCnn::INPUT_SHAPE, [28, 28]);
-    assert_eq!(fashion_cnn_bn::FashionCnnBn::PARAM_COUNT, 225_418);
-    assert_eq!(fashion_cnn_bn::FashionCnnBn::TRAINABLE_PARAM_COUNT, 225_226);
+    assert_eq!(fashion_cnn_bn::FashionCnnBn::PARAM_COUNT, 422_026);
+    assert_eq!(fashion_cnn_bn::FashionCnnBn::TRAINABLE_PARAM_COUNT, 421_834);
     assert_eq!(boston_norm::BostonNorm::PARAM_COUNT, 5_148);
     assert_eq!(boston_norm::BostonNorm::TRAINABLE_PARAM_COUNT, 5_121);
     assert_eq!(fashion_mlp::FashionMlp::PARAM_COUNT, 101_770);
