@@ -82,13 +82,25 @@ impl Geom {
     }
 }
 
-/// Runs `part(lo, hi)` over the images, on two threads when there are
-/// enough of them.
-fn by_images(threads: usize, g: &Geom, part: &(dyn Fn(usize, usize) + Sync)) {
+/// Runs `part(lo, hi, cells)` over the images, on two threads when there
+/// are enough of them; `cells` is each part's buffer of window-cell
+/// offsets (on the stack for windows of up to 64 cells).
+fn by_images(threads: usize, g: &Geom, part: &(dyn Fn(usize, usize, &mut [usize]) + Sync)) {
+    let with_cells = |lo: usize, hi: usize| {
+        let need = g.size.0 * g.size.1;
+        let (mut stack, mut heap) = ([0usize; 64], Vec::new());
+        let cells: &mut [usize] = if need <= 64 {
+            &mut stack
+        } else {
+            heap.resize(need, 0);
+            &mut heap
+        };
+        part(lo, hi, cells)
+    };
     if threads < 2 || g.n < 2 || g.n * g.image() < SPLIT_MIN_FLOATS {
-        part(0, g.n);
+        with_cells(0, g.n);
     } else {
-        pool::join(&|| part(0, g.n / 2), &|| part(g.n / 2, g.n));
+        pool::join(&|| with_cells(0, g.n / 2), &|| with_cells(g.n / 2, g.n));
     }
 }
 
@@ -108,15 +120,7 @@ pub unsafe fn pool2d(
     let g = Geom::new(window, xd, od);
     let (x_addr, out_addr) = (x as usize, out as usize);
     let avx512 = uses_avx512(kernel);
-    by_images(threads, &g, &|i0, i1| {
-        // Window-cell offsets: on the stack for windows of up to 64 cells.
-        let (mut stack, mut heap) = ([0usize; 64], Vec::new());
-        let cells: &mut [usize] = if g.size.0 * g.size.1 <= 64 {
-            &mut stack
-        } else {
-            heap.resize(g.size.0 * g.size.1, 0);
-            &mut heap
-        };
+    by_images(threads, &g, &|i0, i1, cells| {
         for b in i0..i1 {
             // SAFETY: image b of the input and the output; threads own disjoint images.
             let (xi, oi) = unsafe {
@@ -154,15 +158,7 @@ pub unsafe fn pool2d_grad(
     let g = Geom::new(window, xd, dyd);
     let (x_addr, dy_addr, dx_addr) = (x as usize, dy as usize, dx as usize);
     let avx512 = uses_avx512(kernel);
-    by_images(threads, &g, &|i0, i1| {
-        // Window-cell offsets: on the stack for windows of up to 64 cells.
-        let (mut stack, mut heap) = ([0usize; 64], Vec::new());
-        let cells: &mut [usize] = if g.size.0 * g.size.1 <= 64 {
-            &mut stack
-        } else {
-            heap.resize(g.size.0 * g.size.1, 0);
-            &mut heap
-        };
+    by_images(threads, &g, &|i0, i1, cells| {
         for b in i0..i1 {
             // SAFETY: image b of each buffer; threads own disjoint images.
             let (xi, gi, di) = unsafe {
