@@ -160,6 +160,27 @@ impl Executable for RecordingExe {
     }
 }
 
+/// A model whose intermediates are much wider than its input runs in pieces
+/// sized by the widest one (5 MiB: 80 samples of a 16 384-float hidden
+/// layer), not by its 64-float input.
+#[test]
+fn predict_pieces_follow_the_widest_intermediate() {
+    let source = "model widening {
+        input x: [64]
+        dense(16384, activation = relu)
+        dense(2, activation = softmax)
+        train { loss = sparse_categorical_crossentropy }
+    }";
+    let n = 200;
+    let x = features((0..n * 64).map(|i| (i % 7) as f32 * 0.1).collect(), &[n, 64]);
+    for engine in engines() {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut model = compiled_on(source, 5, Arc::new(Recording(engine.clone(), calls.clone())));
+        model.predict(&x, n).unwrap();
+        assert_eq!(*calls.lock().unwrap(), [80, 80, 40], "{}: pieces", engine.name());
+    }
+}
+
 /// A large predict batch of a row-independent model runs in cache-sized
 /// pieces (8 MiB of input: 512 samples of 4096 floats) and gives the rows
 /// one big batch would.

@@ -27,7 +27,7 @@ pub use graph::{Graph, InputDecl, InputRole, Node, Origin};
 pub use ids::{id_limits, IdLimit};
 pub use op::{BinaryOp, CmpOp, Op, Padding, PoolKind, ReduceOp, UnaryOp, Window};
 pub use print::{print_graph, print_node};
-pub use rows::rows_independent;
+pub use rows::{rows_independent, widest_row};
 pub use scan::{Scan, ScanBody, ScanResult};
 pub use types::{DType, Dim, Shape, TensorType};
 pub use var::{Init, Regularizer, VarDecl, VarKind};

@@ -28,6 +28,19 @@ pub fn rows_independent(graph: &Graph) -> bool {
     graph.outputs.iter().all(|(_, id)| kinds[id.index()] != Rows::Mixed)
 }
 
+/// Elements per sample of the graph's widest batch-leading value other than
+/// an input: what one more row of a batch adds to the intermediates a call
+/// streams through (1 when there are none).
+pub fn widest_row(graph: &Graph) -> usize {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.op, Op::Input(_)) && n.ty.shape.0.first() == Some(&Dim::Batch))
+        .map(|n| n.ty.shape.0[1..].iter().map(|d| d.known().unwrap_or(1)).product::<usize>())
+        .max()
+        .unwrap_or(1)
+}
+
 fn classify(graph: &Graph, node: &Node, kinds: &[Rows]) -> Rows {
     let args: Vec<Rows> = node.args.iter().map(|a| kinds[a.index()]).collect();
     if args.contains(&Rows::Mixed) {
@@ -115,6 +128,17 @@ mod tests {
         let y = tail(&mut g, y);
         g.outputs.push(("y".into(), y));
         g
+    }
+
+    #[test]
+    fn the_widest_row_is_the_largest_per_sample_value() {
+        // x[4] → [3] → relu → softmax: inputs do not count.
+        assert_eq!(widest_row(&mlp(|_, y| y)), 3);
+        let widened = mlp(|g, y| {
+            let w = var(g, &[3, 40]);
+            g.push(Op::MatMul { transpose_a: false, transpose_b: false }, &[y, w]).unwrap()
+        });
+        assert_eq!(widest_row(&widened), 40);
     }
 
     #[test]

@@ -569,16 +569,25 @@ impl Model {
 }
 
 /// Bytes of converted input per piece of a large predict batch. Measured
-/// on the 10k-image Fashion-MNIST predict (docs/performance.md): 0.5–1 MiB
-/// pieces pay more in per-call weight packing than they save in cache
-/// misses; 4–8 MiB is fastest, and faster than one piece.
+/// on the 10k-image Fashion-MNIST MLP predict (docs/performance.md):
+/// 0.5–1 MiB pieces pay more in per-call weight packing than they save in
+/// cache misses; 4–8 MiB is fastest, and faster than one piece.
 const PREDICT_PIECE_BYTES: usize = 8 << 20;
+
+/// Bytes of the widest intermediate per piece. A CNN's activations are
+/// many times its input (the tutorial CNN's first convolution: 27×), and
+/// streaming them through main memory between kernels cost more than the
+/// per-piece calls: over the 10k test images, 485 ms in 2 675-image pieces,
+/// 340–360 ms in pieces of 48–64 (docs/performance.md).
+const PREDICT_WIDEST_BYTES: usize = 5 << 20;
 
 /// Rows per call for `predict(batch_size)`: `batch_size`, or fewer when the
 /// model provably treats samples independently (`rows_independent`), so
 /// running a piece at a time gives the same rows as one big batch.
 fn predict_piece(batch_size: usize, sample_size: usize, graph: &nn_compiler::ir::Graph) -> usize {
-    let piece = (PREDICT_PIECE_BYTES / (4 * sample_size.max(1))).max(64);
+    let by_input = PREDICT_PIECE_BYTES / (4 * sample_size.max(1));
+    let by_widest = PREDICT_WIDEST_BYTES / (4 * nn_compiler::ir::widest_row(graph));
+    let piece = by_input.min(by_widest).max(16);
     if batch_size > piece && nn_compiler::ir::rows_independent(graph) {
         piece
     } else {
