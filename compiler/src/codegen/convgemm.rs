@@ -151,20 +151,26 @@ fn im2col(g: &ConvGeom, x: &[f32], p0: usize, rows: usize, t0: usize, t1: usize,
     im2col_rows(g, x, p0, rows, t0, t1, dst, |d, s| d.copy_from_slice(s))
 }
 
-/// [`im2col`] with runs of up to 16 floats (one channel: 3 floats per
-/// window row) moved by one masked load and store instead of a `memcpy`
-/// call each; the values are the same.
+/// [`im2col`] with each run moved by 16-float loads and stores and one
+/// masked pair for the rest, instead of a `memcpy` call per run (runs are
+/// 3 to a few hundred floats); the values are the same.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn im2col_avx512(g: &ConvGeom, x: &[f32], p0: usize, rows: usize, t0: usize, t1: usize, dst: &mut [f32]) {
     use std::arch::x86_64::*;
     im2col_rows(g, x, p0, rows, t0, t1, dst, |d, s| {
-        if d.len() <= 16 {
-            let mask = ((1u32 << d.len()) - 1) as u16;
-            // SAFETY: masked-off lanes are neither read nor written.
-            unsafe { _mm512_mask_storeu_ps(d.as_mut_ptr(), mask, _mm512_maskz_loadu_ps(mask, s.as_ptr())) }
-        } else {
-            d.copy_from_slice(s)
+        assert_eq!(d.len(), s.len());
+        let (dp, sp) = (d.as_mut_ptr(), s.as_ptr());
+        let mut i = 0;
+        // SAFETY: every access is below `d.len() == s.len()`; masked-off
+        // lanes are neither read nor written.
+        unsafe {
+            while i + 16 <= d.len() {
+                _mm512_storeu_ps(dp.add(i), _mm512_loadu_ps(sp.add(i)));
+                i += 16;
+            }
+            let mask = ((1u32 << (d.len() - i)) - 1) as u16;
+            _mm512_mask_storeu_ps(dp.add(i), mask, _mm512_maskz_loadu_ps(mask, sp.add(i)));
         }
     })
 }
@@ -183,7 +189,6 @@ fn im2col_rows(
     copy: impl Fn(&mut [f32], &[f32]),
 ) {
     let width = t1 - t0;
-    let whole = t0 == 0 && t1 == g.taps();
     let per_image = g.oh * g.ow;
     let span = g.kw * g.c;
     let row_floats = g.w * g.c;
@@ -196,10 +201,13 @@ fn im2col_rows(
         for ky in 0..g.kh {
             let iy = ConvGeom::cell(oy, g.sh, ky, g.pt, g.h);
             let image_row = iy.map(|iy| &x[(b * g.h + iy) * row_floats..][..row_floats]);
-            // Fast path: the window's row lies inside the image and every
-            // tap is wanted, so it is one contiguous run of KW·C floats.
-            if let (true, Some(src)) = (whole && columns_inside, image_row) {
-                copy(&mut drow[ky * span..][..span], &src[ix0 * g.c..][..span]);
+            // Fast path: the window's row lies inside the image, so its
+            // wanted taps are one contiguous run of at most KW·C floats.
+            if let (true, Some(src)) = (columns_inside, image_row) {
+                let (lo, hi) = ((ky * span).max(t0), ((ky + 1) * span).min(t1));
+                if lo < hi {
+                    copy(&mut drow[lo - t0..hi - t0], &src[ix0 * g.c + lo - ky * span..][..hi - lo]);
+                }
                 continue;
             }
             for kx in 0..g.kw {
@@ -224,6 +232,40 @@ fn im2col_rows(
                 b += 1;
             }
         }
+    }
+}
+
+/// Rows `p0..p0 + rows` of the column matrix, columns `t0..t1`, stored
+/// transposed (`dst[(t - t0) * rows + r]`), for a one-channel input read
+/// with unit column stride. Then a tap's values along one output row are
+/// one contiguous run of the input row, copied in one go, where the
+/// row-major [`im2col`] moves three floats at a time. The kernel gradient
+/// reads either layout through strides, so the products are the same.
+fn im2col_taps_major(g: &ConvGeom, x: &[f32], p0: usize, rows: usize, t0: usize, t1: usize, dst: &mut [f32]) {
+    debug_assert!(g.c == 1 && g.sw == 1);
+    let per_image = g.oh * g.ow;
+    let mut r = 0;
+    while r < rows {
+        let p = p0 + r;
+        let (b, oy, ox0) = (p / per_image, p % per_image / g.ow, p % g.ow);
+        let run = (g.ow - ox0).min(rows - r);
+        for t in t0..t1 {
+            let (ky, kx) = (t / g.kw, t % g.kw);
+            let d = &mut dst[(t - t0) * rows + r..][..run];
+            let Some(iy) = ConvGeom::cell(oy, g.sh, ky, g.pt, g.h) else {
+                d.fill(0.0);
+                continue;
+            };
+            // Output column ox0 + i reads input column ox0 + i + kx - pl.
+            let first = ox0 + kx;
+            let lo = g.pl.saturating_sub(first).min(run);
+            let hi = (g.w + g.pl).saturating_sub(first).min(run).max(lo);
+            d[..lo].fill(0.0);
+            d[hi..].fill(0.0);
+            let src = (b * g.h + iy) * g.w + first + lo - g.pl;
+            d[lo..hi].copy_from_slice(&x[src..src + hi - lo]);
+        }
+        r += run;
     }
 }
 
@@ -307,8 +349,13 @@ pub(crate) unsafe fn conv2d_with(
                     single(kernel, r, taps, f, a, b, out.add(p0 * f), f, ep, false);
                 } else {
                     with_cols(r * taps, |cols| {
-                        im2col(g, xs, p0, r, 0, taps, cols);
-                        let a = Mat { ptr: cols.as_ptr(), rs: taps as isize, cs: 1 };
+                        let a = if g.c == 1 && g.sw == 1 {
+                            im2col_taps_major(g, xs, p0, r, 0, taps, cols);
+                            Mat { ptr: cols.as_ptr(), rs: 1, cs: r as isize }
+                        } else {
+                            im2col(g, xs, p0, r, 0, taps, cols);
+                            Mat { ptr: cols.as_ptr(), rs: taps as isize, cs: 1 }
+                        };
                         single(kernel, r, taps, f, a, b, out.add(p0 * f), f, ep, false);
                     });
                 }
@@ -436,8 +483,13 @@ pub unsafe fn conv2d_grad_kernel(
         while p0 < m {
             let r = (m - p0).min(rows);
             with_cols(r * width, |cols| {
-                im2col(g, xs, p0, r, t0, t1, cols);
-                let a = Mat { ptr: cols.as_ptr(), rs: 1, cs: width as isize };
+                let a = if g.c == 1 && g.sw == 1 {
+                    im2col_taps_major(g, xs, p0, r, t0, t1, cols);
+                    Mat { ptr: cols.as_ptr(), rs: r as isize, cs: 1 }
+                } else {
+                    im2col(g, xs, p0, r, t0, t1, cols);
+                    Mat { ptr: cols.as_ptr(), rs: 1, cs: width as isize }
+                };
                 let bm = Mat { ptr: (dy_addr as *const f32).wrapping_add(p0 * f + f0), rs: f as isize, cs: 1 };
                 // SAFETY: this block of dk belongs to this thread alone.
                 unsafe { single(kernel, width, r, f1 - f0, a, bm, c, f, None, p0 > 0) };

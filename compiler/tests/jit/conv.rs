@@ -122,6 +122,9 @@ fn image_model_layers_match_f64_interpreter() {
     let second = Case { hw: (13, 13), c: 32, size: (3, 3), f: 64, strides: (1, 1), padding: Padding::Same };
     check(&first, 5, 7);
     check(&second, 3, 8);
+    // 11 images: the kernel gradient's column matrix (one channel: stored
+    // taps-major) comes in two chunks, the second starting inside a row.
+    check(&first, 11, 9);
 }
 
 #[test]
@@ -130,6 +133,8 @@ fn one_and_two_threads_are_bit_identical() {
         Case { hw: (13, 13), c: 32, size: (3, 3), f: 64, strides: (1, 1), padding: Padding::Valid },
         Case { hw: (28, 28), c: 1, size: (3, 3), f: 32, strides: (1, 1), padding: Padding::Same },
         Case { hw: (17, 15), c: 33, size: (3, 2), f: 70, strides: (2, 1), padding: Padding::Same },
+        // One channel and 49 taps: the kernel gradient splits the taps.
+        Case { hw: (28, 28), c: 1, size: (7, 7), f: 16, strides: (1, 1), padding: Padding::Same },
     ];
     for (i, c) in cases.iter().enumerate() {
         let g = graph(c);
