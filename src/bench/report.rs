@@ -272,6 +272,19 @@ fn workload_text(out: &mut String, w: &WorkloadResults, epochs: usize, repeats: 
             );
         }
     }
+    let peers: Vec<String> = w
+        .anchors
+        .iter()
+        .filter_map(|a| anchor_predict(a).map(|s| format!("{} {:.2} ms", a.framework(), s * 1e3)))
+        .collect();
+    if !peers.is_empty() {
+        let _ = writeln!(
+            out,
+            "  predict {} test samples, peers (median over epochs): {}",
+            w.test_samples,
+            peers.join(", ")
+        );
+    }
 }
 
 /// The human-readable report.
@@ -565,6 +578,7 @@ mod tests {
             "nn/jit / jax = 0.40x",
             "ready",
             "predict 10000",
+            "peers (median over epochs): jax 10.00 ms",
             "peak RSS",
             "targets",
             "met",
