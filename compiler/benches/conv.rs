@@ -1,6 +1,7 @@
 //! Convolution kernels on the image tutorial's shapes (batch 64, NHWC,
 //! 3×3 kernels, `valid`): forward, gradient by input and by kernel, one and
-//! two threads, on the AVX-512 tile and on `matrixmultiply`. Numbers go to
+//! two threads, on the AVX-512 tile (directly and, for the forward and input
+//! gradient, by Winograd's F(2×2, 3×3)) and on `matrixmultiply`. Numbers go to
 //! docs/performance.md.
 //!
 //! `cargo bench -p nn-compiler --bench conv [-- filter]`
@@ -27,23 +28,33 @@ fn bench(c: &mut Criterion) {
         let mut dx = vec![0.0f32; x.len()];
         let mut dk = vec![0.0f32; k.len()];
         let configs = [
-            (GemmKernel::Avx512, 1, "tile_1t"),
-            (GemmKernel::Avx512, 2, "tile_2t"),
-            (GemmKernel::Packed, 1, "matrixmultiply_1t"),
+            (GemmKernel::Avx512, 1, false, "tile_1t"),
+            (GemmKernel::Avx512, 2, false, "tile_2t"),
+            (GemmKernel::Avx512, 1, true, "winograd_1t"),
+            (GemmKernel::Avx512, 2, true, "winograd_2t"),
+            (GemmKernel::Packed, 1, false, "matrixmultiply_1t"),
         ];
-        for (kernel, threads, label) in configs {
+        for (kernel, threads, winograd, label) in configs {
             if kernel != GemmKernel::Packed && !cpu_has(IsaLevel::Avx512) {
                 continue;
             }
             // SAFETY (all three): buffers match the geometry.
             g.bench_with_input(BenchmarkId::new(label, format!("{what}_fwd")), &(), |b, _| {
                 b.iter(|| unsafe {
-                    conv2d(kernel, threads, &geom, x.as_ptr(), k.as_ptr(), black_box(out.as_mut_ptr()))
+                    conv2d(kernel, threads, winograd, &geom, x.as_ptr(), k.as_ptr(), black_box(out.as_mut_ptr()))
                 })
             });
             g.bench_with_input(BenchmarkId::new(label, format!("{what}_dx")), &(), |b, _| {
                 b.iter(|| unsafe {
-                    conv2d_grad_input(kernel, threads, &geom, dy.as_ptr(), k.as_ptr(), black_box(dx.as_mut_ptr()))
+                    conv2d_grad_input(
+                        kernel,
+                        threads,
+                        winograd,
+                        &geom,
+                        dy.as_ptr(),
+                        k.as_ptr(),
+                        black_box(dx.as_mut_ptr()),
+                    )
                 })
             });
             g.bench_with_input(BenchmarkId::new(label, format!("{what}_dw")), &(), |b, _| {

@@ -294,7 +294,13 @@ fn col2im(g: &ConvGeom, cols: &[f32], p0: usize, rows: usize, dx: &mut [f32]) {
 
 /// Runs `part(lo, hi)` over `0..total`, in two halves on two threads when
 /// it pays; the halves cut at `split`.
-fn two_halves(threads: usize, macs: usize, total: usize, split: usize, part: &(dyn Fn(usize, usize) + Sync)) {
+pub(super) fn two_halves(
+    threads: usize,
+    macs: usize,
+    total: usize,
+    split: usize,
+    part: &(dyn Fn(usize, usize) + Sync),
+) {
     if threads < 2 || macs < SPLIT_MIN_MACS || split == 0 || split >= total {
         part(0, total);
     } else {
@@ -302,12 +308,22 @@ fn two_halves(threads: usize, macs: usize, total: usize, split: usize, part: &(d
     }
 }
 
-/// `out [N, OH, OW, F] = conv2d(x [N, H, W, C], kernel [KH, KW, C, F])`.
+/// `out [N, OH, OW, F] = conv2d(x [N, H, W, C], kernel [KH, KW, C, F])`;
+/// with `winograd`, a 3×3 stride-1 window on an AVX-512 tile runs by
+/// Winograd's F(2×2, 3×3) (same results within rounding).
 ///
 /// # Safety
 /// The pointers cover their shapes; `out` overlaps neither input.
-pub unsafe fn conv2d(kernel: GemmKernel, threads: usize, g: &ConvGeom, x: *const f32, k: *const f32, out: *mut f32) {
-    conv2d_with(kernel, threads, g, x, k, out, None)
+pub unsafe fn conv2d(
+    kernel: GemmKernel,
+    threads: usize,
+    winograd: bool,
+    g: &ConvGeom,
+    x: *const f32,
+    k: *const f32,
+    out: *mut f32,
+) {
+    conv2d_with(kernel, threads, winograd, g, x, k, out, None)
 }
 
 /// [`conv2d`], then `ep` on each finished block of the output (viewed as
@@ -315,9 +331,11 @@ pub unsafe fn conv2d(kernel: GemmKernel, threads: usize, g: &ConvGeom, x: *const
 ///
 /// # Safety
 /// As [`conv2d`]; the epilogue's buffers cover the output's shape.
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn conv2d_with(
     kernel: GemmKernel,
     threads: usize,
+    winograd: bool,
     g: &ConvGeom,
     x: *const f32,
     k: *const f32,
@@ -327,6 +345,9 @@ pub(crate) unsafe fn conv2d_with(
     let (m, taps, f) = (g.pixels(), g.taps(), g.f);
     if m == 0 {
         return;
+    }
+    if winograd && super::winograd::applies(g, kernel) {
+        return super::winograd::forward(kernel, threads, g, x, k, out, ep);
     }
     if g.reads_in_place() && !matches!(kernel, GemmKernel::Scalar | GemmKernel::Packed) {
         return conv2d_in_place(kernel, threads, g, x, k, out, ep);
@@ -414,18 +435,22 @@ unsafe fn conv2d_in_place(
 }
 
 /// `dx [N, H, W, C]` of a convolution from `dy [N, OH, OW, F]` and the
-/// kernel.
+/// kernel; `winograd` as for [`conv2d`].
 ///
 /// # Safety
 /// The pointers cover their shapes; `dx` overlaps neither input.
 pub unsafe fn conv2d_grad_input(
     kernel: GemmKernel,
     threads: usize,
+    winograd: bool,
     g: &ConvGeom,
     dy: *const f32,
     k: *const f32,
     dx: *mut f32,
 ) {
+    if winograd && super::winograd::applies(g, kernel) {
+        return super::winograd::grad_input(kernel, threads, g, dy, k, dx);
+    }
     let (taps, f) = (g.taps(), g.f);
     let image = g.h * g.w * g.c;
     let per_image = g.oh * g.ow;

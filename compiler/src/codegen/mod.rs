@@ -33,6 +33,7 @@ mod plan;
 mod pool;
 mod pooling;
 mod scan;
+mod winograd;
 
 use crate::ir::{DType, Graph};
 use std::fmt;

@@ -209,6 +209,7 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             convgemm::conv2d_with(
                 k.gemm,
                 k.threads,
+                k.winograd,
                 &g,
                 arg(0) as *const f32,
                 arg(1) as *const f32,
@@ -221,6 +222,7 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             convgemm::conv2d_grad_input(
                 k.gemm,
                 k.threads,
+                k.winograd,
                 &g,
                 arg(0) as *const f32,
                 arg(1) as *const f32,

@@ -131,6 +131,10 @@ pub struct NativeKernel {
     pub gemm: GemmKernel,
     /// 2: large contractions may split their rows over the worker thread.
     pub threads: usize,
+    /// A 3×3 stride-1 convolution may run by Winograd's algorithm: only in
+    /// graphs that update no variable, so training steps stay on the direct
+    /// convolution (see `winograd.rs`).
+    pub winograd: bool,
     /// A matmul's fused elementwise tail (bias, activation, …).
     pub epilogue: Option<super::epilogue_eval::Epilogue>,
     /// A softmax that also writes the log-softmax of the same input (one
@@ -387,6 +391,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions, outputs_in_place
                     out: (out, node.ty.shape.clone(), node.ty.dtype),
                     gemm: isa,
                     threads: opts.threads,
+                    winograd: graph.updates.is_empty(),
                     epilogue: None,
                     log_out: None,
                     softmax_first: None,

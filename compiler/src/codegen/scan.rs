@@ -158,6 +158,7 @@ pub(super) fn plan_group(
         out: (out, graph.shape(first).clone(), graph.ty(first).dtype),
         gemm: isa,
         threads: opts.threads,
+        winograd: false,
         epilogue: None,
         log_out: None,
         softmax_first: None,

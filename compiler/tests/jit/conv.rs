@@ -2,13 +2,14 @@
 //! gradient by input and by kernel for strides 1–3 (also unequal), `valid`
 //! and `same` padding, 1×1 to 5×5 kernels, one input channel (the first
 //! layer of an image model) and odd channel and filter counts, windows
-//! read in place (no column matrix), batches 1 and odd; on every ISA level this CPU has; and bit-identical with one
-//! and two threads on shapes large enough to split and to need several
-//! column chunks.
+//! read in place (no column matrix), 3×3 stride-1 windows by Winograd,
+//! batches 1 and odd; on every ISA level this CPU has; and bit-identical
+//! with one and two threads on shapes large enough to split and to need
+//! several column or tile chunks.
 
 use super::{cpu_has, levels, opts, var};
 use ndarray::{ArrayD, IxDyn};
-use nn_compiler::codegen::{compile, HostInput, HostOutput, IsaLevel};
+use nn_compiler::codegen::{compile, conv2d, ConvGeom, GemmKernel, HostInput, HostOutput, IsaLevel};
 use nn_compiler::interp;
 use nn_compiler::interp::Value;
 use nn_compiler::ir::*;
@@ -114,6 +115,24 @@ fn conv_variants_match_f64_interpreter() {
     }
 }
 
+/// 3×3 stride-1 windows with at least 16 channels and filters run by
+/// Winograd's F(2×2, 3×3) on AVX-512 (forward and gradient by input): odd
+/// output sizes (a last tile half outside), channel and filter counts that
+/// are not multiples of 16, both paddings, one and several images; the
+/// other ISA levels compute the same cases directly.
+#[test]
+fn winograd_shapes_match_f64_interpreter() {
+    let mut seed = 300;
+    for padding in [Padding::Valid, Padding::Same] {
+        for (hw, c, f) in [((8, 8), 16, 16), ((9, 7), 17, 33), ((5, 6), 20, 18), ((4, 3), 16, 40)] {
+            for batch in [1, 3] {
+                seed += 1;
+                check(&Case { hw, c, size: (3, 3), f, strides: (1, 1), padding }, batch, seed);
+            }
+        }
+    }
+}
+
 /// The first layer of the image tutorial (one channel, 32 filters) and its
 /// second (32 → 64), at an odd batch: several column chunks per call.
 #[test]
@@ -202,5 +221,47 @@ fn conv_epilogue_is_fused_and_matches() {
             let o2 = bits(two.run(&host, &mut r2, batch).unwrap());
             assert!(o1 == o2, "{isa:?} batch {batch}: one and two threads differ");
         }
+    }
+}
+
+/// A graph that updates variables (a training step) keeps the direct
+/// convolution, so training does not change with the algorithm; one that
+/// updates none (predict, evaluate) runs 3×3 stride-1 windows by Winograd.
+/// Each graph's output has the bits of the kernel it should have used.
+#[test]
+fn only_graphs_without_updates_use_winograd() {
+    if !cpu_has(IsaLevel::Avx512) {
+        return;
+    }
+    let w = Window { size: (3, 3), strides: (1, 1), padding: Padding::Valid };
+    let build = |update: bool| {
+        let mut g = Graph::new();
+        let x = g.add_input("x", TensorType::f32(Shape::batched(&[13, 13, 32])), InputRole::Feature);
+        let k = var(&mut g, "k", &[3, 3, 32, 64]);
+        let y = g.push(Op::Conv2d(w), &[x, k]).unwrap();
+        g.outputs.push(("y".into(), y));
+        if update {
+            let one = g.scalar(1.0);
+            let same = g.binary(BinaryOp::Mul, k, one).unwrap();
+            g.updates.push((VarId(0), same));
+        }
+        g
+    };
+    let batch = 4;
+    let mut rng = StdRng::seed_from_u64(11);
+    let x = data(&mut rng, batch * 13 * 13 * 32);
+    let k = data(&mut rng, 9 * 32 * 64);
+    let geom = ConvGeom::new(&w, [batch, 13, 13, 32], [3, 3, 32, 64]);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let kernel_bits = |winograd: bool| {
+        let mut out = vec![0.0f32; geom.pixels() * 64];
+        // SAFETY: the buffers match the geometry.
+        unsafe { conv2d(GemmKernel::Avx512, 1, winograd, &geom, x.as_ptr(), k.as_ptr(), out.as_mut_ptr()) };
+        bits(&out)
+    };
+    assert_ne!(kernel_bits(true), kernel_bits(false), "the algorithms must round differently for this test to tell");
+    for (update, winograd) in [(false, true), (true, false)] {
+        let y = &jit_outputs(&build(update), IsaLevel::Auto, 1, batch, std::slice::from_ref(&x), &k)[0];
+        assert!(bits(y) == kernel_bits(winograd), "updates: {update}: expected winograd = {winograd}");
     }
 }

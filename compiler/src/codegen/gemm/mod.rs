@@ -184,7 +184,7 @@ pub(crate) unsafe fn sgemm_with(
 }
 
 /// The epilogue over all of C, 64 columns at a time.
-unsafe fn apply_all(ep: &Bound, c: *const f32, rsc: usize, m: usize, n: usize) {
+pub(crate) unsafe fn apply_all(ep: &Bound, c: *const f32, rsc: usize, m: usize, n: usize) {
     for j in (0..n).step_by(64) {
         ep.apply(c, rsc, 0, m, j, (n - j).min(64));
     }
