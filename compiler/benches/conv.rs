@@ -1,8 +1,8 @@
 //! Convolution kernels on the image tutorial's shapes (batch 64, NHWC,
 //! 3×3 kernels, `valid`): forward, gradient by input and by kernel, one and
 //! two threads, on the AVX-512 tile (directly and, for the forward and input
-//! gradient, by Winograd's F(2×2, 3×3)) and on `matrixmultiply`. Numbers go to
-//! docs/performance.md.
+//! gradient, by Winograd's algorithm: F(4×4, 3×3) for these channel counts)
+//! and on `matrixmultiply`. Numbers go to docs/performance.md.
 //!
 //! `cargo bench -p nn-compiler --bench conv [-- filter]`
 

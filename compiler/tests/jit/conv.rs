@@ -116,15 +116,25 @@ fn conv_variants_match_f64_interpreter() {
 }
 
 /// 3×3 stride-1 windows with at least 16 channels and filters run by
-/// Winograd's F(2×2, 3×3) on AVX-512 (forward and gradient by input): odd
-/// output sizes (a last tile half outside), channel and filter counts that
-/// are not multiples of 16, both paddings, one and several images; the
-/// other ISA levels compute the same cases directly.
+/// Winograd's algorithm on AVX-512 (forward and gradient by input): odd
+/// output sizes (last tiles partly outside), channel and filter counts that
+/// are not multiples of 16, both paddings, one and several images. Sums
+/// over up to 64 channels take F(4×4, 3×3) (64 is its widest), longer ones
+/// F(2×2, 3×3): the last three shapes cover 64 both ways and 65+ in each
+/// direction. The other ISA levels compute the same cases directly.
 #[test]
 fn winograd_shapes_match_f64_interpreter() {
     let mut seed = 300;
     for padding in [Padding::Valid, Padding::Same] {
-        for (hw, c, f) in [((8, 8), 16, 16), ((9, 7), 17, 33), ((5, 6), 20, 18), ((4, 3), 16, 40)] {
+        for (hw, c, f) in [
+            ((8, 8), 16, 16),
+            ((9, 7), 17, 33),
+            ((5, 6), 20, 18),
+            ((4, 3), 16, 40),
+            ((7, 9), 64, 64),
+            ((6, 5), 80, 24),
+            ((5, 7), 24, 96),
+        ] {
             for batch in [1, 3] {
                 seed += 1;
                 check(&Case { hw, c, size: (3, 3), f, strides: (1, 1), padding }, batch, seed);
