@@ -69,6 +69,17 @@ impl Plan {
                             let _ = writeln!(s, "      e{i} = {}", show_expr(e));
                         }
                     }
+                    if let Some(p) = &nk.pooled {
+                        let pool = &p.pool;
+                        let _ = writeln!(
+                            s,
+                            "    then image by image: {} -> {}{} <- [{} per image]",
+                            pool.op.name(),
+                            name(pool.out.0),
+                            pool.out.1,
+                            name(p.pooled)
+                        );
+                    }
                 }
             }
         }

@@ -16,6 +16,7 @@
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
+mod conv_pool;
 mod convgemm;
 mod dims;
 mod dump;

@@ -18,7 +18,7 @@ use super::pooling;
 use crate::ir::{Op, ReduceOp};
 
 /// A convolution's geometry from its input's and kernel's dims.
-fn geom(w: &crate::ir::Window, x: &Dims, k: &Dims) -> ConvGeom {
+pub(super) fn geom(w: &crate::ir::Window, x: &Dims, k: &Dims) -> ConvGeom {
     ConvGeom::new(w, [x.d[0], x.d[1], x.d[2], x.d[3]], [k.d[0], k.d[1], k.d[2], k.d[3]])
 }
 
@@ -202,6 +202,9 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             let step = *(arg(1) as *const f32);
             let o = fo(odims.numel());
             random_normal(*seed, *key, step, o);
+        }
+        Op::Conv2d(_) if k.pooled.is_some() => {
+            super::conv_pool::run(k, k.pooled.as_deref().expect("matched"), table, batch)
         }
         Op::Conv2d(w) => {
             let g = geom(w, &adims(0), &adims(1));

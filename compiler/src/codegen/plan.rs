@@ -145,6 +145,21 @@ pub struct NativeKernel {
     pub softmax_first: Option<Box<NativeKernel>>,
     /// A loop: its compiled body and every result buffer of the group.
     pub scan: Option<std::sync::Arc<super::scan::ScanKernel>>,
+    /// A convolution whose result (after its epilogue) only a pooling
+    /// reads: both run image by image, so that result lives in a per-thread
+    /// scratch the size of one image and never fills its buffer.
+    pub pooled: Option<Box<PooledBy>>,
+}
+
+/// The pooling a convolution runs image by image (see `conv_pool.rs`).
+#[derive(Clone, Debug)]
+pub struct PooledBy {
+    pub pool: NativeKernel,
+    /// The buffer the pooling read: the epilogue's output (or the
+    /// convolution's own when it has none), now per-image scratch.
+    pub pooled: BufId,
+    /// Entries in the buffer table the kernel is called with.
+    pub buffers: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -173,6 +188,9 @@ impl Kernel {
 
 impl NativeKernel {
     fn writes(&self) -> Vec<BufId> {
+        if let Some(p) = &self.pooled {
+            return vec![p.pool.out.0];
+        }
         std::iter::once(self.out.0)
             .chain(self.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1)))
             .chain(self.log_out)
@@ -184,6 +202,11 @@ impl NativeKernel {
     /// A kernel with an epilogue reads its own result back, so that scratch
     /// stays apart from the epilogue's outputs in the arena.
     fn reads(&self) -> Vec<BufId> {
+        if self.pooled.is_some() {
+            // The result and the pooled value are per-image scratch.
+            let leaves = self.epilogue.iter().flat_map(|e| e.leaves.iter().filter(|l| l.0 != self.out.0).map(|l| l.0));
+            return self.args.iter().map(|a| a.0).chain(leaves).collect();
+        }
         self.args
             .iter()
             .map(|a| a.0)
@@ -396,6 +419,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions, outputs_in_place
                     log_out: None,
                     softmax_first: None,
                     scan: None,
+                    pooled: None,
                 }));
             }
         }
@@ -449,6 +473,9 @@ pub(super) const PASSES: &[(&str, Pass)] = &[
     }),
     ("softmax and log-softmax of the same logits in one pass", super::fuse::pair_softmaxes),
     ("softmax computed row by row inside the cross-entropy's sum", super::fuse::softmax_into_cross_entropy),
+    ("a pooling of a convolution's result runs image by image with it", |p| {
+        super::conv_pool::pool_with_convolutions(p);
+    }),
     ("liveness for the arena layout", liveness),
 ];
 

@@ -163,6 +163,7 @@ pub(super) fn plan_group(
         log_out: None,
         softmax_first: None,
         scan: Some(Arc::new(kernel)),
+        pooled: None,
     }));
     Ok(())
 }

@@ -1,0 +1,147 @@
+//! A pooling that is the only reader of a convolution's result runs image
+//! by image inside the convolution's kernel, in graphs that only run
+//! forward. The plan shows it; the outputs are bit for bit those of the
+//! batched kernels (the same graph with the convolution's result also an
+//! output, which keeps the two kernels apart) and match the interpreter,
+//! with one and two threads and odd batches. A pooled value with another
+//! reader, or a convolution that runs by Winograd, keeps two kernels.
+
+use super::{cpu_has, levels, opts, var};
+use nn_compiler::codegen::{compile, HostInput, HostOutput, IsaLevel};
+use nn_compiler::ir::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+const FUSED: &str = "then image by image";
+
+struct Layer {
+    hw: (usize, usize),
+    c: usize,
+    f: usize,
+    conv: Window,
+    bias_relu: bool,
+    pool: PoolKind,
+    window: Window,
+}
+
+/// `pool(relu(conv(x, k) + b))` (or `pool(conv(x, k))`); with `expose`,
+/// the pooled value is an output too.
+fn graph(l: &Layer, expose: bool) -> Graph {
+    let mut g = Graph::new();
+    let x = super::input(&mut g, "x", &[l.hw.0, l.hw.1, l.c]);
+    let k = var(&mut g, "k", &[l.conv.size.0, l.conv.size.1, l.c, l.f]);
+    let mut y = g.push(Op::Conv2d(l.conv), &[x, k]).unwrap();
+    if l.bias_relu {
+        let b = var(&mut g, "b", &[l.f]);
+        let pre = g.binary(BinaryOp::Add, y, b).unwrap();
+        y = g.unary(UnaryOp::Relu, pre).unwrap();
+    }
+    let p = g.push(Op::Pool2d { kind: l.pool, window: l.window }, &[y]).unwrap();
+    g.outputs.push(("pooled".into(), p));
+    if expose {
+        g.outputs.push(("value".into(), y));
+    }
+    g
+}
+
+fn window(size: (usize, usize), strides: (usize, usize), padding: Padding) -> Window {
+    Window { size, strides, padding }
+}
+
+/// The first output's bits.
+fn first_bits(out: Vec<HostOutput>) -> Vec<u32> {
+    match out.into_iter().next() {
+        Some(HostOutput::F32(d, _)) => d.into_iter().map(f32::to_bits).collect(),
+        other => panic!("expected an f32 output, got {other:?}"),
+    }
+}
+
+#[test]
+fn pooling_runs_image_by_image_with_its_convolution() {
+    let layers = [
+        // The image tutorial's first layer, smaller.
+        Layer {
+            hw: (12, 11),
+            c: 1,
+            f: 32,
+            conv: window((3, 3), (1, 1), Padding::Valid),
+            bias_relu: true,
+            pool: PoolKind::Max,
+            window: window((2, 2), (2, 2), Padding::Valid),
+        },
+        // Strided, padded, no epilogue, overlapping average windows.
+        Layer {
+            hw: (9, 10),
+            c: 3,
+            f: 20,
+            conv: window((2, 3), (1, 2), Padding::Same),
+            bias_relu: false,
+            pool: PoolKind::Avg,
+            window: window((3, 3), (2, 2), Padding::Same),
+        },
+    ];
+    let mut rng = StdRng::seed_from_u64(5);
+    for (i, layer) in layers.iter().enumerate() {
+        let (fused, apart) = (graph(layer, false), graph(layer, true));
+        for isa in levels() {
+            let mut one = compile(&fused, &opts(isa, 1)).unwrap();
+            let mut two = compile(&fused, &opts(isa, 2)).unwrap();
+            let mut reference = compile(&apart, &opts(isa, 2)).unwrap();
+            let plan = one.kernel_plan();
+            assert!(plan.contains(FUSED), "layer {i}, {isa:?}: the pooling is not fused:\n{plan}");
+            assert!(!reference.kernel_plan().contains(FUSED), "layer {i}, {isa:?}: an exposed value was fused");
+            for batch in [1, 3, 9] {
+                let (inputs, vars) = super::random_args(&fused, batch, &mut rng, 10);
+                super::check_run(&fused, &mut one, &inputs, &vars, batch)
+                    .unwrap_or_else(|e| panic!("layer {i}, {isa:?}, batch {batch}: {e}"));
+                let host: Vec<HostInput> =
+                    inputs.iter().map(|v| HostInput::F32(v.as_f().unwrap().as_slice().unwrap())).collect();
+                let run = |jit: &mut nn_compiler::codegen::CompiledGraph| {
+                    let mut data: Vec<Vec<f32>> = vars.iter().map(|v| v.iter().copied().collect()).collect();
+                    let mut refs: Vec<&mut [f32]> = data.iter_mut().map(|v| v.as_mut_slice()).collect();
+                    first_bits(jit.run(&host, &mut refs, batch).unwrap())
+                };
+                let want = run(&mut reference);
+                assert!(
+                    run(&mut one) == want,
+                    "layer {i}, {isa:?}, batch {batch}: one thread differs from the batched kernels"
+                );
+                assert!(
+                    run(&mut two) == want,
+                    "layer {i}, {isa:?}, batch {batch}: two threads differ from the batched kernels"
+                );
+            }
+        }
+    }
+}
+
+/// In a training step the pooling's gradient reads the pooled value too;
+/// a 3×3 stride-1 convolution over 16+ channels runs by Winograd with its
+/// whole batch (on AVX-512).
+#[test]
+fn pooling_stays_apart_where_it_must() {
+    let layer = Layer {
+        hw: (8, 8),
+        c: 2,
+        f: 8,
+        conv: window((3, 3), (1, 1), Padding::Valid),
+        bias_relu: true,
+        pool: PoolKind::Max,
+        window: window((2, 2), (2, 2), Padding::Valid),
+    };
+    let mut g = graph(&layer, false);
+    let pooled = g.outputs[0].1;
+    let kernel =
+        (0..g.nodes.len() as u32).map(NodeId).find(|&n| matches!(g.node(n).op, Op::Var(v) if v.index() == 0)).unwrap();
+    let loss = g.reduce_sum(pooled, vec![0, 1, 2, 3], false).unwrap();
+    let grads = nn_compiler::autodiff::grad(&mut g, loss, &[kernel]).unwrap();
+    g.updates.push((VarId(0), grads[0]));
+    let plan = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap().kernel_plan();
+    assert!(!plan.contains(FUSED), "fused in a training step:\n{plan}");
+
+    if cpu_has(IsaLevel::Avx512) {
+        let wide = Layer { c: 16, f: 16, ..layer };
+        let plan = compile(&graph(&wide, false), &opts(IsaLevel::Avx512, 1)).unwrap().kernel_plan();
+        assert!(!plan.contains(FUSED), "fused with a Winograd convolution:\n{plan}");
+    }
+}
