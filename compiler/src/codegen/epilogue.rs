@@ -90,7 +90,7 @@ pub(super) fn fuse_reductions(plan: &mut Plan) -> usize {
             }
         }
         let leaves = classify_leaves(g, None).expect("checked by reduction_producer");
-        let ep = Epilogue { exprs: g.exprs.clone(), leaves, outs: g.outs.clone() };
+        let ep = Epilogue::new(g.exprs.clone(), leaves, g.outs.clone());
         // The sum takes the loop's place; the loop, now in the sum's slot, is dropped.
         plan.kernels.swap(gi, r);
         let Kernel::Native(nk) = &mut plan.kernels[gi] else { unreachable!() };
@@ -211,7 +211,7 @@ fn candidate(
             return None;
         }
     }
-    Some((gi, Epilogue { exprs: g.exprs.clone(), leaves, outs: g.outs.clone() }))
+    Some((gi, Epilogue::new(g.exprs.clone(), leaves, g.outs.clone())))
 }
 
 fn program_supported(g: &Group) -> bool {

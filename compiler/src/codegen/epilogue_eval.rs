@@ -31,6 +31,49 @@ pub struct Epilogue {
     pub leaves: Vec<(BufId, LeafKind)>,
     /// (expression, buffer with C's shape) for every stored value.
     pub outs: Vec<(usize, BufId)>,
+    /// The program as a [`BiasForm`], if it is one (run in one pass).
+    pub form: Option<BiasForm>,
+}
+
+/// `acc + bias` or `relu(acc + bias)` stored to one buffer: a dense or
+/// convolution layer's bias and activation, the most common epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BiasForm {
+    pub bias: BufId,
+    pub out: BufId,
+    pub relu: bool,
+}
+
+impl Epilogue {
+    pub(super) fn new(exprs: Vec<Expr>, leaves: Vec<(BufId, LeafKind)>, outs: Vec<(usize, BufId)>) -> Epilogue {
+        let mut ep = Epilogue { exprs, leaves, outs, form: None };
+        ep.form = ep.bias_form();
+        ep
+    }
+
+    /// The program's [`BiasForm`], if it is one.
+    fn bias_form(&self) -> Option<BiasForm> {
+        let leaf = |e: usize| match self.exprs.get(e) {
+            Some(Expr::Leaf(l)) => Some(self.leaves[*l]),
+            _ => None,
+        };
+        let &[(stored, out)] = self.outs.as_slice() else { return None };
+        let (sum, relu) = match self.exprs.get(stored)? {
+            Expr::Unary(UnaryOp::Relu, x) if *x + 1 == stored => (*x, true),
+            _ => (stored, false),
+        };
+        let Expr::Binary(BinaryOp::Add, x, y) = *self.exprs.get(sum)? else { return None };
+        let ((xb, xk), (yb, yk)) = (leaf(x)?, leaf(y)?);
+        // Either order: an IEEE sum is commutative (up to which NaN's payload
+        // a sum of two NaNs keeps, which no form of the JIT fixes).
+        let bias = match (xk, yk) {
+            (LeafKind::Acc, LeafKind::Row) => yb,
+            (LeafKind::Row, LeafKind::Acc) => xb,
+            _ => return None,
+        };
+        // Nothing else: the two leaves, the sum and perhaps the relu.
+        (sum == 2 && self.exprs.len() == 3 + relu as usize).then_some(BiasForm { bias, out, relu })
+    }
 }
 
 /// Largest program the kernel evaluates (values live on the stack).
@@ -78,9 +121,59 @@ impl Bound<'_> {
         debug_assert!(w <= MAX_STRIP);
         #[cfg(target_arch = "x86_64")]
         if super::gemm::cpu_has(super::IsaLevel::Avx512) {
+            if let Some(form) = self.ep.form {
+                return self.bias_avx512(form, c, rsc, i0, rows, j0, w);
+            }
             return self.apply_avx512(c, rsc, i0, rows, j0, w);
         }
         self.apply_portable(c, rsc, i0, rows, j0, w)
+    }
+
+    /// A [`BiasForm`] program in one pass: each element is loaded, added
+    /// to its column's bias, clamped and stored while in a register, where
+    /// the general evaluator makes a pass over the block per operation. The
+    /// same IEEE operations in the same order give the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn bias_avx512(
+        &self,
+        form: BiasForm,
+        c: *const f32,
+        rsc: usize,
+        i0: usize,
+        rows: usize,
+        j0: usize,
+        w: usize,
+    ) {
+        use std::arch::x86_64::*;
+        let buf = |b: BufId| *self.table.add(b) as *mut f32;
+        let col = self.col0 + j0;
+        let bias = buf(form.bias).add(col);
+        let zero = _mm512_setzero_ps();
+        let value = |a: __m512, b: __m512| {
+            let v = _mm512_add_ps(a, b);
+            // Kept where v > 0 or v is NaN, as the generated relu does.
+            if form.relu {
+                _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(v, zero), v)
+            } else {
+                v
+            }
+        };
+        for i in i0..i0 + rows {
+            let src = c.add(i * rsc + j0);
+            let dst = buf(form.out).add((self.row0 + i) * self.n + col);
+            let mut j = 0;
+            while j + 16 <= w {
+                _mm512_storeu_ps(dst.add(j), value(_mm512_loadu_ps(src.add(j)), _mm512_loadu_ps(bias.add(j))));
+                j += 16;
+            }
+            if j < w {
+                let mask: __mmask16 = (1u16 << (w - j)) - 1;
+                let v = value(_mm512_maskz_loadu_ps(mask, src.add(j)), _mm512_maskz_loadu_ps(mask, bias.add(j)));
+                _mm512_mask_storeu_ps(dst.add(j), mask, v);
+            }
+        }
     }
 
     /// The same loops with AVX-512 registers: each operation is still one
@@ -308,3 +401,7 @@ fn compare(op: CmpOp, x: &[f32], y: &[f32], out: &mut [f32]) {
         CmpOp::Ne => map2(x, y, out, |a, b| flag(a != b)),
     }
 }
+
+#[cfg(test)]
+#[path = "epilogue_eval_tests.rs"]
+mod tests;
