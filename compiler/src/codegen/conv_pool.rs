@@ -16,7 +16,7 @@ use super::epilogue_eval::{Bound, LeafKind};
 use super::native::geom;
 use super::plan::{BufId, BufKind, Kernel, NativeKernel, Plan, PooledBy};
 use super::pooling;
-use crate::ir::Op;
+use crate::ir::{Op, Shape};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -87,6 +87,12 @@ fn candidate(plan: &Plan, readers: &HashMap<BufId, Vec<usize>>, k: usize) -> Opt
     if p <= k || !matches!(pool.op, Op::Pool2d { .. }) || pool.args.len() != 1 || pool.args[0].0 != pooled {
         return None;
     }
+    // Image by image needs images: the leading axis of the input and of the
+    // pooled output is the batch (a graph may convolve a fixed stack).
+    let is_batch = |shape: &Shape| Dims::of(shape, 1).d[0] == 1 && Dims::of(shape, 2).d[0] == 2;
+    if !is_batch(&nk.args[0].1) || !is_batch(&pool.out.1) {
+        return None;
+    }
     // A convolution by Winograd keeps its batch: its kernel transform and
     // its contractions want many tiles per call.
     let one = geom(window, &Dims::of(&nk.args[0].1, 1), &Dims::of(&nk.args[1].1, 1));
@@ -149,5 +155,5 @@ pub(super) unsafe fn run(k: &NativeKernel, p: &PooledBy, table: *const *mut u8, 
             })
         })
     };
-    two_halves(k.threads, all.macs(), batch, batch / 2, &part);
+    two_halves(k.threads, all.macs(), all.n, all.n / 2, &part);
 }

@@ -116,8 +116,9 @@ fn pooling_runs_image_by_image_with_its_convolution() {
 }
 
 /// In a training step the pooling's gradient reads the pooled value too;
-/// a 3×3 stride-1 convolution over 16+ channels runs by Winograd with its
-/// whole batch (on AVX-512).
+/// a convolution over a fixed stack of images has no batch to split; a 3×3
+/// stride-1 convolution over 16+ channels runs by Winograd with its whole
+/// batch (on AVX-512).
 #[test]
 fn pooling_stays_apart_where_it_must() {
     let layer = Layer {
@@ -138,6 +139,22 @@ fn pooling_stays_apart_where_it_must() {
     g.updates.push((VarId(0), grads[0]));
     let plan = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap().kernel_plan();
     assert!(!plan.contains(FUSED), "fused in a training step:\n{plan}");
+
+    // A fixed stack of two images, whatever the batch size.
+    let mut stack = Graph::new();
+    let x = stack.add_input("x", TensorType::f32(Shape::known(&[2, 8, 8, 2])), InputRole::Feature);
+    let k = var(&mut stack, "k", &[3, 3, 2, 8]);
+    let y = stack.push(Op::Conv2d(layer.conv), &[x, k]).unwrap();
+    let p = stack.push(Op::Pool2d { kind: layer.pool, window: layer.window }, &[y]).unwrap();
+    stack.outputs.push(("pooled".into(), p));
+    let mut jit = compile(&stack, &opts(IsaLevel::Auto, 2)).unwrap();
+    assert!(!jit.kernel_plan().contains(FUSED), "fused over a fixed stack:\n{}", jit.kernel_plan());
+    let mut rng = StdRng::seed_from_u64(8);
+    for batch in [1, 5] {
+        let (inputs, vars) = super::random_args(&stack, batch, &mut rng, 10);
+        super::check_run(&stack, &mut jit, &inputs, &vars, batch)
+            .unwrap_or_else(|e| panic!("fixed stack, batch {batch}: {e}"));
+    }
 
     if cpu_has(IsaLevel::Avx512) {
         let wide = Layer { c: 16, f: 16, ..layer };
