@@ -349,6 +349,9 @@ pub(crate) unsafe fn conv2d_with(
     if winograd && super::winograd::applies(g, kernel) {
         return super::winograd::forward(kernel, threads, g, x, k, out, ep);
     }
+    if super::conv_direct::applies(g, kernel) {
+        return super::conv_direct::forward(threads, g, x, k, out, ep);
+    }
     if g.reads_in_place() && !matches!(kernel, GemmKernel::Scalar | GemmKernel::Packed) {
         return conv2d_in_place(kernel, threads, g, x, k, out, ep);
     }

@@ -16,6 +16,7 @@
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
+mod conv_direct;
 mod conv_pool;
 mod convgemm;
 mod dims;
@@ -33,6 +34,7 @@ mod native;
 mod plan;
 mod pool;
 mod pooling;
+mod reduce;
 mod scan;
 mod winograd;
 

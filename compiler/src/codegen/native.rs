@@ -15,7 +15,8 @@ use super::epilogue_eval::Bound;
 use super::gemm::{sgemm_with, Mat};
 use super::plan::NativeKernel;
 use super::pooling;
-use crate::ir::{Op, ReduceOp};
+use super::reduce;
+use crate::ir::Op;
 
 /// A convolution's geometry from its input's and kernel's dims.
 pub(super) fn geom(w: &crate::ir::Window, x: &Dims, k: &Dims) -> ConvGeom {
@@ -60,7 +61,7 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
             if let Some(ep) = &k.epilogue {
                 fused_sum(k, ep, table, batch, &d, axes, arg(0) as *const f32, fo(odims.numel()));
             } else {
-                reduce(*op, axes, &d, f(arg(0), d.numel()), fo(odims.numel()));
+                reduce::reduce(k.gemm, *op, axes, &d, f(arg(0), d.numel()), fo(odims.numel()));
             }
         }
         Op::ArgMax { axis } => {
@@ -347,61 +348,6 @@ pub fn random_normal(seed: u64, key: u64, step: f32, out: &mut [f32]) {
     let step = (step as f64).round() as u64;
     for (i, o) in out.iter_mut().enumerate() {
         *o = crate::ir::rng::normal_value(seed, key, step, i as u64) as f32;
-    }
-}
-
-fn reduce(op: ReduceOp, axes: &[usize], d: &Dims, x: &[f32], out: &mut [f32]) {
-    out.fill(match op {
-        ReduceOp::Sum => 0.0,
-        ReduceOp::Max => f32::NEG_INFINITY,
-    });
-    // Output stride of every input axis: 0 for reduced axes.
-    let mut strides = [0usize; 8];
-    let mut s = 1;
-    for i in (0..d.n).rev() {
-        if !axes.contains(&i) {
-            strides[i] = s;
-            s *= d.d[i];
-        }
-    }
-    let inner = if d.n == 0 { 1 } else { d.d[d.n - 1] };
-    let inner_stride = if d.n == 0 { 0 } else { strides[d.n - 1] };
-    let rows = x.len() / inner.max(1);
-    let mut idx = [0usize; 8];
-    for r in 0..rows {
-        let mut base = 0;
-        for i in 0..d.n.saturating_sub(1) {
-            base += idx[i] * strides[i];
-        }
-        let xs = &x[r * inner..(r + 1) * inner];
-        match (op, inner_stride) {
-            (ReduceOp::Sum, 0) => out[base] += xs.iter().sum::<f32>(),
-            (ReduceOp::Max, 0) => out[base] = xs.iter().fold(out[base], |m, &v| nan_max(m, v)),
-            (ReduceOp::Sum, _) => out[base..base + inner].iter_mut().zip(xs).for_each(|(o, v)| *o += v),
-            (ReduceOp::Max, _) => out[base..base + inner].iter_mut().zip(xs).for_each(|(o, &v)| *o = nan_max(*o, v)),
-        }
-        // Advance the multi-index over all but the last axis.
-        let mut ax = d.n.saturating_sub(1);
-        while ax > 0 {
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < d.d[ax] {
-                break;
-            }
-            idx[ax] = 0;
-        }
-    }
-}
-
-/// Max that propagates NaN, as NumPy's does.
-#[inline]
-fn nan_max(acc: f32, v: f32) -> f32 {
-    if acc.is_nan() || v.is_nan() {
-        f32::NAN
-    } else if v > acc {
-        v
-    } else {
-        acc
     }
 }
 

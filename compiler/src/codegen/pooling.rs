@@ -182,10 +182,84 @@ fn uses_avx512(kernel: GemmKernel) -> bool {
     !matches!(kernel, GemmKernel::Scalar | GemmKernel::Packed) && super::gemm::cpu_has(super::IsaLevel::Avx512)
 }
 
+/// [`pool_image`] with AVX-512: output cells whose window lies inside the
+/// image and has 4 or 9 cells (2×2, 3×3) take a loop with the window's
+/// offsets fixed, which the compiler unrolls, the same operations lane by
+/// lane; others the general one.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn pool_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], out: &mut [f32], cells: &mut [usize]) {
-    pool_image(kind, g, x, out, cells)
+    let (sy, sx) = g.strides;
+    let (ky, kx) = g.size;
+    let full = ky * kx;
+    if !matches!(full, 4 | 9) {
+        return pool_image(kind, g, x, out, cells);
+    }
+    // Offsets of a whole window's cells from its first one, in window order.
+    let mut offsets = [0usize; 9];
+    for (i, o) in offsets[..full].iter_mut().enumerate() {
+        *o = (i / kx * g.w + i % kx) * g.c;
+    }
+    // Output rows and columns whose windows lie inside the image.
+    let inside = |o: usize, s: usize, k: usize, pad: usize, limit: usize| o * s >= pad && o * s + k - pad <= limit;
+    for oy in 0..g.oh {
+        let row_inside = inside(oy, sy, ky, g.pt, g.h);
+        for ox in 0..g.ow {
+            let o = &mut out[(oy * g.ow + ox) * g.c..][..g.c];
+            if row_inside && inside(ox, sx, kx, g.pl, g.w) {
+                let first = ((oy * sy - g.pt) * g.w + ox * sx - g.pl) * g.c;
+                // SAFETY: every cell of this window lies inside the image.
+                let cell = x.as_ptr().add(first);
+                match full {
+                    4 => pool_inside::<4>(kind, cell, &offsets, g.c, o.as_mut_ptr()),
+                    _ => pool_inside::<9>(kind, cell, &offsets, g.c, o.as_mut_ptr()),
+                }
+            } else {
+                pool_cell(kind, g, x, o, cells, oy, ox);
+            }
+        }
+    }
+}
+
+/// One output cell from a window of `CELLS` cells at `cell + offsets[i]`,
+/// 16 channels at a time: the maximum as [`takes_over`] picks it (the
+/// first maximal cell, the first NaN), or the sum in window order divided
+/// by the count, as [`pool_lanes`] computes them.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pool_inside<const CELLS: usize>(
+    kind: PoolKind,
+    cell: *const f32,
+    offsets: &[usize; 9],
+    c: usize,
+    out: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    let mut c0 = 0;
+    while c0 < c {
+        let mask: __mmask16 = if c - c0 >= LANES { 0xffff } else { (1u16 << (c - c0)) - 1 };
+        let load = |i: usize| _mm512_maskz_loadu_ps(mask, cell.add(offsets[i] + c0));
+        let mut acc = load(0);
+        match kind {
+            PoolKind::Max => {
+                for i in 1..CELLS {
+                    let v = load(i);
+                    let takes =
+                        _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(acc, acc), v, acc);
+                    acc = _mm512_mask_mov_ps(acc, takes, v);
+                }
+            }
+            PoolKind::Avg => {
+                for i in 1..CELLS {
+                    acc = _mm512_add_ps(acc, load(i));
+                }
+                acc = _mm512_div_ps(acc, _mm512_set1_ps(CELLS as f32));
+            }
+        }
+        _mm512_mask_storeu_ps(out.add(c0), mask, acc);
+        c0 += LANES;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -208,17 +282,23 @@ unsafe fn grad_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], dy: &[f32], dx:
 fn pool_image(kind: PoolKind, g: &Geom, x: &[f32], out: &mut [f32], cells: &mut [usize]) {
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            let count = g.window_cells(oy, ox, cells);
             let o = &mut out[(oy * g.ow + ox) * g.c..][..g.c];
-            let mut c0 = 0;
-            while c0 + LANES <= g.c {
-                pool_lanes::<LANES>(kind, x, &cells[..count], c0, &mut o[c0..c0 + LANES]);
-                c0 += LANES;
-            }
-            for ci in c0..g.c {
-                pool_lanes::<1>(kind, x, &cells[..count], ci, &mut o[ci..ci + 1]);
-            }
+            pool_cell(kind, g, x, o, cells, oy, ox);
         }
+    }
+}
+
+/// Output cell (oy, ox), all channels.
+#[inline(always)]
+fn pool_cell(kind: PoolKind, g: &Geom, x: &[f32], o: &mut [f32], cells: &mut [usize], oy: usize, ox: usize) {
+    let count = g.window_cells(oy, ox, cells);
+    let mut c0 = 0;
+    while c0 + LANES <= g.c {
+        pool_lanes::<LANES>(kind, x, &cells[..count], c0, &mut o[c0..c0 + LANES]);
+        c0 += LANES;
+    }
+    for ci in c0..g.c {
+        pool_lanes::<1>(kind, x, &cells[..count], ci, &mut o[ci..ci + 1]);
     }
 }
 

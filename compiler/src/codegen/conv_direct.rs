@@ -1,0 +1,240 @@
+//! The forward pass of a convolution with few taps per output (a first
+//! layer: one to three channels under a small window), read straight from
+//! the input.
+//!
+//! With `K = KH·KW·C` of 9 the contraction through a column matrix spends
+//! most of its time outside the FMAs: building the columns, copying them
+//! into the tile's row panels, and a tile of 6 rows whose accumulators are
+//! reloaded every nine steps. Here a register block of up to 14 output
+//! pixels of one output row × up to 32 filters (or 6 × 64) takes its taps
+//! by broadcast from the input rows themselves, the kernel's row for each
+//! tap loaded once per block.
+//!
+//! Each output element is the same FMA chain as through the column matrix
+//! and the tile — from zero, over the taps in the kernel's `(ky, kx, c)`
+//! order — so the results are the same bits, and the epilogue runs on each
+//! finished block as it does after the tile. Threads split output rows.
+
+use super::convgemm::{two_halves, ConvGeom};
+use super::epilogue_eval::Bound;
+use super::gemm::GemmKernel;
+
+/// Most taps per output this path takes; beyond, the column matrix's
+/// contraction streams K through a full tile and is the better use of it.
+pub(super) const MAX_TAPS: usize = 32;
+
+/// Whether [`forward`] runs this convolution: an AVX-512 tile, few taps,
+/// and every window inside the image (padded borders keep the column
+/// matrix, which writes their zeros).
+pub(super) fn applies(g: &ConvGeom, kernel: GemmKernel) -> bool {
+    kernel == GemmKernel::Avx512
+        && super::gemm::cpu_has(super::IsaLevel::Avx512)
+        && g.taps() <= MAX_TAPS
+        && g.f > 0
+        && g.pt == 0
+        && g.pl == 0
+        && (g.oh - 1) * g.sh + g.kh <= g.h
+        && (g.ow - 1) * g.sw + g.kw <= g.w
+}
+
+/// `out = conv2d(x, k)`, then `ep` on each finished block.
+///
+/// # Safety
+/// `applies(g, ..)`; the pointers cover their shapes; `out` overlaps
+/// neither input; the epilogue's buffers cover the output's shape.
+pub(super) unsafe fn forward(
+    threads: usize,
+    g: &ConvGeom,
+    x: *const f32,
+    k: *const f32,
+    out: *mut f32,
+    ep: Option<Bound>,
+) {
+    // Where each tap `(ky, kx, c)` of a window lies from the window's origin.
+    let mut offsets = [0usize; MAX_TAPS];
+    let taps = &mut offsets[..g.taps()];
+    for (t, offset) in taps.iter_mut().enumerate() {
+        let (ky, kx, c) = (t / (g.kw * g.c), t / g.c % g.kw, t % g.c);
+        *offset = (ky * g.w + kx) * g.c + c;
+    }
+    let taps = &*taps;
+    let (x_addr, k_addr, out_addr) = (x as usize, k as usize, out as usize);
+    let part = |r0: usize, r1: usize| {
+        for row in r0..r1 {
+            // SAFETY: output row `row` is written by this thread only.
+            unsafe { output_row(g, taps, x_addr as *const f32, k_addr as *const f32, out_addr as *mut f32, row, ep) };
+        }
+    };
+    let rows = g.n * g.oh;
+    two_halves(threads, g.macs(), rows, rows / 2, &part);
+}
+
+/// Output row `row` (image `row / oh`), filter strip by filter strip.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn output_row(
+    g: &ConvGeom,
+    taps: &[usize],
+    x: *const f32,
+    k: *const f32,
+    out: *mut f32,
+    row: usize,
+    ep: Option<Bound>,
+) {
+    let (b, oy) = (row / g.oh, row % g.oh);
+    let mut j0 = 0;
+    while j0 < g.f {
+        let w = (g.f - j0).min(64);
+        match w.div_ceil(16) {
+            1 => strip::<1>(g, taps, x, k, out, b, oy, j0, w, ep),
+            2 => strip::<2>(g, taps, x, k, out, b, oy, j0, w, ep),
+            3 => strip::<3>(g, taps, x, k, out, b, oy, j0, w, ep),
+            _ => strip::<4>(g, taps, x, k, out, b, oy, j0, w, ep),
+        }
+        j0 += w;
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn output_row(_: &ConvGeom, _: &[usize], _: *const f32, _: *const f32, _: *mut f32, _: usize, _: Option<Bound>) {
+    unreachable!("`applies` needs AVX-512")
+}
+
+/// Pixels per register block for `V` vectors of filters: the accumulators,
+/// the kernel row and the broadcast value fit the 32 zmm registers.
+const fn most_pixels(v: usize) -> usize {
+    match v {
+        1 | 2 => 14,
+        3 => 8,
+        _ => 6,
+    }
+}
+
+/// Filters `j0..j0 + w` of one output row, in blocks of `r` pixels: as few
+/// blocks as the register budget allows, of equal size, the last one moved
+/// back to end at the row's end (it recomputes a few pixels, to the same
+/// bits, instead of running a narrower block).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn strip<const V: usize>(
+    g: &ConvGeom,
+    taps: &[usize],
+    x: *const f32,
+    k: *const f32,
+    out: *mut f32,
+    b: usize,
+    oy: usize,
+    j0: usize,
+    w: usize,
+    ep: Option<Bound>,
+) {
+    let blocks = g.ow.div_ceil(most_pixels(V));
+    let r = g.ow.div_ceil(blocks);
+    macro_rules! run_blocks {
+        ($($n:literal)*) => {
+            match r {
+                $($n => {
+                    for i in 0..blocks {
+                        let ox0 = (i * $n).min(g.ow - $n);
+                        if w % 16 == 0 {
+                            block::<$n, V, false>(g, taps, x, k, out, b, oy, ox0, j0, w, ep);
+                        } else {
+                            block::<$n, V, true>(g, taps, x, k, out, b, oy, ox0, j0, w, ep);
+                        }
+                    }
+                })*
+                _ => unreachable!("at most 14 pixels per block"),
+            }
+        };
+    }
+    if V <= 2 {
+        run_blocks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+    } else {
+        run_blocks!(1 2 3 4 5 6 7 8);
+    }
+}
+
+/// `R` pixels from `(oy, ox0)` × filters `j0..j0 + w` (`V` vectors, the
+/// last masked), stored into `out`, then the epilogue on the block.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<const R: usize, const V: usize, const MASKED: bool>(
+    g: &ConvGeom,
+    taps: &[usize],
+    x: *const f32,
+    k: *const f32,
+    out: *mut f32,
+    b: usize,
+    oy: usize,
+    ox0: usize,
+    j0: usize,
+    w: usize,
+    ep: Option<Bound>,
+) {
+    use std::arch::x86_64::*;
+    let mut masks = [0xffffu16; V];
+    let last = w - (V - 1) * 16;
+    masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
+    // Window origins one `sw·C` apart along the output row.
+    let origin = x.add(((b * g.h + oy * g.sh) * g.w + ox0 * g.sw) * g.c);
+    let step = g.sw * g.c;
+    let mut acc = [[_mm512_setzero_ps(); V]; R];
+    for (tap, &offset) in taps.iter().enumerate() {
+        let krow = k.add(tap * g.f + j0);
+        let mut kv = [_mm512_setzero_ps(); V];
+        for v in 0..V {
+            kv[v] = if MASKED {
+                _mm512_maskz_loadu_ps(masks[v], krow.add(16 * v))
+            } else {
+                _mm512_loadu_ps(krow.add(16 * v))
+            };
+        }
+        let a = origin.add(offset);
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*a.add(r * step));
+            for v in 0..V {
+                row[v] = _mm512_fmadd_ps(av, kv[v], row[v]);
+            }
+        }
+    }
+    let p0 = (b * g.oh + oy) * g.ow + ox0;
+    let c = out.add(p0 * g.f);
+    // A bias (+ relu) epilogue runs on the registers and stores only its
+    // output: the epilogue rule made it the convolution result's only
+    // reader. These are `BiasForm`'s operations, so the bits are its.
+    if let Some(form) = ep.and_then(|e| e.ep.form.map(|f| (e, f))) {
+        let (ep, form) = form;
+        let col = ep.col0 + j0;
+        let bias = (*ep.table.add(form.bias) as *const f32).add(col);
+        let dst = (*ep.table.add(form.out) as *mut f32).add((ep.row0 + p0) * ep.n + col);
+        let mut bv = [_mm512_setzero_ps(); V];
+        for v in 0..V {
+            bv[v] = _mm512_maskz_loadu_ps(masks[v], bias.add(16 * v));
+        }
+        let zero = _mm512_setzero_ps();
+        for (r, row) in acc.iter().enumerate() {
+            for v in 0..V {
+                let sum = _mm512_add_ps(row[v], bv[v]);
+                let value = if form.relu {
+                    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(sum, zero), sum)
+                } else {
+                    sum
+                };
+                _mm512_mask_storeu_ps(dst.add(r * ep.n + 16 * v), masks[v], value);
+            }
+        }
+        return;
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for v in 0..V {
+            _mm512_mask_storeu_ps(c.add(r * g.f + j0 + 16 * v), masks[v], row[v]);
+        }
+    }
+    if let Some(ep) = ep {
+        ep.shifted(p0, 0).apply(c, g.f, 0, R, j0, w);
+    }
+}
