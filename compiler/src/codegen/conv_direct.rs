@@ -5,7 +5,7 @@
 //! With `K = KH·KW·C` of 9 the contraction through a column matrix spends
 //! most of its time outside the FMAs: building the columns, copying them
 //! into the tile's row panels, and a tile of 6 rows whose accumulators are
-//! reloaded every nine steps. Here a register block of up to 14 output
+//! reloaded every nine steps. Here a register block of up to 12 output
 //! pixels of one output row × up to 32 filters (or 6 × 64) takes its taps
 //! by broadcast from the input rows themselves, the kernel's row for each
 //! tap loaded once per block.
@@ -102,9 +102,11 @@ unsafe fn output_row(_: &ConvGeom, _: &[usize], _: *const f32, _: *const f32, _:
 
 /// Pixels per register block for `V` vectors of filters: the accumulators,
 /// the kernel row and the broadcast value fit the 32 zmm registers.
+/// (With 13 × 2 accumulators the compiler already spills.)
 const fn most_pixels(v: usize) -> usize {
     match v {
-        1 | 2 => 14,
+        1 => 24,
+        2 => 12,
         3 => 8,
         _ => 6,
     }
@@ -145,12 +147,14 @@ unsafe fn strip<const V: usize>(
                         }
                     }
                 })*
-                _ => unreachable!("at most 14 pixels per block"),
+                _ => unreachable!("at most `most_pixels` pixels per block"),
             }
         };
     }
-    if V <= 2 {
-        run_blocks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+    if V == 1 {
+        run_blocks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
+    } else if V == 2 {
+        run_blocks!(1 2 3 4 5 6 7 8 9 10 11 12);
     } else {
         run_blocks!(1 2 3 4 5 6 7 8);
     }

@@ -1,7 +1,7 @@
 //! Bias + activation (any elementwise f32 tail) fused into the contraction
 //! that feeds it: the plan rule that moves a fused loop over a matmul's (or
-//! a convolution's) result into that kernel as its epilogue. The kernel
-//! evaluates it with [`super::epilogue_eval`].
+//! a convolution's, or a pooling gradient's) result into that kernel as its
+//! epilogue. The kernel evaluates it with [`super::epilogue_eval`].
 //!
 //! Sums fuse the other way round: a sum over (the rows, the columns or all
 //! of) a fused loop's result runs in that loop's pass, as one native kernel
@@ -178,10 +178,12 @@ fn candidate(
 ) -> Option<(usize, Epilogue)> {
     let Kernel::Native(nk) = &plan.kernels[k] else { return None };
     // A convolution's output [N, OH, OW, F] is its contraction's C viewed
-    // as [pixels, F], so the same per-block evaluation applies.
+    // as [pixels, F], so the same per-block evaluation applies; so is a
+    // pooling gradient's [N, H, W, C], evaluated image by image while the
+    // image is in cache (a relu's gradient mask, mostly).
     let rank = match nk.op {
         Op::MatMul { .. } => 2,
-        Op::Conv2d(_) => 4,
+        Op::Conv2d(_) | Op::Pool2dGrad { .. } => 4,
         _ => return None,
     };
     if nk.epilogue.is_some() || nk.out.1.rank() != rank || nk.out.2 != DType::F32 {

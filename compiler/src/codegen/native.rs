@@ -247,17 +247,21 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         Op::Pool2d { kind, window } => {
             pooling::pool2d(k.gemm, k.threads, *kind, window, &adims(0), arg(0) as *const f32, &odims, out as *mut f32)
         }
-        Op::Pool2dGrad { kind, window } => pooling::pool2d_grad(
-            k.gemm,
-            k.threads,
-            *kind,
-            window,
-            &adims(0),
-            arg(0) as *const f32,
-            &adims(1),
-            arg(1) as *const f32,
-            out as *mut f32,
-        ),
+        Op::Pool2dGrad { kind, window } => {
+            let epilogue = k.epilogue.as_ref().map(|ep| Bound { ep, table, n: adims(0).d[3], row0: 0, col0: 0, batch });
+            pooling::pool2d_grad(
+                k.gemm,
+                k.threads,
+                *kind,
+                window,
+                &adims(0),
+                arg(0) as *const f32,
+                &adims(1),
+                arg(1) as *const f32,
+                out as *mut f32,
+                epilogue,
+            )
+        }
         // Planned as fused loops or aliases; never reach here.
         Op::Input(_)
         | Op::Var(_)

@@ -465,7 +465,7 @@ pub(super) const PASSES: &[(&str, Pass)] = &[
     ("updates written in place into their variables", super::fuse::plan_in_place_updates),
     ("adjacent loops over one shape merged into one pass", super::fuse::merge_adjacent),
     ("liveness again, for the merged loops", liveness),
-    ("a loop that post-processes a matmul or convolution becomes its epilogue", |p| {
+    ("a loop that post-processes a matmul, a convolution or a pooling gradient becomes its epilogue", |p| {
         super::epilogue::fuse_epilogues(p);
     }),
     ("a sum of a loop's result runs in the loop's pass", |p| {

@@ -15,6 +15,7 @@
 //! maximal cell, accumulated in output-cell order.
 
 use super::dims::Dims;
+use super::epilogue_eval::Bound;
 use super::gemm::GemmKernel;
 use super::pool;
 use crate::ir::{Padding, PoolKind, Window};
@@ -154,6 +155,7 @@ pub unsafe fn pool2d_grad(
     dyd: &Dims,
     dy: *const f32,
     dx: *mut f32,
+    ep: Option<Bound>,
 ) {
     let g = Geom::new(window, xd, dyd);
     let (x_addr, dy_addr, dx_addr) = (x as usize, dy as usize, dx as usize);
@@ -173,6 +175,16 @@ pub unsafe fn pool2d_grad(
                 unsafe { grad_image_avx512(kind, &g, xi, gi, di, cells) }
             } else {
                 grad_image::<false>(kind, &g, xi, gi, di, cells)
+            }
+            if let Some(ep) = ep {
+                // The image's rows of dx viewed as [pixels, C], still in cache.
+                let (pixels, p0) = (g.h * g.w, b * g.h * g.w);
+                let image = ep.shifted(p0, 0);
+                for j in (0..g.c).step_by(64) {
+                    // SAFETY: the epilogue's buffers have dx's shape (or its
+                    // per-channel, per-pixel or scalar shapes).
+                    unsafe { image.apply(di.as_ptr(), g.c, 0, pixels, j, (g.c - j).min(64)) };
+                }
             }
         }
     });

@@ -2,7 +2,7 @@
 //! the input on AVX-512, and must give the bits of the column-matrix path
 //! they replace: the same FMA chain per output element. The column-matrix
 //! path is the one the `Avx512Packed` kernel takes. Shapes cover block
-//! sizes from 1 to 14 pixels and output rows that do not divide into
+//! sizes from 1 to 24 pixels and output rows that do not divide into
 //! blocks, filter counts around the 16-lane vector and the 64-filter strip,
 //! one to three channels, strides 1–3, and batches split over two threads.
 //! A bias (+ relu) epilogue runs on the registers: through the JIT, its

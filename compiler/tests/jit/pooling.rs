@@ -107,3 +107,52 @@ fn pooling_one_and_two_threads_are_bit_identical() {
         }
     }
 }
+
+/// A relu's gradient mask after a pooling gradient, `(r > 0) · dx` as the
+/// backward pass builds it, runs in the pooling gradient's kernel, image by
+/// image, with the interpreter's bits (NaN and ties included), on every ISA
+/// level, and with one and two threads alike.
+#[test]
+fn relu_mask_runs_in_the_pooling_gradient() {
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        for (hw, c) in [((26, 26), 32), ((7, 6), 5), ((8, 7), 70)] {
+            let w = Window { size: (2, 2), strides: (2, 2), padding: Padding::Valid };
+            let mut g = Graph::new();
+            let x = g.add_input("x", TensorType::f32(Shape::batched(&[hw.0, hw.1, c])), InputRole::Feature);
+            let r = g.add_input("r", TensorType::f32(Shape::batched(&[hw.0, hw.1, c])), InputRole::Feature);
+            let p = g.push(Op::Pool2d { kind, window: w }, &[x]).unwrap();
+            let ps: Vec<usize> = g.shape(p).0[1..].iter().map(|d| d.known().unwrap()).collect();
+            let dy = g.add_input("dy", TensorType::f32(Shape::batched(&ps)), InputRole::Feature);
+            let dx = g.push(Op::Pool2dGrad { kind, window: w }, &[x, dy]).unwrap();
+            let zero = g.scalar(0.0);
+            let positive = g.push(Op::Compare(CmpOp::Gt), &[r, zero]).unwrap();
+            let masked = g.binary(BinaryOp::Mul, dx, positive).unwrap();
+            g.outputs.push(("masked".into(), masked));
+            let batch = 9;
+            let ins = inputs(&g, batch, 5);
+            let values: Vec<Value<f32>> = ins
+                .iter()
+                .zip(&g.inputs)
+                .map(|(v, d)| Value::F(ArrayD::from_shape_vec(IxDyn(&d.ty.shape.resolve(batch)), v.clone()).unwrap()))
+                .collect();
+            let want: Vec<f32> = interp::run::<f32>(&g, &values, &[], batch).unwrap().outputs[0]
+                .as_f()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect();
+            for isa in levels() {
+                let plan = compile(&g, &opts(isa, 1)).unwrap().kernel_plan();
+                assert!(
+                    plan.contains("max_pool2d_grad") || plan.contains("avg_pool2d_grad"),
+                    "{isa:?}: no pooling gradient kernel:\n{plan}"
+                );
+                assert!(!plan.contains("fused loop"), "{isa:?}: the mask is a separate loop:\n{plan}");
+                for threads in [1, 2] {
+                    let got = &jit(&g, isa, threads, batch, &ins)[0];
+                    assert!(bits(got) == bits(&want), "{isa:?} {kind:?} {hw:?}x{c}, {threads} threads");
+                }
+            }
+        }
+    }
+}
