@@ -1,19 +1,21 @@
-//! The forward pass of a convolution with few taps per output (a first
-//! layer: one to three channels under a small window), read straight from
-//! the input.
+//! A convolution with few taps per output (a first layer: one to three
+//! channels under a small window), forward and by the kernel, read straight
+//! from the input.
 //!
 //! With `K = KH·KW·C` of 9 the contraction through a column matrix spends
 //! most of its time outside the FMAs: building the columns, copying them
 //! into the tile's row panels, and a tile of 6 rows whose accumulators are
-//! reloaded every nine steps. Here a register block of up to 12 output
+//! reloaded every nine steps. Forward, a register block of up to 12 output
 //! pixels of one output row × up to 32 filters (or 6 × 64) takes its taps
 //! by broadcast from the input rows themselves, the kernel's row for each
-//! tap loaded once per block.
+//! tap loaded once per block; by the kernel, a block of taps × filters
+//! stays in registers while the pixels stream by.
 //!
-//! Each output element is the same FMA chain as through the column matrix
-//! and the tile — from zero, over the taps in the kernel's `(ky, kx, c)`
-//! order — so the results are the same bits, and the epilogue runs on each
-//! finished block as it does after the tile. Threads split output rows.
+//! Each element is the same FMA chain as through the column matrix and the
+//! tile — forward from zero over the taps in the kernel's `(ky, kx, c)`
+//! order, by the kernel over the output pixels in order — so the results
+//! are the same bits, and the epilogue runs on each finished block as it
+//! does after the tile. Threads split output rows (forward) or filters.
 
 use super::convgemm::{two_halves, ConvGeom};
 use super::epilogue_eval::Bound;
@@ -50,14 +52,8 @@ pub(super) unsafe fn forward(
     out: *mut f32,
     ep: Option<Bound>,
 ) {
-    // Where each tap `(ky, kx, c)` of a window lies from the window's origin.
-    let mut offsets = [0usize; MAX_TAPS];
-    let taps = &mut offsets[..g.taps()];
-    for (t, offset) in taps.iter_mut().enumerate() {
-        let (ky, kx, c) = (t / (g.kw * g.c), t / g.c % g.kw, t % g.c);
-        *offset = (ky * g.w + kx) * g.c + c;
-    }
-    let taps = &*taps;
+    let offsets = tap_offsets(g);
+    let taps = &offsets[..g.taps()];
     let (x_addr, k_addr, out_addr) = (x as usize, k as usize, out as usize);
     let part = |r0: usize, r1: usize| {
         for row in r0..r1 {
@@ -240,5 +236,128 @@ unsafe fn block<const R: usize, const V: usize, const MASKED: bool>(
     }
     if let Some(ep) = ep {
         ep.shifted(p0, 0).apply(c, g.f, 0, R, j0, w);
+    }
+}
+
+/// `dk [KH, KW, C, F] = Σ_p window(p) ⊗ dy[p]`: per tap and filter, one FMA
+/// chain over the output pixels in order — the chain the tile runs over the
+/// column matrix's rows, so the same bits. A block of taps × one or two
+/// vectors of filters stays in registers while the pixels stream by; the
+/// threads split the filters (16 at a time), so no element is shared.
+///
+/// # Safety
+/// `applies(g, ..)`; the pointers cover their shapes; `dk` overlaps
+/// neither input.
+pub(super) unsafe fn grad_kernel(threads: usize, g: &ConvGeom, x: *const f32, dy: *const f32, dk: *mut f32) {
+    let offsets = tap_offsets(g);
+    let taps = &offsets[..g.taps()];
+    let (x_addr, dy_addr, dk_addr) = (x as usize, dy as usize, dk as usize);
+    let part = |f0: usize, f1: usize| {
+        // SAFETY: filters f0..f1 of dk belong to this thread alone.
+        unsafe { grad_filters(g, taps, x_addr as *const f32, dy_addr as *const f32, dk_addr as *mut f32, f0, f1) };
+    };
+    let split = if g.f >= 32 { (g.f / 2).div_ceil(16) * 16 } else { 0 };
+    two_halves(threads, g.macs(), g.f, split, &part);
+}
+
+/// Where each tap `(ky, kx, c)` of a window lies from the window's origin.
+fn tap_offsets(g: &ConvGeom) -> [usize; MAX_TAPS] {
+    let mut offsets = [0usize; MAX_TAPS];
+    for (t, offset) in offsets[..g.taps()].iter_mut().enumerate() {
+        let (ky, kx, c) = (t / (g.kw * g.c), t / g.c % g.kw, t % g.c);
+        *offset = (ky * g.w + kx) * g.c + c;
+    }
+    offsets
+}
+
+/// Filters `f0..f1` of `dk`, in strips of up to 32 filters and blocks of
+/// at most 12 taps (equal blocks, as few as that allows), whose
+/// accumulators fit the registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn grad_filters(
+    g: &ConvGeom,
+    taps: &[usize],
+    x: *const f32,
+    dy: *const f32,
+    dk: *mut f32,
+    f0: usize,
+    f1: usize,
+) {
+    const MOST_TAPS: usize = 12;
+    let blocks = taps.len().div_ceil(MOST_TAPS);
+    let per_block = taps.len().div_ceil(blocks);
+    let mut j0 = f0;
+    while j0 < f1 {
+        let w = (f1 - j0).min(32);
+        let mut t0 = 0;
+        while t0 < taps.len() {
+            let t1 = (t0 + per_block).min(taps.len());
+            let (block, out) = (&taps[t0..t1], dk.add(t0 * g.f));
+            macro_rules! run {
+                ($($t:literal)*) => {
+                    match (block.len(), w > 16) {
+                        $(($t, true) => grad_block::<$t, 2>(g, block, x, dy, out, j0, w),
+                          ($t, false) => grad_block::<$t, 1>(g, block, x, dy, out, j0, w),)*
+                        _ => unreachable!("at most {MOST_TAPS} taps per block"),
+                    }
+                };
+            }
+            run!(1 2 3 4 5 6 7 8 9 10 11 12);
+            t0 = t1;
+        }
+        j0 += w;
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn grad_filters(_: &ConvGeom, _: &[usize], _: *const f32, _: *const f32, _: *mut f32, _: usize, _: usize) {
+    unreachable!("`applies` needs AVX-512")
+}
+
+/// `T` taps × filters `j0..j0 + w` (`V` vectors, the last masked) over
+/// every pixel.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn grad_block<const T: usize, const V: usize>(
+    g: &ConvGeom,
+    taps: &[usize],
+    x: *const f32,
+    dy: *const f32,
+    dk: *mut f32,
+    j0: usize,
+    w: usize,
+) {
+    use std::arch::x86_64::*;
+    let taps: &[usize; T] = taps.try_into().expect("T taps");
+    let mut masks = [0xffffu16; V];
+    let last = w - (V - 1) * 16;
+    masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
+    let mut acc = [[_mm512_setzero_ps(); V]; T];
+    let mut d = dy.add(j0);
+    for b in 0..g.n {
+        for oy in 0..g.oh {
+            let row = x.add((b * g.h + oy * g.sh) * g.w * g.c);
+            for ox in 0..g.ow {
+                let origin = row.add(ox * g.sw * g.c);
+                let mut dv = [_mm512_setzero_ps(); V];
+                for v in 0..V {
+                    dv[v] = _mm512_maskz_loadu_ps(masks[v], d.add(16 * v));
+                }
+                for t in 0..T {
+                    let a = _mm512_set1_ps(*origin.add(taps[t]));
+                    for v in 0..V {
+                        acc[t][v] = _mm512_fmadd_ps(a, dv[v], acc[t][v]);
+                    }
+                }
+                d = d.add(g.f);
+            }
+        }
+    }
+    for (t, row) in acc.iter().enumerate() {
+        for v in 0..V {
+            _mm512_mask_storeu_ps(dk.add(t * g.f + j0 + 16 * v), masks[v], row[v]);
+        }
     }
 }

@@ -501,6 +501,9 @@ pub unsafe fn conv2d_grad_kernel(
         std::slice::from_raw_parts_mut(dk, taps * f).fill(0.0);
         return;
     }
+    if super::conv_direct::applies(g, kernel) {
+        return super::conv_direct::grad_kernel(threads, g, x, dy, dk);
+    }
     // Rows t0..t1 of dkernel need only columns t0..t1 of the column matrix;
     // columns f0..f1 of dkernel only those of dy.
     let block = |t0: usize, t1: usize, f0: usize, f1: usize| {

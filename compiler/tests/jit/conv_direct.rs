@@ -1,6 +1,6 @@
-//! Convolutions with few taps per output (a first layer) run straight from
-//! the input on AVX-512, and must give the bits of the column-matrix path
-//! they replace: the same FMA chain per output element. The column-matrix
+//! Convolutions with few taps per output (a first layer) run forward and
+//! by the kernel straight from the input on AVX-512, and must give the bits
+//! of the column-matrix path they replace: the same FMA chain per element. The column-matrix
 //! path is the one the `Avx512Packed` kernel takes. Shapes cover block
 //! sizes from 1 to 24 pixels and output rows that do not divide into
 //! blocks, filter counts around the 16-lane vector and the 64-filter strip,
@@ -10,7 +10,9 @@
 //! bit.
 
 use super::{cpu_has, opts, var};
-use nn_compiler::codegen::{compile, conv2d, ConvGeom, GemmKernel, HostInput, HostOutput, IsaLevel};
+use nn_compiler::codegen::{
+    compile, conv2d, conv2d_grad_kernel, ConvGeom, GemmKernel, HostInput, HostOutput, IsaLevel,
+};
 use nn_compiler::ir::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,6 +23,14 @@ fn data(rng: &mut StdRng, n: usize) -> Vec<f32> {
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The kernel gradient from `x` and `dy`.
+fn grad_kernel(kernel: GemmKernel, threads: usize, g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let mut dk = vec![f32::NAN; g.taps() * g.f];
+    // SAFETY: the buffers match the geometry.
+    unsafe { conv2d_grad_kernel(kernel, threads, g, x.as_ptr(), dy.as_ptr(), dk.as_mut_ptr()) };
+    dk
 }
 
 /// `conv2d` with `kernel` and `threads`, `valid` padding.
@@ -53,13 +63,17 @@ fn few_tap_convolutions_have_the_column_paths_bits() {
                 let g = ConvGeom::new(&w, [batch, hw.0, hw.1, c], [size.0, size.1, c, f]);
                 let x = data(&mut rng, batch * hw.0 * hw.1 * c);
                 let k = data(&mut rng, g.taps() * f);
+                let dy = data(&mut rng, g.pixels() * f);
                 let columns = run(GemmKernel::Avx512Packed, 1, &g, &x, &k);
+                let columns_dk = grad_kernel(GemmKernel::Avx512Packed, 1, &g, &x, &dy);
                 for threads in [1, 2] {
-                    let direct = run(GemmKernel::Avx512, threads, &g, &x, &k);
-                    assert!(
-                        bits(&direct) == bits(&columns),
+                    let what = format!(
                         "{hw:?}x{c} window {size:?} strides {strides:?}, {f} filters, batch {batch}, {threads} threads"
                     );
+                    let direct = run(GemmKernel::Avx512, threads, &g, &x, &k);
+                    assert!(bits(&direct) == bits(&columns), "forward, {what}");
+                    let direct_dk = grad_kernel(GemmKernel::Avx512, threads, &g, &x, &dy);
+                    assert!(bits(&direct_dk) == bits(&columns_dk), "kernel gradient, {what}");
                 }
                 cases += 1;
             }
