@@ -8,7 +8,7 @@
 
 use super::math::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
 use super::plan::{BufId, Expr};
-use crate::ir::{BinaryOp, CmpOp, UnaryOp};
+use crate::ir::{BinaryOp, CmpOp, DType, UnaryOp};
 
 /// How a program input is indexed at element (i, j) of C.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct Epilogue {
     pub outs: Vec<(usize, BufId)>,
     /// The program as a [`BiasForm`], if it is one (run in one pass).
     pub form: Option<BiasForm>,
+    /// The program as a [`MaskForm`], if it is one (run in one pass).
+    pub mask: Option<MaskForm>,
 }
 
 /// `acc + bias` or `relu(acc + bias)` stored to one buffer: a dense or
@@ -44,11 +46,46 @@ pub struct BiasForm {
     pub relu: bool,
 }
 
+/// `(x > 0) · acc` stored to one buffer, `x` of C's shape: a relu's
+/// gradient mask (read from the relu's output) after the kernel that
+/// computes the gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaskForm {
+    pub positive: BufId,
+    pub out: BufId,
+}
+
 impl Epilogue {
     pub(super) fn new(exprs: Vec<Expr>, leaves: Vec<(BufId, LeafKind)>, outs: Vec<(usize, BufId)>) -> Epilogue {
-        let mut ep = Epilogue { exprs, leaves, outs, form: None };
+        let mut ep = Epilogue { exprs, leaves, outs, form: None, mask: None };
         ep.form = ep.bias_form();
+        ep.mask = ep.mask_form();
         ep
+    }
+
+    /// The program's [`MaskForm`], if it is one: the full leaf compared
+    /// with zero, the flag times the result, nothing else.
+    fn mask_form(&self) -> Option<MaskForm> {
+        let &[(stored, out)] = self.outs.as_slice() else { return None };
+        let leaf = |e: usize| match self.exprs.get(e) {
+            Some(Expr::Leaf(l)) => Some(self.leaves[*l]),
+            _ => None,
+        };
+        let positive = |e: usize| -> Option<BufId> {
+            let Expr::Compare(CmpOp::Gt, DType::F32, x, zero) = *self.exprs.get(e)? else { return None };
+            let (buf, kind) = leaf(x)?;
+            let is_zero = matches!(self.exprs.get(zero), Some(Expr::Const(c)) if *c == 0.0);
+            (kind == LeafKind::Full && is_zero).then_some(buf)
+        };
+        let is_acc = |e: usize| matches!(leaf(e), Some((_, LeafKind::Acc)));
+        let Expr::Binary(BinaryOp::Mul, x, y) = *self.exprs.get(stored)? else { return None };
+        // Either order: the flag is never NaN, so the product is the same.
+        let positive = match (is_acc(x), is_acc(y)) {
+            (false, true) => positive(x)?,
+            (true, false) => positive(y)?,
+            _ => return None,
+        };
+        (self.exprs.len() == 5).then_some(MaskForm { positive, out })
     }
 
     /// The program's [`BiasForm`], if it is one.
@@ -124,6 +161,9 @@ impl Bound<'_> {
             if let Some(form) = self.ep.form {
                 return self.bias_avx512(form, c, rsc, i0, rows, j0, w);
             }
+            if let Some(form) = self.ep.mask {
+                return self.mask_avx512(form, c, rsc, i0, rows, j0, w);
+            }
             return self.apply_avx512(c, rsc, i0, rows, j0, w);
         }
         self.apply_portable(c, rsc, i0, rows, j0, w)
@@ -171,6 +211,47 @@ impl Bound<'_> {
             if j < w {
                 let mask: __mmask16 = (1u16 << (w - j)) - 1;
                 let v = value(_mm512_maskz_loadu_ps(mask, src.add(j)), _mm512_maskz_loadu_ps(mask, bias.add(j)));
+                _mm512_mask_storeu_ps(dst.add(j), mask, v);
+            }
+        }
+    }
+
+    /// A [`MaskForm`] program in one pass: the flag `x > 0` (ordered, so
+    /// NaN gives 0) as 1.0 or 0.0 times the element, the general
+    /// evaluator's two operations.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn mask_avx512(
+        &self,
+        form: MaskForm,
+        c: *const f32,
+        rsc: usize,
+        i0: usize,
+        rows: usize,
+        j0: usize,
+        w: usize,
+    ) {
+        use std::arch::x86_64::*;
+        let buf = |b: BufId| *self.table.add(b) as *mut f32;
+        let col = self.col0 + j0;
+        let (zero, one) = (_mm512_setzero_ps(), _mm512_set1_ps(1.0));
+        let value = |x: __m512, acc: __m512| {
+            let flag = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, zero), one);
+            _mm512_mul_ps(flag, acc)
+        };
+        for i in i0..i0 + rows {
+            let src = c.add(i * rsc + j0);
+            let at = (self.row0 + i) * self.n + col;
+            let (x, dst) = (buf(form.positive).add(at), buf(form.out).add(at));
+            let mut j = 0;
+            while j + 16 <= w {
+                _mm512_storeu_ps(dst.add(j), value(_mm512_loadu_ps(x.add(j)), _mm512_loadu_ps(src.add(j))));
+                j += 16;
+            }
+            if j < w {
+                let mask: __mmask16 = (1u16 << (w - j)) - 1;
+                let v = value(_mm512_maskz_loadu_ps(mask, x.add(j)), _mm512_maskz_loadu_ps(mask, src.add(j)));
                 _mm512_mask_storeu_ps(dst.add(j), mask, v);
             }
         }

@@ -1,6 +1,7 @@
-//! The one-pass bias (+ relu) evaluator against the general one: the same
-//! bits for every width of strip (full vectors and a masked tail), both
-//! operand orders, and the values where rounding and relu are delicate.
+//! The one-pass bias (+ relu) and relu-mask evaluators against the general
+//! one: the same bits for every width of strip (full vectors and a masked
+//! tail), both operand orders, and the values where rounding and relu are
+//! delicate.
 
 use super::*;
 
@@ -81,4 +82,49 @@ fn other_programs_have_no_form() {
         vec![(2, OUT)],
     );
     assert!(full.form.is_none(), "an addend per element, not per column");
+}
+
+/// `(x > 0) · acc` with the flag on either side of the product.
+fn mask_program(flag_first: bool) -> Epilogue {
+    let product = if flag_first { Expr::Binary(BinaryOp::Mul, 2, 3) } else { Expr::Binary(BinaryOp::Mul, 3, 2) };
+    let exprs =
+        vec![Expr::Leaf(0), Expr::Const(0.0), Expr::Compare(CmpOp::Gt, DType::F32, 0, 1), Expr::Leaf(1), product];
+    Epilogue::new(exprs, vec![(BIAS, LeafKind::Full), (ACC, LeafKind::Acc)], vec![(4, OUT)])
+}
+
+#[test]
+fn mask_form_matches_the_general_evaluator_bit_for_bit() {
+    let m = 5;
+    for n in [1, 10, 16, 32, 37, 64, 100] {
+        let acc: Vec<f32> = (0..m * n).map(value).collect();
+        // The relu output the mask reads, offset so special values meet
+        // every kind of gradient value.
+        let mut positive: Vec<f32> = (0..m * n).map(|i| value(i * 7 + 3)).collect();
+        for flag_first in [false, true] {
+            let fast = mask_program(flag_first);
+            let form = fast.mask.expect("a mask program has a form");
+            assert_eq!((form.positive, form.out), (BIAS, OUT));
+            assert!(fast.form.is_none());
+            let general = Epilogue { mask: None, ..fast.clone() };
+            assert_eq!(
+                apply(&fast, &acc, &mut positive, m, n),
+                apply(&general, &acc, &mut positive, m, n),
+                "n {n}, flag first {flag_first}"
+            );
+        }
+    }
+}
+
+#[test]
+fn near_mask_programs_have_no_mask_form() {
+    let with = |compare: Expr, constant: f32, x_kind: LeafKind| {
+        let exprs =
+            vec![Expr::Leaf(0), Expr::Const(constant), compare, Expr::Leaf(1), Expr::Binary(BinaryOp::Mul, 2, 3)];
+        Epilogue::new(exprs, vec![(BIAS, x_kind), (ACC, LeafKind::Acc)], vec![(4, OUT)]).mask
+    };
+    let gt = Expr::Compare(CmpOp::Gt, DType::F32, 0, 1);
+    assert!(with(gt.clone(), 0.0, LeafKind::Full).is_some());
+    assert!(with(Expr::Compare(CmpOp::Ge, DType::F32, 0, 1), 0.0, LeafKind::Full).is_none(), ">=");
+    assert!(with(gt.clone(), 0.5, LeafKind::Full).is_none(), "another threshold");
+    assert!(with(gt, 0.0, LeafKind::Row).is_none(), "a flag per column");
 }

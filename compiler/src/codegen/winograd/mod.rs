@@ -30,7 +30,7 @@ use std::cell::RefCell;
 
 mod transforms;
 
-use transforms::{transform_input2, transform_input4, transform_kernel, transform_output2, transform_output4};
+use transforms::{transform_input2, transform_input4, transform_kernel, transform_output2, transform_output4, Finish};
 
 /// Floats of transformed inputs and products per chunk of tiles (512 KiB:
 /// the chunk stays in L2 between the transforms and the contractions).
@@ -283,6 +283,20 @@ unsafe fn chunk_of_tiles(
             let bm = Mat { ptr: u.add(xi * c * f), rs: f as isize, cs: 1 };
             single(direct, tiles, c, f, a, bm, m.as_mut_ptr().add(xi * tiles * f), f, None, false);
         }
+        // A bias (+ relu) epilogue runs in the output transform, which then
+        // stores the epilogue's output (the convolution's result has no
+        // other reader); any other epilogue runs after it, below.
+        let (fin, dest) = match ep.and_then(|e| e.ep.form.map(|form| (e, form))) {
+            Some((e, form)) => (
+                Some(Finish { bias: (*e.table.add(form.bias) as *const f32).add(e.col0), relu: form.relu }),
+                Some((*e.table.add(form.out) as *mut f32, e)),
+            ),
+            None => (None, None),
+        };
+        let pixel = |p: usize| match dest {
+            Some((base, e)) => base.add((e.row0 + p) * e.n + e.col0),
+            None => out.add(p * f),
+        };
         for r in r0..r1 {
             let (b, ty) = (r / th, r % th);
             for tx in 0..tw {
@@ -291,19 +305,19 @@ unsafe fn chunk_of_tiles(
                 for (q, o) in outs.iter_mut().enumerate().take(side * side) {
                     let (oy, ox) = (side * ty + q / side, side * tx + q % side);
                     if oy < g.oh && ox < g.ow {
-                        *o = out.add(((b * g.oh + oy) * g.ow + ox) * f);
+                        *o = pixel((b * g.oh + oy) * g.ow + ox);
                     }
                 }
                 let mt = m.as_ptr().add(t * f);
                 if side == 4 {
-                    transform_output4(mt, tiles * f, f, &outs);
+                    transform_output4(mt, tiles * f, f, &outs, fin);
                 } else {
-                    transform_output2(mt, tiles * f, f, outs[..4].try_into().expect("4 outputs"));
+                    transform_output2(mt, tiles * f, f, outs[..4].try_into().expect("4 outputs"), fin);
                 }
             }
         }
     });
-    if let Some(ep) = ep {
+    if let Some(ep) = ep.filter(|e| e.ep.form.is_none()) {
         // Output pixels from tile row r0's first to tile row (r1 - 1)'s last.
         let per_image = g.oh * g.ow;
         let p0 = (r0 / th) * per_image + side * (r0 % th) * g.ow;

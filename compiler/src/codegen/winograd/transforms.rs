@@ -99,7 +99,13 @@ pub(super) unsafe fn transform_input2(cells: &[*const f32; 16], c: usize, v: *mu
 /// output F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn transform_output2(m: *const f32, stride: usize, f: usize, outs: [*mut f32; 4]) {
+pub(super) unsafe fn transform_output2(
+    m: *const f32,
+    stride: usize,
+    f: usize,
+    outs: [*mut f32; 4],
+    fin: Option<Finish>,
+) {
     use std::arch::x86_64::*;
     let mut fo = 0;
     while fo < f {
@@ -123,7 +129,7 @@ pub(super) unsafe fn transform_output2(m: *const f32, stride: usize, f: usize, o
         ];
         for (o, value) in outs.iter().zip(y) {
             if !o.is_null() {
-                _mm512_mask_storeu_ps(o.add(fo), mask, value);
+                _mm512_mask_storeu_ps(o.add(fo), mask, finish(value, fin, fo, mask));
             }
         }
         fo += 16;
@@ -209,7 +215,13 @@ fn at6(m: [std::arch::x86_64::__m512; 6]) -> [std::arch::x86_64::__m512; 4] {
 /// output F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn transform_output4(m: *const f32, stride: usize, f: usize, outs: &[*mut f32; 16]) {
+pub(super) unsafe fn transform_output4(
+    m: *const f32,
+    stride: usize,
+    f: usize,
+    outs: &[*mut f32; 16],
+    fin: Option<Finish>,
+) {
     use std::arch::x86_64::*;
     let mut fo = 0;
     while fo < f {
@@ -227,11 +239,41 @@ pub(super) unsafe fn transform_output4(m: *const f32, stride: usize, f: usize, o
             for (q, value) in row.into_iter().enumerate() {
                 let o = outs[4 * a + q];
                 if !o.is_null() {
-                    _mm512_mask_storeu_ps(o.add(fo), mask, value);
+                    _mm512_mask_storeu_ps(o.add(fo), mask, finish(value, fin, fo, mask));
                 }
             }
         }
         fo += 16;
+    }
+}
+
+/// A bias (+ relu) epilogue the output transform applies before it stores
+/// (the `BiasForm`'s operations, so its bits), instead of a pass over the
+/// stored output.
+#[derive(Clone, Copy)]
+pub(super) struct Finish {
+    /// The bias of filter 0.
+    pub bias: *const f32,
+    pub relu: bool,
+}
+
+/// `value` (filters `fo..fo + 16`) after `fin`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn finish(
+    value: std::arch::x86_64::__m512,
+    fin: Option<Finish>,
+    fo: usize,
+    mask: u16,
+) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let Some(fin) = fin else { return value };
+    let sum = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, fin.bias.add(fo)));
+    if fin.relu {
+        _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(sum, _mm512_setzero_ps()), sum)
+    } else {
+        sum
     }
 }
 
@@ -256,11 +298,11 @@ pub(super) unsafe fn transform_input4(_: &[*const f32; 36], _: usize, _: *mut f3
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn transform_output4(_: *const f32, _: usize, _: usize, _: &[*mut f32; 16]) {
+pub(super) unsafe fn transform_output4(_: *const f32, _: usize, _: usize, _: &[*mut f32; 16], _: Option<Finish>) {
     unreachable!("the Winograd path needs an AVX-512 tile")
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn transform_output2(_: *const f32, _: usize, _: usize, _: [*mut f32; 4]) {
+pub(super) unsafe fn transform_output2(_: *const f32, _: usize, _: usize, _: [*mut f32; 4], _: Option<Finish>) {
     unreachable!("the Winograd path needs an AVX-512 tile")
 }
