@@ -372,7 +372,26 @@ fn grad_image<const AVX512: bool>(
     dx: &mut [f32],
     cells: &mut [usize],
 ) {
-    dx.fill(0.0);
+    // Windows that tile the image (stride = size, no padding) write each
+    // of their cells once, so only the cells no window covers are cleared
+    // first; the stores add onto a zero in a register instead of memory.
+    let tiles = AVX512
+        && kind == PoolKind::Max
+        && g.strides == g.size
+        && g.pt == 0
+        && g.pl == 0
+        && g.c % LANES == 0
+        && g.oh * g.size.0 <= g.h
+        && g.ow * g.size.1 <= g.w;
+    if tiles {
+        let (rows, cols) = (g.oh * g.size.0, g.ow * g.size.1);
+        for iy in 0..g.h {
+            let row = &mut dx[iy * g.w * g.c..][..g.w * g.c];
+            row[if iy < rows { cols * g.c } else { 0 }..].fill(0.0);
+        }
+    } else {
+        dx.fill(0.0);
+    }
     for oy in 0..g.oh {
         for ox in 0..g.ow {
             let count = g.window_cells(oy, ox, cells);
@@ -384,7 +403,7 @@ fn grad_image<const AVX512: bool>(
                     // SAFETY: AVX512 only where the CPU has AVX-512F; every
                     // cell's lanes c0..c0+16 lie inside x and dx.
                     unsafe {
-                        max_grad_avx512(x, &cells[..count], c0, &d[c0..c0 + LANES], dx)
+                        max_grad_avx512(x, &cells[..count], c0, &d[c0..c0 + LANES], dx, tiles)
                     };
                 } else {
                     grad_lanes::<LANES>(kind, x, &cells[..count], c0, &d[c0..c0 + LANES], dx);
@@ -455,7 +474,7 @@ fn grad_lanes<const L: usize>(kind: PoolKind, x: &[f32], cells: &[usize], c0: us
 /// inside `x` and `dx`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn max_grad_avx512(x: &[f32], cells: &[usize], c0: usize, dy: &[f32], dx: &mut [f32]) {
+unsafe fn max_grad_avx512(x: &[f32], cells: &[usize], c0: usize, dy: &[f32], dx: &mut [f32], fresh: bool) {
     use std::arch::x86_64::*;
     debug_assert!(dy.len() == LANES && cells.iter().all(|&c| c + c0 + LANES <= x.len().min(dx.len())));
     let x = x.as_ptr().add(c0);
@@ -475,6 +494,8 @@ unsafe fn max_grad_avx512(x: &[f32], cells: &[usize], c0: usize, dy: &[f32], dx:
         let hit = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(arg, _mm512_set1_ps(k as f32));
         let d = dx.add(cell);
         // Lanes outside `hit` keep their value: the portable form's `+ -0.0`.
-        _mm512_storeu_ps(d, _mm512_mask_add_ps(_mm512_loadu_ps(d), hit, _mm512_loadu_ps(d), g));
+        // A `fresh` cell holds the zero it would have been cleared to.
+        let old = if fresh { _mm512_setzero_ps() } else { _mm512_loadu_ps(d) };
+        _mm512_storeu_ps(d, _mm512_mask_add_ps(old, hit, old, g));
     }
 }
