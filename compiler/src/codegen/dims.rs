@@ -35,6 +35,20 @@ impl Dims {
         self.d[..self.n].iter().product()
     }
 
+    /// Steps the multi-index `idx` over every axis but the last to the next
+    /// row, in row-major order (wrapping to zeros after the last row).
+    pub fn next_row(&self, idx: &mut [usize; 8]) {
+        let mut ax = self.n.saturating_sub(1);
+        while ax > 0 {
+            ax -= 1;
+            idx[ax] += 1;
+            if idx[ax] < self.d[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+
     /// (product before `axis`, size at `axis`, product after `axis`).
     pub fn split(&self, axis: usize) -> (usize, usize, usize) {
         let outer = self.d[..axis].iter().product();

@@ -113,6 +113,34 @@ impl Epilogue {
     }
 }
 
+/// `dst[j] = value(a[j], b[j])` for `j < w`: whole vectors, then one
+/// masked vector for the rest (lanes past `w` are neither read nor written).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn zip_strip(
+    a: *const f32,
+    b: *const f32,
+    dst: *mut f32,
+    w: usize,
+    value: impl Fn(std::arch::x86_64::__m512, std::arch::x86_64::__m512) -> std::arch::x86_64::__m512,
+) {
+    use std::arch::x86_64::*;
+    let mut j = 0;
+    while j + 16 <= w {
+        _mm512_storeu_ps(dst.add(j), value(_mm512_loadu_ps(a.add(j)), _mm512_loadu_ps(b.add(j))));
+        j += 16;
+    }
+    if j < w {
+        let mask: __mmask16 = (1u16 << (w - j)) - 1;
+        _mm512_mask_storeu_ps(
+            dst.add(j),
+            mask,
+            value(_mm512_maskz_loadu_ps(mask, a.add(j)), _mm512_maskz_loadu_ps(mask, b.add(j))),
+        );
+    }
+}
+
 /// Largest program the kernel evaluates (values live on the stack).
 pub(super) const MAX_EXPRS: usize = 24;
 /// Floats per value per evaluation: one strip of C (≤ 64 columns), or
@@ -201,18 +229,8 @@ impl Bound<'_> {
             }
         };
         for i in i0..i0 + rows {
-            let src = c.add(i * rsc + j0);
             let dst = buf(form.out).add((self.row0 + i) * self.n + col);
-            let mut j = 0;
-            while j + 16 <= w {
-                _mm512_storeu_ps(dst.add(j), value(_mm512_loadu_ps(src.add(j)), _mm512_loadu_ps(bias.add(j))));
-                j += 16;
-            }
-            if j < w {
-                let mask: __mmask16 = (1u16 << (w - j)) - 1;
-                let v = value(_mm512_maskz_loadu_ps(mask, src.add(j)), _mm512_maskz_loadu_ps(mask, bias.add(j)));
-                _mm512_mask_storeu_ps(dst.add(j), mask, v);
-            }
+            zip_strip(c.add(i * rsc + j0), bias, dst, w, value);
         }
     }
 
@@ -241,19 +259,8 @@ impl Bound<'_> {
             _mm512_mul_ps(flag, acc)
         };
         for i in i0..i0 + rows {
-            let src = c.add(i * rsc + j0);
             let at = (self.row0 + i) * self.n + col;
-            let (x, dst) = (buf(form.positive).add(at), buf(form.out).add(at));
-            let mut j = 0;
-            while j + 16 <= w {
-                _mm512_storeu_ps(dst.add(j), value(_mm512_loadu_ps(x.add(j)), _mm512_loadu_ps(src.add(j))));
-                j += 16;
-            }
-            if j < w {
-                let mask: __mmask16 = (1u16 << (w - j)) - 1;
-                let v = value(_mm512_maskz_loadu_ps(mask, x.add(j)), _mm512_maskz_loadu_ps(mask, src.add(j)));
-                _mm512_mask_storeu_ps(dst.add(j), mask, v);
-            }
+            zip_strip(buf(form.positive).add(at), c.add(i * rsc + j0), buf(form.out).add(at), w, value);
         }
     }
 

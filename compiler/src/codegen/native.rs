@@ -419,14 +419,6 @@ unsafe fn strided_copy(d: &Dims, strides: &[usize; 8], x: *const u32, out: &mut 
         for (j, o) in dst.iter_mut().enumerate() {
             *o = *x.add(base + j * is);
         }
-        let mut ax = d.n - 1;
-        while ax > 0 {
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < d.d[ax] {
-                break;
-            }
-            idx[ax] = 0;
-        }
+        d.next_row(&mut idx);
     }
 }

@@ -380,7 +380,7 @@ fn grad_image<const AVX512: bool>(
         && g.strides == g.size
         && g.pt == 0
         && g.pl == 0
-        && g.c % LANES == 0
+        && g.c.is_multiple_of(LANES)
         && g.oh * g.size.0 <= g.h
         && g.ow * g.size.1 <= g.w;
     if tiles {

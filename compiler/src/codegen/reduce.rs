@@ -115,16 +115,7 @@ fn any_axes(op: ReduceOp, axes: &[usize], d: &Dims, x: &[f32], out: &mut [f32]) 
             (ReduceOp::Sum, _) => out[base..base + inner].iter_mut().zip(xs).for_each(|(o, v)| *o += v),
             (ReduceOp::Max, _) => out[base..base + inner].iter_mut().zip(xs).for_each(|(o, &v)| *o = nan_max(*o, v)),
         }
-        // Advance the multi-index over all but the last axis.
-        let mut ax = d.n.saturating_sub(1);
-        while ax > 0 {
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < d.d[ax] {
-                break;
-            }
-            idx[ax] = 0;
-        }
+        d.next_row(&mut idx);
     }
 }
 
