@@ -96,6 +96,14 @@ unsafe fn output_row(_: &ConvGeom, _: &[usize], _: *const f32, _: *const f32, _:
     unreachable!("`applies` needs AVX-512")
 }
 
+/// Lane masks of `V` vectors covering `w` floats: all full but the last.
+fn vector_masks<const V: usize>(w: usize) -> [u16; V] {
+    let mut masks = [0xffffu16; V];
+    let last = w - (V - 1) * 16;
+    masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
+    masks
+}
+
 /// Pixels per register block for `V` vectors of filters: the accumulators,
 /// the kernel row and the broadcast value fit the 32 zmm registers.
 /// (With 13 × 2 accumulators the compiler already spills.)
@@ -176,9 +184,7 @@ unsafe fn block<const R: usize, const V: usize, const MASKED: bool>(
     ep: Option<Bound>,
 ) {
     use std::arch::x86_64::*;
-    let mut masks = [0xffffu16; V];
-    let last = w - (V - 1) * 16;
-    masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
+    let masks = vector_masks::<V>(w);
     // Window origins one `sw·C` apart along the output row.
     let origin = x.add(((b * g.h + oy * g.sh) * g.w + ox0 * g.sw) * g.c);
     let step = g.sw * g.c;
@@ -331,9 +337,7 @@ unsafe fn grad_block<const T: usize, const V: usize>(
 ) {
     use std::arch::x86_64::*;
     let taps: &[usize; T] = taps.try_into().expect("T taps");
-    let mut masks = [0xffffu16; V];
-    let last = w - (V - 1) * 16;
-    masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
+    let masks = vector_masks::<V>(w);
     let mut acc = [[_mm512_setzero_ps(); V]; T];
     let mut d = dy.add(j0);
     for b in 0..g.n {

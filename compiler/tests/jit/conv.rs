@@ -289,16 +289,7 @@ fn winograd_bias_and_relu_in_the_output_transform_are_the_epilogues_bits() {
     let mut rng = StdRng::seed_from_u64(21);
     for ((h, wd), c, f) in [((13, 13), 32, 64), ((8, 7), 80, 24)] {
         for relu in [false, true] {
-            let mut g = Graph::new();
-            let x = super::input(&mut g, "x", &[h, wd, c]);
-            let k = var(&mut g, "k", &[3, 3, c, f]);
-            let b = var(&mut g, "b", &[f]);
-            let y = g.push(Op::Conv2d(w), &[x, k]).unwrap();
-            let mut out = g.binary(BinaryOp::Add, y, b).unwrap();
-            if relu {
-                out = g.unary(UnaryOp::Relu, out).unwrap();
-            }
-            g.outputs.push(("out".into(), out));
+            let g = super::conv_direct::conv_bias_graph(w, [h, wd, c], f, relu);
             for threads in [1, 2] {
                 let mut jit = compile(&g, &opts(IsaLevel::Auto, threads)).unwrap();
                 for batch in [1, 5] {
@@ -309,12 +300,8 @@ fn winograd_bias_and_relu_in_the_output_transform_are_the_epilogues_bits() {
                     let mut conv = vec![0.0f32; geom.pixels() * f];
                     // SAFETY: the buffers match the geometry.
                     unsafe { conv2d(GemmKernel::Avx512, 1, true, &geom, xs.as_ptr(), ks.as_ptr(), conv.as_mut_ptr()) };
-                    let want: Vec<u32> = conv
-                        .chunks(f)
-                        .flat_map(|px| px.iter().zip(&bs).map(|(v, bias)| v + bias))
-                        .map(|v| if relu && v <= 0.0 { 0.0f32 } else { v })
-                        .map(f32::to_bits)
-                        .collect();
+                    let want: Vec<u32> =
+                        super::conv_direct::plus_bias(&conv, &bs, relu).into_iter().map(f32::to_bits).collect();
                     let mut vars: Vec<&mut [f32]> = vec![&mut ks, &mut bs];
                     let got = jit.run(&[HostInput::F32(&xs)], &mut vars, batch).unwrap();
                     let HostOutput::F32(got, _) = &got[0] else { panic!("f32 output expected") };

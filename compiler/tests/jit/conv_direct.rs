@@ -91,22 +91,9 @@ fn bias_and_relu_on_the_registers_are_the_epilogues_bits() {
     }
     let w = Window { size: (3, 3), strides: (1, 1), padding: Padding::Valid };
     let f = 40;
-    let build = |relu: bool| {
-        let mut g = Graph::new();
-        let x = super::input(&mut g, "x", &[15, 27, 1]);
-        let k = var(&mut g, "k", &[3, 3, 1, f]);
-        let b = var(&mut g, "b", &[f]);
-        let y = g.push(Op::Conv2d(w), &[x, k]).unwrap();
-        let mut out = g.binary(BinaryOp::Add, y, b).unwrap();
-        if relu {
-            out = g.unary(UnaryOp::Relu, out).unwrap();
-        }
-        g.outputs.push(("out".into(), out));
-        g
-    };
     let mut rng = StdRng::seed_from_u64(9);
     for relu in [false, true] {
-        let g = build(relu);
+        let g = conv_bias_graph(w, [15, 27, 1], f, relu);
         for threads in [1, 2] {
             let mut jit = compile(&g, &opts(IsaLevel::Auto, threads)).unwrap();
             let plan = jit.kernel_plan();
@@ -117,11 +104,7 @@ fn bias_and_relu_on_the_registers_are_the_epilogues_bits() {
                 let mut k = data(&mut rng, 9 * f);
                 let mut b = data(&mut rng, f);
                 let y = run(GemmKernel::Avx512Packed, 1, &geom, &x, &k);
-                let want: Vec<f32> = y
-                    .chunks(f)
-                    .flat_map(|px| px.iter().zip(&b).map(|(v, bias)| v + bias))
-                    .map(|v| if relu && v <= 0.0 { 0.0 } else { v })
-                    .collect();
+                let want = plus_bias(&y, &b, relu);
                 let mut vars: Vec<&mut [f32]> = vec![&mut k, &mut b];
                 let out = jit.run(&[HostInput::F32(&x)], &mut vars, batch).unwrap();
                 let HostOutput::F32(got, _) = &out[0] else { panic!("f32 output expected") };
@@ -134,4 +117,30 @@ fn bias_and_relu_on_the_registers_are_the_epilogues_bits() {
             }
         }
     }
+}
+
+/// `out = conv(x, k) + b`, then relu if asked, the graph's only output (so
+/// the bias and relu become the convolution's epilogue); `x` is `[h, w, c]`.
+pub(super) fn conv_bias_graph(w: Window, [h, wd, c]: [usize; 3], f: usize, relu: bool) -> Graph {
+    let mut g = Graph::new();
+    let x = super::input(&mut g, "x", &[h, wd, c]);
+    let k = var(&mut g, "k", &[w.size.0, w.size.1, c, f]);
+    let b = var(&mut g, "b", &[f]);
+    let y = g.push(Op::Conv2d(w), &[x, k]).unwrap();
+    let mut out = g.binary(BinaryOp::Add, y, b).unwrap();
+    if relu {
+        out = g.unary(UnaryOp::Relu, out).unwrap();
+    }
+    g.outputs.push(("out".into(), out));
+    g
+}
+
+/// A convolution's output `y` (`[pixels, F]`) plus the bias, then relu as
+/// the generated code computes it (kept where `v > 0` or NaN): the bits the
+/// epilogue must produce.
+pub(super) fn plus_bias(y: &[f32], bias: &[f32], relu: bool) -> Vec<f32> {
+    y.chunks(bias.len())
+        .flat_map(|px| px.iter().zip(bias).map(|(v, b)| v + b))
+        .map(|v| if relu && v <= 0.0 { 0.0 } else { v })
+        .collect()
 }
