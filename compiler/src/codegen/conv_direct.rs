@@ -250,17 +250,28 @@ unsafe fn block<const R: usize, const V: usize, const MASKED: bool>(
 /// column matrix's rows, so the same bits. A block of taps × one or two
 /// vectors of filters stays in registers while the pixels stream by; the
 /// threads split the filters (16 at a time), so no element is shared.
+/// With `sums`, the block of the first taps also adds up `dy` over the
+/// pixels (the bias gradient: `[F]`, each a sum from zero in pixel order,
+/// as the reduction computes it), from the registers it already loaded.
 ///
 /// # Safety
-/// `applies(g, ..)`; the pointers cover their shapes; `dk` overlaps
-/// neither input.
-pub(super) unsafe fn grad_kernel(threads: usize, g: &ConvGeom, x: *const f32, dy: *const f32, dk: *mut f32) {
+/// `applies(g, ..)`; the pointers cover their shapes; `dk` and `sums`
+/// overlap neither input nor each other.
+pub(super) unsafe fn grad_kernel(
+    threads: usize,
+    g: &ConvGeom,
+    x: *const f32,
+    dy: *const f32,
+    dk: *mut f32,
+    sums: Option<*mut f32>,
+) {
     let offsets = tap_offsets(g);
     let taps = &offsets[..g.taps()];
-    let (x_addr, dy_addr, dk_addr) = (x as usize, dy as usize, dk as usize);
+    let (x_addr, dy_addr, dk_addr, sums_addr) = (x as usize, dy as usize, dk as usize, sums.map(|s| s as usize));
     let part = |f0: usize, f1: usize| {
-        // SAFETY: filters f0..f1 of dk belong to this thread alone.
-        unsafe { grad_filters(g, taps, x_addr as *const f32, dy_addr as *const f32, dk_addr as *mut f32, f0, f1) };
+        let (x, dy, dk) = (x_addr as *const f32, dy_addr as *const f32, dk_addr as *mut f32);
+        // SAFETY: filters f0..f1 of dk and of the sums belong to this thread alone.
+        unsafe { grad_filters(g, taps, x, dy, dk, sums_addr.map(|s| s as *mut f32), f0, f1) };
     };
     let split = if g.f >= 32 { (g.f / 2).div_ceil(16) * 16 } else { 0 };
     two_halves(threads, g.macs(), g.f, split, &part);
@@ -276,17 +287,19 @@ fn tap_offsets(g: &ConvGeom) -> [usize; MAX_TAPS] {
     offsets
 }
 
-/// Filters `f0..f1` of `dk`, in strips of up to 32 filters and blocks of
-/// at most 12 taps (equal blocks, as few as that allows), whose
-/// accumulators fit the registers.
+/// Filters `f0..f1` of `dk` (and of `sums`), in strips of up to 32 filters
+/// and blocks of at most 12 taps (equal blocks, as few as that allows),
+/// whose accumulators fit the registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn grad_filters(
     g: &ConvGeom,
     taps: &[usize],
     x: *const f32,
     dy: *const f32,
     dk: *mut f32,
+    sums: Option<*mut f32>,
     f0: usize,
     f1: usize,
 ) {
@@ -300,11 +313,12 @@ unsafe fn grad_filters(
         while t0 < taps.len() {
             let t1 = (t0 + per_block).min(taps.len());
             let (block, out) = (&taps[t0..t1], dk.add(t0 * g.f));
+            let sums = sums.filter(|_| t0 == 0);
             macro_rules! run {
                 ($($t:literal)*) => {
                     match (block.len(), w > 16) {
-                        $(($t, true) => grad_block::<$t, 2>(g, block, x, dy, out, j0, w),
-                          ($t, false) => grad_block::<$t, 1>(g, block, x, dy, out, j0, w),)*
+                        $(($t, true) => grad_block::<$t, 2>(g, block, x, dy, out, sums, j0, w),
+                          ($t, false) => grad_block::<$t, 1>(g, block, x, dy, out, sums, j0, w),)*
                         _ => unreachable!("at most {MOST_TAPS} taps per block"),
                     }
                 };
@@ -317,21 +331,33 @@ unsafe fn grad_filters(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn grad_filters(_: &ConvGeom, _: &[usize], _: *const f32, _: *const f32, _: *mut f32, _: usize, _: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn grad_filters(
+    _: &ConvGeom,
+    _: &[usize],
+    _: *const f32,
+    _: *const f32,
+    _: *mut f32,
+    _: Option<*mut f32>,
+    _: usize,
+    _: usize,
+) {
     unreachable!("`applies` needs AVX-512")
 }
 
 /// `T` taps × filters `j0..j0 + w` (`V` vectors, the last masked) over
-/// every pixel.
+/// every pixel; the sum of `dy` too, stored where `sums` says.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn grad_block<const T: usize, const V: usize>(
     g: &ConvGeom,
     taps: &[usize],
     x: *const f32,
     dy: *const f32,
     dk: *mut f32,
+    sums: Option<*mut f32>,
     j0: usize,
     w: usize,
 ) {
@@ -339,6 +365,9 @@ unsafe fn grad_block<const T: usize, const V: usize>(
     let taps: &[usize; T] = taps.try_into().expect("T taps");
     let masks = vector_masks::<V>(w);
     let mut acc = [[_mm512_setzero_ps(); V]; T];
+    // Adding here costs V adds per pixel against T × V FMAs; a separate
+    // pass would read all of dy again.
+    let mut sum = [_mm512_setzero_ps(); V];
     let mut d = dy.add(j0);
     for b in 0..g.n {
         for oy in 0..g.oh {
@@ -348,6 +377,7 @@ unsafe fn grad_block<const T: usize, const V: usize>(
                 let mut dv = [_mm512_setzero_ps(); V];
                 for v in 0..V {
                     dv[v] = _mm512_maskz_loadu_ps(masks[v], d.add(16 * v));
+                    sum[v] = _mm512_add_ps(sum[v], dv[v]);
                 }
                 for t in 0..T {
                     let a = _mm512_set1_ps(*origin.add(taps[t]));
@@ -362,6 +392,11 @@ unsafe fn grad_block<const T: usize, const V: usize>(
     for (t, row) in acc.iter().enumerate() {
         for v in 0..V {
             _mm512_mask_storeu_ps(dk.add(t * g.f + j0 + 16 * v), masks[v], row[v]);
+        }
+    }
+    if let Some(sums) = sums {
+        for v in 0..V {
+            _mm512_mask_storeu_ps(sums.add(j0 + 16 * v), masks[v], sum[v]);
         }
     }
 }

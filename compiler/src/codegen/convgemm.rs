@@ -27,6 +27,7 @@
 use super::epilogue_eval::Bound;
 use super::gemm::{single, GemmKernel, Mat, SPLIT_MIN_MACS};
 use super::pool;
+use super::reduce::add_column_sums;
 use crate::ir::{Padding, Window};
 use std::cell::RefCell;
 
@@ -494,22 +495,51 @@ pub unsafe fn conv2d_grad_kernel(
     dy: *const f32,
     dk: *mut f32,
 ) {
+    conv2d_grad_kernel_with(kernel, threads, g, x, dy, dk, None)
+}
+
+/// [`conv2d_grad_kernel`]; with `sums`, also the sum of `dy` over its
+/// pixels (`[F]`: the bias gradient), taken while each chunk of `dy` is in
+/// cache for the kernel gradient. Each sum starts from zero and adds the
+/// pixels in order, as the reduction does, so it has the reduction's bits.
+///
+/// # Safety
+/// As [`conv2d_grad_kernel`]; `sums` covers `F` floats and overlaps nothing.
+pub unsafe fn conv2d_grad_kernel_with(
+    kernel: GemmKernel,
+    threads: usize,
+    g: &ConvGeom,
+    x: *const f32,
+    dy: *const f32,
+    dk: *mut f32,
+    sums: Option<*mut f32>,
+) {
     let (m, taps, f) = (g.pixels(), g.taps(), g.f);
     let xs = std::slice::from_raw_parts(x, g.n * g.h * g.w * g.c);
-    let (dy_addr, dk_addr) = (dy as usize, dk as usize);
+    let (dy_addr, dk_addr, sums_addr) = (dy as usize, dk as usize, sums.map(|s| s as usize));
     if m == 0 {
         std::slice::from_raw_parts_mut(dk, taps * f).fill(0.0);
+        if let Some(s) = sums {
+            std::slice::from_raw_parts_mut(s, f).fill(0.0);
+        }
         return;
     }
     if super::conv_direct::applies(g, kernel) {
-        return super::conv_direct::grad_kernel(threads, g, x, dy, dk);
+        return super::conv_direct::grad_kernel(threads, g, x, dy, dk, sums);
     }
     // Rows t0..t1 of dkernel need only columns t0..t1 of the column matrix;
-    // columns f0..f1 of dkernel only those of dy.
+    // columns f0..f1 of dkernel only those of dy. The block of the first
+    // taps also sums its columns of dy.
     let block = |t0: usize, t1: usize, f0: usize, f1: usize| {
         let width = t1 - t0;
         let rows = ConvGeom::chunk_rows(width);
         let c = (dk_addr as *mut f32).wrapping_add(t0 * f + f0);
+        let mut sums = sums_addr.filter(|_| t0 == 0).map(|s| {
+            // SAFETY: columns f0..f1 of the sums belong to this block alone.
+            let s = unsafe { std::slice::from_raw_parts_mut((s as *mut f32).add(f0), f1 - f0) };
+            s.fill(0.0);
+            s
+        });
         let mut p0 = 0;
         while p0 < m {
             let r = (m - p0).min(rows);
@@ -525,6 +555,12 @@ pub unsafe fn conv2d_grad_kernel(
                 // SAFETY: this block of dk belongs to this thread alone.
                 unsafe { single(kernel, width, r, f1 - f0, a, bm, c, f, None, p0 > 0) };
             });
+            if let Some(sums) = sums.as_deref_mut() {
+                // SAFETY: rows p0..p0 + r of dy, columns f0..f1.
+                let first = (dy_addr as *const f32).wrapping_add(p0 * f + f0);
+                let chunk = unsafe { std::slice::from_raw_parts(first, (r - 1) * f + f1 - f0) };
+                add_column_sums(kernel, chunk, f, sums);
+            }
             p0 += r;
         }
     };

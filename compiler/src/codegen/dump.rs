@@ -69,6 +69,9 @@ impl Plan {
                             let _ = writeln!(s, "      e{i} = {}", show_expr(e));
                         }
                     }
+                    if let Some(b) = nk.bias_grad {
+                        let _ = writeln!(s, "    and the sum of dy over its pixels -> {}", name(b));
+                    }
                     if let Some(p) = &nk.pooled {
                         let pool = &p.pool;
                         let _ = writeln!(

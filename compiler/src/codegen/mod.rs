@@ -16,6 +16,7 @@
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
+mod conv_bias_grad;
 mod conv_direct;
 mod conv_pool;
 mod convgemm;
@@ -42,7 +43,7 @@ use crate::ir::{DType, Graph};
 use std::fmt;
 use std::sync::Arc;
 
-pub use convgemm::{conv2d, conv2d_grad_input, conv2d_grad_kernel, ConvGeom};
+pub use convgemm::{conv2d, conv2d_grad_input, conv2d_grad_kernel, conv2d_grad_kernel_with, ConvGeom};
 pub use gemm::{cpu_has, resolve_isa, sgemm, GemmKernel, Mat};
 pub use pool::join;
 

@@ -235,13 +235,14 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
         }
         Op::Conv2dGradKernel { window } => {
             let g = geom(window, &adims(0), &odims);
-            convgemm::conv2d_grad_kernel(
+            convgemm::conv2d_grad_kernel_with(
                 k.gemm,
                 k.threads,
                 &g,
                 arg(0) as *const f32,
                 arg(1) as *const f32,
                 out as *mut f32,
+                k.bias_grad.map(|b| *table.add(b) as *mut f32),
             )
         }
         Op::Pool2d { kind, window } => {

@@ -149,6 +149,10 @@ pub struct NativeKernel {
     /// reads: both run image by image, so that result lives in a per-thread
     /// scratch the size of one image and never fills its buffer.
     pub pooled: Option<Box<PooledBy>>,
+    /// A convolution's kernel gradient that also sums its `dy` over the
+    /// pixels into this buffer (the bias gradient), in the same pass over
+    /// `dy` (see `conv_bias_grad.rs`).
+    pub bias_grad: Option<BufId>,
 }
 
 /// The pooling a convolution runs image by image (see `conv_pool.rs`).
@@ -194,6 +198,7 @@ impl NativeKernel {
         std::iter::once(self.out.0)
             .chain(self.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1)))
             .chain(self.log_out)
+            .chain(self.bias_grad)
             .chain(self.softmax_first.iter().flat_map(|s| s.writes()))
             .chain(self.scan.iter().flat_map(|s| s.writes()))
             .collect()
@@ -420,6 +425,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions, outputs_in_place
                     softmax_first: None,
                     scan: None,
                     pooled: None,
+                    bias_grad: None,
                 }));
             }
         }
@@ -475,6 +481,9 @@ pub(super) const PASSES: &[(&str, Pass)] = &[
     ("softmax computed row by row inside the cross-entropy's sum", super::fuse::softmax_into_cross_entropy),
     ("a pooling of a convolution's result runs image by image with it", |p| {
         super::conv_pool::pool_with_convolutions(p);
+    }),
+    ("a bias gradient's sum runs in the pass of the kernel gradient that reads the same dy", |p| {
+        super::conv_bias_grad::sum_with_kernel_gradients(p);
     }),
     ("liveness for the arena layout", liveness),
 ];

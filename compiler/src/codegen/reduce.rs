@@ -24,9 +24,9 @@ pub(super) fn reduce(kernel: GemmKernel, op: ReduceOp, axes: &[usize], d: &Dims,
         if cols > 0 && !x.is_empty() {
             if !matches!(kernel, GemmKernel::Scalar | GemmKernel::Packed) && cpu_has(IsaLevel::Avx512) {
                 // SAFETY: the CPU has AVX-512F.
-                unsafe { column_sums_avx512(x, cols, out) };
+                unsafe { column_sums_avx512(x, cols, cols, out) };
             } else {
-                column_sums(x, cols, out);
+                column_sums(x, cols, cols, out);
             }
         }
         return;
@@ -41,43 +41,61 @@ fn leading_axes(axes: &[usize], d: &Dims) -> Option<usize> {
     leading.then(|| d.d[axes.len()..d.n].iter().product())
 }
 
+/// Adds the first `out.len()` columns of `x`, whose rows are `stride`
+/// floats apart, onto `out`, row by row in order: the sums of a matrix
+/// taken in consecutive blocks of rows are the sums of the whole, bit for
+/// bit (a kernel gradient sums its `dy` chunk by chunk this way).
+pub(super) fn add_column_sums(kernel: GemmKernel, x: &[f32], stride: usize, out: &mut [f32]) {
+    if out.is_empty() || x.is_empty() {
+        return;
+    }
+    if !matches!(kernel, GemmKernel::Scalar | GemmKernel::Packed) && cpu_has(IsaLevel::Avx512) {
+        // SAFETY: the CPU has AVX-512F.
+        unsafe { column_sums_avx512(x, stride, out.len(), out) };
+    } else {
+        column_sums(x, stride, out.len(), out);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn column_sums_avx512(x: &[f32], cols: usize, out: &mut [f32]) {
-    column_sums(x, cols, out)
+unsafe fn column_sums_avx512(x: &[f32], stride: usize, cols: usize, out: &mut [f32]) {
+    column_sums(x, stride, cols, out)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn column_sums_avx512(x: &[f32], cols: usize, out: &mut [f32]) {
-    column_sums(x, cols, out)
+unsafe fn column_sums_avx512(x: &[f32], stride: usize, cols: usize, out: &mut [f32]) {
+    column_sums(x, stride, cols, out)
 }
 
-/// `out[j] += x[r, j]` for every row `r` in order, `x` viewed as `[rows, cols]`.
+/// `out[j] += x[r, j]` for `j < cols` and every row `r` in order, row `r`
+/// starting at `x[r * stride]`.
 #[inline(always)]
-fn column_sums(x: &[f32], cols: usize, out: &mut [f32]) {
+fn column_sums(x: &[f32], stride: usize, cols: usize, out: &mut [f32]) {
     let mut j = 0;
     while j < cols {
         let left = cols - j;
         j += if left >= 64 {
-            column_block::<64>(x, cols, j, out)
+            column_block::<64>(x, stride, j, out)
         } else if left >= 32 {
-            column_block::<32>(x, cols, j, out)
+            column_block::<32>(x, stride, j, out)
         } else if left >= 16 {
-            column_block::<16>(x, cols, j, out)
+            column_block::<16>(x, stride, j, out)
         } else if left >= 4 {
-            column_block::<4>(x, cols, j, out)
+            column_block::<4>(x, stride, j, out)
         } else {
-            column_block::<1>(x, cols, j, out)
+            column_block::<1>(x, stride, j, out)
         };
     }
 }
 
 /// Columns `j..j + W`; returns `W`.
 #[inline(always)]
-fn column_block<const W: usize>(x: &[f32], cols: usize, j: usize, out: &mut [f32]) -> usize {
+fn column_block<const W: usize>(x: &[f32], stride: usize, j: usize, out: &mut [f32]) -> usize {
     let sums: &mut [f32; W] = (&mut out[j..j + W]).try_into().expect("W columns");
     let mut acc = *sums;
-    for row in x.chunks_exact(cols) {
+    // The last row may stop short of a whole stride.
+    for row in x.chunks(stride) {
         let vals: &[f32; W] = row[j..j + W].try_into().expect("W columns");
         for l in 0..W {
             acc[l] += vals[l];

@@ -164,6 +164,7 @@ pub(super) fn plan_group(
         softmax_first: None,
         scan: Some(Arc::new(kernel)),
         pooled: None,
+        bias_grad: None,
     }));
     Ok(())
 }
