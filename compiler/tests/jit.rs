@@ -422,10 +422,10 @@ fn activation_and_noise_layers_match() {
 
 #[path = "jit/conv.rs"]
 mod conv;
-#[path = "jit/conv_bias_grad.rs"]
-mod conv_bias_grad;
 #[path = "jit/conv_direct.rs"]
 mod conv_direct;
+#[path = "jit/conv_grad_kernel.rs"]
+mod conv_grad_kernel;
 #[path = "jit/conv_pool.rs"]
 mod conv_pool;
 #[path = "jit/epilogue.rs"]

@@ -25,7 +25,12 @@
 //! cells, the smaller half before; padded cells read as zero.
 
 use super::epilogue_eval::Bound;
+#[cfg(target_arch = "x86_64")]
+use super::gemm::{panels_times, MR};
 use super::gemm::{single, GemmKernel, Mat, SPLIT_MIN_MACS};
+#[cfg(target_arch = "x86_64")]
+use super::im2col::im2col_panels;
+use super::im2col::{col2im, im2col, im2col_taps_major};
 use super::pool;
 use super::reduce::add_column_sums;
 use crate::ir::{Padding, Window};
@@ -124,7 +129,7 @@ impl ConvGeom {
     /// Input row (or column) of output cell `o` at kernel offset `k`, if
     /// it lies inside the image.
     #[inline]
-    fn cell(o: usize, stride: usize, k: usize, pad: usize, limit: usize) -> Option<usize> {
+    pub(super) fn cell(o: usize, stride: usize, k: usize, pad: usize, limit: usize) -> Option<usize> {
         let i = (o * stride + k).checked_sub(pad)?;
         (i < limit).then_some(i)
     }
@@ -139,158 +144,6 @@ fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         }
         f(&mut buf[..len])
     })
-}
-
-/// Rows `p0..p0 + rows` of the column matrix, columns `t0..t1`, into `dst`
-/// (row stride `t1 - t0`).
-fn im2col(g: &ConvGeom, x: &[f32], p0: usize, rows: usize, t0: usize, t1: usize, dst: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::gemm::cpu_has(super::IsaLevel::Avx512) {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { im2col_avx512(g, x, p0, rows, t0, t1, dst) };
-    }
-    im2col_rows(g, x, p0, rows, t0, t1, dst, |d, s| d.copy_from_slice(s))
-}
-
-/// [`im2col`] with each run moved by 16-float loads and stores and one
-/// masked pair for the rest, instead of a `memcpy` call per run (runs are
-/// 3 to a few hundred floats); the values are the same.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn im2col_avx512(g: &ConvGeom, x: &[f32], p0: usize, rows: usize, t0: usize, t1: usize, dst: &mut [f32]) {
-    use std::arch::x86_64::*;
-    im2col_rows(g, x, p0, rows, t0, t1, dst, |d, s| {
-        assert_eq!(d.len(), s.len());
-        let (dp, sp) = (d.as_mut_ptr(), s.as_ptr());
-        let mut i = 0;
-        // SAFETY: every access is below `d.len() == s.len()`; masked-off
-        // lanes are neither read nor written.
-        unsafe {
-            while i + 16 <= d.len() {
-                _mm512_storeu_ps(dp.add(i), _mm512_loadu_ps(sp.add(i)));
-                i += 16;
-            }
-            let mask = ((1u32 << (d.len() - i)) - 1) as u16;
-            _mm512_mask_storeu_ps(dp.add(i), mask, _mm512_maskz_loadu_ps(mask, sp.add(i)));
-        }
-    })
-}
-
-/// The loops of [`im2col`]; `copy` moves one contiguous run.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn im2col_rows(
-    g: &ConvGeom,
-    x: &[f32],
-    p0: usize,
-    rows: usize,
-    t0: usize,
-    t1: usize,
-    dst: &mut [f32],
-    copy: impl Fn(&mut [f32], &[f32]),
-) {
-    let width = t1 - t0;
-    let per_image = g.oh * g.ow;
-    let span = g.kw * g.c;
-    let row_floats = g.w * g.c;
-    // Output pixel p0 + r as (image, row, column), advanced row by row.
-    let (mut b, mut oy, mut ox) = (p0 / per_image, p0 % per_image / g.ow, p0 % g.ow);
-    for r in 0..rows {
-        let drow = &mut dst[r * width..][..width];
-        let ix0 = (ox * g.sw).wrapping_sub(g.pl);
-        let columns_inside = ox * g.sw >= g.pl && ix0 + g.kw <= g.w;
-        for ky in 0..g.kh {
-            let iy = ConvGeom::cell(oy, g.sh, ky, g.pt, g.h);
-            let image_row = iy.map(|iy| &x[(b * g.h + iy) * row_floats..][..row_floats]);
-            // Fast path: the window's row lies inside the image, so its
-            // wanted taps are one contiguous run of at most KW·C floats.
-            if let (true, Some(src)) = (columns_inside, image_row) {
-                let (lo, hi) = ((ky * span).max(t0), ((ky + 1) * span).min(t1));
-                if lo < hi {
-                    copy(&mut drow[lo - t0..hi - t0], &src[ix0 * g.c + lo - ky * span..][..hi - lo]);
-                }
-                continue;
-            }
-            for kx in 0..g.kw {
-                let base = (ky * g.kw + kx) * g.c;
-                let (lo, hi) = (base.max(t0), (base + g.c).min(t1));
-                if lo >= hi {
-                    continue;
-                }
-                let d = &mut drow[lo - t0..hi - t0];
-                match (image_row, ConvGeom::cell(ox, g.sw, kx, g.pl, g.w)) {
-                    (Some(src), Some(ix)) => copy(d, &src[ix * g.c + lo - base..][..hi - lo]),
-                    _ => d.fill(0.0),
-                }
-            }
-        }
-        ox += 1;
-        if ox == g.ow {
-            ox = 0;
-            oy += 1;
-            if oy == g.oh {
-                oy = 0;
-                b += 1;
-            }
-        }
-    }
-}
-
-/// Rows `p0..p0 + rows` of the column matrix, columns `t0..t1`, stored
-/// transposed (`dst[(t - t0) * rows + r]`), for a one-channel input read
-/// with unit column stride. Then a tap's values along one output row are
-/// one contiguous run of the input row, copied in one go, where the
-/// row-major [`im2col`] moves three floats at a time. The kernel gradient
-/// reads either layout through strides, so the products are the same.
-fn im2col_taps_major(g: &ConvGeom, x: &[f32], p0: usize, rows: usize, t0: usize, t1: usize, dst: &mut [f32]) {
-    debug_assert!(g.c == 1 && g.sw == 1);
-    let per_image = g.oh * g.ow;
-    let mut r = 0;
-    while r < rows {
-        let p = p0 + r;
-        let (b, oy, ox0) = (p / per_image, p % per_image / g.ow, p % g.ow);
-        let run = (g.ow - ox0).min(rows - r);
-        for t in t0..t1 {
-            let (ky, kx) = (t / g.kw, t % g.kw);
-            let d = &mut dst[(t - t0) * rows + r..][..run];
-            let Some(iy) = ConvGeom::cell(oy, g.sh, ky, g.pt, g.h) else {
-                d.fill(0.0);
-                continue;
-            };
-            // Output column ox0 + i reads input column ox0 + i + kx - pl.
-            let first = ox0 + kx;
-            let lo = g.pl.saturating_sub(first).min(run);
-            let hi = (g.w + g.pl).saturating_sub(first).min(run).max(lo);
-            d[..lo].fill(0.0);
-            d[hi..].fill(0.0);
-            let src = (b * g.h + iy) * g.w + first + lo - g.pl;
-            d[lo..hi].copy_from_slice(&x[src..src + hi - lo]);
-        }
-        r += run;
-    }
-}
-
-/// Adds rows `p0..p0 + rows` of a full-width gradient column matrix back
-/// onto the input cells they were copied from. Each input cell receives
-/// its terms in a fixed order (pixel, then tap).
-fn col2im(g: &ConvGeom, cols: &[f32], p0: usize, rows: usize, dx: &mut [f32]) {
-    let taps = g.taps();
-    let per_image = g.oh * g.ow;
-    for r in 0..rows {
-        let p = p0 + r;
-        let (b, oy, ox) = (p / per_image, p % per_image / g.ow, p % g.ow);
-        let crow = &cols[r * taps..][..taps];
-        for ky in 0..g.kh {
-            let Some(iy) = ConvGeom::cell(oy, g.sh, ky, g.pt, g.h) else { continue };
-            for kx in 0..g.kw {
-                let Some(ix) = ConvGeom::cell(ox, g.sw, kx, g.pl, g.w) else { continue };
-                let d = &mut dx[((b * g.h + iy) * g.w + ix) * g.c..][..g.c];
-                for (dv, &v) in d.iter_mut().zip(&crow[(ky * g.kw + kx) * g.c..][..g.c]) {
-                    *dv += v;
-                }
-            }
-        }
-    }
 }
 
 /// Runs `part(lo, hi)` over `0..total`, in two halves on two threads when
@@ -529,7 +382,11 @@ pub unsafe fn conv2d_grad_kernel_with(
     }
     // Rows t0..t1 of dkernel need only columns t0..t1 of the column matrix;
     // columns f0..f1 of dkernel only those of dy. The block of the first
-    // taps also sums its columns of dy.
+    // taps also sums its columns of dy. Split by taps on the AVX-512 tile,
+    // the columns go straight into the tile's panels (the other kernels
+    // and the few-tap split keep the row-major columns: the reference the
+    // tests compare with).
+    let panels = cfg!(target_arch = "x86_64") && kernel == GemmKernel::Avx512 && taps >= 32;
     let block = |t0: usize, t1: usize, f0: usize, f1: usize| {
         let width = t1 - t0;
         let rows = ConvGeom::chunk_rows(width);
@@ -543,18 +400,30 @@ pub unsafe fn conv2d_grad_kernel_with(
         let mut p0 = 0;
         while p0 < m {
             let r = (m - p0).min(rows);
-            with_cols(r * width, |cols| {
-                let a = if g.c == 1 && g.sw == 1 {
-                    im2col_taps_major(g, xs, p0, r, t0, t1, cols);
-                    Mat { ptr: cols.as_ptr(), rs: r as isize, cs: 1 }
-                } else {
-                    im2col(g, xs, p0, r, t0, t1, cols);
-                    Mat { ptr: cols.as_ptr(), rs: 1, cs: width as isize }
-                };
-                let bm = Mat { ptr: (dy_addr as *const f32).wrapping_add(p0 * f + f0), rs: f as isize, cs: 1 };
-                // SAFETY: this block of dk belongs to this thread alone.
-                unsafe { single(kernel, width, r, f1 - f0, a, bm, c, f, None, p0 > 0) };
-            });
+            let dy_rows = Mat { ptr: (dy_addr as *const f32).wrapping_add(p0 * f + f0), rs: f as isize, cs: 1 };
+            if panels {
+                #[cfg(target_arch = "x86_64")]
+                with_cols(width.div_ceil(MR) * MR * r, |cols| {
+                    // SAFETY: `panels` only with an AVX-512 kernel; this
+                    // block of dk belongs to this thread alone.
+                    unsafe {
+                        im2col_panels(g, xs, p0, r, t0, t1, cols);
+                        panels_times(cols.as_ptr(), width, r, f1 - f0, dy_rows, c, f, p0 > 0);
+                    }
+                });
+            } else {
+                with_cols(r * width, |cols| {
+                    let a = if g.c == 1 && g.sw == 1 {
+                        im2col_taps_major(g, xs, p0, r, t0, t1, cols);
+                        Mat { ptr: cols.as_ptr(), rs: r as isize, cs: 1 }
+                    } else {
+                        im2col(g, xs, p0, r, t0, t1, cols);
+                        Mat { ptr: cols.as_ptr(), rs: 1, cs: width as isize }
+                    };
+                    // SAFETY: this block of dk belongs to this thread alone.
+                    unsafe { single(kernel, width, r, f1 - f0, a, dy_rows, c, f, None, p0 > 0) };
+                });
+            }
             if let Some(sums) = sums.as_deref_mut() {
                 // SAFETY: rows p0..p0 + r of dy, columns f0..f1.
                 let first = (dy_addr as *const f32).wrapping_add(p0 * f + f0);

@@ -27,6 +27,7 @@ mod epilogue_eval;
 mod expr;
 mod fuse;
 mod gemm;
+mod im2col;
 mod kernel;
 mod math;
 mod math_emit;

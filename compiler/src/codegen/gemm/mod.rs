@@ -26,6 +26,11 @@ mod packed;
 #[cfg(target_arch = "x86_64")]
 mod tile;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use packed::panels_times;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use tile::MR;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmKernel {
     /// Portable loops, no SIMD.

@@ -48,8 +48,11 @@ pub unsafe fn gemm(
     ep: Option<&Bound>,
     accumulate: bool,
 ) {
+    // B of exactly one strip's width with rows back to back (64 units or
+    // filters) is already the packed stream: a copy would only move it.
+    let in_place = n == NR && b.cs == 1 && b.rs == NR as isize;
     let strips = n.div_ceil(NR);
-    let b_lines = strips * k * (NR / 16);
+    let b_lines = if in_place { 0 } else { strips * k * (NR / 16) };
     let lines = b_lines + (MC * KC).div_ceil(16);
     PACKED.with(|cell| {
         let mut buf = cell.borrow_mut();
@@ -57,8 +60,13 @@ pub unsafe fn gemm(
             buf.resize(lines, Line([0.0; 16]));
         }
         let packed = buf.as_mut_ptr() as *mut f32;
-        pack(k, n, b, packed);
-        blocks(m, k, n, a, packed, packed.add(b_lines * 16), c, rsc, ep, accumulate);
+        let a_panels = packed.add(b_lines * 16);
+        if in_place {
+            blocks(m, k, n, a, b.ptr, a_panels, c, rsc, ep, accumulate);
+        } else {
+            pack(k, n, b, packed);
+            blocks(m, k, n, a, packed, a_panels, c, rsc, ep, accumulate);
+        }
     });
 }
 
@@ -207,6 +215,49 @@ unsafe fn blocks(
             pc += KC;
         }
         ic += MC;
+    }
+}
+
+/// `C[m, n] (+)= A · B` with A already in 6-row panels over the whole
+/// depth (row `i`, step `p` at `panels[(i / 6) * 6 * k + p * 6 + i % 6]`:
+/// what a convolution's kernel gradient builds its columns into) and B
+/// read in place, row `p` at `b.ptr + p * b.rs` (`b.cs == 1`). Blocked as
+/// [`blocks`] is, `KC` steps of a 64-column strip in L1 while every panel
+/// goes by, so each element is the same chain over k and the same bits.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `panels` holds `m.div_ceil(6) * 6 * k`
+/// floats, B `k` rows of `n`, C `m` rows of `rsc`; C overlaps neither.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn panels_times(
+    panels: *const f32,
+    m: usize,
+    k: usize,
+    n: usize,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    accumulate: bool,
+) {
+    debug_assert_eq!(b.cs, 1);
+    let mut pc = 0;
+    while pc < k {
+        let kc = (k - pc).min(KC);
+        for j0 in (0..n).step_by(NR) {
+            let strip = Strip {
+                ptr: b.ptr.offset(pc as isize * b.rs).add(j0),
+                rs: b.rs as usize,
+                w: (n - j0).min(NR),
+                padded: false,
+            };
+            for t in 0..m.div_ceil(MR) {
+                let panel = Mat { ptr: panels.add(t * MR * k + pc * MR), rs: 1, cs: MR as isize };
+                let at = Rows { a: panel, c: c.add(t * MR * rsc + j0), rsc };
+                tile::rows(at, (m - t * MR).min(MR), kc, strip, pc > 0 || accumulate);
+            }
+        }
+        pc += KC;
     }
 }
 

@@ -1,11 +1,18 @@
-//! A convolution's bias gradient (the sum of `dy` over its pixels) runs in
-//! the pass of the kernel gradient that reads the same `dy`. The sums must
-//! be the reduction's bits — each a sum from zero over the pixels in order
-//! — on the few-tap path, the column-matrix path (split by taps and by
-//! filters) and the portable kernels, with one and two threads, and must
-//! leave the kernel gradient's bits alone. Through the JIT the plan shows
-//! the sum inside the kernel gradient, and both outputs match the
-//! interpreter.
+//! The kernel gradient's paths agree bit for bit, and a convolution's bias
+//! gradient (the sum of `dy` over its pixels) runs in its pass.
+//!
+//! - On the AVX-512 tile, split by taps, the columns are built straight
+//!   into the tile's 6-tap panels; the result must be the bits of the
+//!   row-major column matrix the `Avx512Packed` kernel contracts (the same
+//!   chain over the pixels), across chunk boundaries, tap counts that do
+//!   not fill the last panel, padded windows and filter counts around the
+//!   16-lane vector and the 64-filter strip.
+//! - The sums must be the reduction's bits — each a sum from zero over the
+//!   pixels in order — on the few-tap path, the column-matrix path (split
+//!   by taps and by filters) and the portable kernels, with one and two
+//!   threads, and must leave the kernel gradient's bits alone. Through the
+//!   JIT the plan shows the sum inside the kernel gradient, and both
+//!   outputs match the interpreter.
 
 use super::{cpu_has, levels, opts};
 use nn_compiler::codegen::{
@@ -58,6 +65,8 @@ fn bias_sums_in_the_kernel_gradient_are_the_reductions_bits() {
         // Many taps: the column matrix, split by taps, dy in several chunks.
         ((13, 13), 32, (3, 3), (1, 1), Padding::Valid),
         ((8, 9), 5, (3, 3), (1, 2), Padding::Same),
+        ((11, 7), 7, (2, 3), (2, 1), Padding::Same),
+        ((6, 6), 64, (3, 3), (1, 1), Padding::Same),
     ] {
         for f in [1, 17, 32, 40, 64, 130] {
             for batch in [1, 5] {
@@ -66,6 +75,12 @@ fn bias_sums_in_the_kernel_gradient_are_the_reductions_bits() {
                 let x = data(&mut rng, batch * hw.0 * hw.1 * c);
                 let dy = data(&mut rng, g.pixels() * f);
                 let want = sums_in_pixel_order(&dy, f);
+                let mut columns = vec![f32::NAN; g.taps() * f];
+                if cpu_has(IsaLevel::Avx512) {
+                    let dk = columns.as_mut_ptr();
+                    // SAFETY: the buffers match the geometry.
+                    unsafe { conv2d_grad_kernel(GemmKernel::Avx512Packed, 1, &g, x.as_ptr(), dy.as_ptr(), dk) };
+                }
                 for kernel in kernels() {
                     for threads in [1, 2] {
                         let what = format!("{hw:?}x{c} {size:?} {strides:?} {padding:?}, {f} filters, batch {batch}, {kernel:?}, {threads} threads");
@@ -79,6 +94,9 @@ fn bias_sums_in_the_kernel_gradient_are_the_reductions_bits() {
                         }
                         assert!(bits(&sums) == bits(&want), "sums, {what}");
                         assert!(bits(&dk) == bits(&alone), "kernel gradient, {what}");
+                        if kernel == GemmKernel::Avx512 {
+                            assert!(bits(&dk) == bits(&columns), "the column matrix's bits, {what}");
+                        }
                     }
                 }
             }
