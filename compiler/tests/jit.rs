@@ -426,6 +426,8 @@ mod conv;
 mod conv_direct;
 #[path = "jit/conv_pool.rs"]
 mod conv_pool;
+#[path = "jit/conv_pool_winograd.rs"]
+mod conv_pool_winograd;
 #[path = "jit/epilogue.rs"]
 mod epilogue;
 #[path = "jit/gemm.rs"]

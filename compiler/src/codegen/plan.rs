@@ -147,11 +147,12 @@ pub struct NativeKernel {
     pub scan: Option<std::sync::Arc<super::scan::ScanKernel>>,
     /// A convolution whose result (after its epilogue) only a pooling
     /// reads: both run image by image, so that result lives in a per-thread
-    /// scratch the size of one image and never fills its buffer.
+    /// scratch the size of one image and never fills its buffer; or, by
+    /// Winograd, the output transform pools and the result is never stored.
     pub pooled: Option<Box<PooledBy>>,
 }
 
-/// The pooling a convolution runs image by image (see `conv_pool.rs`).
+/// The pooling a convolution runs with it (see `conv_pool.rs`).
 #[derive(Clone, Debug)]
 pub struct PooledBy {
     pub pool: NativeKernel,
@@ -160,6 +161,9 @@ pub struct PooledBy {
     pub pooled: BufId,
     /// Entries in the buffer table the kernel is called with.
     pub buffers: usize,
+    /// The convolution runs by Winograd over the whole batch and its
+    /// output transform takes the maxima of the pooling's 2×2 windows.
+    pub in_transform: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -473,7 +477,7 @@ pub(super) const PASSES: &[(&str, Pass)] = &[
     }),
     ("softmax and log-softmax of the same logits in one pass", super::fuse::pair_softmaxes),
     ("softmax computed row by row inside the cross-entropy's sum", super::fuse::softmax_into_cross_entropy),
-    ("a pooling of a convolution's result runs image by image with it", |p| {
+    ("a pooling of a convolution's result runs with it (image by image, or in Winograd's output transform)", |p| {
         super::conv_pool::pool_with_convolutions(p);
     }),
     ("liveness for the arena layout", liveness),
