@@ -9,6 +9,14 @@
 //! rule only fires in graphs that run forward (predict, evaluate,
 //! validation). Each image is computed by the same kernels as in the
 //! batched call, so the results are the same bits.
+//!
+//! A convolution by Winograd keeps its batch (its kernel transform and its
+//! contractions want many tiles per call). When its pooling is a 2×2
+//! stride-2 `valid` max pooling and its epilogue, if any, a bias (+ relu)
+//! that the output transform applies, that transform takes the windows'
+//! maxima itself (`winograd::forward_pooled`): the second layer of the
+//! image tutorial stores 5×5×64 pooled floats per image instead of
+//! writing and reading back 11×11×64.
 
 use super::convgemm::{conv2d_with, two_halves};
 use super::dims::Dims;
@@ -16,7 +24,8 @@ use super::epilogue_eval::{Bound, LeafKind};
 use super::native::geom;
 use super::plan::{BufId, BufKind, Kernel, NativeKernel, Plan, PooledBy};
 use super::pooling;
-use crate::ir::{Op, Shape};
+use super::winograd::{self, Finish, Pooled};
+use crate::ir::{Op, Padding, PoolKind, Shape, Window};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -42,11 +51,11 @@ pub(super) fn pool_with_convolutions(plan: &mut Plan) -> usize {
     }
     let mut moved = vec![false; plan.kernels.len()];
     for k in 0..plan.kernels.len() {
-        let Some((pooled, p)) = candidate(plan, &readers, k) else { continue };
+        let Some((pooled, p, in_transform)) = candidate(plan, &readers, k) else { continue };
         let Kernel::Native(pool) = plan.kernels[p].clone() else { unreachable!() };
         let buffers = plan.bufs.len();
         let Kernel::Native(conv) = &mut plan.kernels[k] else { unreachable!() };
-        conv.pooled = Some(Box::new(PooledBy { pool, pooled, buffers }));
+        conv.pooled = Some(Box::new(PooledBy { pool, pooled, buffers, in_transform }));
         moved[p] = true;
     }
     let mut i = 0;
@@ -57,9 +66,10 @@ pub(super) fn pool_with_convolutions(plan: &mut Plan) -> usize {
     moved.iter().filter(|&&m| m).count()
 }
 
-/// The value kernel `k` (a convolution) produces for a pooling, and that
-/// pooling's index, if they can run image by image.
-fn candidate(plan: &Plan, readers: &HashMap<BufId, Vec<usize>>, k: usize) -> Option<(BufId, usize)> {
+/// The value kernel `k` (a convolution) produces for a pooling, that
+/// pooling's index and whether Winograd's output transform pools, if they
+/// can run together.
+fn candidate(plan: &Plan, readers: &HashMap<BufId, Vec<usize>>, k: usize) -> Option<(BufId, usize, bool)> {
     let Kernel::Native(nk) = &plan.kernels[k] else { return None };
     let Op::Conv2d(window) = &nk.op else { return None };
     if nk.pooled.is_some() {
@@ -93,17 +103,26 @@ fn candidate(plan: &Plan, readers: &HashMap<BufId, Vec<usize>>, k: usize) -> Opt
     if !is_batch(&nk.args[0].1) || !is_batch(&pool.out.1) {
         return None;
     }
-    // A convolution by Winograd keeps its batch: its kernel transform and
-    // its contractions want many tiles per call.
     let one = geom(window, &Dims::of(&nk.args[0].1, 1), &Dims::of(&nk.args[1].1, 1));
-    if nk.winograd && super::winograd::applies(&one, nk.gemm) {
-        return None;
+    if nk.winograd && winograd::applies(&one, nk.gemm) {
+        let fits = winograd::pools_in_transform(&one, nk.gemm) && transform_can_pool(nk, pool);
+        return fits.then_some((pooled, p, true));
     }
-    Some((pooled, p))
+    Some((pooled, p, false))
 }
 
-/// Runs convolution `k` and its pooling image by image: the images split
-/// over the threads, each image's result in this thread's scratch.
+/// Whether Winograd's output transform can do convolution `nk`'s pooling:
+/// 2×2 windows at stride 2 without padding (each inside one tile) taking
+/// the maximum, after no epilogue or one the transform applies.
+fn transform_can_pool(nk: &NativeKernel, pool: &NativeKernel) -> bool {
+    const WINDOW: Window = Window { size: (2, 2), strides: (2, 2), padding: Padding::Valid };
+    let max_2x2 = matches!(pool.op, Op::Pool2d { kind: PoolKind::Max, window } if window == WINDOW);
+    max_2x2 && nk.epilogue.as_ref().is_none_or(|ep| ep.form.is_some())
+}
+
+/// Runs convolution `k` and its pooling: by Winograd with the pooling in
+/// the output transform, or image by image, the images split over the
+/// threads, each image's result in this thread's scratch.
 ///
 /// # Safety
 /// As `native::nn_native`; `p` is `k.pooled`.
@@ -115,6 +134,15 @@ pub(super) unsafe fn run(k: &NativeKernel, p: &PooledBy, table: *const *mut u8, 
     let one = geom(window, &Dims::of(&k.args[0].1, 1), &kd);
     let all = geom(window, &Dims::of(&k.args[0].1, batch), &kd);
     let (pool_in, pool_out) = (Dims::of(&p.pool.args[0].1, 1), Dims::of(&p.pool.out.1, 1));
+    // The rule checked these on the plan; should one not hold, image by
+    // image is right for any convolution and pooling.
+    let form = k.epilogue.as_ref().map(|ep| ep.form);
+    if p.in_transform && winograd::pools_in_transform(&all, k.gemm) && !matches!(form, Some(None)) {
+        let fin = form.flatten().map(|f| Finish { bias: *table.add(f.bias) as *const f32, relu: f.relu });
+        let pooled = Pooled { out: *table.add(p.pool.out.0) as *mut f32, h: pool_out.d[1], w: pool_out.d[2] };
+        let (x, kernel) = (*table.add(k.args[0].0) as *const f32, *table.add(k.args[1].0) as *const f32);
+        return winograd::forward_pooled(k.gemm, k.threads, &all, x, kernel, pooled, fin);
+    }
     let (image_in, image_out, result) = (one.h * one.w * one.c, pool_out.numel(), one.pixels() * one.f);
     let x = *table.add(k.args[0].0) as usize;
     let kernel = *table.add(k.args[1].0) as usize;

@@ -74,9 +74,14 @@ impl Plan {
                     }
                     if let Some(p) = &nk.pooled {
                         let pool = &p.pool;
+                        let (how, read) = if p.in_transform {
+                            ("pooled in the output transform", "never stored")
+                        } else {
+                            ("then image by image", "per image")
+                        };
                         let _ = writeln!(
                             s,
-                            "    then image by image: {} -> {}{} <- [{} per image]",
+                            "    {how}: {} -> {}{} <- [{} {read}]",
                             pool.op.name(),
                             name(pool.out.0),
                             pool.out.1,

@@ -147,7 +147,8 @@ pub struct NativeKernel {
     pub scan: Option<std::sync::Arc<super::scan::ScanKernel>>,
     /// A convolution whose result (after its epilogue) only a pooling
     /// reads: both run image by image, so that result lives in a per-thread
-    /// scratch the size of one image and never fills its buffer.
+    /// scratch the size of one image and never fills its buffer; or, by
+    /// Winograd, the output transform pools and the result is never stored.
     pub pooled: Option<Box<PooledBy>>,
     /// A convolution's kernel gradient that also sums its `dy` over the
     /// pixels into this buffer (the bias gradient), in the same pass over
@@ -155,7 +156,7 @@ pub struct NativeKernel {
     pub bias_grad: Option<BufId>,
 }
 
-/// The pooling a convolution runs image by image (see `conv_pool.rs`).
+/// The pooling a convolution runs with it (see `conv_pool.rs`).
 #[derive(Clone, Debug)]
 pub struct PooledBy {
     pub pool: NativeKernel,
@@ -164,6 +165,9 @@ pub struct PooledBy {
     pub pooled: BufId,
     /// Entries in the buffer table the kernel is called with.
     pub buffers: usize,
+    /// The convolution runs by Winograd over the whole batch and its
+    /// output transform takes the maxima of the pooling's 2×2 windows.
+    pub in_transform: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -479,7 +483,7 @@ pub(super) const PASSES: &[(&str, Pass)] = &[
     }),
     ("softmax and log-softmax of the same logits in one pass", super::fuse::pair_softmaxes),
     ("softmax computed row by row inside the cross-entropy's sum", super::fuse::softmax_into_cross_entropy),
-    ("a pooling of a convolution's result runs image by image with it", |p| {
+    ("a pooling of a convolution's result runs with it (image by image, or in Winograd's output transform)", |p| {
         super::conv_pool::pool_with_convolutions(p);
     }),
     ("a bias gradient's sum runs in the pass of the kernel gradient that reads the same dy", |p| {

@@ -4,7 +4,8 @@
 //! batched kernels (the same graph with the convolution's result also an
 //! output, which keeps the two kernels apart) and match the interpreter,
 //! with one and two threads and odd batches. A pooled value with another
-//! reader, or a convolution that runs by Winograd, keeps two kernels.
+//! reader keeps two kernels; a convolution that runs by Winograd pools in
+//! its output transform instead (`conv_pool_winograd.rs`).
 
 use super::{cpu_has, levels, opts, var};
 use nn_compiler::codegen::{compile, HostInput, HostOutput, IsaLevel};
@@ -13,20 +14,22 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 const FUSED: &str = "then image by image";
+/// How the plan shows a pooling done in Winograd's output transform.
+pub(super) const IN_TRANSFORM: &str = "pooled in the output transform";
 
-struct Layer {
-    hw: (usize, usize),
-    c: usize,
-    f: usize,
-    conv: Window,
-    bias_relu: bool,
-    pool: PoolKind,
-    window: Window,
+pub(super) struct Layer {
+    pub hw: (usize, usize),
+    pub c: usize,
+    pub f: usize,
+    pub conv: Window,
+    pub bias_relu: bool,
+    pub pool: PoolKind,
+    pub window: Window,
 }
 
 /// `pool(relu(conv(x, k) + b))` (or `pool(conv(x, k))`); with `expose`,
 /// the pooled value is an output too.
-fn graph(l: &Layer, expose: bool) -> Graph {
+pub(super) fn graph(l: &Layer, expose: bool) -> Graph {
     let mut g = Graph::new();
     let x = super::input(&mut g, "x", &[l.hw.0, l.hw.1, l.c]);
     let k = var(&mut g, "k", &[l.conv.size.0, l.conv.size.1, l.c, l.f]);
@@ -44,7 +47,7 @@ fn graph(l: &Layer, expose: bool) -> Graph {
     g
 }
 
-fn window(size: (usize, usize), strides: (usize, usize), padding: Padding) -> Window {
+pub(super) fn window(size: (usize, usize), strides: (usize, usize), padding: Padding) -> Window {
     Window { size, strides, padding }
 }
 
@@ -118,7 +121,7 @@ fn pooling_runs_image_by_image_with_its_convolution() {
 /// In a training step the pooling's gradient reads the pooled value too;
 /// a convolution over a fixed stack of images has no batch to split; a 3×3
 /// stride-1 convolution over 16+ channels runs by Winograd with its whole
-/// batch (on AVX-512).
+/// batch (on AVX-512), its 2×2 max pooling in the output transform.
 #[test]
 fn pooling_stays_apart_where_it_must() {
     let layer = Layer {
@@ -138,7 +141,7 @@ fn pooling_stays_apart_where_it_must() {
     let grads = nn_compiler::autodiff::grad(&mut g, loss, &[kernel]).unwrap();
     g.updates.push((VarId(0), grads[0]));
     let plan = compile(&g, &opts(IsaLevel::Auto, 1)).unwrap().kernel_plan();
-    assert!(!plan.contains(FUSED), "fused in a training step:\n{plan}");
+    assert!(!plan.contains(FUSED) && !plan.contains(IN_TRANSFORM), "fused in a training step:\n{plan}");
 
     // A fixed stack of two images, whatever the batch size.
     let mut stack = Graph::new();
@@ -159,6 +162,7 @@ fn pooling_stays_apart_where_it_must() {
     if cpu_has(IsaLevel::Avx512) {
         let wide = Layer { c: 16, f: 16, ..layer };
         let plan = compile(&graph(&wide, false), &opts(IsaLevel::Avx512, 1)).unwrap().kernel_plan();
-        assert!(!plan.contains(FUSED), "fused with a Winograd convolution:\n{plan}");
+        assert!(!plan.contains(FUSED), "image by image with a Winograd convolution:\n{plan}");
+        assert!(plan.contains(IN_TRANSFORM), "the Winograd convolution does not pool:\n{plan}");
     }
 }

@@ -22,6 +22,11 @@
 //! Work is split over the threads by whole rows of tiles, and each output
 //! is computed the same way whichever thread owns its tile, so one and two
 //! threads give the same bits.
+//!
+//! A 2×2 stride-2 `valid` max pooling that is the output's only reader
+//! runs in the output transform ([`forward_pooled`]): tile origins are
+//! multiples of the (even) side, so each window lies inside one tile, and
+//! the transform stores the windows' maxima instead of the pixels.
 
 use super::convgemm::{two_halves, ConvGeom};
 use super::epilogue_eval::Bound;
@@ -30,7 +35,8 @@ use std::cell::RefCell;
 
 mod transforms;
 
-use transforms::{transform_input2, transform_input4, transform_kernel, transform_output2, transform_output4, Finish};
+pub(crate) use transforms::Finish;
+use transforms::{transform_input2, transform_input4, transform_kernel, transform_output2, transform_output4, Outs};
 
 /// Floats of transformed inputs and products per chunk of tiles (512 KiB:
 /// the chunk stays in L2 between the transforms and the contractions).
@@ -77,7 +83,48 @@ pub(crate) unsafe fn forward(
     let side = side_for(g.c);
     with_kernel(side, g.c * g.f, |u, scratch| {
         transform_kernel(side, ks, g.c * g.f, scratch, u);
-        run(kernel, threads, side, g, x, u, out, ep);
+        run(kernel, threads, side, g, x, u, Dest::Pixels(out, ep));
+    });
+}
+
+/// Whether [`forward_pooled`] takes `g`: it runs by Winograd, and its
+/// tiles' side is even, so no 2×2 stride-2 window straddles two tiles.
+pub(crate) fn pools_in_transform(g: &ConvGeom, kernel: GemmKernel) -> bool {
+    applies(g, kernel) && side_for(g.c).is_multiple_of(2)
+}
+
+/// The pooled output of a 2×2 stride-2 `valid` max pooling of a
+/// convolution's output: `[N, h, w, F]` at `out`.
+#[derive(Clone, Copy)]
+pub(crate) struct Pooled {
+    pub out: *mut f32,
+    pub h: usize,
+    pub w: usize,
+}
+
+/// `pooled = max_pool2x2(fin(conv2d(x, k)))`, for `pools_in_transform(g)`:
+/// each tile's windows pooled in its output transform, as `pooling.rs`
+/// takes them (the first maximal cell, the first NaN), so the bits of the
+/// convolution followed by the pooling kernel; the convolution's output is
+/// stored nowhere.
+///
+/// # Safety
+/// As `convgemm::conv2d_with`; `pooled.out` holds `N·h·w·F` floats, `h ≤
+/// oh / 2`, `w ≤ ow / 2`; `fin`'s bias holds F floats.
+pub(crate) unsafe fn forward_pooled(
+    kernel: GemmKernel,
+    threads: usize,
+    g: &ConvGeom,
+    x: *const f32,
+    k: *const f32,
+    pooled: Pooled,
+    fin: Option<Finish>,
+) {
+    let ks = std::slice::from_raw_parts(k, 9 * g.c * g.f);
+    let side = side_for(g.c);
+    with_kernel(side, g.c * g.f, |u, scratch| {
+        transform_kernel(side, ks, g.c * g.f, scratch, u);
+        run(kernel, threads, side, g, x, u, Dest::Pooled(pooled, fin));
     });
 }
 
@@ -110,7 +157,7 @@ pub(crate) unsafe fn grad_input(
             }
         }
         transform_kernel(side, taps, c * f, scratch, u);
-        run(kernel, threads, side, &t, dy, u, dx, None);
+        run(kernel, threads, side, &t, dy, u, Dest::Pixels(dx, None));
     });
 }
 
@@ -171,19 +218,22 @@ fn positions(side: usize) -> usize {
     (side + 2) * (side + 2)
 }
 
+/// What the output transform stores.
+#[derive(Clone, Copy)]
+enum Dest<'a> {
+    /// Every output pixel (`[pixels, F]`), with the epilogue.
+    Pixels(*mut f32, Option<Bound<'a>>),
+    /// Only the 2×2 windows' maxima, after `Finish`.
+    Pooled(Pooled, Option<Finish>),
+}
+
+// SAFETY: the threads write the outputs of disjoint rows of tiles, and a
+// pooled window lies inside one tile; the bias is only read.
+unsafe impl Sync for Dest<'_> {}
+
 /// The tiles of `g`'s output, chunk by chunk, with the transformed kernel
 /// `u` (`[positions][C][F]`), with m = `side`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn run(
-    kernel: GemmKernel,
-    threads: usize,
-    side: usize,
-    g: &ConvGeom,
-    x: *const f32,
-    u: &[f32],
-    out: *mut f32,
-    ep: Option<Bound>,
-) {
+unsafe fn run(kernel: GemmKernel, threads: usize, side: usize, g: &ConvGeom, x: *const f32, u: &[f32], dest: Dest) {
     let (th, tw) = (g.oh.div_ceil(side), g.ow.div_ceil(side));
     let tile_rows = g.n * th;
     if tile_rows == 0 || tw == 0 {
@@ -191,25 +241,13 @@ unsafe fn run(
     }
     let per_chunk = (CHUNK_FLOATS / (positions(side) * (g.c + g.f)) / tw).max(1);
     let chunks = tile_rows.div_ceil(per_chunk);
-    let (x_addr, u_addr, out_addr) = (x as usize, u.as_ptr() as usize, out as usize);
+    let (x_addr, u_addr) = (x as usize, u.as_ptr() as usize);
     let part = |c0: usize, c1: usize| {
         for chunk in c0..c1 {
             let r0 = chunk * per_chunk;
             let r1 = (r0 + per_chunk).min(tile_rows);
             // SAFETY: this chunk's output rows are written by this thread only.
-            unsafe {
-                chunk_of_tiles(
-                    kernel,
-                    side,
-                    g,
-                    x_addr as *const f32,
-                    u_addr as *const f32,
-                    out_addr as *mut f32,
-                    ep,
-                    r0,
-                    r1,
-                )
-            };
+            unsafe { chunk_of_tiles(kernel, side, g, x_addr as *const f32, u_addr as *const f32, dest, r0, r1) };
         }
     };
     two_halves(threads, g.macs(), chunks, chunks / 2, &part);
@@ -225,8 +263,7 @@ unsafe fn chunk_of_tiles(
     g: &ConvGeom,
     x: *const f32,
     u: *const f32,
-    out: *mut f32,
-    ep: Option<Bound>,
+    dest: Dest,
     r0: usize,
     r1: usize,
 ) {
@@ -285,39 +322,60 @@ unsafe fn chunk_of_tiles(
         }
         // A bias (+ relu) epilogue runs in the output transform, which then
         // stores the epilogue's output (the convolution's result has no
-        // other reader); any other epilogue runs after it, below.
-        let (fin, dest) = match ep.and_then(|e| e.ep.form.map(|form| (e, form))) {
-            Some((e, form)) => (
-                Some(Finish { bias: (*e.table.add(form.bias) as *const f32).add(e.col0), relu: form.relu }),
-                Some((*e.table.add(form.out) as *mut f32, e)),
-            ),
-            None => (None, None),
+        // other reader); any other epilogue runs after it, below. Pixel p
+        // goes to `base + p · stride`.
+        let (fin, base, stride) = match dest {
+            Dest::Pixels(out, ep) => match ep.and_then(|e| e.ep.form.map(|form| (e, form))) {
+                Some((e, form)) => (
+                    Some(Finish { bias: (*e.table.add(form.bias) as *const f32).add(e.col0), relu: form.relu }),
+                    (*e.table.add(form.out) as *mut f32).add(e.row0 * e.n + e.col0),
+                    e.n,
+                ),
+                None => (None, out, f),
+            },
+            Dest::Pooled(_, fin) => (fin, std::ptr::null_mut(), 0),
         };
-        let pixel = |p: usize| match dest {
-            Some((base, e)) => base.add((e.row0 + p) * e.n + e.col0),
-            None => out.add(p * f),
-        };
+        let half = side / 2;
         for r in r0..r1 {
             let (b, ty) = (r / th, r % th);
             for tx in 0..tw {
                 let t = (r - r0) * tw + tx;
-                let mut outs = [std::ptr::null_mut(); 16];
-                for (q, o) in outs.iter_mut().enumerate().take(side * side) {
-                    let (oy, ox) = (side * ty + q / side, side * tx + q % side);
-                    if oy < g.oh && ox < g.ow {
-                        *o = pixel((b * g.oh + oy) * g.ow + ox);
+                let mut places = [std::ptr::null_mut(); 16];
+                let outs = match dest {
+                    Dest::Pixels(..) => {
+                        for (q, o) in places.iter_mut().enumerate().take(side * side) {
+                            let (oy, ox) = (side * ty + q / side, side * tx + q % side);
+                            if oy < g.oh && ox < g.ow {
+                                *o = base.add(((b * g.oh + oy) * g.ow + ox) * stride);
+                            }
+                        }
+                        Outs::Pixels(&places[..side * side])
                     }
-                }
+                    // Pooled cell (py, px) is the window at output pixel
+                    // (2py, 2px); a window past the pooled edge has no cell.
+                    Dest::Pooled(p, _) => {
+                        for (q, o) in places.iter_mut().enumerate().take(half * half) {
+                            let (py, px) = (half * ty + q / half, half * tx + q % half);
+                            if py < p.h && px < p.w {
+                                *o = p.out.add(((b * p.h + py) * p.w + px) * f);
+                            }
+                        }
+                        Outs::Pooled(&places[..half * half])
+                    }
+                };
                 let mt = m.as_ptr().add(t * f);
                 if side == 4 {
-                    transform_output4(mt, tiles * f, f, &outs, fin);
+                    transform_output4(mt, tiles * f, f, outs, fin);
                 } else {
-                    transform_output2(mt, tiles * f, f, outs[..4].try_into().expect("4 outputs"), fin);
+                    transform_output2(mt, tiles * f, f, outs, fin);
                 }
             }
         }
     });
-    if let Some(ep) = ep.filter(|e| e.ep.form.is_none()) {
+    if let Dest::Pixels(out, Some(ep)) = dest {
+        if ep.ep.form.is_some() {
+            return;
+        }
         // Output pixels from tile row r0's first to tile row (r1 - 1)'s last.
         let per_image = g.oh * g.ow;
         let p0 = (r0 / th) * per_image + side * (r0 % th) * g.ow;

@@ -91,21 +91,15 @@ pub(super) unsafe fn transform_input2(cells: &[*const f32; 16], c: usize, v: *mu
 
 /// `Y = Aᵀ M A` of F(2×2, 3×3) for one tile, every filter, 16 at a time, with
 /// `Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`: element ξ of filter `fo` is
-/// `m[ξ * stride + fo]`; `outs` are the tile's four output pixels
-/// (row-major), null past the edge.
+/// `m[ξ * stride + fo]`; `outs` takes the tile's four output pixels
+/// (row-major) or their one 2×2 window.
 ///
 /// # Safety
 /// The CPU has AVX-512F; `m` holds 15·stride + F floats, each non-null
 /// output F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn transform_output2(
-    m: *const f32,
-    stride: usize,
-    f: usize,
-    outs: [*mut f32; 4],
-    fin: Option<Finish>,
-) {
+pub(super) unsafe fn transform_output2(m: *const f32, stride: usize, f: usize, outs: Outs, fin: Option<Finish>) {
     use std::arch::x86_64::*;
     let mut fo = 0;
     while fo < f {
@@ -127,10 +121,22 @@ pub(super) unsafe fn transform_output2(
             _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]),
             _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]),
         ];
-        for (o, value) in outs.iter().zip(y) {
-            if !o.is_null() {
-                _mm512_mask_storeu_ps(o.add(fo), mask, finish(value, fin, fo, mask));
+        match outs {
+            Outs::Pixels(outs) => {
+                for (&o, value) in outs.iter().zip(y) {
+                    if !o.is_null() {
+                        _mm512_mask_storeu_ps(o.add(fo), mask, finish(value, fin, fo, mask));
+                    }
+                }
             }
+            Outs::Pooled(&[o, ..]) if !o.is_null() => {
+                let mut cells = [_mm512_setzero_ps(); 4];
+                for (cell, value) in cells.iter_mut().zip(y) {
+                    *cell = finish(value, fin, fo, mask);
+                }
+                _mm512_mask_storeu_ps(o.add(fo), mask, max_of_window(cells));
+            }
+            Outs::Pooled(_) => {}
         }
         fo += 16;
     }
@@ -207,21 +213,15 @@ fn at6(m: [std::arch::x86_64::__m512; 6]) -> [std::arch::x86_64::__m512; 4] {
 }
 
 /// `Y = Aᵀ M A` of F(4×4, 3×3) for one tile, every filter, 16 at a time:
-/// element ξ of filter `fo` is `m[ξ * stride + fo]`; `outs` are the tile's
-/// 16 output pixels (row-major), null past the edge.
+/// element ξ of filter `fo` is `m[ξ * stride + fo]`; `outs` takes the
+/// tile's 16 output pixels (row-major) or its four 2×2 windows.
 ///
 /// # Safety
 /// The CPU has AVX-512F; `m` holds 35·stride + F floats, each non-null
 /// output F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn transform_output4(
-    m: *const f32,
-    stride: usize,
-    f: usize,
-    outs: &[*mut f32; 16],
-    fin: Option<Finish>,
-) {
+pub(super) unsafe fn transform_output4(m: *const f32, stride: usize, f: usize, outs: Outs, fin: Option<Finish>) {
     use std::arch::x86_64::*;
     let mut fo = 0;
     while fo < f {
@@ -234,12 +234,38 @@ pub(super) unsafe fn transform_output4(
                 s[6 * a + b] = value;
             }
         }
+        // A window's upper row of pixels, finished, until its lower one.
+        let mut upper = [_mm512_setzero_ps(); 4];
         for a in 0..4 {
             let row = at6(std::array::from_fn(|b| s[6 * a + b]));
-            for (q, value) in row.into_iter().enumerate() {
-                let o = outs[4 * a + q];
-                if !o.is_null() {
-                    _mm512_mask_storeu_ps(o.add(fo), mask, finish(value, fin, fo, mask));
+            match outs {
+                Outs::Pixels(outs) => {
+                    for (q, value) in row.into_iter().enumerate() {
+                        let o = outs[4 * a + q];
+                        if !o.is_null() {
+                            _mm512_mask_storeu_ps(o.add(fo), mask, finish(value, fin, fo, mask));
+                        }
+                    }
+                }
+                Outs::Pooled(outs) => {
+                    let windows = &outs[2 * (a / 2)..][..2];
+                    if windows.iter().all(|o| o.is_null()) {
+                        continue;
+                    }
+                    let mut lower = [_mm512_setzero_ps(); 4];
+                    for (cell, value) in lower.iter_mut().zip(row) {
+                        *cell = finish(value, fin, fo, mask);
+                    }
+                    if a % 2 == 0 {
+                        upper = lower;
+                        continue;
+                    }
+                    for (j, &o) in windows.iter().enumerate() {
+                        if !o.is_null() {
+                            let cells = [upper[2 * j], upper[2 * j + 1], lower[2 * j], lower[2 * j + 1]];
+                            _mm512_mask_storeu_ps(o.add(fo), mask, max_of_window(cells));
+                        }
+                    }
                 }
             }
         }
@@ -247,11 +273,39 @@ pub(super) unsafe fn transform_output4(
     }
 }
 
+/// Where an output transform puts a tile's pixels: each to its own place
+/// (row-major, null past the output's edge), or only the maximum of each
+/// 2×2 window (windows row-major, null past the pooled output's edge), for
+/// a 2×2 stride-2 max pooling that is the pixels' only reader.
+#[derive(Clone, Copy)]
+pub(super) enum Outs<'a> {
+    Pixels(&'a [*mut f32]),
+    Pooled(&'a [*mut f32]),
+}
+
+/// A 2×2 window's maximum as `pooling.rs` takes it: cells in window order
+/// ((0, 0), (0, 1), (1, 0), (1, 1)), each later one replacing the maximum
+/// so far when it is larger or the first NaN (`takes_over`), so ties keep
+/// the first cell's bits and the first NaN its payload.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn max_of_window(cells: [std::arch::x86_64::__m512; 4]) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let mut best = cells[0];
+    for v in cells.into_iter().skip(1) {
+        let best_is_number = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
+        let takes = _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(best_is_number, v, best);
+        best = _mm512_mask_mov_ps(best, takes, v);
+    }
+    best
+}
+
 /// A bias (+ relu) epilogue the output transform applies before it stores
 /// (the `BiasForm`'s operations, so its bits), instead of a pass over the
 /// stored output.
 #[derive(Clone, Copy)]
-pub(super) struct Finish {
+pub(crate) struct Finish {
     /// The bias of filter 0.
     pub bias: *const f32,
     pub relu: bool,
@@ -298,11 +352,11 @@ pub(super) unsafe fn transform_input4(_: &[*const f32; 36], _: usize, _: *mut f3
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn transform_output4(_: *const f32, _: usize, _: usize, _: &[*mut f32; 16], _: Option<Finish>) {
+pub(super) unsafe fn transform_output4(_: *const f32, _: usize, _: usize, _: Outs, _: Option<Finish>) {
     unreachable!("the Winograd path needs an AVX-512 tile")
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn transform_output2(_: *const f32, _: usize, _: usize, _: [*mut f32; 4], _: Option<Finish>) {
+pub(super) unsafe fn transform_output2(_: *const f32, _: usize, _: usize, _: Outs, _: Option<Finish>) {
     unreachable!("the Winograd path needs an AVX-512 tile")
 }
