@@ -33,10 +33,7 @@ pub(super) fn applies(g: &ConvGeom, kernel: GemmKernel) -> bool {
         && super::gemm::cpu_has(super::IsaLevel::Avx512)
         && g.taps() <= MAX_TAPS
         && g.f > 0
-        && g.pt == 0
-        && g.pl == 0
-        && (g.oh - 1) * g.sh + g.kh <= g.h
-        && (g.ow - 1) * g.sw + g.kw <= g.w
+        && g.windows_inside()
 }
 
 /// `out = conv2d(x, k)`, then `ep` on each finished block.

@@ -26,7 +26,7 @@
 
 use super::epilogue_eval::Bound;
 #[cfg(target_arch = "x86_64")]
-use super::gemm::{panels_times, MR};
+use super::gemm::{gathered_times, panels_times};
 use super::gemm::{single, GemmKernel, Mat, SPLIT_MIN_MACS};
 #[cfg(target_arch = "x86_64")]
 use super::im2col::im2col_panels;
@@ -35,6 +35,10 @@ use super::pool;
 use super::reduce::add_column_sums;
 use crate::ir::{Padding, Window};
 use std::cell::RefCell;
+
+/// Rows of A per tile: a kernel gradient's taps go to the tile this many
+/// at a time.
+const PANEL: usize = super::gemm::MR;
 
 /// Floats of the column matrix built at once: it stays in L2 while the
 /// tile streams it.
@@ -113,11 +117,43 @@ impl ConvGeom {
     /// is at least two vectors of contiguous floats: the tile can read the
     /// input in place, one kernel row at a time (see [`conv2d_in_place`]).
     fn reads_in_place(&self) -> bool {
+        self.windows_inside() && self.kw * self.c >= 32
+    }
+
+    /// Every window lies inside the image.
+    pub(super) fn windows_inside(&self) -> bool {
         self.pt == 0
             && self.pl == 0
             && (self.oh - 1) * self.sh + self.kh <= self.h
             && (self.ow - 1) * self.sw + self.kw <= self.w
-            && self.kw * self.c >= 32
+    }
+
+    /// Where output pixel `p`'s window starts in the input (floats), for
+    /// `windows_inside()`.
+    fn window_origin(&self, p: usize) -> usize {
+        let per_image = self.oh * self.ow;
+        let (b, oy, ox) = (p / per_image, p % per_image / self.ow, p % self.ow);
+        ((b * self.h + oy * self.sh) * self.w + ox * self.sw) * self.c
+    }
+
+    /// For taps `t0..t1` in panels of `panel`, each panel's offset from a
+    /// window's origin, if every window lies inside the image and each
+    /// panel's taps are neighbours in the input.
+    fn tap_runs(&self, t0: usize, t1: usize, panel: usize) -> Option<Vec<usize>> {
+        if !self.windows_inside() {
+            return None;
+        }
+        let offset = |t: usize| {
+            let (ky, kx, c) = (t / (self.kw * self.c), t / self.c % self.kw, t % self.c);
+            (ky * self.w + kx) * self.c + c
+        };
+        (t0..t1)
+            .step_by(panel)
+            .map(|first| {
+                let last = (first + panel).min(t1) - 1;
+                (offset(last) - offset(first) == last - first).then(|| offset(first))
+            })
+            .collect()
     }
 
     /// Rows per chunk for a column matrix `width` floats wide: a whole
@@ -383,9 +419,11 @@ pub unsafe fn conv2d_grad_kernel_with(
     // Rows t0..t1 of dkernel need only columns t0..t1 of the column matrix;
     // columns f0..f1 of dkernel only those of dy. The block of the first
     // taps also sums its columns of dy. Split by taps on the AVX-512 tile,
-    // the columns go straight into the tile's panels (the other kernels
-    // and the few-tap split keep the row-major columns: the reference the
-    // tests compare with).
+    // the tile takes A 6 taps at a time: where those are neighbours in the
+    // input and every window lies inside the image, from each window in
+    // place (no column matrix at all); otherwise from columns built straight
+    // into such panels. The other kernels and the few-tap split keep the
+    // row-major columns, the reference the tests compare with.
     let panels = cfg!(target_arch = "x86_64") && kernel == GemmKernel::Avx512 && taps >= 32;
     let block = |t0: usize, t1: usize, f0: usize, f1: usize| {
         let width = t1 - t0;
@@ -397,13 +435,24 @@ pub unsafe fn conv2d_grad_kernel_with(
             s.fill(0.0);
             s
         });
+        let runs = if panels { g.tap_runs(t0, t1, PANEL) } else { None };
+        let mut origins = Vec::new();
         let mut p0 = 0;
         while p0 < m {
             let r = (m - p0).min(rows);
             let dy_rows = Mat { ptr: (dy_addr as *const f32).wrapping_add(p0 * f + f0), rs: f as isize, cs: 1 };
-            if panels {
+            if let Some(runs) = &runs {
+                origins.clear();
+                origins.extend((p0..p0 + r).map(|p| xs[g.window_origin(p)..].as_ptr()));
+                // SAFETY: `runs` only with an AVX-512 kernel and every window
+                // inside the image; this block of dk belongs to this thread.
                 #[cfg(target_arch = "x86_64")]
-                with_cols(width.div_ceil(MR) * MR * r, |cols| {
+                unsafe {
+                    gathered_times(&origins, runs, width, f1 - f0, dy_rows, c, f, p0 > 0)
+                };
+            } else if panels {
+                #[cfg(target_arch = "x86_64")]
+                with_cols(width.div_ceil(PANEL) * PANEL * r, |cols| {
                     // SAFETY: `panels` only with an AVX-512 kernel; this
                     // block of dk belongs to this thread alone.
                     unsafe {

@@ -1,12 +1,14 @@
 //! The kernel gradient's paths agree bit for bit, and a convolution's bias
 //! gradient (the sum of `dy` over its pixels) runs in its pass.
 //!
-//! - On the AVX-512 tile, split by taps, the columns are built straight
-//!   into the tile's 6-tap panels; the result must be the bits of the
-//!   row-major column matrix the `Avx512Packed` kernel contracts (the same
-//!   chain over the pixels), across chunk boundaries, tap counts that do
-//!   not fill the last panel, padded windows and filter counts around the
-//!   16-lane vector and the 64-filter strip.
+//! - On the AVX-512 tile, split by taps, panels of 6 taps that are
+//!   neighbours in the input are read where they lie, and otherwise the
+//!   columns are built straight into the tile's panels; either way the
+//!   result must be the bits of the row-major column matrix the
+//!   `Avx512Packed` kernel contracts (the same chain over the pixels),
+//!   across chunk boundaries, tap counts that do not fill the last panel,
+//!   padded windows and filter counts around the 16-lane vector and the
+//!   64-filter strip.
 //! - The sums must be the reduction's bits — each a sum from zero over the
 //!   pixels in order — on the few-tap path, the column-matrix path (split
 //!   by taps and by filters) and the portable kernels, with one and two
@@ -66,6 +68,11 @@ fn bias_sums_in_the_kernel_gradient_are_the_reductions_bits() {
         ((13, 13), 32, (3, 3), (1, 1), Padding::Valid),
         ((8, 9), 5, (3, 3), (1, 2), Padding::Same),
         ((11, 7), 7, (2, 3), (2, 1), Padding::Same),
+        // Windows inside the image: panels of neighbouring taps read in place
+        // (and, where a panel spans two window rows, the built panels).
+        ((11, 12), 16, (3, 3), (2, 2), Padding::Valid),
+        ((8, 8), 12, (2, 2), (1, 1), Padding::Valid),
+        ((9, 10), 5, (3, 3), (1, 1), Padding::Valid),
         ((6, 6), 64, (3, 3), (1, 1), Padding::Same),
     ] {
         for f in [1, 17, 32, 40, 64, 130] {

@@ -27,9 +27,11 @@ mod packed;
 mod tile;
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use packed::panels_times;
-#[cfg(target_arch = "x86_64")]
-pub(crate) use tile::MR;
+pub(crate) use packed::{gathered_times, panels_times};
+
+/// Rows of C per full AVX-512 tile; callers that lay out A for the tile
+/// (a kernel gradient's taps) use it on every architecture.
+pub(crate) const MR: usize = 6;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmKernel {

@@ -10,7 +10,7 @@
 //! into 6-row panels, so the tile's broadcasts read one stream instead of
 //! one cache line per k step.
 
-use super::tile::{self, Rows, Strip, MR, NR};
+use super::tile::{self, Gather, Rows, Strip, MR, NR};
 use super::{Bound, Mat};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
@@ -255,6 +255,49 @@ pub(crate) unsafe fn panels_times(
                 let panel = Mat { ptr: panels.add(t * MR * k + pc * MR), rs: 1, cs: MR as isize };
                 let at = Rows { a: panel, c: c.add(t * MR * rsc + j0), rsc };
                 tile::rows(at, (m - t * MR).min(MR), kc, strip, pc > 0 || accumulate);
+            }
+        }
+        pc += KC;
+    }
+}
+
+/// [`panels_times`] with A read where it lies: row `i` at step `p` is
+/// `origins[p] + runs[i / 6] + i % 6` (a kernel gradient's taps, 6
+/// neighbours in the input per panel, at each window's origin), so no
+/// column matrix is built. The same blocking, so the same bits.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `origins` holds `k` pointers and `runs`
+/// `m.div_ceil(6)` offsets, every `origins[p] + runs[t] + 0..6` (the live
+/// rows) readable; B and C as for [`panels_times`].
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gathered_times(
+    origins: &[*const f32],
+    runs: &[usize],
+    m: usize,
+    n: usize,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    accumulate: bool,
+) {
+    debug_assert_eq!(b.cs, 1);
+    let k = origins.len();
+    let mut pc = 0;
+    while pc < k {
+        let kc = (k - pc).min(KC);
+        for j0 in (0..n).step_by(NR) {
+            let strip = Strip {
+                ptr: b.ptr.offset(pc as isize * b.rs).add(j0),
+                rs: b.rs as usize,
+                w: (n - j0).min(NR),
+                padded: false,
+            };
+            for (t, &offset) in runs.iter().enumerate() {
+                let a = Gather { steps: origins.as_ptr().add(pc), offset };
+                let rows = (m - t * MR).min(MR);
+                tile::rows_gathered(a, c.add(t * MR * rsc + j0), rsc, rows, kc, strip, pc > 0 || accumulate);
             }
         }
         pc += KC;

@@ -14,7 +14,7 @@ use super::Mat;
 use std::arch::x86_64::*;
 
 /// Rows of C per full tile.
-pub const MR: usize = 6;
+pub const MR: usize = super::MR;
 /// Rows of C per tile when the strip is at most 32 columns (two zmm per
 /// row): twice as many rows share each load of B.
 pub const MR_NARROW: usize = 12;
@@ -108,20 +108,113 @@ unsafe fn by_rows<const V: usize>(at: Rows, rows: usize, kc: usize, strip: Strip
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile<const R: usize, const V: usize>(at: Rows, kc: usize, strip: Strip, accumulate: bool) {
+    tile_of::<R, V>(at.a, at.c, at.rsc, kc, strip, accumulate)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_of<const R: usize, const V: usize>(
+    a: impl ASteps,
+    c: *mut f32,
+    rsc: usize,
+    kc: usize,
+    strip: Strip,
+    accumulate: bool,
+) {
     let mut masks = [0xffffu16; V];
     let last = strip.w - (V - 1) * 16;
     masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
     if strip.padded || last >= 16 {
-        tile_loop::<R, V, false>(at, kc, strip, accumulate, masks)
+        tile_loop::<R, V, false>(a, c, rsc, kc, strip, accumulate, masks)
     } else {
-        tile_loop::<R, V, true>(at, kc, strip, accumulate, masks)
+        tile_loop::<R, V, true>(a, c, rsc, kc, strip, accumulate, masks)
+    }
+}
+
+/// How the tile finds step `p`'s column of A: through strides, or through
+/// a table of per-step pointers.
+trait ASteps: Copy {
+    /// Row 0 of A at step `p`.
+    unsafe fn step(self, p: usize) -> *const f32;
+    /// Floats from one row of A to the next.
+    fn rs(self) -> isize;
+}
+
+impl ASteps for Mat {
+    #[inline(always)]
+    unsafe fn step(self, p: usize) -> *const f32 {
+        self.ptr.offset(p as isize * self.cs)
+    }
+    #[inline(always)]
+    fn rs(self) -> isize {
+        self.rs
+    }
+}
+
+/// A whose column at step `p` is `offset` floats past `steps[p]`, its rows
+/// consecutive floats: a convolution's receptive fields read where they lie
+/// in the input (`steps` are the windows' origins, `offset` a run of taps
+/// that are neighbours in the input).
+#[derive(Clone, Copy)]
+pub struct Gather {
+    pub steps: *const *const f32,
+    pub offset: usize,
+}
+
+impl ASteps for Gather {
+    #[inline(always)]
+    unsafe fn step(self, p: usize) -> *const f32 {
+        (*self.steps.add(p)).add(self.offset)
+    }
+    #[inline(always)]
+    fn rs(self) -> isize {
+        1
+    }
+}
+
+/// `C[rows, strip] (+)= A[rows, kc] · strip` for at most 6 rows of a
+/// gathered A; each element is the same chain over k as through [`rows`].
+///
+/// # Safety
+/// As [`rows`]; every `steps[p] + offset + i` (`p < kc`, `i < rows`) is
+/// readable.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn rows_gathered(
+    a: Gather,
+    c: *mut f32,
+    rsc: usize,
+    rows: usize,
+    kc: usize,
+    strip: Strip,
+    accumulate: bool,
+) {
+    macro_rules! by_width {
+        ($r:literal) => {
+            match strip.w.div_ceil(16) {
+                1 => tile_of::<$r, 1>(a, c, rsc, kc, strip, accumulate),
+                2 => tile_of::<$r, 2>(a, c, rsc, kc, strip, accumulate),
+                3 => tile_of::<$r, 3>(a, c, rsc, kc, strip, accumulate),
+                _ => tile_of::<$r, 4>(a, c, rsc, kc, strip, accumulate),
+            }
+        };
+    }
+    match rows {
+        0 => {}
+        1 => by_width!(1),
+        2 => by_width!(2),
+        3 => by_width!(3),
+        4 => by_width!(4),
+        5 => by_width!(5),
+        _ => by_width!(6),
     }
 }
 
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_loop<const R: usize, const V: usize, const MASK_B: bool>(
-    at: Rows,
+    a: impl ASteps,
+    c: *mut f32,
+    rsc: usize,
     kc: usize,
     strip: Strip,
     accumulate: bool,
@@ -131,7 +224,7 @@ unsafe fn tile_loop<const R: usize, const V: usize, const MASK_B: bool>(
     if accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
             for v in 0..V {
-                row[v] = _mm512_maskz_loadu_ps(masks[v], at.c.add(r * at.rsc + 16 * v));
+                row[v] = _mm512_maskz_loadu_ps(masks[v], c.add(r * rsc + 16 * v));
             }
         }
     }
@@ -145,9 +238,9 @@ unsafe fn tile_loop<const R: usize, const V: usize, const MASK_B: bool>(
                 _mm512_loadu_ps(brow.add(16 * v))
             };
         }
-        let ap = at.a.ptr.offset(p as isize * at.a.cs);
+        let ap = a.step(p);
         for (r, row) in acc.iter_mut().enumerate() {
-            let av = _mm512_set1_ps(*ap.offset(r as isize * at.a.rs));
+            let av = _mm512_set1_ps(*ap.offset(r as isize * a.rs()));
             for v in 0..V {
                 row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
             }
@@ -155,7 +248,7 @@ unsafe fn tile_loop<const R: usize, const V: usize, const MASK_B: bool>(
     }
     for (r, row) in acc.iter().enumerate() {
         for v in 0..V {
-            _mm512_mask_storeu_ps(at.c.add(r * at.rsc + 16 * v), masks[v], row[v]);
+            _mm512_mask_storeu_ps(c.add(r * rsc + 16 * v), masks[v], row[v]);
         }
     }
 }
