@@ -26,8 +26,8 @@
 
 use super::epilogue_eval::Bound;
 #[cfg(target_arch = "x86_64")]
-use super::gemm::{gathered_times, panels_times};
-use super::gemm::{single, GemmKernel, Mat, SPLIT_MIN_MACS};
+use super::gemm::{gathered_times, panels_times, with_packed_b};
+use super::gemm::{single, GemmKernel, Mat, PackedB, SPLIT_MIN_MACS};
 #[cfg(target_arch = "x86_64")]
 use super::im2col::im2col_panels;
 use super::im2col::{col2im, im2col, im2col_taps_major};
@@ -345,13 +345,35 @@ pub unsafe fn conv2d_grad_input(
         return super::winograd::grad_input(kernel, threads, g, dy, k, dx);
     }
     let (taps, f) = (g.taps(), g.f);
+    // kernelᵀ: [F, K] read through the kernel's [K, F] layout.
+    let b = Mat { ptr: k, rs: 1, cs: f as isize };
+    // On the AVX-512 tile every chunk's product packs kernelᵀ the same way:
+    // pack it once for both threads.
+    #[cfg(target_arch = "x86_64")]
+    if matches!(kernel, GemmKernel::Avx512 | GemmKernel::Avx512Direct | GemmKernel::Avx512Packed) && f > 0 && taps > 0 {
+        return with_packed_b(f, taps, b, |packed| grad_input_chunks(kernel, threads, g, dy, b, Some(packed), dx));
+    }
+    grad_input_chunks(kernel, threads, g, dy, b, None, dx)
+}
+
+/// [`conv2d_grad_input`] by chunks of pixels: `dcols = dy · kernelᵀ`, then
+/// col2im; with `packed`, kernelᵀ as packed once (the bits `single` gives).
+unsafe fn grad_input_chunks(
+    kernel: GemmKernel,
+    threads: usize,
+    g: &ConvGeom,
+    dy: *const f32,
+    b: Mat,
+    packed: Option<PackedB>,
+    dx: *mut f32,
+) {
+    let (taps, f) = (g.taps(), g.f);
     let image = g.h * g.w * g.c;
     let per_image = g.oh * g.ow;
-    // kernelᵀ: [F, K] read through the kernel's [K, F] layout.
-    let (dy_addr, k_addr, dx_addr) = (dy as usize, k as usize, dx as usize);
+    let (dy_addr, b_addr, dx_addr) = (dy as usize, b.ptr as usize, dx as usize);
     let rows = ConvGeom::chunk_rows(taps);
     let part = |i0: usize, i1: usize| {
-        let b = Mat { ptr: k_addr as *const f32, rs: 1, cs: f as isize };
+        let b = Mat { ptr: b_addr as *const f32, ..b };
         // SAFETY: images i0..i1 of dx belong to this thread alone.
         let dx = unsafe { std::slice::from_raw_parts_mut((dx_addr as *mut f32).add(i0 * image), (i1 - i0) * image) };
         dx.fill(0.0);
@@ -361,8 +383,12 @@ pub unsafe fn conv2d_grad_input(
             let r = (end - p0).min(rows);
             with_cols(r * taps, |cols| {
                 let a = Mat { ptr: (dy_addr as *const f32).add(p0 * f), rs: f as isize, cs: 1 };
-                // SAFETY: `cols` holds r × taps floats.
-                unsafe { single(kernel, r, f, taps, a, b, cols.as_mut_ptr(), taps, None, false) };
+                // SAFETY: `cols` holds r × taps floats; `packed` only on AVX-512.
+                match packed {
+                    #[cfg(target_arch = "x86_64")]
+                    Some(packed) => unsafe { packed.times(r, a, cols.as_mut_ptr(), taps, false) },
+                    _ => unsafe { single(kernel, r, f, taps, a, b, cols.as_mut_ptr(), taps, None, false) },
+                }
                 // Pixel indices relative to the part's first image, as `dx` is.
                 col2im(g, cols, p0 - first, r, dx);
             });

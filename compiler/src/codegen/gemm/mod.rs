@@ -27,7 +27,11 @@ mod packed;
 mod tile;
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use packed::{gathered_times, panels_times};
+pub(crate) use packed::{gathered_times, panels_times, with_packed_b, PackedB};
+/// Without the AVX-512 tile nothing is packed ahead.
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Copy)]
+pub(crate) enum PackedB {}
 
 /// Rows of C per full AVX-512 tile; callers that lay out A for the tile
 /// (a kernel gradient's taps) use it on every architecture.

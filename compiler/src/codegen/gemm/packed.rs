@@ -70,6 +70,63 @@ pub unsafe fn gemm(
     });
 }
 
+thread_local! {
+    /// A B packed once for many calls (see [`with_packed_b`]), per thread.
+    static SHARED_B: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+}
+
+/// B packed into strips once, for several products with different A
+/// (a convolution's input gradient multiplies every chunk of `dy` by the
+/// same transposed kernel); any thread may use it while it lives.
+#[derive(Clone, Copy)]
+pub(crate) struct PackedB {
+    ptr: *const f32,
+    k: usize,
+    n: usize,
+}
+
+// SAFETY: read-only while `with_packed_b`'s closure runs.
+unsafe impl Sync for PackedB {}
+unsafe impl Send for PackedB {}
+
+/// Runs `f` with `B [k, n]` packed as [`gemm`] packs it, in this thread's
+/// buffer (it only grows).
+///
+/// # Safety
+/// The CPU supports AVX-512F; `b` covers `k × n`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn with_packed_b<R>(k: usize, n: usize, b: Mat, f: impl FnOnce(PackedB) -> R) -> R {
+    let lines = n.div_ceil(NR) * k * (NR / 16);
+    SHARED_B.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < lines {
+            buf.resize(lines, Line([0.0; 16]));
+        }
+        let packed = buf.as_mut_ptr() as *mut f32;
+        pack(k, n, b, packed);
+        f(PackedB { ptr: packed, k, n })
+    })
+}
+
+impl PackedB {
+    /// `C (+)= A · B`, the blocks [`gemm`] runs after packing B: the same
+    /// bits.
+    ///
+    /// # Safety
+    /// As [`gemm`], inside the `with_packed_b` call that made `self`.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn times(self, m: usize, a: Mat, c: *mut f32, rsc: usize, accumulate: bool) {
+        let lines = (MC * KC).div_ceil(16);
+        PACKED.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            if buf.len() < lines {
+                buf.resize(lines, Line([0.0; 16]));
+            }
+            blocks(m, self.k, self.n, a, self.ptr, buf.as_mut_ptr() as *mut f32, c, rsc, None, accumulate);
+        })
+    }
+}
+
 /// Strip `s`, row `p` of B goes to `packed[(s * k + p) * NR ..][..NR]`;
 /// columns past `n` in the last strip are zero.
 #[target_feature(enable = "avx512f")]
@@ -316,6 +373,38 @@ unsafe fn pack_panels(a: Mat, rows: usize, kc: usize, panels: *mut f32) {
         for p in 0..kc {
             let x = _mm512_maskz_loadu_ps(mask, src.offset(p as isize * a.cs));
             _mm512_mask_storeu_ps(dst.add(p * MR), (1 << MR) - 1, x);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A packed-once B gives the bits of packing it in every call, for a
+    /// transposed B (a convolution's kernelᵀ) and for rows.
+    #[test]
+    fn packed_once_is_packed_per_call() {
+        if !super::super::cpu_has(crate::codegen::IsaLevel::Avx512) {
+            return;
+        }
+        let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) * 1.37e-3;
+        for (m, k, n) in [(222, 64, 288), (7, 5, 3), (97, 130, 65), (1, 1, 1)] {
+            let a: Vec<f32> = (0..m * k).map(value).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| value(i + 17)).collect();
+            let a_mat = Mat { ptr: a.as_ptr(), rs: k as isize, cs: 1 };
+            for b_mat in
+                [Mat { ptr: b.as_ptr(), rs: 1, cs: k as isize }, Mat { ptr: b.as_ptr(), rs: n as isize, cs: 1 }]
+            {
+                let (mut per_call, mut once) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+                // SAFETY: the CPU has AVX-512F; the buffers match the shapes.
+                unsafe {
+                    gemm(m, k, n, a_mat, b_mat, per_call.as_mut_ptr(), n, None, false);
+                    with_packed_b(k, n, b_mat, |packed| packed.times(m, a_mat, once.as_mut_ptr(), n, false));
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(bits(&once) == bits(&per_call), "{m}x{k}x{n}, B strides {} / {}", b_mat.rs, b_mat.cs);
+            }
         }
     }
 }
