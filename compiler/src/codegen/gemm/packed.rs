@@ -297,25 +297,10 @@ pub(crate) unsafe fn panels_times(
     rsc: usize,
     accumulate: bool,
 ) {
-    debug_assert_eq!(b.cs, 1);
-    let mut pc = 0;
-    while pc < k {
-        let kc = (k - pc).min(KC);
-        for j0 in (0..n).step_by(NR) {
-            let strip = Strip {
-                ptr: b.ptr.offset(pc as isize * b.rs).add(j0),
-                rs: b.rs as usize,
-                w: (n - j0).min(NR),
-                padded: false,
-            };
-            for t in 0..m.div_ceil(MR) {
-                let panel = Mat { ptr: panels.add(t * MR * k + pc * MR), rs: 1, cs: MR as isize };
-                let at = Rows { a: panel, c: c.add(t * MR * rsc + j0), rsc };
-                tile::rows(at, (m - t * MR).min(MR), kc, strip, pc > 0 || accumulate);
-            }
-        }
-        pc += KC;
-    }
+    panel_blocks(m, k, n, b, c, rsc, |t, pc, kc, strip, c| {
+        let panel = Mat { ptr: panels.add(t * MR * k + pc * MR), rs: 1, cs: MR as isize };
+        tile::rows(Rows { a: panel, c, rsc }, (m - t * MR).min(MR), kc, strip, pc > 0 || accumulate);
+    })
 }
 
 /// [`panels_times`] with A read where it lies: row `i` at step `p` is
@@ -339,8 +324,27 @@ pub(crate) unsafe fn gathered_times(
     rsc: usize,
     accumulate: bool,
 ) {
+    panel_blocks(m, origins.len(), n, b, c, rsc, |t, pc, kc, strip, c| {
+        let a = Gather { steps: origins.as_ptr().add(pc), offset: runs[t] };
+        tile::rows_gathered(a, c, rsc, (m - t * MR).min(MR), kc, strip, pc > 0 || accumulate);
+    })
+}
+
+/// The blocking of the two panel products: `KC` steps of each 64-column
+/// strip of B (read in place, `b.cs == 1`) stay in L1 while `tile(t, pc,
+/// kc, strip, c)` runs each 6-row panel `t` of A into its rows of C.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_blocks(
+    m: usize,
+    k: usize,
+    n: usize,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    mut tile: impl FnMut(usize, usize, usize, Strip, *mut f32),
+) {
     debug_assert_eq!(b.cs, 1);
-    let k = origins.len();
     let mut pc = 0;
     while pc < k {
         let kc = (k - pc).min(KC);
@@ -351,10 +355,8 @@ pub(crate) unsafe fn gathered_times(
                 w: (n - j0).min(NR),
                 padded: false,
             };
-            for (t, &offset) in runs.iter().enumerate() {
-                let a = Gather { steps: origins.as_ptr().add(pc), offset };
-                let rows = (m - t * MR).min(MR);
-                tile::rows_gathered(a, c.add(t * MR * rsc + j0), rsc, rows, kc, strip, pc > 0 || accumulate);
+            for t in 0..m.div_ceil(MR) {
+                tile(t, pc, kc, strip, c.add(t * MR * rsc + j0));
             }
         }
         pc += KC;
