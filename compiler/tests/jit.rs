@@ -428,8 +428,8 @@ mod conv_direct;
 mod conv_grad_kernel;
 #[path = "jit/conv_pool.rs"]
 mod conv_pool;
-#[path = "jit/conv_pool_winograd.rs"]
-mod conv_pool_winograd;
+#[path = "jit/conv_pool_registers.rs"]
+mod conv_pool_registers;
 #[path = "jit/epilogue.rs"]
 mod epilogue;
 #[path = "jit/gemm.rs"]

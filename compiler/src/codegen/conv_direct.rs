@@ -94,7 +94,7 @@ unsafe fn output_row(_: &ConvGeom, _: &[usize], _: *const f32, _: *const f32, _:
 }
 
 /// Lane masks of `V` vectors covering `w` floats: all full but the last.
-fn vector_masks<const V: usize>(w: usize) -> [u16; V] {
+pub(super) fn vector_masks<const V: usize>(w: usize) -> [u16; V] {
     let mut masks = [0xffffu16; V];
     let last = w - (V - 1) * 16;
     masks[V - 1] = if last >= 16 { 0xffff } else { (1u16 << last) - 1 };
@@ -275,7 +275,7 @@ pub(super) unsafe fn grad_kernel(
 }
 
 /// Where each tap `(ky, kx, c)` of a window lies from the window's origin.
-fn tap_offsets(g: &ConvGeom) -> [usize; MAX_TAPS] {
+pub(super) fn tap_offsets(g: &ConvGeom) -> [usize; MAX_TAPS] {
     let mut offsets = [0usize; MAX_TAPS];
     for (t, offset) in offsets[..g.taps()].iter_mut().enumerate() {
         let (ky, kx, c) = (t / (g.kw * g.c), t / g.c % g.kw, t % g.c);

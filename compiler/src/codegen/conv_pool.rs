@@ -20,9 +20,10 @@
 
 use super::convgemm::{conv2d_with, two_halves};
 use super::dims::Dims;
+use super::{conv_direct, conv_direct_pooled};
 use super::epilogue_eval::{Bound, LeafKind};
 use super::native::geom;
-use super::plan::{BufId, BufKind, Kernel, NativeKernel, Plan, PooledBy};
+use super::plan::{BufId, BufKind, Kernel, NativeKernel, Plan, PoolsIn, PooledBy};
 use super::pooling;
 use super::winograd::{self, Finish, Pooled};
 use crate::ir::{Op, Padding, PoolKind, Shape, Window};
@@ -51,11 +52,11 @@ pub(super) fn pool_with_convolutions(plan: &mut Plan) -> usize {
     }
     let mut moved = vec![false; plan.kernels.len()];
     for k in 0..plan.kernels.len() {
-        let Some((pooled, p, in_transform)) = candidate(plan, &readers, k) else { continue };
+        let Some((pooled, p, how)) = candidate(plan, &readers, k) else { continue };
         let Kernel::Native(pool) = plan.kernels[p].clone() else { unreachable!() };
         let buffers = plan.bufs.len();
         let Kernel::Native(conv) = &mut plan.kernels[k] else { unreachable!() };
-        conv.pooled = Some(Box::new(PooledBy { pool, pooled, buffers, in_transform }));
+        conv.pooled = Some(Box::new(PooledBy { pool, pooled, buffers, how }));
         moved[p] = true;
     }
     let mut i = 0;
@@ -67,9 +68,9 @@ pub(super) fn pool_with_convolutions(plan: &mut Plan) -> usize {
 }
 
 /// The value kernel `k` (a convolution) produces for a pooling, that
-/// pooling's index and whether Winograd's output transform pools, if they
-/// can run together.
-fn candidate(plan: &Plan, readers: &HashMap<BufId, Vec<usize>>, k: usize) -> Option<(BufId, usize, bool)> {
+/// pooling's index and where the convolution's kernel pools, if they can
+/// run together.
+fn candidate(plan: &Plan, readers: &HashMap<BufId, Vec<usize>>, k: usize) -> Option<(BufId, usize, PoolsIn)> {
     let Kernel::Native(nk) = &plan.kernels[k] else { return None };
     let Op::Conv2d(window) = &nk.op else { return None };
     if nk.pooled.is_some() {
@@ -105,16 +106,20 @@ fn candidate(plan: &Plan, readers: &HashMap<BufId, Vec<usize>>, k: usize) -> Opt
     }
     let one = geom(window, &Dims::of(&nk.args[0].1, 1), &Dims::of(&nk.args[1].1, 1));
     if nk.winograd && winograd::applies(&one, nk.gemm) {
-        let fits = winograd::pools_in_transform(&one, nk.gemm) && transform_can_pool(nk, pool);
-        return fits.then_some((pooled, p, true));
+        let fits = winograd::pools_in_transform(&one, nk.gemm) && registers_can_pool(nk, pool);
+        return fits.then_some((pooled, p, PoolsIn::OutputTransform));
     }
-    Some((pooled, p, false))
+    if conv_direct::applies(&one, nk.gemm) && registers_can_pool(nk, pool) {
+        return Some((pooled, p, PoolsIn::Registers));
+    }
+    Some((pooled, p, PoolsIn::Scratch))
 }
 
-/// Whether Winograd's output transform can do convolution `nk`'s pooling:
-/// 2×2 windows at stride 2 without padding (each inside one tile) taking
-/// the maximum, after no epilogue or one the transform applies.
-fn transform_can_pool(nk: &NativeKernel, pool: &NativeKernel) -> bool {
+/// Whether a kernel holding convolution `nk`'s results in registers can do
+/// its pooling: 2×2 windows at stride 2 without padding (inside one of
+/// Winograd's tiles, or one register block) taking the maximum, after no
+/// epilogue or a bias (+ relu) it applies there.
+fn registers_can_pool(nk: &NativeKernel, pool: &NativeKernel) -> bool {
     const WINDOW: Window = Window { size: (2, 2), strides: (2, 2), padding: Padding::Valid };
     let max_2x2 = matches!(pool.op, Op::Pool2d { kind: PoolKind::Max, window } if window == WINDOW);
     max_2x2 && nk.epilogue.as_ref().is_none_or(|ep| ep.form.is_some())
@@ -137,11 +142,20 @@ pub(super) unsafe fn run(k: &NativeKernel, p: &PooledBy, table: *const *mut u8, 
     // The rule checked these on the plan; should one not hold, image by
     // image is right for any convolution and pooling.
     let form = k.epilogue.as_ref().map(|ep| ep.form);
-    if p.in_transform && winograd::pools_in_transform(&all, k.gemm) && !matches!(form, Some(None)) {
+    let in_registers = match p.how {
+        PoolsIn::Scratch => false,
+        PoolsIn::OutputTransform => winograd::pools_in_transform(&all, k.gemm),
+        PoolsIn::Registers => conv_direct::applies(&all, k.gemm),
+    };
+    if in_registers && !matches!(form, Some(None)) {
         let fin = form.flatten().map(|f| Finish { bias: *table.add(f.bias) as *const f32, relu: f.relu });
         let pooled = Pooled { out: *table.add(p.pool.out.0) as *mut f32, h: pool_out.d[1], w: pool_out.d[2] };
         let (x, kernel) = (*table.add(k.args[0].0) as *const f32, *table.add(k.args[1].0) as *const f32);
-        return winograd::forward_pooled(k.gemm, k.threads, &all, x, kernel, pooled, fin);
+        return if p.how == PoolsIn::Registers {
+            conv_direct_pooled::forward_pooled(k.threads, &all, x, kernel, pooled, fin)
+        } else {
+            winograd::forward_pooled(k.gemm, k.threads, &all, x, kernel, pooled, fin)
+        };
     }
     let (image_in, image_out, result) = (one.h * one.w * one.c, pool_out.numel(), one.pixels() * one.f);
     let x = *table.add(k.args[0].0) as usize;

@@ -1,6 +1,6 @@
 //! The kernel plan as text, for `nn ir --plan` and test failures.
 
-use super::plan::{BufId, BufKind, Expr, Kernel, Plan};
+use super::plan::{BufId, BufKind, Expr, Kernel, Plan, PoolsIn};
 use crate::ir::Op;
 use std::fmt::Write as _;
 
@@ -74,10 +74,10 @@ impl Plan {
                     }
                     if let Some(p) = &nk.pooled {
                         let pool = &p.pool;
-                        let (how, read) = if p.in_transform {
-                            ("pooled in the output transform", "never stored")
-                        } else {
-                            ("then image by image", "per image")
+                        let (how, read) = match p.how {
+                            PoolsIn::Scratch => ("then image by image", "per image"),
+                            PoolsIn::OutputTransform => ("pooled in the output transform", "never stored"),
+                            PoolsIn::Registers => ("pooled in registers", "never stored"),
                         };
                         let _ = writeln!(
                             s,

@@ -18,6 +18,7 @@
 
 mod conv_bias_grad;
 mod conv_direct;
+mod conv_direct_pooled;
 mod conv_pool;
 mod convgemm;
 mod dims;
@@ -37,6 +38,7 @@ mod plan;
 mod pool;
 mod pooling;
 mod reduce;
+mod register_finish;
 mod scan;
 mod winograd;
 

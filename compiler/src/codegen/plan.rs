@@ -165,9 +165,21 @@ pub struct PooledBy {
     pub pooled: BufId,
     /// Entries in the buffer table the kernel is called with.
     pub buffers: usize,
-    /// The convolution runs by Winograd over the whole batch and its
-    /// output transform takes the maxima of the pooling's 2×2 windows.
-    pub in_transform: bool,
+    pub how: PoolsIn,
+}
+
+/// Where a convolution's kernel does the pooling moved into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolsIn {
+    /// Image by image: each image's result in a per-thread scratch, then
+    /// the pooling's own kernel on it.
+    Scratch,
+    /// The convolution runs by Winograd over the whole batch and its output
+    /// transform takes the maxima of the pooling's 2×2 windows.
+    OutputTransform,
+    /// The few-tap direct convolution computes each 2×2 window's four
+    /// pixels in registers and stores only their maximum.
+    Registers,
 }
 
 #[derive(Clone, Debug)]

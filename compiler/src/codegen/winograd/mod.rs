@@ -35,7 +35,7 @@ use std::cell::RefCell;
 
 mod transforms;
 
-pub(crate) use transforms::Finish;
+pub(crate) use super::register_finish::Finish;
 use transforms::{transform_input2, transform_input4, transform_kernel, transform_output2, transform_output4, Outs};
 
 /// Floats of transformed inputs and products per chunk of tiles (512 KiB:

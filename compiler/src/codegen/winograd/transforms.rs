@@ -2,6 +2,10 @@
 //! patches' and the outputs' in AVX-512 registers (16 channels or filters
 //! at a time), the kernel's as sums of whole planes.
 
+
+#[cfg(target_arch = "x86_64")]
+use super::super::register_finish::{finish, max_of_window};
+use super::super::register_finish::Finish;
 /// `G` of F(2×2, 3×3) (points 0, ±1, ∞) and of F(4×4, 3×3) (0, ±1, ±2, ∞).
 const G2: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
 const G4: [[f64; 3]; 6] = [
@@ -281,54 +285,6 @@ pub(super) unsafe fn transform_output4(m: *const f32, stride: usize, f: usize, o
 pub(super) enum Outs<'a> {
     Pixels(&'a [*mut f32]),
     Pooled(&'a [*mut f32]),
-}
-
-/// A 2×2 window's maximum as `pooling.rs` takes it: cells in window order
-/// ((0, 0), (0, 1), (1, 0), (1, 1)), each later one replacing the maximum
-/// so far when it is larger or the first NaN (`takes_over`), so ties keep
-/// the first cell's bits and the first NaN its payload.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn max_of_window(cells: [std::arch::x86_64::__m512; 4]) -> std::arch::x86_64::__m512 {
-    use std::arch::x86_64::*;
-    let mut best = cells[0];
-    for v in cells.into_iter().skip(1) {
-        let best_is_number = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
-        let takes = _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(best_is_number, v, best);
-        best = _mm512_mask_mov_ps(best, takes, v);
-    }
-    best
-}
-
-/// A bias (+ relu) epilogue the output transform applies before it stores
-/// (the `BiasForm`'s operations, so its bits), instead of a pass over the
-/// stored output.
-#[derive(Clone, Copy)]
-pub(crate) struct Finish {
-    /// The bias of filter 0.
-    pub bias: *const f32,
-    pub relu: bool,
-}
-
-/// `value` (filters `fo..fo + 16`) after `fin`.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn finish(
-    value: std::arch::x86_64::__m512,
-    fin: Option<Finish>,
-    fo: usize,
-    mask: u16,
-) -> std::arch::x86_64::__m512 {
-    use std::arch::x86_64::*;
-    let Some(fin) = fin else { return value };
-    let sum = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, fin.bias.add(fo)));
-    if fin.relu {
-        _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(sum, _mm512_setzero_ps()), sum)
-    } else {
-        sum
-    }
 }
 
 /// The mask of the first `min(n, 16)` lanes.
