@@ -71,6 +71,13 @@ pub trait Executable: Send {
     fn backend(&self) -> &'static str {
         "custom"
     }
+
+    /// Bytes of intermediates one more row of a batch adds to a call, when
+    /// the engine knows them (the JIT's arena); `predict` sizes its pieces
+    /// by it.
+    fn intermediate_bytes_per_row(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Checks call arguments against a graph, so every engine reports caller

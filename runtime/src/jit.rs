@@ -68,6 +68,10 @@ impl Executable for JitExecutable {
         "jit"
     }
 
+    fn intermediate_bytes_per_row(&self) -> Option<usize> {
+        Some(self.compiled.arena_bytes_per_row())
+    }
+
     fn run(
         &mut self,
         inputs: &[Tensor<'_>],

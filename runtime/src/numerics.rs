@@ -90,6 +90,10 @@ impl Executable for Checked {
         self.inner.backend()
     }
 
+    fn intermediate_bytes_per_row(&self) -> Option<usize> {
+        self.inner.intermediate_bytes_per_row()
+    }
+
     fn run(
         &mut self,
         inputs: &[Tensor<'_>],

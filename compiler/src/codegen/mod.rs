@@ -445,6 +445,15 @@ impl CompiledGraph {
         memory::Arena::bytes_for(&self.plan, batch)
     }
 
+    /// Bytes one more row of a batch adds to the arena (averaged over 256
+    /// rows): what a call writes and reads back per sample. Values a
+    /// kernel keeps in registers or a per-thread scratch (a convolution's
+    /// result that its pooling reads) take none.
+    pub fn arena_bytes_per_row(&self) -> usize {
+        const ROWS: usize = 256;
+        self.arena_bytes(ROWS).saturating_sub(self.arena_bytes(0)).div_ceil(ROWS)
+    }
+
     /// Wall time from `compile` entry to a callable function.
     pub fn compile_time(&self) -> std::time::Duration {
         self.compile_time

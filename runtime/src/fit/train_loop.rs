@@ -531,7 +531,8 @@ impl Model {
         let mut rows: Vec<Vec<f32>> = Vec::new();
         let mut row_shapes: Vec<Vec<usize>> = Vec::new();
         let step = self.iterations().max(1) as f32;
-        let piece = predict_piece(batch_size, data.sample_size(), self.inference_graph());
+        let row_bytes = self.intermediate_bytes_per_row(GraphKind::Predict)?;
+        let piece = predict_piece(batch_size, data.sample_size(), row_bytes, self.inference_graph());
         self.ensure_inference_fits("predicting", piece.min(data.len).max(1))?;
         for chunk in idx.chunks(piece) {
             batch.fill(data, chunk)?;
@@ -574,20 +575,30 @@ impl Model {
 /// cache misses; 4–8 MiB is fastest, and faster than one piece.
 const PREDICT_PIECE_BYTES: usize = 8 << 20;
 
-/// Bytes of the widest intermediate per piece. A CNN's activations are
-/// many times its input (the tutorial CNN's first convolution: 27×), and
-/// streaming them through main memory between kernels cost more than the
-/// per-piece calls: over the 10k test images, 485 ms in 2 675-image pieces,
-/// 340–360 ms in pieces of 48–64 (docs/performance.md).
-const PREDICT_WIDEST_BYTES: usize = 5 << 20;
+/// Bytes of intermediates per piece: what the engine stores per row (the
+/// JIT's arena; else 4 bytes per element of the widest intermediate) times
+/// the piece's rows. A CNN's activations can be many times its input, and
+/// streaming them through main memory between kernels costs more than
+/// smaller pieces' calls; below some size, the calls' fixed work (weight
+/// transforms and packing) costs more. The image tutorial stores ≈ 28 KB
+/// per image (its convolutions' results stay in registers); its 10k-image
+/// predict took about 15 % less in pieces of 480–960 images than of 60
+/// (docs/performance.md).
+const PREDICT_INTERMEDIATE_BYTES: usize = 16 << 20;
 
 /// Rows per call for `predict(batch_size)`: `batch_size`, or fewer when the
 /// model provably treats samples independently (`rows_independent`), so
 /// running a piece at a time gives the same rows as one big batch.
-fn predict_piece(batch_size: usize, sample_size: usize, graph: &nn_compiler::ir::Graph) -> usize {
+fn predict_piece(
+    batch_size: usize,
+    sample_size: usize,
+    intermediate_row_bytes: Option<usize>,
+    graph: &nn_compiler::ir::Graph,
+) -> usize {
     let by_input = PREDICT_PIECE_BYTES / (4 * sample_size.max(1));
-    let by_widest = PREDICT_WIDEST_BYTES / (4 * nn_compiler::ir::widest_row(graph));
-    let piece = by_input.min(by_widest).max(16);
+    let row_bytes = intermediate_row_bytes.unwrap_or_else(|| 4 * nn_compiler::ir::widest_row(graph));
+    let by_intermediates = PREDICT_INTERMEDIATE_BYTES / row_bytes.max(1);
+    let piece = by_input.min(by_intermediates).max(16);
     if batch_size > piece && nn_compiler::ir::rows_independent(graph) {
         piece
     } else {

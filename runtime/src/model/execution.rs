@@ -88,6 +88,13 @@ impl Model {
         Ok(&self.cache[&kind].graph)
     }
 
+    /// Bytes of intermediates per batch row of `kind`'s prepared graph, when
+    /// its engine knows them.
+    pub(crate) fn intermediate_bytes_per_row(&mut self, kind: GraphKind) -> Result<Option<usize>, RuntimeError> {
+        self.ensure_prepared(kind)?;
+        Ok(self.cache[&kind].exe.intermediate_bytes_per_row())
+    }
+
     /// Binds per-call data to `kind`'s inputs by role (gradient inputs by name).
     pub(crate) fn run_kind(
         &mut self,
