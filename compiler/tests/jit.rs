@@ -426,6 +426,8 @@ mod conv;
 mod conv_direct;
 #[path = "jit/conv_grad_kernel.rs"]
 mod conv_grad_kernel;
+#[path = "jit/conv_grad_pooled.rs"]
+mod conv_grad_pooled;
 #[path = "jit/conv_pool.rs"]
 mod conv_pool;
 #[path = "jit/conv_pool_registers.rs"]

@@ -267,6 +267,7 @@ pub(super) unsafe fn grad_kernel(
     let (x_addr, dy_addr, dk_addr, sums_addr) = (x as usize, dy as usize, dk as usize, sums.map(|s| s as usize));
     let part = |f0: usize, f1: usize| {
         let (x, dy, dk) = (x_addr as *const f32, dy_addr as *const f32, dk_addr as *mut f32);
+        let dy = DyRows { dy, gate: None, carry: false };
         // SAFETY: filters f0..f1 of dk and of the sums belong to this thread alone.
         unsafe { grad_filters(g, taps, x, dy, dk, sums_addr.map(|s| s as *mut f32), f0, f1) };
     };
@@ -284,17 +285,35 @@ pub(super) fn tap_offsets(g: &ConvGeom) -> [usize; MAX_TAPS] {
     offsets
 }
 
+/// Where a kernel gradient's `dy` comes from, pixel by pixel.
+#[derive(Clone, Copy)]
+pub(super) struct DyRows {
+    /// `[pixels, F]`.
+    pub dy: *const f32,
+    /// A relu's gradient mask: `dy` is `(gate > 0 ? 1 : 0) · dy`, the
+    /// `MaskForm` epilogue's operations (`gate` has `dy`'s layout).
+    pub gate: Option<*const f32>,
+    /// Each chain continues from the value `dk` (and `sums`) hold, where
+    /// otherwise it starts from zero: the pixels of one image after those of
+    /// the images before.
+    pub carry: bool,
+}
+
 /// Filters `f0..f1` of `dk` (and of `sums`), in strips of up to 32 filters
 /// and blocks of at most 12 taps (equal blocks, as few as that allows),
 /// whose accumulators fit the registers.
+///
+/// # Safety
+/// As [`grad_kernel`], for `g`'s pixels; filters `f0..f1` of `dk` and
+/// `sums` belong to the caller alone.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn grad_filters(
+pub(super) unsafe fn grad_filters(
     g: &ConvGeom,
     taps: &[usize],
     x: *const f32,
-    dy: *const f32,
+    dy: DyRows,
     dk: *mut f32,
     sums: Option<*mut f32>,
     f0: usize,
@@ -313,9 +332,11 @@ unsafe fn grad_filters(
             let sums = sums.filter(|_| t0 == 0);
             macro_rules! run {
                 ($($t:literal)*) => {
-                    match (block.len(), w > 16) {
-                        $(($t, true) => grad_block::<$t, 2>(g, block, x, dy, out, sums, j0, w),
-                          ($t, false) => grad_block::<$t, 1>(g, block, x, dy, out, sums, j0, w),)*
+                    match (block.len(), w > 16, dy.gate.is_some()) {
+                        $(($t, true, false) => grad_block::<$t, 2, false>(g, block, x, dy, out, sums, j0, w),
+                          ($t, false, false) => grad_block::<$t, 1, false>(g, block, x, dy, out, sums, j0, w),
+                          ($t, true, true) => grad_block::<$t, 2, true>(g, block, x, dy, out, sums, j0, w),
+                          ($t, false, true) => grad_block::<$t, 1, true>(g, block, x, dy, out, sums, j0, w),)*
                         _ => unreachable!("at most {MOST_TAPS} taps per block"),
                     }
                 };
@@ -329,11 +350,11 @@ unsafe fn grad_filters(
 
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn grad_filters(
+pub(super) unsafe fn grad_filters(
     _: &ConvGeom,
     _: &[usize],
     _: *const f32,
-    _: *const f32,
+    _: DyRows,
     _: *mut f32,
     _: Option<*mut f32>,
     _: usize,
@@ -343,16 +364,17 @@ unsafe fn grad_filters(
 }
 
 /// `T` taps × filters `j0..j0 + w` (`V` vectors, the last masked) over
-/// every pixel; the sum of `dy` too, stored where `sums` says.
+/// every pixel; the sum of `dy` too, stored where `sums` says. `GATED`:
+/// `dy.gate` masks `dy`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn grad_block<const T: usize, const V: usize>(
+unsafe fn grad_block<const T: usize, const V: usize, const GATED: bool>(
     g: &ConvGeom,
     taps: &[usize],
     x: *const f32,
-    dy: *const f32,
+    dy: DyRows,
     dk: *mut f32,
     sums: Option<*mut f32>,
     j0: usize,
@@ -365,7 +387,21 @@ unsafe fn grad_block<const T: usize, const V: usize>(
     // Adding here costs V adds per pixel against T × V FMAs; a separate
     // pass would read all of dy again.
     let mut sum = [_mm512_setzero_ps(); V];
-    let mut d = dy.add(j0);
+    if dy.carry {
+        for (t, row) in acc.iter_mut().enumerate() {
+            for v in 0..V {
+                row[v] = _mm512_maskz_loadu_ps(masks[v], dk.add(t * g.f + j0 + 16 * v));
+            }
+        }
+        if let Some(sums) = sums {
+            for v in 0..V {
+                sum[v] = _mm512_maskz_loadu_ps(masks[v], sums.add(j0 + 16 * v));
+            }
+        }
+    }
+    let (zero, one) = (_mm512_setzero_ps(), _mm512_set1_ps(1.0));
+    let mut d = dy.dy.add(j0);
+    let mut gate = dy.gate.unwrap_or(dy.dy).add(j0);
     for b in 0..g.n {
         for oy in 0..g.oh {
             let row = x.add((b * g.h + oy * g.sh) * g.w * g.c);
@@ -374,6 +410,11 @@ unsafe fn grad_block<const T: usize, const V: usize>(
                 let mut dv = [_mm512_setzero_ps(); V];
                 for v in 0..V {
                     dv[v] = _mm512_maskz_loadu_ps(masks[v], d.add(16 * v));
+                    if GATED {
+                        let positive = _mm512_maskz_loadu_ps(masks[v], gate.add(16 * v));
+                        let flag = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(positive, zero), one);
+                        dv[v] = _mm512_mul_ps(flag, dv[v]);
+                    }
                     sum[v] = _mm512_add_ps(sum[v], dv[v]);
                 }
                 for t in 0..T {
@@ -383,6 +424,7 @@ unsafe fn grad_block<const T: usize, const V: usize>(
                     }
                 }
                 d = d.add(g.f);
+                gate = gate.add(g.f);
             }
         }
     }

@@ -72,6 +72,18 @@ impl Plan {
                     if let Some(b) = nk.bias_grad {
                         let _ = writeln!(s, "    and the sum of dy over its pixels -> {}", name(b));
                     }
+                    if let Some(from) = &nk.dy_from {
+                        let pg = &from.pool_grad;
+                        let args: Vec<String> = pg.args.iter().map(|a| format!("{}{}", name(a.0), a.1)).collect();
+                        let mask = from.mask.map(|m| format!(", masked where {} > 0", name(m.positive)));
+                        let _ = writeln!(
+                            s,
+                            "    dy image by image from {} <- [{}]{}",
+                            pg.op.name(),
+                            args.join(", "),
+                            mask.unwrap_or_default()
+                        );
+                    }
                     if let Some(p) = &nk.pooled {
                         let pool = &p.pool;
                         let (how, read) = match p.how {

@@ -19,6 +19,7 @@
 mod conv_bias_grad;
 mod conv_direct;
 mod conv_direct_pooled;
+mod conv_grad_pooled;
 mod conv_pool;
 mod convgemm;
 mod dims;

@@ -233,6 +233,9 @@ pub unsafe extern "C" fn nn_native(desc: *const NativeKernel, table: *const *mut
                 out as *mut f32,
             )
         }
+        Op::Conv2dGradKernel { .. } if k.dy_from.is_some() => {
+            super::conv_grad_pooled::run(k, k.dy_from.as_deref().expect("matched"), table, batch)
+        }
         Op::Conv2dGradKernel { window } => {
             let g = geom(window, &adims(0), &odims);
             convgemm::conv2d_grad_kernel_with(

@@ -154,6 +154,19 @@ pub struct NativeKernel {
     /// pixels into this buffer (the bias gradient), in the same pass over
     /// `dy` (see `conv_bias_grad.rs`).
     pub bias_grad: Option<BufId>,
+    /// A few-tap convolution's kernel gradient whose `dy` only this
+    /// pooling gradient (and a relu's mask after it) computes: run image by
+    /// image inside it, so `dy` lives in a per-thread scratch (see
+    /// `conv_grad_pooled.rs`).
+    pub dy_from: Option<Box<DyFrom>>,
+}
+
+/// The pooling gradient a kernel gradient runs inside it.
+#[derive(Clone, Debug)]
+pub struct DyFrom {
+    pub pool_grad: NativeKernel,
+    /// The relu's gradient mask the pooling gradient's epilogue applied.
+    pub mask: Option<super::epilogue_eval::MaskForm>,
 }
 
 /// The pooling a convolution runs with it (see `conv_pool.rs`).
@@ -211,6 +224,10 @@ impl NativeKernel {
         if let Some(p) = &self.pooled {
             return vec![p.pool.out.0];
         }
+        if self.dy_from.is_some() {
+            // The pooling gradient's result and dy are per-thread scratch.
+            return std::iter::once(self.out.0).chain(self.bias_grad).collect();
+        }
         std::iter::once(self.out.0)
             .chain(self.epilogue.iter().flat_map(|e| e.outs.iter().map(|o| o.1)))
             .chain(self.log_out)
@@ -227,6 +244,10 @@ impl NativeKernel {
             // The result and the pooled value are per-image scratch.
             let leaves = self.epilogue.iter().flat_map(|e| e.leaves.iter().filter(|l| l.0 != self.out.0).map(|l| l.0));
             return self.args.iter().map(|a| a.0).chain(leaves).collect();
+        }
+        if let Some(from) = &self.dy_from {
+            let pool_grad = from.pool_grad.args.iter().map(|a| a.0);
+            return std::iter::once(self.args[0].0).chain(pool_grad).chain(from.mask.map(|m| m.positive)).collect();
         }
         self.args
             .iter()
@@ -442,6 +463,7 @@ pub fn build(graph: &Graph, isa: GemmKernel, opts: &JitOptions, outputs_in_place
                     scan: None,
                     pooled: None,
                     bias_grad: None,
+                    dy_from: None,
                 }));
             }
         }
@@ -500,6 +522,9 @@ pub(super) const PASSES: &[(&str, Pass)] = &[
     }),
     ("a bias gradient's sum runs in the pass of the kernel gradient that reads the same dy", |p| {
         super::conv_bias_grad::sum_with_kernel_gradients(p);
+    }),
+    ("a few-tap kernel gradient computes its dy's pooling gradient image by image", |p| {
+        super::conv_grad_pooled::pool_grads_into_kernel_grads(p);
     }),
     ("liveness for the arena layout", liveness),
 ];

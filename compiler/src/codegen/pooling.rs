@@ -174,7 +174,7 @@ pub unsafe fn pool2d_grad(
                 // SAFETY: `avx512` only where the CPU has AVX-512F.
                 unsafe { grad_image_avx512(kind, &g, xi, gi, di, cells) }
             } else {
-                grad_image::<false>(kind, &g, xi, gi, di, cells)
+                grad_image::<false>(kind, &g, xi, gi, di, cells, 0..g.c)
             }
             if let Some(ep) = ep {
                 // The image's rows of dx viewed as [pixels, C], still in cache.
@@ -188,6 +188,75 @@ pub unsafe fn pool2d_grad(
             }
         }
     });
+}
+
+/// One image's pooling gradient for channels `channels` only, as
+/// [`pool2d_grad`] computes them (the same operations lane by lane, so the
+/// same bits): for a caller that splits the channels over threads and uses
+/// each image's gradient while it is in cache. `xd` and `dyd` are one
+/// image's dims; `dx`'s other channels are cleared or left as they were.
+///
+/// # Safety
+/// `x` and `dx` hold one image of `xd`, `dy` one of `dyd`; `channels` lies
+/// inside the channels.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn grad_image_channels(
+    kernel: GemmKernel,
+    kind: PoolKind,
+    window: &Window,
+    xd: &Dims,
+    dyd: &Dims,
+    x: *const f32,
+    dy: *const f32,
+    dx: *mut f32,
+    channels: std::ops::Range<usize>,
+) {
+    let g = Geom::new(window, xd, dyd);
+    let (xi, gi, di) = (
+        std::slice::from_raw_parts(x, g.image()),
+        std::slice::from_raw_parts(dy, g.out_image()),
+        std::slice::from_raw_parts_mut(dx, g.image()),
+    );
+    let need = g.size.0 * g.size.1;
+    let (mut stack, mut heap) = ([0usize; 64], Vec::new());
+    let cells: &mut [usize] = if need <= 64 {
+        &mut stack
+    } else {
+        heap.resize(need, 0);
+        &mut heap
+    };
+    if uses_avx512(kernel) {
+        grad_channels_avx512(kind, &g, xi, gi, di, cells, channels)
+    } else {
+        grad_image::<false>(kind, &g, xi, gi, di, cells, channels)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn grad_channels_avx512(
+    kind: PoolKind,
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    cells: &mut [usize],
+    channels: std::ops::Range<usize>,
+) {
+    grad_image::<true>(kind, g, x, dy, dx, cells, channels)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn grad_channels_avx512(
+    kind: PoolKind,
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    cells: &mut [usize],
+    channels: std::ops::Range<usize>,
+) {
+    grad_image::<true>(kind, g, x, dy, dx, cells, channels)
 }
 
 fn uses_avx512(kernel: GemmKernel) -> bool {
@@ -277,7 +346,7 @@ unsafe fn pool_inside<const CELLS: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn grad_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], dy: &[f32], dx: &mut [f32], cells: &mut [usize]) {
-    grad_image::<true>(kind, g, x, dy, dx, cells)
+    grad_image::<true>(kind, g, x, dy, dx, cells, 0..g.c)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -287,7 +356,7 @@ unsafe fn pool_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], out: &mut [f32]
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn grad_image_avx512(kind: PoolKind, g: &Geom, x: &[f32], dy: &[f32], dx: &mut [f32], cells: &mut [usize]) {
-    grad_image::<true>(kind, g, x, dy, dx, cells)
+    grad_image::<true>(kind, g, x, dy, dx, cells, 0..g.c)
 }
 
 #[inline(always)]
@@ -361,8 +430,10 @@ fn takes_over(v: f32, best: f32) -> bool {
     best_is_number & !(v <= best)
 }
 
-/// `AVX512`: the caller runs with AVX-512F, so the max-pool blocks use
-/// [`max_grad_avx512`], where the compiler leaves the lane loops scalar.
+/// dx of one image, channels `channels` (others are cleared or left as
+/// they were). `AVX512`: the caller runs with AVX-512F, so the max-pool
+/// blocks use [`max_grad_avx512`], where the compiler leaves the lane loops
+/// scalar.
 #[inline(always)]
 fn grad_image<const AVX512: bool>(
     kind: PoolKind,
@@ -371,6 +442,7 @@ fn grad_image<const AVX512: bool>(
     dy: &[f32],
     dx: &mut [f32],
     cells: &mut [usize],
+    channels: std::ops::Range<usize>,
 ) {
     // Windows that tile the image (stride = size, no padding) write each
     // of their cells once, so only the cells no window covers are cleared
@@ -381,6 +453,8 @@ fn grad_image<const AVX512: bool>(
         && g.pt == 0
         && g.pl == 0
         && g.c.is_multiple_of(LANES)
+        && channels.start.is_multiple_of(LANES)
+        && channels.end.is_multiple_of(LANES)
         && g.oh * g.size.0 <= g.h
         && g.ow * g.size.1 <= g.w;
     if tiles {
@@ -396,8 +470,8 @@ fn grad_image<const AVX512: bool>(
         for ox in 0..g.ow {
             let count = g.window_cells(oy, ox, cells);
             let d = &dy[(oy * g.ow + ox) * g.c..][..g.c];
-            let mut c0 = 0;
-            while c0 + LANES <= g.c {
+            let mut c0 = channels.start;
+            while c0 + LANES <= channels.end {
                 if AVX512 && kind == PoolKind::Max && count > 0 {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX512 only where the CPU has AVX-512F; every
@@ -410,7 +484,7 @@ fn grad_image<const AVX512: bool>(
                 }
                 c0 += LANES;
             }
-            for ci in c0..g.c {
+            for ci in c0..channels.end {
                 grad_lanes::<1>(kind, x, &cells[..count], ci, &d[ci..ci + 1], dx);
             }
         }

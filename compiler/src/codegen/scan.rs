@@ -165,6 +165,7 @@ pub(super) fn plan_group(
         scan: Some(Arc::new(kernel)),
         pooled: None,
         bias_grad: None,
+        dy_from: None,
     }));
     Ok(())
 }
