@@ -17,6 +17,11 @@
 //! maxima itself (`winograd::forward_pooled`): the second layer of the
 //! image tutorial stores 5×5×64 pooled floats per image instead of
 //! writing and reading back 11×11×64.
+//!
+//! A few-tap convolution on AVX-512 with such a pooling and epilogue pools
+//! in its register blocks instead (`conv_direct_pooled.rs`): the first
+//! layer stores 13×13×32 pooled floats per image and no scratch. Image by
+//! image remains for the other poolings and instruction sets.
 
 use super::convgemm::{conv2d_with, two_halves};
 use super::dims::Dims;
