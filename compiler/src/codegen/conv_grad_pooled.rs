@@ -104,8 +104,7 @@ fn candidate(plan: &Plan, k: usize) -> Option<(usize, Option<MaskForm>)> {
 /// # Safety
 /// As `native::nn_native`; `from` is `k.dy_from`.
 pub(super) unsafe fn run(k: &NativeKernel, from: &DyFrom, table: *const *mut u8, batch: usize) {
-    let (Op::Conv2dGradKernel { window }, Op::Pool2dGrad { kind, window: pool_window }) =
-        (&k.op, &from.pool_grad.op)
+    let (Op::Conv2dGradKernel { window }, Op::Pool2dGrad { kind, window: pool_window }) = (&k.op, &from.pool_grad.op)
     else {
         unreachable!("the plan rule pairs a kernel gradient with a pooling gradient")
     };
@@ -152,11 +151,7 @@ pub(super) unsafe fn run(k: &NativeKernel, from: &DyFrom, table: *const *mut u8,
                         dy,
                         f0..f1,
                     );
-                    let rows = DyRows {
-                        dy,
-                        gate: gate.map(|g| (g as *const f32).add(b * image)),
-                        carry: b > 0,
-                    };
+                    let rows = DyRows { dy, gate: gate.map(|g| (g as *const f32).add(b * image)), carry: b > 0 };
                     let x = (x as *const f32).add(b * image_in);
                     let sums = sums.map(|s| s as *mut f32);
                     conv_direct::grad_filters(&one, taps, x, rows, dk as *mut f32, sums, f0, f1);

@@ -25,12 +25,12 @@
 
 use super::convgemm::{conv2d_with, two_halves};
 use super::dims::Dims;
-use super::{conv_direct, conv_direct_pooled};
 use super::epilogue_eval::{Bound, LeafKind};
 use super::native::geom;
-use super::plan::{BufId, BufKind, Kernel, NativeKernel, Plan, PoolsIn, PooledBy};
+use super::plan::{BufId, BufKind, Kernel, NativeKernel, Plan, PooledBy, PoolsIn};
 use super::pooling;
 use super::winograd::{self, Finish, Pooled};
+use super::{conv_direct, conv_direct_pooled};
 use crate::ir::{Op, Padding, PoolKind, Shape, Window};
 use std::cell::RefCell;
 use std::collections::HashMap;

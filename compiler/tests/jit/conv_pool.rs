@@ -99,7 +99,10 @@ fn pooling_runs_image_by_image_with_its_convolution() {
             let how = if i == 0 && avx512 { IN_REGISTERS } else { FUSED };
             assert!(plan.contains(how), "layer {i}, {isa:?}: the pooling is not fused:\n{plan}");
             let apart = reference.kernel_plan();
-            assert!(!apart.contains(FUSED) && !apart.contains(IN_REGISTERS), "layer {i}, {isa:?}: an exposed value was fused");
+            assert!(
+                !apart.contains(FUSED) && !apart.contains(IN_REGISTERS),
+                "layer {i}, {isa:?}: an exposed value was fused"
+            );
             for batch in [1, 3, 9] {
                 let (inputs, vars) = super::random_args(&fused, batch, &mut rng, 10);
                 super::check_run(&fused, &mut one, &inputs, &vars, batch)

@@ -380,8 +380,7 @@ fn other_poolings_stay_out_of_the_registers() {
             assert!(!in_registers && plan.contains(IMAGE_BY_IMAGE) == by_image, "{what}:\n{plan}");
             for batch in [1, 3] {
                 let (inputs, vars) = super::random_args(g, batch, &mut rng, 10);
-                check_run(g, &mut jit, &inputs, &vars, batch)
-                    .unwrap_or_else(|e| panic!("{what}, batch {batch}: {e}"));
+                check_run(g, &mut jit, &inputs, &vars, batch).unwrap_or_else(|e| panic!("{what}, batch {batch}: {e}"));
             }
         }
     }

@@ -2,10 +2,10 @@
 //! patches' and the outputs' in AVX-512 registers (16 channels or filters
 //! at a time), the kernel's as sums of whole planes.
 
-
+use super::super::register_finish::Finish;
 #[cfg(target_arch = "x86_64")]
 use super::super::register_finish::{finish, max_of_window};
-use super::super::register_finish::Finish;
+
 /// `G` of F(2×2, 3×3) (points 0, ±1, ∞) and of F(4×4, 3×3) (0, ±1, ±2, ∞).
 const G2: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
 const G4: [[f64; 3]; 6] = [
