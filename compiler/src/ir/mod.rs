@@ -13,6 +13,7 @@
 //!   (hash-consing), except for ops with identity (none today: even dropout
 //!   masks are pure functions of seed, key and step).
 
+mod crop;
 mod graph;
 mod ids;
 mod op;
@@ -23,6 +24,7 @@ mod scan;
 mod types;
 mod var;
 
+pub use crop::crop_unread_borders;
 pub use graph::{Graph, InputDecl, InputRole, Node, Origin};
 pub use ids::{id_limits, IdLimit};
 pub use op::{BinaryOp, CmpOp, Op, Padding, PoolKind, ReduceOp, UnaryOp, Window};

@@ -11,7 +11,7 @@
 use super::error::TrainError;
 use super::optimizer;
 use super::spec::Optimizer;
-use super::step::{finish, origin, LossGraph, StepConfig};
+use super::step::{finish, origin, LossGraph, StepConfig, Then};
 use crate::ir::{Graph, InputRole, Op, Shape, TensorType, VarDecl};
 use crate::lower::LoweredModel;
 
@@ -41,7 +41,7 @@ pub fn flat_layout(model_vars: &[VarDecl]) -> Vec<(String, usize, usize)> {
 /// `weighted` adds the sample-weight inputs as in the weighted step.
 pub fn shard_gradients(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<Graph> {
     optimizer::check(&cfg.optimizer)?;
-    let mut built = LossGraph::build(model, cfg, weighted)?;
+    let mut built = LossGraph::build(model, cfg, weighted, Then::Gradients)?;
     let mut outputs = built.reported()?;
     let (_, grads) = built.gradients_only()?;
     let g = &mut built.g;

@@ -139,7 +139,7 @@ pub fn weighted_training_step(model: &LoweredModel, cfg: &StepConfig) -> R<Graph
 
 fn step_graph(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<Graph> {
     optimizer::check(&cfg.optimizer)?;
-    let mut built = LossGraph::build(model, cfg, weighted)?;
+    let mut built = LossGraph::build(model, cfg, weighted, Then::Gradients)?;
     let reported = built.reported()?;
     let lr = built.add_input("learning_rate", InputRole::LearningRate)?;
     let step = built.step_input()?;
@@ -164,7 +164,7 @@ pub fn weighted_evaluation(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
 }
 
 fn evaluation_graph(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<Graph> {
-    let mut built = LossGraph::build(model, cfg, weighted)?;
+    let mut built = LossGraph::build(model, cfg, weighted, Then::Nothing)?;
     let reported = built.reported()?;
     let g = &mut built.g;
     g.updates.clear();
@@ -176,7 +176,7 @@ fn evaluation_graph(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R
 /// `grad:<var name>` per trainable variable, in variable order. No optimizer
 /// updates (the model's own updates, if any, are kept).
 pub fn gradients(model: &LoweredModel, cfg: &StepConfig) -> R<Graph> {
-    let mut built = LossGraph::build(model, cfg, false)?;
+    let mut built = LossGraph::build(model, cfg, false, Then::Gradients)?;
     let (table, grads) = built.gradients_only()?;
     let mut outputs = vec![("loss".to_string(), built.loss)];
     for (param, grad) in table.iter().zip(grads) {
@@ -233,6 +233,15 @@ struct Head {
     loss: NodeId,
 }
 
+/// What the loss graph is built for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Then {
+    /// Gradients follow (training steps, the custom-loop gradients).
+    Gradients,
+    /// Only the loss and metrics are read (evaluation).
+    Nothing,
+}
+
 /// The model's graph extended with target inputs and the total loss.
 pub(super) struct LossGraph {
     pub(super) g: Graph,
@@ -243,7 +252,7 @@ pub(super) struct LossGraph {
 }
 
 impl LossGraph {
-    pub(super) fn build(model: &LoweredModel, cfg: &StepConfig, weighted: bool) -> R<LossGraph> {
+    pub(super) fn build(model: &LoweredModel, cfg: &StepConfig, weighted: bool, then: Then) -> R<LossGraph> {
         let src = &model.graph;
         let names: Vec<String> = src.outputs.iter().map(|(n, _)| n.clone()).collect();
         let specs = cfg.heads(&names)?;
@@ -254,7 +263,13 @@ impl LossGraph {
         }
         regularize::check(&src.vars, cfg.kernel_regularizer)?;
 
-        let mut g = src.clone();
+        // Each image row a cropped forward graph skips is skipped again by
+        // the input and kernel gradients, so there the copy a crop may start
+        // with pays for itself; forward alone, it costs about what it saves.
+        let mut g = match then {
+            Then::Gradients => crate::ir::crop_unread_borders(src),
+            Then::Nothing => src.clone(),
+        };
         let model_outputs = std::mem::take(&mut g.outputs);
         let single = specs.len() == 1;
         let mut targets = Vec::with_capacity(specs.len());
