@@ -21,12 +21,7 @@ pub(super) fn sum_with_kernel_gradients(plan: &mut Plan) -> usize {
         nk.bias_grad = Some(sums);
         moved[r] = true;
     }
-    let mut i = 0;
-    plan.kernels.retain(|_| {
-        i += 1;
-        !moved[i - 1]
-    });
-    moved.iter().filter(|&&m| m).count()
+    plan.drop_taken(&moved)
 }
 
 /// The kernel gradient that can take sum `r` over, and the sum's buffer.

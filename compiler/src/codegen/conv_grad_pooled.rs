@@ -43,12 +43,7 @@ pub(super) fn pool_grads_into_kernel_grads(plan: &mut Plan) -> usize {
         grad.dy_from = Some(Box::new(DyFrom { pool_grad, mask }));
         moved[p] = true;
     }
-    let mut i = 0;
-    plan.kernels.retain(|_| {
-        i += 1;
-        !moved[i - 1]
-    });
-    moved.iter().filter(|&&m| m).count()
+    plan.drop_taken(&moved)
 }
 
 /// The pooling gradient kernel `k` (a kernel gradient) can take in, and

@@ -64,12 +64,7 @@ pub(super) fn pool_with_convolutions(plan: &mut Plan) -> usize {
         conv.pooled = Some(Box::new(PooledBy { pool, pooled, buffers, how }));
         moved[p] = true;
     }
-    let mut i = 0;
-    plan.kernels.retain(|_| {
-        i += 1;
-        !moved[i - 1]
-    });
-    moved.iter().filter(|&&m| m).count()
+    plan.drop_taken(&moved)
 }
 
 /// The value kernel `k` (a convolution) produces for a pooling, that

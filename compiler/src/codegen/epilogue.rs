@@ -48,16 +48,9 @@ pub(super) fn fuse_epilogues(plan: &mut Plan) -> usize {
             moved += 1;
         }
     }
-    drop_dead(plan, &alive);
+    let taken: Vec<bool> = alive.iter().map(|a| !a).collect();
+    plan.drop_taken(&taken);
     moved
-}
-
-fn drop_dead(plan: &mut Plan, alive: &[bool]) {
-    let mut i = 0;
-    plan.kernels.retain(|_| {
-        i += 1;
-        alive[i - 1]
-    });
 }
 
 fn distinct_reads(k: &Kernel) -> Vec<BufId> {
@@ -97,12 +90,11 @@ pub(super) fn fuse_reductions(plan: &mut Plan) -> usize {
         nk.epilogue = Some(ep);
         dropped.push(r);
     }
-    let mut alive = vec![true; plan.kernels.len()];
+    let mut taken = vec![false; plan.kernels.len()];
     for &r in &dropped {
-        alive[r] = false;
+        taken[r] = true;
     }
-    drop_dead(plan, &alive);
-    dropped.len()
+    plan.drop_taken(&taken)
 }
 
 /// The fused loop whose result kernel `r` (a sum) reduces, if they can run

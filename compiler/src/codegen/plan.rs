@@ -290,6 +290,19 @@ pub struct Plan {
     pub updates: Vec<UpdatePlan>,
 }
 
+impl Plan {
+    /// Removes the kernels a fusion rule moved into others (`taken[i]` for
+    /// kernel `i`); returns how many.
+    pub(super) fn drop_taken(&mut self, taken: &[bool]) -> usize {
+        let mut i = 0;
+        self.kernels.retain(|_| {
+            i += 1;
+            !taken[i - 1]
+        });
+        taken.iter().filter(|&&t| t).count()
+    }
+}
+
 const MAX_RANK: usize = 8;
 
 /// `outputs_in_place`: outputs a kernel computes are written into the
