@@ -143,6 +143,16 @@ fn winograd_shapes_match_f64_interpreter() {
     }
 }
 
+/// Winograd tiles whose last output row or column is not stored skip that
+/// row or column of transform positions, and each chunk of tile rows
+/// orders its tiles by it: here 29 × 27 outputs (a last tile row of one
+/// pixel, a last tile column of three) in chunks of 4 tile rows, so chunks
+/// start inside an image; the input gradient has the transposed shape.
+#[test]
+fn winograd_chunks_starting_inside_an_image_match_f64_interpreter() {
+    check(&Case { hw: (31, 29), c: 64, size: (3, 3), f: 64, strides: (1, 1), padding: Padding::Valid }, 2, 330);
+}
+
 /// The first layer of the image tutorial (one channel, 32 filters) and its
 /// second (32 → 64), at an odd batch: several column chunks per call.
 #[test]

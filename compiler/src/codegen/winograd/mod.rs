@@ -234,12 +234,16 @@ unsafe impl Sync for Dest<'_> {}
 /// The tiles of `g`'s output, chunk by chunk, with the transformed kernel
 /// `u` (`[positions][C][F]`), with m = `side`.
 unsafe fn run(kernel: GemmKernel, threads: usize, side: usize, g: &ConvGeom, x: *const f32, u: &[f32], dest: Dest) {
-    let (th, tw) = (g.oh.div_ceil(side), g.ow.div_ceil(side));
-    let tile_rows = g.n * th;
-    if tile_rows == 0 || tw == 0 {
+    let (rows, cols) = match dest {
+        Dest::Pixels(..) => (g.oh, g.ow),
+        Dest::Pooled(p, _) => (2 * p.h, 2 * p.w),
+    };
+    let grid = Grid::new(side, rows, cols);
+    let tile_rows = g.n * grid.th;
+    if tile_rows == 0 || grid.tw == 0 {
         return;
     }
-    let per_chunk = (CHUNK_FLOATS / (positions(side) * (g.c + g.f)) / tw).max(1);
+    let per_chunk = (CHUNK_FLOATS / (positions(side) * (g.c + g.f)) / grid.tw).max(1);
     let chunks = tile_rows.div_ceil(per_chunk);
     let (x_addr, u_addr) = (x as usize, u.as_ptr() as usize);
     let part = |c0: usize, c1: usize| {
@@ -247,10 +251,87 @@ unsafe fn run(kernel: GemmKernel, threads: usize, side: usize, g: &ConvGeom, x: 
             let r0 = chunk * per_chunk;
             let r1 = (r0 + per_chunk).min(tile_rows);
             // SAFETY: this chunk's output rows are written by this thread only.
-            unsafe { chunk_of_tiles(kernel, side, g, x_addr as *const f32, u_addr as *const f32, dest, r0, r1) };
+            unsafe { chunk_of_tiles(kernel, &grid, g, x_addr as *const f32, u_addr as *const f32, dest, r0, r1) };
         }
     };
     two_halves(threads, g.macs(), chunks, chunks / 2, &part);
+}
+
+/// The tiles covering the first `rows × cols` output pixels (those stored),
+/// and where each tile's products go in a chunk of tile rows.
+///
+/// Only the last output row of a tile reads its patch's last row of
+/// products (the last column of `Aᵀ`, for both sizes, is `[0, …, 0, 1]`),
+/// and likewise for columns. So when the last tile row ("short") stores
+/// fewer than `side` rows, or the last tile column ("narrow") fewer than
+/// `side` columns, those tiles skip that row or column of positions: the
+/// image tutorial's pooled conv2 needs 10 rows, and its 3 × 3 tiles of 4
+/// compute 289 of 324 products per channel pair. A chunk orders its tiles
+/// so that each position's contraction is over one contiguous range: short
+/// tiles, then full ones, then narrow ones, then the short and narrow one.
+#[derive(Clone, Copy)]
+struct Grid {
+    side: usize,
+    th: usize,
+    tw: usize,
+    short: bool,
+    narrow: bool,
+}
+
+impl Grid {
+    fn new(side: usize, rows: usize, cols: usize) -> Grid {
+        let (th, tw) = (rows.div_ceil(side), cols.div_ceil(side));
+        let short = th > 0 && rows - side * (th - 1) < side;
+        let narrow = tw > 0 && cols - side * (tw - 1) < side;
+        Grid { side, th, tw, short, narrow }
+    }
+
+    /// Short tile rows among tile rows `r0..r`.
+    fn shorts(&self, r0: usize, r: usize) -> usize {
+        if self.short {
+            r / self.th - r0 / self.th
+        } else {
+            0
+        }
+    }
+
+    /// Tiles per group in the chunk of tile rows `r0..r1`: short only,
+    /// full, narrow only, short and narrow.
+    fn groups(&self, r0: usize, r1: usize) -> [usize; 4] {
+        let (shorts, nn) = (self.shorts(r0, r1), self.narrow as usize);
+        let long = r1 - r0 - shorts;
+        [shorts * (self.tw - nn), long * (self.tw - nn), long * nn, shorts * nn]
+    }
+
+    /// Where tile (r, tx) of the chunk of tile rows `r0..r1` goes.
+    fn slot(&self, r0: usize, r1: usize, r: usize, tx: usize) -> usize {
+        let [g0, g1, g2, _] = self.groups(r0, r1);
+        let shorts_before = self.shorts(r0, r);
+        let long_before = r - r0 - shorts_before;
+        let wide = self.tw - self.narrow as usize;
+        let is_short = self.short && r % self.th == self.th - 1;
+        let is_narrow = self.narrow && tx == self.tw - 1;
+        match (is_short, is_narrow) {
+            (true, false) => shorts_before * wide + tx,
+            (false, false) => g0 + long_before * wide + tx,
+            (false, true) => g0 + g1 + long_before,
+            (true, true) => g0 + g1 + g2 + shorts_before,
+        }
+    }
+
+    /// The slots whose tiles need position (i, j) of the patch.
+    fn needing(&self, r0: usize, r1: usize, i: usize, j: usize) -> std::ops::Range<usize> {
+        let [g0, g1, g2, g3] = self.groups(r0, r1);
+        let last = self.side + 1;
+        let (skip_short, skip_narrow) = (self.short && i == last, self.narrow && j == last);
+        let lo = if skip_short { g0 } else { 0 };
+        let hi = match (skip_short, skip_narrow) {
+            (_, true) => g0 + g1,
+            (true, false) => g0 + g1 + g2,
+            (false, false) => g0 + g1 + g2 + g3,
+        };
+        lo..hi
+    }
 }
 
 /// Tile rows `r0..r1` (over images × tile rows): transform, contract,
@@ -259,7 +340,7 @@ unsafe fn run(kernel: GemmKernel, threads: usize, side: usize, g: &ConvGeom, x: 
 #[allow(clippy::too_many_arguments)]
 unsafe fn chunk_of_tiles(
     kernel: GemmKernel,
-    side: usize,
+    grid: &Grid,
     g: &ConvGeom,
     x: *const f32,
     u: *const f32,
@@ -268,7 +349,7 @@ unsafe fn chunk_of_tiles(
     r1: usize,
 ) {
     let (c, f) = (g.c, g.f);
-    let (th, tw) = (g.oh.div_ceil(side), g.ow.div_ceil(side));
+    let (side, th, tw) = (grid.side, grid.th, grid.tw);
     let (alpha, npos) = (side + 2, positions(side));
     let tiles = (r1 - r0) * tw;
     let (v_len, m_len) = (npos * tiles * c, npos * tiles * f);
@@ -293,7 +374,7 @@ unsafe fn chunk_of_tiles(
                     (side * ty + i).checked_sub(g.pt).filter(|&iy| iy < g.h).map(|iy| x.add((b * g.h + iy) * g.w * c));
             }
             for tx in 0..tw {
-                let t = (r - r0) * tw + tx;
+                let t = grid.slot(r0, r1, r, tx);
                 let mut cells = [zero; 36];
                 for j in 0..alpha {
                     let Some(ix) = (side * tx + j).checked_sub(g.pl).filter(|&ix| ix < g.w) else { continue };
@@ -316,9 +397,14 @@ unsafe fn chunk_of_tiles(
         // position per chunk.
         let direct = if kernel == GemmKernel::Avx512Packed { kernel } else { GemmKernel::Avx512Direct };
         for xi in 0..npos {
-            let a = Mat { ptr: v.as_ptr().add(xi * tiles * c), rs: c as isize, cs: 1 };
+            let slots = grid.needing(r0, r1, xi / alpha, xi % alpha);
+            if slots.is_empty() {
+                continue;
+            }
+            let a = Mat { ptr: v.as_ptr().add((xi * tiles + slots.start) * c), rs: c as isize, cs: 1 };
             let bm = Mat { ptr: u.add(xi * c * f), rs: f as isize, cs: 1 };
-            single(direct, tiles, c, f, a, bm, m.as_mut_ptr().add(xi * tiles * f), f, None, false);
+            let out = m.as_mut_ptr().add((xi * tiles + slots.start) * f);
+            single(direct, slots.len(), c, f, a, bm, out, f, None, false);
         }
         // A bias (+ relu) epilogue runs in the output transform, which then
         // stores the epilogue's output (the convolution's result has no
@@ -339,7 +425,7 @@ unsafe fn chunk_of_tiles(
         for r in r0..r1 {
             let (b, ty) = (r / th, r % th);
             for tx in 0..tw {
-                let t = (r - r0) * tw + tx;
+                let t = grid.slot(r0, r1, r, tx);
                 let mut places = [std::ptr::null_mut(); 16];
                 let outs = match dest {
                     Dest::Pixels(..) => {
@@ -382,5 +468,54 @@ unsafe fn chunk_of_tiles(
         let last = r1 - 1;
         let p1 = (last / th) * per_image + (side * (last % th) + side).min(g.oh) * g.ow;
         apply_all(&ep.shifted(p0, 0), out.add(p0 * f), f, p1 - p0, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Grid;
+
+    /// Every chunk's slots are a permutation of its tiles, and each
+    /// position's range holds exactly the tiles that read it.
+    #[test]
+    fn slots_and_ranges_cover_exactly_the_tiles_that_need_each_position() {
+        for side in [2, 4] {
+            for rows in 1..=2 * side + 1 {
+                for cols in 1..=2 * side + 1 {
+                    let grid = Grid::new(side, rows, cols);
+                    let tile_rows = 3 * grid.th;
+                    for r0 in 0..tile_rows {
+                        for r1 in r0 + 1..=tile_rows {
+                            check_chunk(&grid, r0, r1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_chunk(grid: &Grid, r0: usize, r1: usize) {
+        let tiles = (r1 - r0) * grid.tw;
+        let mut owner = vec![None; tiles];
+        for r in r0..r1 {
+            for tx in 0..grid.tw {
+                let slot = grid.slot(r0, r1, r, tx);
+                assert!(slot < tiles && owner[slot].is_none(), "slot {slot} of {tiles} taken twice");
+                owner[slot] = Some((r, tx));
+            }
+        }
+        let (rows_last, cols_last) = (grid.th - 1, grid.tw - 1);
+        let last = grid.side + 1;
+        for i in 0..=last {
+            for j in 0..=last {
+                let range = grid.needing(r0, r1, i, j);
+                for (slot, tile) in owner.iter().enumerate() {
+                    let (r, tx) = tile.expect("every slot owned");
+                    let skips = (grid.short && r % grid.th == rows_last && i == last)
+                        || (grid.narrow && tx == cols_last && j == last);
+                    assert_eq!(range.contains(&slot), !skips, "tile ({r}, {tx}), position ({i}, {j})");
+                }
+            }
+        }
     }
 }
