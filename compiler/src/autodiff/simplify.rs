@@ -58,7 +58,7 @@ pub(super) fn simplify(graph: &Graph) -> (Graph, Vec<Option<NodeId>>) {
 
 /// One rebuild of the live nodes with rewrites.
 fn pass(old: &Graph) -> Result<(Graph, Vec<Option<NodeId>>), ShapeError> {
-    let live = liveness(old);
+    let live = old.live_nodes();
     let mut new = Graph::new();
     let mut map: Vec<Option<NodeId>> = vec![None; old.nodes.len()];
 
@@ -103,22 +103,6 @@ fn pass(old: &Graph) -> Result<(Graph, Vec<Option<NodeId>>), ShapeError> {
         .collect();
     new.updates = old.updates.iter().filter_map(|&(v, id)| map[id.index()].map(|id| (v, id))).collect();
     Ok((new, map))
-}
-
-/// Nodes that outputs or updates depend on.
-fn liveness(g: &Graph) -> Vec<bool> {
-    let mut live = vec![false; g.nodes.len()];
-    for id in g.outputs.iter().map(|o| o.1).chain(g.updates.iter().map(|u| u.1)) {
-        live[id.index()] = true;
-    }
-    for i in (0..g.nodes.len()).rev() {
-        if live[i] {
-            for a in &g.nodes[i].args {
-                live[a.index()] = true;
-            }
-        }
-    }
-    live
 }
 
 /// Rebuilds `node` on the new arguments, rewritten when a rule applies.

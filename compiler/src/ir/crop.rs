@@ -203,7 +203,7 @@ fn rebuild(graph: &Graph, need: &[Option<Extent>], forced: &[bool]) -> Graph {
         }
     }
     new.vars = graph.vars.clone();
-    let live = live_nodes(graph);
+    let live = graph.live_nodes();
     for id in graph.ids() {
         let i = id.index();
         if !live[i] || map[i].is_some() {
@@ -253,20 +253,4 @@ fn slice_image(g: &mut Graph, x: NodeId, keep: Extent, full: Extent) -> NodeId {
         }
     }
     x
-}
-
-/// Nodes the outputs or updates depend on.
-fn live_nodes(g: &Graph) -> Vec<bool> {
-    let mut live = vec![false; g.nodes.len()];
-    for id in g.outputs.iter().map(|o| o.1).chain(g.updates.iter().map(|u| u.1)) {
-        live[id.index()] = true;
-    }
-    for i in (0..g.nodes.len()).rev() {
-        if live[i] {
-            for a in &g.nodes[i].args {
-                live[a.index()] = true;
-            }
-        }
-    }
-    live
 }

@@ -88,6 +88,22 @@ impl Graph {
         (0..self.nodes.len() as u32).map(NodeId)
     }
 
+    /// Which nodes the outputs or updates depend on, by node index.
+    pub fn live_nodes(&self) -> Vec<bool> {
+        let mut live = vec![false; self.nodes.len()];
+        for id in self.outputs.iter().map(|o| o.1).chain(self.updates.iter().map(|u| u.1)) {
+            live[id.index()] = true;
+        }
+        for i in (0..self.nodes.len()).rev() {
+            if live[i] {
+                for a in &self.nodes[i].args {
+                    live[a.index()] = true;
+                }
+            }
+        }
+        live
+    }
+
     pub fn output(&self, name: &str) -> Option<NodeId> {
         self.outputs.iter().find(|(n, _)| n == name).map(|&(_, id)| id)
     }
