@@ -41,6 +41,8 @@ mod pooling;
 mod reduce;
 mod register_finish;
 mod scan;
+mod split_choice;
+pub use split_choice::SplitCalls;
 mod winograd;
 
 use crate::ir::{DType, Graph};
@@ -161,6 +163,8 @@ pub struct CompiledGraph {
     /// Reused per call so a call allocates nothing.
     in_ptrs: Vec<*mut u8>,
     out_ptrs: Vec<*mut u8>,
+    /// Whether calls use the second core; `None` when compiled for one thread.
+    split_choice: Option<split_choice::SplitChoice>,
     compile_time: std::time::Duration,
 }
 
@@ -212,6 +216,7 @@ fn compile_with(graph: &Graph, opts: &JitOptions, outputs_in_place: bool) -> Res
         output_slots,
         direct,
         scans,
+        split_choice: (opts.threads >= 2).then(split_choice::SplitChoice::new),
         compile_time: started.elapsed(),
     })
 }
@@ -283,12 +288,20 @@ impl CompiledGraph {
                 HostOutputMut::I32(s) => s.as_mut_ptr() as *mut u8,
             };
         }
+        let mode = self.split_choice.as_mut().map_or(split_choice::Mode::Serial, |c| c.mode(batch));
+        let _serial = pool::SerialScope::enter(mode == split_choice::Mode::Serial);
+        let _ftz = pool::FlushDenormals::enable();
+        let started = std::time::Instant::now();
         // SAFETY: every table entry points at a buffer of at least the size
         // the plan computed for this batch (checked above for caller buffers,
         // sized by `bind` for the arena); generated code stays in bounds.
-        let _ftz = pool::FlushDenormals::enable();
         unsafe { self.step(&in_ptrs, &out_ptrs, batch) };
+        let took = started.elapsed();
         drop(_ftz);
+        drop(_serial);
+        if let Some(c) = self.split_choice.as_mut() {
+            c.record(batch, mode, took);
+        }
         self.in_ptrs = in_ptrs;
         self.out_ptrs = out_ptrs;
 
@@ -458,5 +471,12 @@ impl CompiledGraph {
     /// Wall time from `compile` entry to a callable function.
     pub fn compile_time(&self) -> std::time::Duration {
         self.compile_time
+    }
+
+    /// How many calls used the second core and how many ran on the calling
+    /// thread alone because that measured faster (none of either when
+    /// compiled for one thread).
+    pub fn split_calls(&self) -> SplitCalls {
+        self.split_choice.as_ref().map_or(SplitCalls::default(), split_choice::SplitChoice::counts)
     }
 }

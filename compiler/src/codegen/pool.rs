@@ -10,6 +10,7 @@
 //! picked up the other takes that half back, so a busy machine degrades to
 //! one thread instead of waiting for a core.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -79,8 +80,36 @@ fn run_worker(w: &'static Worker) {
     }
 }
 
+thread_local! {
+    /// Set while this thread runs a call that was measured faster on one
+    /// core (see `split_choice`).
+    static SERIAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs every [`join`] on this thread serially until the guard drops.
+pub(super) struct SerialScope {
+    saved: bool,
+}
+
+impl SerialScope {
+    pub(super) fn enter(serial: bool) -> SerialScope {
+        SerialScope { saved: SERIAL.with(|s| s.replace(serial)) }
+    }
+}
+
+impl Drop for SerialScope {
+    fn drop(&mut self) {
+        SERIAL.with(|s| s.set(self.saved));
+    }
+}
+
 /// Runs `a` and `b`, in parallel when the worker is free.
 pub fn join(a: &(dyn Fn() + Sync), b: &(dyn Fn() + Sync)) {
+    if SERIAL.with(Cell::get) {
+        a();
+        b();
+        return;
+    }
     let w = worker();
     let Ok(_owner) = w.owner.try_lock() else {
         a();

@@ -92,23 +92,36 @@ fn two_thread_runs_are_bit_identical() {
             Value::I(a) => HostInput::I32(a.as_slice().unwrap()),
         })
         .collect();
-    let mut results = Vec::new();
-    for threads in [2, 2, 1] {
-        let mut jit = compile(&g, &JitOptions { threads, deterministic: true, isa: IsaLevel::Auto }).unwrap();
-        // The first kernel's Adam loop (100 352 elements) is split in two.
-        assert_eq!(jit.clif().contains("; nn_k"), threads == 2, "split functions with {threads} threads");
-        let mut data: Vec<Vec<f32>> = vars.iter().map(|v| v.iter().map(|x| x.abs() * 0.1).collect()).collect();
-        let mut run = Vec::new();
-        for _ in 0..3 {
-            let mut refs: Vec<&mut [f32]> = data.iter_mut().map(|v| v.as_mut_slice()).collect();
-            let out = jit.run(&host, &mut refs, batch).unwrap();
-            run.push(bits(&out, &data));
-        }
-        assert!(run.iter().flatten().all(|&b| !f32::from_bits(b).is_nan()), "a sane step yields no NaN");
-        results.push(run);
+    let mut jits: Vec<_> = [2, 2, 1]
+        .into_iter()
+        .map(|threads| {
+            let jit = compile(&g, &JitOptions { threads, deterministic: true, isa: IsaLevel::Auto }).unwrap();
+            // The first kernel's Adam loop (100 352 elements) is split in two.
+            assert_eq!(jit.clif().contains("; nn_k"), threads == 2, "split functions with {threads} threads");
+            let data: Vec<Vec<f32>> = vars.iter().map(|v| v.iter().map(|x| x.abs() * 0.1).collect()).collect();
+            (jit, data)
+        })
+        .collect();
+    // Enough steps for a two-thread graph to time split against serial calls
+    // (its first trial); every step must give the bits of one thread.
+    for step in 0..240 {
+        let runs: Vec<Vec<u32>> = jits
+            .iter_mut()
+            .map(|(jit, data)| {
+                let mut refs: Vec<&mut [f32]> = data.iter_mut().map(|v| v.as_mut_slice()).collect();
+                let out = jit.run(&host, &mut refs, batch).unwrap();
+                bits(&out, data)
+            })
+            .collect();
+        assert!(runs[0].iter().all(|&b| !f32::from_bits(b).is_nan()), "a sane step yields no NaN");
+        assert!(runs[0] == runs[1], "step {step}: two-thread runs differ");
+        assert!(runs[0] == runs[2], "step {step}: two threads differ from one");
     }
-    assert!(results[0] == results[1], "two-thread runs differ");
-    assert!(results[0] == results[2], "two threads differ from one");
+    for (jit, _) in &jits[..2] {
+        let calls = jit.split_calls();
+        assert!(calls.split > 0 && calls.serial > 0, "both modes should have run: {calls:?}");
+    }
+    assert_eq!(jits[2].0.split_calls(), nn_compiler::codegen::SplitCalls::default());
 }
 
 /// The W1 contractions at batch 32 (forward, and the weight gradient with A
