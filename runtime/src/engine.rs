@@ -15,6 +15,7 @@
 //! against) the JIT.
 
 use ndarray::{ArrayD, IxDyn};
+use nn_compiler::codegen::SplitCalls;
 use nn_compiler::interp::{self, Value};
 use nn_compiler::ir::{DType, Graph};
 
@@ -76,6 +77,13 @@ pub trait Executable: Send {
     /// the engine knows them (the JIT's arena); `predict` sizes its pieces
     /// by it.
     fn intermediate_bytes_per_row(&self) -> Option<usize> {
+        None
+    }
+
+    /// How many calls ran their splits on two threads and how many on the
+    /// calling thread alone because that measured faster, when the engine
+    /// splits work (the JIT compiled for two threads).
+    fn split_calls(&self) -> Option<SplitCalls> {
         None
     }
 }

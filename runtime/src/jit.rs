@@ -8,7 +8,7 @@
 //! returned, never hidden.
 
 use ndarray::{ArrayD, IxDyn};
-use nn_compiler::codegen::{self, CodegenError, CompiledGraph, HostInput, HostOutput, JitOptions};
+use nn_compiler::codegen::{self, CodegenError, CompiledGraph, HostInput, HostOutput, JitOptions, SplitCalls};
 use nn_compiler::ir::Graph;
 
 use crate::engine::{check_call, Engine, Executable, InterpEngine, Tensor};
@@ -70,6 +70,10 @@ impl Executable for JitExecutable {
 
     fn intermediate_bytes_per_row(&self) -> Option<usize> {
         Some(self.compiled.arena_bytes_per_row())
+    }
+
+    fn split_calls(&self) -> Option<SplitCalls> {
+        Some(self.compiled.split_calls()).filter(|c| c.split + c.serial > 0)
     }
 
     fn run(

@@ -94,6 +94,10 @@ impl Executable for Checked {
         self.inner.intermediate_bytes_per_row()
     }
 
+    fn split_calls(&self) -> Option<nn_compiler::codegen::SplitCalls> {
+        self.inner.split_calls()
+    }
+
     fn run(
         &mut self,
         inputs: &[Tensor<'_>],

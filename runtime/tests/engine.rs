@@ -252,3 +252,31 @@ fn large_predict_batches_run_in_pieces_with_the_same_rows() {
         }
     }
 }
+
+/// A two-thread JIT reports, per prepared graph, how its calls ran; every
+/// training step is counted once, on two threads or on one.
+#[test]
+fn two_thread_jit_graphs_count_their_calls() {
+    use nn_compiler::codegen::{IsaLevel, JitOptions};
+    let mut model = nn_runtime::Model::from_source(&blob_source("adam"), None).unwrap();
+    let two = JitOptions { threads: 2, deterministic: true, isa: IsaLevel::Auto };
+    model.set_engine(Arc::new(nn_runtime::JitEngine::new(two)));
+    model.compile(Default::default()).unwrap();
+    let (x, y) = blobs(40, 1);
+    let opts = FitOptions { epochs: 3, batch_size: 8, verbose: 0, ..FitOptions::default() };
+    model.fit(&x, &y, &opts).unwrap();
+    model.predict(&x, 40).unwrap();
+    let calls = model.split_calls();
+    let graphs: Vec<&str> = calls.iter().map(|(g, _)| g.as_str()).collect();
+    assert_eq!(graphs, ["predict", "train_step"]);
+    let step = calls[1].1;
+    assert_eq!(step.split + step.serial, 15, "3 epochs of 5 batches: {step:?}");
+    assert_eq!(calls[0].1.split + calls[0].1.serial, 1);
+
+    let mut one = nn_runtime::Model::from_source(&blob_source("adam"), None).unwrap();
+    let single = JitOptions { threads: 1, deterministic: true, isa: IsaLevel::Auto };
+    one.set_engine(Arc::new(nn_runtime::JitEngine::new(single)));
+    one.compile(Default::default()).unwrap();
+    one.fit(&x, &y, &opts).unwrap();
+    assert!(one.split_calls().is_empty(), "one thread splits nothing");
+}

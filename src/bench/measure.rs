@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use nn_compiler::codegen::SplitCalls;
 use nn_runtime::data::{Features, Split, Targets};
 use nn_runtime::{
     predicted_classes, Callback, CompileOptions, Engine, FitContext, FitOptions, Logs, Model, RuntimeError,
@@ -51,6 +52,9 @@ pub struct TrainRun {
     pub test_accuracy: f64,
     /// Seconds for each predict call over the whole test split.
     pub predict_seconds: Vec<f64>,
+    /// Per graph that splits work: calls on two threads and calls on one
+    /// (each graph times which is faster on the machine at the moment).
+    pub split_calls: Vec<(String, SplitCalls)>,
 }
 
 /// The median of a non-empty sample; `None` when empty.
@@ -162,7 +166,7 @@ pub fn train_and_predict(
     let final_loss = history.last("loss").unwrap_or(f64::NAN);
     let (predict_seconds, test_accuracy) = time_predict(&mut model, &test.x, &test.y, predict_repeats)?;
     let epoch_seconds = seconds.borrow().clone();
-    Ok(TrainRun { epoch_seconds, final_loss, test_accuracy, predict_seconds })
+    Ok(TrainRun { epoch_seconds, final_loss, test_accuracy, predict_seconds, split_calls: model.split_calls() })
 }
 
 /// One call per repeat with the whole split as a single batch, which is how

@@ -270,6 +270,15 @@ fn workload_text(out: &mut String, w: &WorkloadResults, epochs: usize, repeats: 
                 t.predict_seconds.len(),
                 fmt_opt(median(&t.predict_seconds).map(|s| s * 1e3), 2, " ms")
             );
+            if !t.split_calls.is_empty() {
+                let calls: Vec<String> =
+                    t.split_calls.iter().map(|(graph, c)| format!("{graph} {} / {}", c.split, c.serial)).collect();
+                let _ = writeln!(
+                    out,
+                    "  threads per call (two / one, whichever measured faster): {label} {}",
+                    calls.join(", ")
+                );
+            }
         }
     }
     let peers: Vec<String> = w
@@ -391,6 +400,9 @@ pub fn to_json(r: &BenchResults) -> Value {
                                 "test_accuracy": t.test_accuracy,
                                 "predict_seconds": t.predict_seconds,
                                 "median_predict_seconds": median(&t.predict_seconds),
+                                "split_calls": t.split_calls.iter().map(|(graph, c)| {
+                                    (graph.clone(), json!({ "two_threads": c.split, "one_thread": c.serial }))
+                                }).collect::<serde_json::Map<_, _>>(),
                             })),
                         })
                     })
@@ -465,6 +477,7 @@ mod tests {
     use crate::bench::anchors::AnchorEpoch;
     use crate::bench::workloads::Workload;
     use crate::bench::{BenchConfig, RssOutcome};
+    use nn_compiler::codegen::SplitCalls;
 
     fn results(nn_epochs: Vec<f64>, jax_epochs: Vec<f64>) -> BenchResults {
         let w1 = Workload::w1();
@@ -474,6 +487,7 @@ mod tests {
             final_loss: 0.3,
             test_accuracy: 0.85,
             predict_seconds: vec![0.004, 0.02, 0.005],
+            split_calls: vec![("train_step".into(), SplitCalls { split: 1870, serial: 16 })],
         };
         let jax = AnchorOutcome::Ran {
             framework: "jax".into(),
@@ -579,6 +593,7 @@ mod tests {
             "ready",
             "predict 10000",
             "peers (median over epochs): jax 10.00 ms",
+            "threads per call (two / one, whichever measured faster): nn/jit train_step 1870 / 16",
             "peak RSS",
             "targets",
             "met",
@@ -588,6 +603,7 @@ mod tests {
         let j = to_json(&r);
         assert_eq!(j["workloads"][0]["nn"][0]["train"]["median_epoch_seconds"], json!(0.4));
         assert_eq!(j["targets"][0]["met"], json!(true));
+        assert_eq!(j["workloads"][0]["nn"][0]["train"]["split_calls"]["train_step"]["one_thread"], json!(16));
         assert_eq!(j["workloads"][0]["anchors"][1]["unavailable"], json!("No module named 'torch'"));
     }
 }

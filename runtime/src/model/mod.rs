@@ -333,6 +333,16 @@ impl Model {
         all
     }
 
+    /// Per prepared graph that splits work over two threads (sorted by
+    /// graph): how many of its calls used the second core and how many ran
+    /// on the calling thread alone because that measured faster.
+    pub fn split_calls(&self) -> Vec<(String, nn_compiler::codegen::SplitCalls)> {
+        let mut all: Vec<_> =
+            self.cache.iter().filter_map(|(kind, p)| Some((kind.label(), p.exe.split_calls()?))).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// Switches engines; prepared graphs are rebuilt on next use.
     pub fn set_engine(&mut self, engine: Arc<dyn Engine>) {
         self.engine = engine;
