@@ -6,7 +6,8 @@
 //! some virtual machines the two cores share no cache, and a training step
 //! whose halves read data the other core wrote last runs several times slower
 //! split than on one core, while convolutions on the same machine still run
-//! twice as fast split (docs/performance.md, "Decision: two threads").
+//! twice as fast split (docs/performance.md, "Decision: each compiled
+//! function times whether its splits pay").
 //!
 //! A trial runs a block of split calls, then a block of serial calls, of the
 //! same batch size, and keeps the mode with the lower median. Blocks rather
@@ -26,9 +27,9 @@ pub(super) enum Mode {
     Serial,
 }
 
-/// Calls of each mode per trial, and how many of them are timed: medians of
-/// five calls picked the slower mode of a step whose modes differ by 8 %
-/// about a third of the time.
+/// Calls of each mode per trial, and how many of them are timed: alternate
+/// calls with medians of five picked the slower mode of a step whose modes
+/// differ by 8 % about a third of the time.
 const BLOCK: usize = 16;
 const TIMED: usize = 12;
 /// Serial calls must be this much faster to give the second core up, so
