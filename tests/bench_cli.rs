@@ -168,7 +168,7 @@ fn w4_is_the_imdb_lstm_on_generated_reviews() {
 #[test]
 fn any_model_file_is_benchmarked_on_its_own_data() {
     let iris = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/iris.nn");
-    let out = nn(&["bench", "--model", iris, "--epochs", "2", "--repeats", "2"]);
+    let out = nn(&["bench", "--model", iris, "--epochs", "2", "--repeats", "2", "--threads", "2"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
     for row in [
@@ -176,7 +176,10 @@ fn any_model_file_is_benchmarked_on_its_own_data() {
         "ready (source -> step prepared, median of 2):",
         "epoch 1: ",
         "epoch 2: ",
+        // 120 samples, 20 % held out for validation: 96 in batches of 32.
+        "ms/step over 3 steps",
         "samples/s",
+        "threads per call (two / one, whichever measured faster): nn/jit predict 2 / 0, train_step ",
         "peak RSS of this run",
     ] {
         assert!(stdout.contains(row), "row `{row}` missing from\n{stdout}");

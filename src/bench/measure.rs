@@ -116,17 +116,33 @@ pub(crate) struct EpochTimer {
     pub epochs: usize,
     pub started: Option<Instant>,
     pub seconds: Rc<RefCell<Vec<f64>>>,
+    /// Training steps per finished epoch (a validation split takes its
+    /// samples out of the steps), and the running epoch's so far.
+    pub steps: Vec<usize>,
+    pub batches: usize,
 }
 
 impl Callback for EpochTimer {
     fn on_epoch_begin(&mut self, _epoch: usize, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
         self.started = Some(Instant::now());
+        self.batches = 0;
+        Ok(())
+    }
+
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _ctx: &mut FitContext<'_>,
+    ) -> Result<(), RuntimeError> {
+        self.batches += 1;
         Ok(())
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _ctx: &mut FitContext<'_>) -> Result<(), RuntimeError> {
         let secs = self.started.take().map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
         self.seconds.borrow_mut().push(secs);
+        self.steps.push(self.batches);
         let loss = logs.get("loss").copied().unwrap_or(f64::NAN);
         eprintln!("  {} epoch {}/{}: {secs:.3} s, loss {loss:.4}", self.label, epoch + 1, self.epochs);
         Ok(())
@@ -159,8 +175,14 @@ pub fn train_and_predict(
 ) -> Result<TrainRun, String> {
     let mut model = build_model(w, engine)?;
     let seconds = Rc::new(RefCell::new(Vec::new()));
-    let mut timer =
-        EpochTimer { label: format!("{} nn/{}", w.key, kind.name()), epochs, started: None, seconds: seconds.clone() };
+    let mut timer = EpochTimer {
+        label: format!("{} nn/{}", w.key, kind.name()),
+        epochs,
+        started: None,
+        seconds: seconds.clone(),
+        steps: Vec::new(),
+        batches: 0,
+    };
     let history =
         model.fit_with(&train.x, &train.y, &fit_options(w, epochs), &mut [&mut timer]).map_err(|e| err("fit", e))?;
     let final_loss = history.last("loss").unwrap_or(f64::NAN);

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::anchors::AnchorOutcome;
 use super::measure::{median, ReadyTimes, TrainRun};
 use super::{AnchorSetup, BenchResults, EngineKind, NnOutcome, WorkloadResults};
+use nn_compiler::codegen::SplitCalls;
 
 /// One line of the targets table.
 #[derive(Clone, Debug, PartialEq)]
@@ -270,14 +271,8 @@ fn workload_text(out: &mut String, w: &WorkloadResults, epochs: usize, repeats: 
                 t.predict_seconds.len(),
                 fmt_opt(median(&t.predict_seconds).map(|s| s * 1e3), 2, " ms")
             );
-            if !t.split_calls.is_empty() {
-                let calls: Vec<String> =
-                    t.split_calls.iter().map(|(graph, c)| format!("{graph} {} / {}", c.split, c.serial)).collect();
-                let _ = writeln!(
-                    out,
-                    "  threads per call (two / one, whichever measured faster): {label} {}",
-                    calls.join(", ")
-                );
+            if let Some(line) = threads_per_call(&label, &t.split_calls) {
+                let _ = writeln!(out, "{line}");
             }
         }
     }
@@ -294,6 +289,17 @@ fn workload_text(out: &mut String, w: &WorkloadResults, epochs: usize, repeats: 
             peers.join(", ")
         );
     }
+}
+
+/// How the graphs' calls ran (see `CompiledGraph::split_calls`), or `None`
+/// when no graph splits work.
+pub fn threads_per_call(label: &str, split_calls: &[(String, SplitCalls)]) -> Option<String> {
+    if split_calls.is_empty() {
+        return None;
+    }
+    let calls: Vec<String> =
+        split_calls.iter().map(|(graph, c)| format!("{graph} {} / {}", c.split, c.serial)).collect();
+    Some(format!("  threads per call (two / one, whichever measured faster): {label} {}", calls.join(", ")))
 }
 
 /// The human-readable report.
@@ -477,7 +483,6 @@ mod tests {
     use crate::bench::anchors::AnchorEpoch;
     use crate::bench::workloads::Workload;
     use crate::bench::{BenchConfig, RssOutcome};
-    use nn_compiler::codegen::SplitCalls;
 
     fn results(nn_epochs: Vec<f64>, jax_epochs: Vec<f64>) -> BenchResults {
         let w1 = Workload::w1();

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use nn_compiler::codegen::SplitCalls;
 use nn_runtime::workflow::{self, DataSource, FitOverrides};
 use nn_runtime::{CompileOptions, Engine, Model};
 
@@ -45,6 +46,8 @@ pub struct UserModelRun {
     pub batch_size: usize,
     pub ready: Vec<ReadyTimes>,
     pub epoch_seconds: Vec<f64>,
+    /// Training steps of each epoch.
+    pub epoch_steps: Vec<usize>,
     pub final_loss: f64,
     /// The split predicted on, its size, and one call's seconds per repeat.
     pub predict_split: &'static str,
@@ -52,6 +55,8 @@ pub struct UserModelRun {
     pub predict_seconds: Vec<f64>,
     /// VmHWM of this process after everything (data loading included).
     pub peak_rss_kib: Result<u64, String>,
+    /// Per graph that splits work: calls on two threads and on one.
+    pub split_calls: Vec<(String, SplitCalls)>,
 }
 
 fn read_source(path: &Path) -> Result<String, String> {
@@ -88,6 +93,8 @@ pub fn run(c: &UserModelConfig) -> Result<UserModelRun, String> {
         epochs: c.epochs,
         started: None,
         seconds: seconds.clone(),
+        steps: Vec::new(),
+        batches: 0,
     };
     let history =
         model.fit_with(&data.train.x, &data.train.y, &opts, &mut [&mut timer]).map_err(|e| format!("fit: {e}"))?;
@@ -107,11 +114,13 @@ pub fn run(c: &UserModelConfig) -> Result<UserModelRun, String> {
         batch_size: opts.batch_size,
         ready,
         epoch_seconds,
+        epoch_steps: timer.steps,
         final_loss: history.last("loss").unwrap_or(f64::NAN),
         predict_split: split_name,
         predict_samples: split.len(),
         predict_seconds,
         peak_rss_kib: rss::proc_status_kib("VmHWM"),
+        split_calls: model.split_calls(),
     })
 }
 
@@ -135,7 +144,7 @@ pub fn render(r: &UserModelRun, c: &UserModelConfig) -> String {
         let _ = writeln!(out, "  ready (source -> step prepared, median of {}): {:.1} ms", totals.len(), ms(t));
     }
     for (i, s) in r.epoch_seconds.iter().enumerate() {
-        let steps = r.train_samples.div_ceil(r.batch_size.max(1));
+        let steps = r.epoch_steps.get(i).copied().unwrap_or(0);
         let _ = writeln!(
             out,
             "  epoch {}: {s:.3} s ({:.2} ms/step over {steps} steps){}",
@@ -155,6 +164,9 @@ pub fn render(r: &UserModelRun, c: &UserModelConfig) -> String {
             ms(p),
             r.predict_samples as f64 / p
         );
+    }
+    if let Some(line) = super::report::threads_per_call(&format!("nn/{}", c.engine.name()), &r.split_calls) {
+        let _ = writeln!(out, "{line}");
     }
     match &r.peak_rss_kib {
         Ok(kib) => {
