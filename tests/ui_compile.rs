@@ -10,6 +10,10 @@ fn ui() {
     // trybuild builds the cases in a generated crate under target/, so
     // point include_model! at this crate's root explicitly.
     std::env::set_var("NN_MODEL_ROOT", env!("CARGO_MANIFEST_DIR"));
+    // The generated crate builds in the dev profile and links the whole
+    // runtime; with full debug info each pass case was ~190 MB and its
+    // dependencies 3 GB of disk. The diagnostics do not depend on it.
+    std::env::set_var("CARGO_PROFILE_DEV_DEBUG", "0");
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/fail/*.rs");
     t.pass("tests/ui/pass/*.rs");
