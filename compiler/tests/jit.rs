@@ -420,6 +420,8 @@ fn activation_and_noise_layers_match() {
     }
 }
 
+#[path = "jit/adam_loop.rs"]
+mod adam_loop;
 #[path = "jit/conv.rs"]
 mod conv;
 #[path = "jit/conv_direct.rs"]

@@ -1,5 +1,6 @@
 //! The kernel plan as text, for `nn ir --plan` and test failures.
 
+use super::adam_loop::AdamForm;
 use super::plan::{BufId, BufKind, Expr, Kernel, Plan, PoolsIn};
 use crate::ir::Op;
 use std::fmt::Write as _;
@@ -23,12 +24,13 @@ impl Plan {
                     let roots: Vec<String> = g.roots.iter().map(|r| r.to_string()).collect();
                     let _ = writeln!(
                         s,
-                        "k{k}: fused loop {} -> [{}] ({} ops) <- [{}]   nodes {}",
+                        "k{k}: fused loop {} -> [{}] ({} ops) <- [{}]   nodes {}{}",
                         g.shape,
                         outs.join(", "),
                         g.exprs.iter().filter(|e| !matches!(e, Expr::Leaf(_))).count(),
                         leaves.join(", "),
-                        roots.join(" ")
+                        roots.join(" "),
+                        if AdamForm::of(g).is_some() { "   (an Adam update: 8 lanes natively with AVX)" } else { "" }
                     );
                     for (i, e) in g.exprs.iter().enumerate() {
                         let _ = writeln!(s, "      e{i} = {}", show_expr(e));

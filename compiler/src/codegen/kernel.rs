@@ -11,8 +11,11 @@
 //! `exp`, `tanh` and `sigmoid` are emitted inline in both forms
 //! ([`super::math_emit`]); `log`, `erf` and `pow` call registered Rust
 //! functions, so loops holding them run scalar.
-//! Native kernels are one call each to [`super::native::nn_native`].
+//! Native kernels are one call each to [`super::native::nn_native`]; an
+//! Adam update's loop is one call to [`super::adam_loop::nn_adam`] where the
+//! CPU has 256-bit vectors.
 
+use super::adam_loop::{nn_adam, AdamForm};
 use super::expr::{eval, store_outs};
 use super::math::{nn_erff, nn_expf, nn_logf, nn_powf, nn_sigmoidf, nn_tanhf};
 use super::math_emit;
@@ -40,6 +43,7 @@ pub struct Code {
     /// Kernel descriptions the generated code points at; boxed so their
     /// addresses never move.
     _descs: Vec<NativeKernel>,
+    _adam_forms: Vec<AdamForm>,
 }
 
 impl Code {
@@ -87,6 +91,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     jb.symbol("nn_erff", nn_erff as *const u8);
     jb.symbol("nn_powf", nn_powf as *const u8);
     jb.symbol("nn_split", nn_split as *const u8);
+    jb.symbol("nn_adam", nn_adam as *const u8);
     let mut module = JITModule::new(jb);
     let ptr_ty = module.target_config().pointer_type();
     let cc = module.target_config().default_call_conv;
@@ -108,6 +113,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     let pow_id = declare(&mut module, "nn_powf", &sig(&[types::F32, types::F32], &[types::F32]))?;
 
     let split_id = declare(&mut module, "nn_split", &sig(&[ptr_ty, ptr_ty, types::I64, types::I64], &[]))?;
+    let adam_id = declare(&mut module, "nn_adam", &sig(&[ptr_ty, ptr_ty, types::I64, types::I64], &[]))?;
 
     // Never modified after this, so the addresses baked into the code stay valid.
     let descs: Vec<NativeKernel> = plan
@@ -119,6 +125,32 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
         })
         .collect();
     let simd = isa_kind != GemmKernel::Scalar;
+    // Which fused loops run as the native Adam pass (never with the
+    // portable ISA, so that tests compare it with the generated loop).
+    let adam_at: Vec<Option<usize>> = {
+        let native = simd && AdamForm::available();
+        let mut count = 0;
+        plan.kernels
+            .iter()
+            .map(|k| match k {
+                Kernel::Fused(g) if native && AdamForm::of(g).is_some() => {
+                    count += 1;
+                    Some(count - 1)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // Never modified after this, so the addresses baked into the code stay valid.
+    let adam_forms: Vec<AdamForm> = plan
+        .kernels
+        .iter()
+        .zip(&adam_at)
+        .filter_map(|(k, at)| match (k, at) {
+            (Kernel::Fused(g), Some(_)) => AdamForm::of(g),
+            _ => None,
+        })
+        .collect();
 
     let mut ctx = module.make_context();
     let mut fbc = FunctionBuilderContext::new();
@@ -172,6 +204,9 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     if threads >= 2 {
         for (k, kernel) in plan.kernels.iter().enumerate() {
             let Kernel::Fused(g) = kernel else { continue };
+            if adam_at[k].is_some() {
+                continue;
+            }
             let (sizes, _) = loop_nest(g);
             if sizes.len() != 1 || (sizes[0].p == 0 && sizes[0].c < SPLIT_MIN_ELEMS as u64) {
                 continue;
@@ -194,7 +229,15 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     let id = define(&mut module, "nn_step", 0, step_sig, Linkage::Export, &mut |module, b, cx, _| {
         let native_ref = module.declare_func_in_func(native_id, b.func);
         let split_ref = module.declare_func_in_func(split_id, b.func);
+        let adam_ref = module.declare_func_in_func(adam_id, b.func);
         for (k, kernel) in plan.kernels.iter().enumerate() {
+            if let (Kernel::Fused(g), Some(at)) = (kernel, adam_at[k]) {
+                let form = b.ins().iconst(ptr_ty, &adam_forms[at] as *const AdamForm as i64);
+                let n = mono_value(b, cx.batch, Mono::numel(&g.shape));
+                let split = b.ins().iconst(types::I64, (threads >= 2) as i64);
+                b.ins().call(adam_ref, &[form, cx.table, n, split]);
+                continue;
+            }
             match (kernel, split_fns[k]) {
                 (Kernel::Fused(g), Some(fid)) => {
                     let fref = module.declare_func_in_func(fid, b.func);
@@ -218,7 +261,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     let raw = module.get_finalized_function(id);
     // SAFETY: `nn_step` was defined with exactly this signature.
     let func: StepFn = unsafe { std::mem::transmute::<*const u8, StepFn>(raw) };
-    Ok(Code { module: Some(module), func, clif, disasm, _descs: descs })
+    Ok(Code { module: Some(module), func, clif, disasm, _descs: descs, _adam_forms: adam_forms })
 }
 
 /// Fused loops over at least this many elements are split over two threads

@@ -16,6 +16,7 @@
 //! [`CodegenError`], never panics; with `deterministic: true` two runs of the
 //! same inputs are bit-identical (fixed work splits, no racing reductions).
 
+mod adam_loop;
 mod conv_bias_grad;
 mod conv_direct;
 mod conv_direct_pooled;
