@@ -43,7 +43,7 @@ pub struct Code {
     /// Kernel descriptions the generated code points at; boxed so their
     /// addresses never move.
     _descs: Vec<NativeKernel>,
-    _adam_forms: Vec<AdamForm>,
+    _adam_forms: Vec<Option<AdamForm>>,
 }
 
 impl Code {
@@ -125,29 +125,16 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
         })
         .collect();
     let simd = isa_kind != GemmKernel::Scalar;
-    // Which fused loops run as the native Adam pass (never with the
-    // portable ISA, so that tests compare it with the generated loop).
-    let adam_at: Vec<Option<usize>> = {
-        let native = simd && AdamForm::available();
-        let mut count = 0;
-        plan.kernels
-            .iter()
-            .map(|k| match k {
-                Kernel::Fused(g) if native && AdamForm::of(g).is_some() => {
-                    count += 1;
-                    Some(count - 1)
-                }
-                _ => None,
-            })
-            .collect()
-    };
-    // Never modified after this, so the addresses baked into the code stay valid.
-    let adam_forms: Vec<AdamForm> = plan
+    // The fused loops that run as the native Adam pass, by kernel (never
+    // with the portable ISA, so that tests compare it with the generated
+    // loop). Never modified after this, so the addresses baked into the
+    // code stay valid.
+    let native_adam = simd && AdamForm::available();
+    let adam_forms: Vec<Option<AdamForm>> = plan
         .kernels
         .iter()
-        .zip(&adam_at)
-        .filter_map(|(k, at)| match (k, at) {
-            (Kernel::Fused(g), Some(_)) => AdamForm::of(g),
+        .map(|k| match k {
+            Kernel::Fused(g) if native_adam => AdamForm::of(g),
             _ => None,
         })
         .collect();
@@ -204,7 +191,7 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
     if threads >= 2 {
         for (k, kernel) in plan.kernels.iter().enumerate() {
             let Kernel::Fused(g) = kernel else { continue };
-            if adam_at[k].is_some() {
+            if adam_forms[k].is_some() {
                 continue;
             }
             let (sizes, _) = loop_nest(g);
@@ -231,8 +218,8 @@ pub fn generate(plan: &Plan, isa_kind: GemmKernel, threads: usize) -> Result<Cod
         let split_ref = module.declare_func_in_func(split_id, b.func);
         let adam_ref = module.declare_func_in_func(adam_id, b.func);
         for (k, kernel) in plan.kernels.iter().enumerate() {
-            if let (Kernel::Fused(g), Some(at)) = (kernel, adam_at[k]) {
-                let form = b.ins().iconst(ptr_ty, &adam_forms[at] as *const AdamForm as i64);
+            if let (Kernel::Fused(g), Some(form)) = (kernel, &adam_forms[k]) {
+                let form = b.ins().iconst(ptr_ty, form as *const AdamForm as i64);
                 let n = mono_value(b, cx.batch, Mono::numel(&g.shape));
                 let split = b.ins().iconst(types::I64, (threads >= 2) as i64);
                 b.ins().call(adam_ref, &[form, cx.table, n, split]);
